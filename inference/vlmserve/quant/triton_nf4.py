@@ -1,0 +1,323 @@
+"""Fused NF4 matmul kernels (Triton): out[M, N] = x[M, K] @ dequant(W)[N, K]^T + bias.
+
+The 4-bit weight is dequantized tile by tile in registers; no 16-bit copy of W is ever written.
+Requires K % 64 == 0 (true for every GLM-4V-9B layer), so each 64-wide K tile of a row is one quant
+block (one absmax) and, K being even, the high nibble of every byte is an even column, the low nibble the
+next odd column.
+
+Paths (picked by `nf4_matmul` from M):
+- M == 1: GEMV — CUDA-core FMAs on [BLOCK_N, 32] byte tiles, split-K so that even N = 4096 fills the GPU;
+- 2 <= M <= 16: the tensor-core kernel with BLOCK_M = 16 and the same split-K (decode at batch 2..16);
+- M > 16: the tensor-core kernel as a tiled GEMM (prefill), grouped tile order for L2 reuse.
+Split-K partials go to a float32 scratch [SPLIT_K, M, N] and one reduce kernel adds them and the bias in
+a fixed order (deterministic, unlike atomics).
+
+Block sizes are chosen per (path, M bucket, N, K, dtype) by timing a few candidates on first use
+(skipped while a CUDA graph is being captured: a default is used then).
+Import this module only where Triton exists; vlmserve.quant.linear imports it lazily.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import triton
+import triton.language as tl
+
+QBLOCK = 64  # NF4 block size the kernels assume
+NESTED_QBLOCK = 256
+
+
+@triton.jit
+def _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk, mask, DOUBLE_QUANT: tl.constexpr):
+    if DOUBLE_QUANT:
+        q = tl.load(qabs_ptr + blk, mask=mask, other=0).to(tl.int32)
+        s = tl.load(code2_ptr + q) * tl.load(nested_ptr + blk // 256, mask=mask, other=0.0) + offset
+    else:
+        s = tl.load(absmax_ptr + blk, mask=mask, other=0.0)
+    return s
+
+
+@triton.jit
+def _nf4_gemv_kernel(
+    x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, code_ptr, bias_ptr, out_ptr,
+    N, K,
+    BLOCK_N: tl.constexpr, SPLIT_K: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr,
+):
+    HALF: tl.constexpr = 32
+    pid_n = tl.program_id(0)
+    pid_k = tl.program_id(1)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    rj = tl.arange(0, HALF)
+    n_mask = rn < N
+    k_tiles = K // 64
+    per_split = tl.cdiv(k_tiles, SPLIT_K)
+    t_begin = pid_k * per_split
+    t_end = tl.minimum(t_begin + per_split, k_tiles)
+    w_ptrs = packed_ptr + rn[:, None] * (K // 2) + rj[None, :]
+    blk_base = rn * k_tiles
+    acc = tl.zeros((BLOCK_N, HALF), dtype=tl.float32)
+    for t in range(t_begin, t_end):
+        wb = tl.load(w_ptrs + t * HALF, mask=n_mask[:, None], other=0)
+        scale = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base + t, n_mask, DOUBLE_QUANT)
+        x_even = tl.load(x_ptr + t * 64 + 2 * rj).to(tl.float32)
+        x_odd = tl.load(x_ptr + t * 64 + 2 * rj + 1).to(tl.float32)
+        c_hi = tl.load(code_ptr + (wb >> 4).to(tl.int32))
+        c_lo = tl.load(code_ptr + (wb & 15).to(tl.int32))
+        acc += (c_hi * x_even[None, :] + c_lo * x_odd[None, :]) * scale[:, None]
+    res = tl.sum(acc, axis=1)
+    if SPLIT_K == 1:
+        if HAS_BIAS:
+            res += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)
+        tl.store(out_ptr + rn, res.to(out_ptr.dtype.element_ty), mask=n_mask)
+    else:
+        tl.store(out_ptr + pid_k * N + rn, res, mask=n_mask)
+
+
+@triton.jit
+def _nf4_mm_kernel(
+    x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, code_ptr, bias_ptr, out_ptr,
+    M, N, K, stride_xm,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SPLIT_K: tl.constexpr, GROUP_M: tl.constexpr,
+    X_MODE: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
+):
+    HALF: tl.constexpr = 32
+    pid = tl.program_id(0)
+    pid_k = tl.program_id(1)
+    num_m = tl.cdiv(M, BLOCK_M)
+    num_n = tl.cdiv(N, BLOCK_N)
+    # Grouped order: GROUP_M row-tiles sweep the N tiles together, so W tiles are reused from L2.
+    in_group = GROUP_M * num_n
+    first_m = (pid // in_group) * GROUP_M
+    group_rows = tl.minimum(num_m - first_m, GROUP_M)
+    pid_m = first_m + (pid % in_group) % group_rows
+    pid_n = (pid % in_group) // group_rows
+
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    rj = tl.arange(0, HALF)
+    rk = tl.arange(0, 64)
+    m_mask = rm < M
+    n_mask = rn < N
+    k_tiles = K // 64
+    per_split = tl.cdiv(k_tiles, SPLIT_K)
+    t_begin = pid_k * per_split
+    t_end = tl.minimum(t_begin + per_split, k_tiles)
+    w_ptrs = packed_ptr + rn[:, None] * (K // 2) + rj[None, :]
+    x_rows = x_ptr + rm[:, None] * stride_xm
+    blk_base = rn * k_tiles
+    dt = x_ptr.dtype.element_ty
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for t in range(t_begin, t_end):
+        wb = tl.load(w_ptrs + t * HALF, mask=n_mask[:, None], other=0)
+        scale = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base + t, n_mask, DOUBLE_QUANT)
+        w_hi = (tl.load(code_ptr + (wb >> 4).to(tl.int32)) * scale[:, None]).to(dt)  # columns k0, k0+2, ...
+        w_lo = (tl.load(code_ptr + (wb & 15).to(tl.int32)) * scale[:, None]).to(dt)  # columns k0+1, k0+3, ...
+        k0 = t * 64
+        if X_MODE == 2:
+            # Interleave W back to natural column order; one K=64 dot with a contiguous x tile.
+            w = tl.reshape(tl.join(w_hi, w_lo), (BLOCK_N, 64))
+            xk = tl.load(x_rows + k0 + rk[None, :], mask=m_mask[:, None], other=0.0)
+            if IEEE:
+                acc = tl.dot(xk, tl.trans(w), acc, input_precision="ieee")
+            else:
+                acc = tl.dot(xk, tl.trans(w), acc)
+        else:
+            if X_MODE == 1:
+                # Contiguous x tile, split into even/odd columns in registers.
+                xk = tl.load(x_rows + k0 + rk[None, :], mask=m_mask[:, None], other=0.0)
+                x_even, x_odd = tl.split(tl.reshape(xk, (BLOCK_M, HALF, 2)))
+            else:
+                # Strided loads of the even and odd columns.
+                x_even = tl.load(x_rows + k0 + 2 * rj[None, :], mask=m_mask[:, None], other=0.0)
+                x_odd = tl.load(x_rows + k0 + 2 * rj[None, :] + 1, mask=m_mask[:, None], other=0.0)
+            if IEEE:
+                acc = tl.dot(x_even, tl.trans(w_hi), acc, input_precision="ieee")
+                acc = tl.dot(x_odd, tl.trans(w_lo), acc, input_precision="ieee")
+            else:
+                acc = tl.dot(x_even, tl.trans(w_hi), acc)
+                acc = tl.dot(x_odd, tl.trans(w_lo), acc)
+    out_mask = m_mask[:, None] & n_mask[None, :]
+    if SPLIT_K == 1:
+        if HAS_BIAS:
+            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[None, :]
+        tl.store(out_ptr + rm[:, None] * N + rn[None, :], acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+    else:
+        tl.store(out_ptr + pid_k * M * N + rm[:, None] * N + rn[None, :], acc, mask=out_mask)
+
+
+@triton.jit
+def _splitk_reduce_kernel(part_ptr, bias_ptr, out_ptr, MN, N,
+                          SPLIT_K: tl.constexpr, BLOCK: tl.constexpr, HAS_BIAS: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < MN
+    acc = tl.zeros((BLOCK,), dtype=tl.float32)
+    for s in tl.static_range(SPLIT_K):
+        acc += tl.load(part_ptr + s * MN + offs, mask=mask, other=0.0)
+    if HAS_BIAS:
+        acc += tl.load(bias_ptr + offs % N, mask=mask, other=0.0).to(tl.float32)
+    tl.store(out_ptr + offs, acc.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+# ---------------------------------------------------------------------------------------------- host side
+
+
+@dataclass(frozen=True)
+class Config:
+    block_m: int
+    block_n: int
+    num_warps: int
+    num_stages: int
+    x_mode: int = 0  # tensor-core kernel only: 0 strided x, 1 split x, 2 interleave W
+
+
+GEMV_CONFIGS = (Config(1, 64, 4, 4), Config(1, 32, 4, 4), Config(1, 128, 8, 3), Config(1, 16, 2, 4))
+SMALL_M_CONFIGS = (Config(16, 64, 4, 4), Config(16, 32, 4, 4), Config(16, 128, 4, 3), Config(16, 64, 4, 4, 2))
+PREFILL_CONFIGS = tuple(
+    Config(bm, bn, w, s, xm)
+    for xm in (0, 1, 2)
+    for bm, bn, w, s in ((128, 128, 8, 3), (128, 64, 4, 4), (64, 128, 4, 4), (128, 256, 8, 3))
+)
+
+_tuned: dict[tuple, Config] = {}
+_sm_count: dict[int, int] = {}
+
+
+def _num_sms(device: torch.device) -> int:
+    if device.type != "cuda":
+        return 132
+    idx = device.index if device.index is not None else torch.cuda.current_device()
+    if idx not in _sm_count:
+        _sm_count[idx] = torch.cuda.get_device_properties(idx).multi_processor_count
+    return _sm_count[idx]
+
+
+def _split_k(n_programs: int, k_tiles: int, sms: int) -> int:
+    """Enough K splits for ~2 programs per SM, each split keeping >= 8 K tiles (512 columns)."""
+    want = -(-2 * sms // n_programs)
+    return max(1, min(want, k_tiles // 8, 16))
+
+
+def _m_bucket(m: int) -> int:
+    if m <= 16:
+        return m if m == 1 else 16
+    return min(1 << (m - 1).bit_length(), 8192)
+
+
+@dataclass
+class NF4Operand:
+    """The tensors of one NF4 weight as the kernels read them ([N, K] weight, K % 64 == 0)."""
+
+    packed: torch.Tensor  # uint8 [N*K/2]
+    code: torch.Tensor  # float32 [16]
+    n: int
+    k: int
+    absmax: torch.Tensor | None = None  # float32 [N*K/64]
+    qabs: torch.Tensor | None = None  # uint8 [N*K/64] (double quant)
+    code2: torch.Tensor | None = None  # float32 [256]
+    nested: torch.Tensor | None = None  # float32 [ceil(N*K/64/256)]
+    offset: float = 0.0
+
+    @property
+    def double_quant(self) -> bool:
+        return self.qabs is not None
+
+
+def supported(k: int, blocksize: int) -> bool:
+    return blocksize == QBLOCK and k % QBLOCK == 0
+
+
+def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torch.Tensor, cfg: Config) -> None:
+    m = x.shape[0]
+    k_tiles = w.k // QBLOCK
+    dq = w.double_quant
+    dummy = w.code
+    absmax = w.absmax if not dq else dummy
+    qabs, code2, nested = (w.qabs, w.code2, w.nested) if dq else (dummy, dummy, dummy)
+    has_bias = bias is not None
+    bias_arg = bias if has_bias else dummy
+    n_programs = triton.cdiv(m, cfg.block_m) * triton.cdiv(w.n, cfg.block_n)
+    split = _split_k(n_programs, k_tiles, _num_sms(x.device)) if m <= 16 else 1
+    target = out if split == 1 else torch.empty((split, m, w.n), device=x.device, dtype=torch.float32)
+    if m == 1:
+        grid = (triton.cdiv(w.n, cfg.block_n), split)
+        _nf4_gemv_kernel[grid](
+            x, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, w.n, w.k,
+            BLOCK_N=cfg.block_n, SPLIT_K=split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        )
+    else:
+        grid = (n_programs, split)
+        _nf4_mm_kernel[grid](
+            x, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k, x.stride(0),
+            BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, SPLIT_K=split, GROUP_M=8, X_MODE=cfg.x_mode,
+            DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        )
+    if split > 1:
+        mn = m * w.n
+        block = 1024
+        _splitk_reduce_kernel[(triton.cdiv(mn, block),)](
+            target, bias_arg, out, mn, w.n, SPLIT_K=split, BLOCK=block, HAS_BIAS=has_bias, num_warps=4,
+        )
+
+
+def candidates(m: int) -> tuple[Config, ...]:
+    if m == 1:
+        return GEMV_CONFIGS
+    return SMALL_M_CONFIGS if m <= 16 else PREFILL_CONFIGS
+
+
+def _capturing() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
+
+
+def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
+    m = x.shape[0]
+    key = (_m_bucket(m), w.n, w.k, x.dtype, w.double_quant, bias is not None)
+    cfg = _tuned.get(key)
+    if cfg is not None:
+        return cfg
+    cands = candidates(m)
+    if x.device.type != "cuda" or _capturing() or os.environ.get("VLMSERVE_NF4_TUNE", "1") == "0":
+        return cands[0]
+    best, best_t = cands[0], float("inf")
+    for cfg in cands:
+        try:
+            _launch(x, w, bias, out, cfg)  # compile + warm
+        except Exception:  # a config that does not fit this GPU (shared memory, registers): skip it
+            continue
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        reps = 5
+        start.record()
+        for _ in range(reps):
+            _launch(x, w, bias, out, cfg)
+        end.record()
+        end.synchronize()
+        t = start.elapsed_time(end) / reps
+        if t < best_t:
+            best, best_t = cfg, t
+    _tuned[key] = best
+    return best
+
+
+def nf4_matmul(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None = None,
+               config: Config | None = None) -> torch.Tensor:
+    """x [M, K] (bf16 / fp16 / fp32) @ W^T -> [M, N] in x's dtype. `config` forces block sizes (tests)."""
+    if x.dim() != 2 or x.shape[1] != w.k:
+        raise ValueError(f"x must be [M, {w.k}], got {tuple(x.shape)}")
+    if not supported(w.k, QBLOCK):
+        raise ValueError(f"NF4 kernels need K % {QBLOCK} == 0, got K={w.k}")
+    if x.stride(1) != 1:
+        x = x.contiguous()
+    out = torch.empty((x.shape[0], w.n), device=x.device, dtype=x.dtype)
+    if x.shape[0] == 0:
+        return out
+    cfg = config if config is not None else _pick(x, w, bias, out)
+    _launch(x, w, bias, out, cfg)
+    return out
+
+
+def tuned_configs() -> dict[tuple, Config]:
+    return dict(_tuned)
