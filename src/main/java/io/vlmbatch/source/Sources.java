@@ -1,0 +1,46 @@
+package io.vlmbatch.source;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.function.Supplier;
+
+import software.amazon.awssdk.services.s3.S3Client;
+
+/** Entry point: opens the source a {@link SourceSpec} describes, and a fetcher for its URIs. */
+public final class Sources {
+
+    private Sources() {}
+
+    /**
+     * @param baseDir folder that relative folder and manifest paths resolve against (the job's)
+     * @throws SourceException when the spec is invalid (not exactly one kind, bad glob, missing folder)
+     */
+    public static ImageSource open(SourceSpec spec, Path baseDir) {
+        int kinds = (spec.folder() != null ? 1 : 0) + (spec.manifest() != null ? 1 : 0) + (spec.s3() != null ? 1 : 0);
+        if (kinds != 1) {
+            throw new SourceException("a source needs exactly one of folder, manifest or s3 (got " + kinds + ")");
+        }
+        Supplier<S3Client> clients = () -> S3Clients.create(spec.s3Settings());
+        if (spec.manifest() != null) {
+            if (!spec.include().isEmpty() || !spec.exclude().isEmpty()) {
+                throw new SourceException("include/exclude apply to folder and s3 sources, not to a manifest");
+            }
+            return new ManifestSource(spec.manifest().strip(), baseDir, clients);
+        }
+        PathFilter filter = new PathFilter(spec.include(), spec.exclude());
+        if (spec.s3() != null) {
+            return new S3Source(S3Uri.parse(spec.s3().strip()), filter, spec.recursive(), clients);
+        }
+        Path root = baseDir.resolve(spec.folder().strip()).toAbsolutePath().normalize();
+        if (!Files.isDirectory(root)) {
+            throw new SourceException("source folder not found: " + root);
+        }
+        return new FolderSource(root, filter, spec.recursive());
+    }
+
+    /** A fetcher for the URIs that sources produce; S3 is contacted only on the first s3:// fetch. */
+    public static ImageFetcher fetcher(S3Settings s3) {
+        S3Settings settings = s3 == null ? S3Settings.DEFAULT : s3;
+        return new UriImageFetcher(() -> S3Clients.create(settings));
+    }
+}
