@@ -1,0 +1,41 @@
+"""Shared test fixtures: the golden fixture files (copied into tests/data, never read from
+../shared) and a tiny random checkpoint made once per session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+DATA = Path(__file__).parent / "data"
+FIXTURE_A = DATA / "glm4v-tiny-a"
+
+
+@pytest.fixture(scope="session")
+def fixture_dir() -> Path:
+    return FIXTURE_A
+
+
+@pytest.fixture(scope="session")
+def fixture_inputs() -> dict[str, torch.Tensor]:
+    return load_file(FIXTURE_A / "inputs.safetensors")
+
+
+@pytest.fixture(scope="session")
+def fixture_expected() -> dict[str, torch.Tensor]:
+    return load_file(FIXTURE_A / "expected.safetensors")
+
+
+@pytest.fixture(scope="session")
+def fixture_model():
+    from vlmserve.weights import load_model
+    model, _ = load_model(FIXTURE_A, "cpu", "float32")
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    """A make-tiny checkpoint (official layout, 2 shards, tiny tokenizer)."""
+    from vlmserve.tiny import make_tiny
+    return make_tiny(tmp_path_factory.mktemp("tiny") / "ckpt", seed=0)

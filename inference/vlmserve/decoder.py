@@ -1,0 +1,94 @@
+"""ChatGLM4 decoder blocks (facts §8): pre-RMSNorm, fused QKV with bias, grouped kv heads,
+GLM rotary on half the head dims, SwiGLU MLP. Names follow ``transformer.encoder.*``."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vlmserve.attention import AttentionBackend
+from vlmserve.config import ModelConfig
+from vlmserve.rotary import apply_rotary
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.empty(dim))
+
+    def forward(self, x):
+        # mean of squares in float32; result cast back after the gain, as the official code does
+        var = x.float().pow(2).mean(-1, keepdim=True)
+        return (self.weight * (x * torch.rsqrt(var + self.eps))).to(x.dtype)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.layer = layer
+        self.n_heads, self.n_kv, self.head_dim = cfg.num_attention_heads, cfg.n_kv_heads, cfg.head_dim
+        q_size, kv_size = self.n_heads * self.head_dim, self.n_kv * self.head_dim
+        self.query_key_value = nn.Linear(cfg.hidden_size, q_size + 2 * kv_size, bias=cfg.add_qkv_bias)
+        self.dense = nn.Linear(q_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x, cos_sin, attn: AttentionBackend):
+        B, T, _ = x.shape
+        qkv = self.query_key_value(x)
+        q, k, v = qkv.split([self.n_heads * self.head_dim, self.n_kv * self.head_dim,
+                             self.n_kv * self.head_dim], dim=-1)
+        q = q.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        k = k.view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
+        v = v.view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
+        q, k = apply_rotary(q, cos_sin), apply_rotary(k, cos_sin)
+        out = attn(self.layer, q, k, v)
+        return self.dense(out.transpose(1, 2).reshape(B, T, -1))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.dense_h_to_4h = nn.Linear(cfg.hidden_size, 2 * cfg.ffn_hidden_size, bias=False)
+        self.dense_4h_to_h = nn.Linear(cfg.ffn_hidden_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x):
+        gate, up = self.dense_h_to_4h(x).chunk(2, dim=-1)
+        return self.dense_4h_to_h(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.layernorm_epsilon)
+        self.self_attention = SelfAttention(cfg, layer)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.layernorm_epsilon)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cos_sin, attn: AttentionBackend):
+        x = x + self.self_attention(self.input_layernorm(x), cos_sin, attn)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_layers))
+        self.final_layernorm = RMSNorm(cfg.hidden_size, cfg.layernorm_epsilon)
+
+    def forward(self, x, cos_sin, attn: AttentionBackend, trace: dict | None = None):
+        states = []
+        for layer in self.layers:
+            states.append(x)
+            x = layer(x, cos_sin, attn)
+        if trace is not None:
+            trace["hidden_states"] = torch.stack(states + [x]).detach()
+        return self.final_layernorm(x)
+
+
+class Embedding(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(cfg.padded_vocab_size, cfg.hidden_size)
+
+    def forward(self, ids):
+        return self.word_embeddings(ids)

@@ -1,0 +1,45 @@
+"""Image decoding and the official preprocessing (facts §10): RGB, bicubic resize to SxS
+(aspect ratio not kept), [0, 1], CLIP mean/std, channels first."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def load_rgb(source) -> Image.Image:
+    """bytes, a path or a PIL image -> RGB PIL image.
+
+    Transparent pixels are put on white: a plain convert("RGB") would keep whatever colour the
+    transparent pixels happen to hold (often black), which the model would then "see".
+    """
+    if isinstance(source, Image.Image):
+        img = source
+    else:
+        try:
+            img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+            img.load()
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"not a readable image: {e}") from e
+        img = ImageOps.exif_transpose(img)
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "RGBa"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def preprocess(img: Image.Image, image_size: int) -> torch.Tensor:
+    """PIL image (any size/mode) -> float32 tensor [3, S, S], normalized with the CLIP constants."""
+    img = load_rgb(img).resize((image_size, image_size), Image.Resampling.BICUBIC)
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    mean = torch.tensor(CLIP_MEAN).view(3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(3, 1, 1)
+    return ((x - mean) / std).contiguous()

@@ -1,0 +1,140 @@
+"""EVA2-CLIP vision tower, 2x2 conv downsample and GLU projector of GLM-4V (facts §3-§4).
+
+Module and parameter names follow the official state dict (``transformer.vision.*``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vlmserve.config import ModelConfig
+
+
+class PatchEmbedding(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        v = cfg.vision
+        self.proj = nn.Conv2d(v.in_channels, v.hidden_size, kernel_size=v.patch_size, stride=v.patch_size)
+        self.cls_embedding = nn.Parameter(torch.empty(1, v.hidden_size))
+        self.position_embedding = nn.Embedding(v.num_positions, v.hidden_size)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.proj(images).flatten(2).transpose(1, 2)            # [B, grid*grid, C], row-major
+        cls = self.cls_embedding.expand(x.shape[0], -1, -1)
+        x = torch.cat((cls, x), dim=1)
+        return x + self.position_embedding.weight.unsqueeze(0)      # whole table: no interpolation
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        v = cfg.vision
+        self.num_heads = v.num_heads
+        self.query_key_value = nn.Linear(v.hidden_size, 3 * v.hidden_size)
+        self.dense = nn.Linear(v.hidden_size, v.hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, L, _ = x.shape
+        q, k, v = self.query_key_value(x).view(B, L, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)                # full attention, no mask
+        return self.dense(out.transpose(1, 2).reshape(B, L, -1))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        v = cfg.vision
+        self.fc1 = nn.Linear(v.hidden_size, v.intermediate_size)
+        self.fc2 = nn.Linear(v.intermediate_size, v.hidden_size)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class TransformerLayer(nn.Module):
+    """Norm on the branch output, not pre-norm: x + LN(Attn(x)), then x + LN(MLP(x))."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        v = cfg.vision
+        self.input_layernorm = nn.LayerNorm(v.hidden_size, eps=v.layer_norm_eps)
+        self.attention = Attention(cfg)
+        self.mlp = MLP(cfg)
+        self.post_attention_layernorm = nn.LayerNorm(v.hidden_size, eps=v.layer_norm_eps)
+
+    def forward(self, x):
+        x = x + self.input_layernorm(self.attention(x))
+        return x + self.post_attention_layernorm(self.mlp(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(TransformerLayer(cfg) for _ in range(cfg.vision.num_hidden_layers))
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class GLU(nn.Module):
+    """Projector: linear, LayerNorm (PyTorch default eps 1e-5, not from the config), GELU, SwiGLU."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        h, f = cfg.hidden_size, cfg.ffn_hidden_size
+        self.linear_proj = nn.Linear(h, h, bias=False)
+        self.norm1 = nn.LayerNorm(h)
+        self.gate_proj = nn.Linear(h, f, bias=False)
+        self.dense_h_to_4h = nn.Linear(h, f, bias=False)
+        self.dense_4h_to_h = nn.Linear(f, h, bias=False)
+
+    def forward(self, x):
+        x = F.gelu(self.norm1(self.linear_proj(x)))
+        return self.dense_4h_to_h(F.silu(self.gate_proj(x)) * self.dense_h_to_4h(x))
+
+
+class VisionTower(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        v = cfg.vision
+        self.image_size = v.image_size
+        self.scaling_factor = v.scaling_factor
+        self.patch_embedding = PatchEmbedding(cfg)
+        self.transformer = Transformer(cfg)
+        self.conv = nn.Conv2d(v.hidden_size, cfg.hidden_size, kernel_size=2, stride=2)
+        self.linear_proj = GLU(cfg)
+        self.boi = nn.Parameter(torch.empty(1, 1, cfg.hidden_size))
+        self.eoi = nn.Parameter(torch.empty(1, 1, cfg.hidden_size))
+
+    @property
+    def input_weight(self) -> torch.Tensor:
+        """The first weight the image meets (a conv: never quantized), so its dtype/device is the
+        tower's compute dtype/device."""
+        return self.patch_embedding.proj.weight
+
+    def forward(self, images: torch.Tensor, trace: dict | None = None) -> torch.Tensor:
+        """images [B, 3, S, S] (already on the tower's device/dtype) -> [B, n_img + 2, hidden]."""
+        if images.dim() != 4 or images.shape[1:] != (3, self.image_size, self.image_size):
+            raise ValueError(f"pixel_values must be [B, 3, {self.image_size}, {self.image_size}], "
+                             f"got {list(images.shape)}")
+        x = self.patch_embedding(images)
+        _record(trace, "vision_patch_embed", x)
+        x = self.transformer(x)
+        _record(trace, "vision_vit_out", x)
+        x = x[:, 1:]                                                 # drop the class token
+        B, n, C = x.shape
+        grid = self.image_size // self.patch_embedding.proj.stride[0]
+        x = self.conv(x.view(B, grid, grid, C).permute(0, 3, 1, 2))
+        _record(trace, "vision_conv_out", x)
+        x = self.linear_proj(x.flatten(2).transpose(1, 2))
+        _record(trace, "vision_glu_out", x)
+        x = torch.cat((self.boi.expand(B, -1, -1), x, self.eoi.expand(B, -1, -1)), dim=1)
+        return x / self.scaling_factor
+
+
+def _record(trace, name, x):
+    if trace is not None:
+        trace[name] = x.detach()
