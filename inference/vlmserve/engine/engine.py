@@ -1,0 +1,419 @@
+"""The serving engine: one background thread that keeps the GPU busy.
+
+Each scheduler round:
+  1. take new requests, up to the free KV slots (the rest wait; too many waiting -> Overloaded);
+  2. prefill them as a batch: images not seen before go through the vision tower in micro-batches,
+     each distinct image prefix ([gMASK]<sop><|user|>\\n + image) is prefilled once and its KV copied
+     to every request that shares it (and kept for later ones), then the per-request text suffixes
+     are prefilled together and each request gets its first token;
+  3. one decode step for every running sequence (CUDA-graph replay on GPU); finished sequences
+     leave their slot at once, so the next round's waiting requests can take it.
+Results go out through each request's `sink` callback, called on this thread.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .decode_step import DecodeStep
+from .kv_cache import PrefixStore, SlotAttention, SlotKVCache
+from .sequence import Sequence
+from .types import EngineConfig, GenerationRequest, Output, Overloaded
+from ..metrics import EngineMetrics
+
+log = logging.getLogger("vlmserve.engine")
+
+
+class ContextTooLong(ValueError):
+    pass
+
+
+@dataclass
+class _Split:
+    """A request's prompt cut after the image: the shared part and the request's own text."""
+    key: tuple | None          # prefix identity; None when there is no image
+    prefix_ids: list[int]
+    suffix_ids: list[int]
+
+
+def _split(req: GenerationRequest, eoi_id: int) -> _Split:
+    if req.pixel_values is None:
+        return _Split(None, [], list(req.prompt_ids))
+    cut = req.prompt_ids.index(eoi_id) + 1
+    prefix = list(req.prompt_ids[:cut])
+    return _Split((req.image_digest, tuple(prefix)), prefix, list(req.prompt_ids[cut:]))
+
+
+class LRU:
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._data: collections.OrderedDict = collections.OrderedDict()
+
+    def get(self, key):
+        if key in self._data:
+            self._data.move_to_end(key)
+            return self._data[key]
+        return None
+
+    def put(self, key, value) -> None:
+        if self.capacity <= 0:
+            return
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.capacity:
+            self._data.popitem(last=False)
+
+
+class Engine:
+    def __init__(self, model, tokenizer, config: EngineConfig | None = None,
+                 metrics: EngineMetrics | None = None):
+        self.model, self.tokenizer = model, tokenizer
+        self.cfg = model.config
+        self.config = config or EngineConfig()
+        self.metrics = metrics or EngineMetrics()
+        param = next(model.parameters())
+        self.device = param.device
+        # The compute dtype; with NF4 the linear weights are packed bytes, the embeddings are not.
+        self.dtype = model.transformer.embedding.word_embeddings.weight.dtype
+        self.n_vision = self.cfg.n_vision_embeds
+        self.eos_ids = tuple(self.cfg.eos_token_ids)
+        self.image_size = self.cfg.vision.image_size
+
+        c = self.config
+        per_token = SlotKVCache.bytes_per_token(self.cfg.num_layers, self.cfg.n_kv_heads, self.cfg.head_dim, self.dtype)
+        self.slot_len = min(c.slot_len or self.cfg.rotary_positions, self.cfg.rotary_positions)
+        budget = c.kv_budget_tokens
+        if budget is None and self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            # Leave room for vision/prefill activations and the prefix store.
+            budget = int(max(free - 12 * 2**30, free * 0.3) * 0.8) // per_token
+        n_slots = c.max_batch if budget is None else max(1, min(c.max_batch, budget // self.slot_len))
+        self.cache = SlotKVCache(self.cfg.num_layers, n_slots, self.slot_len, self.cfg.n_kv_heads,
+                                 self.cfg.head_dim, self.dtype, self.device)
+        prefix_len = self.n_vision + 64   # room for a short system prompt before the image
+        self.prefix_store = PrefixStore(self.cache, c.prefix_cache_entries if c.prefix_cache else 0, prefix_len)
+        self.image_cache = LRU(c.image_cache_entries if c.prefix_cache else 0)
+        self.attn = SlotAttention(self.cache)
+        self.decoder = DecodeStep(model, self.attn, n_slots, self.slot_len, self.cfg.pad_token_id,
+                                  self.device, c.cuda_graphs)
+        self.max_waiting = c.max_waiting if c.max_waiting is not None else 4 * n_slots
+        self.metrics.kv_slots.set(n_slots)
+        log.info("KV cache: %d slots x %d tokens (%.2f GiB)", n_slots, self.slot_len,
+                 n_slots * self.slot_len * per_token / 2**30)
+
+        self._inbox: queue.Queue = queue.Queue()
+        self._waiting: collections.deque[GenerationRequest] = collections.deque()
+        self._pending = 0                  # submitted, not yet admitted (inbox + waiting)
+        self._pending_lock = threading.Lock()
+        self._aborted: set[str] = set()
+        self.running: list[Sequence] = []  # running[i] holds slot i
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ---- public API (any thread) ------------------------------------------------------------
+    @property
+    def n_slots(self) -> int:
+        return self.cache.n_slots
+
+    def prompt_len(self, prompt_ids: list[int], has_image: bool) -> int:
+        return len(prompt_ids) + (self.n_vision - 3 if has_image else 0)
+
+    def check_fits(self, prompt_ids: list[int], has_image: bool, max_tokens: int | None) -> None:
+        n = self.prompt_len(prompt_ids, has_image)
+        want = n + (max_tokens or 1)
+        if want > self.slot_len:
+            extra = f" + {max_tokens} new tokens" if max_tokens else ""
+            raise ContextTooLong(f"this model's context length is {self.slot_len} tokens; the prompt is {n} "
+                                 f"tokens{' (the image counts as ' + str(self.n_vision) + ')' if has_image else ''}"
+                                 f"{extra} = {want}")
+
+    def submit(self, req: GenerationRequest) -> None:
+        """Queues a request; raises Overloaded when too many are already waiting."""
+        with self._pending_lock:
+            free = self.n_slots - len(self.running)
+            if self._pending - free >= self.max_waiting:
+                self.metrics.requests_rejected.inc()
+                raise Overloaded(
+                    f"server is at capacity: all {self.n_slots} KV cache slots ({self.n_slots * self.slot_len} "
+                    f"tokens) are in use and {self._pending} requests are waiting; retry later")
+            self._pending += 1
+        self._inbox.put(req)
+
+    def abort(self, request_id: str) -> None:
+        self._aborted.add(request_id)
+        self._inbox.put(None)  # wake the loop
+
+    def start(self) -> "Engine":
+        self._thread = threading.Thread(target=self._loop, name="vlmserve-engine", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._inbox.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    # ---- scheduler loop (engine thread) -------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._drain(block=not self.running and not self._waiting)
+            self._drop_aborted()
+            try:
+                with torch.inference_mode():
+                    admitted = self._admit()
+                    if admitted:
+                        self._prefill(admitted)
+                    if self.running:
+                        self._decode()
+            except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
+                log.exception("engine step failed")
+                self._fail_all(f"internal error in the engine: {e}")
+            self.metrics.queue_depth.set(len(self._waiting))
+            self.metrics.running.set(len(self.running))
+
+    def _drain(self, block: bool) -> None:
+        try:
+            item = self._inbox.get(timeout=0.5) if block else self._inbox.get_nowait()
+            while True:
+                if item is not None:
+                    self._waiting.append(item)
+                item = self._inbox.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _drop_aborted(self) -> None:
+        if not self._aborted:
+            return
+        aborted, self._aborted = self._aborted, set()
+        kept = collections.deque()
+        for req in self._waiting:
+            if req.request_id in aborted:
+                self._unpend()
+                self._emit(req, Output(req.request_id, finished=True, finish_reason="abort"))
+            else:
+                kept.append(req)
+        self._waiting = kept
+        done = [i for i, s in enumerate(self.running) if s.id in aborted]
+        for i in done:
+            seq = self.running[i]
+            seq.finish_reason = "abort"
+            self._emit(seq.req, seq.output())
+        self._release(done)
+
+    def _unpend(self, n: int = 1) -> None:
+        with self._pending_lock:
+            self._pending -= n
+
+    def _emit(self, req: GenerationRequest, out: Output) -> None:
+        if req.sink is not None:
+            try:
+                req.sink(out)
+            except Exception:  # noqa: BLE001 - a broken client must not stop the engine
+                log.exception("output sink failed for %s", req.request_id)
+
+    def _fail_all(self, message: str) -> None:
+        for seq in self.running:
+            seq.finish_reason = "error"
+            self._emit(seq.req, seq.output(error=message))
+        self.running = []
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _admit(self) -> list[GenerationRequest]:
+        free = self.n_slots - len(self.running)
+        take = min(free, len(self._waiting), self.config.max_prefill_requests)
+        admitted = [self._waiting.popleft() for _ in range(take)]
+        if admitted:
+            self._unpend(len(admitted))
+        return admitted
+
+    # ---- prefill ------------------------------------------------------------------------------
+    def _prefill(self, reqs: list[GenerationRequest]) -> None:
+        seqs = []
+        for req in reqs:
+            seq = Sequence(req, self.tokenizer, self.eos_ids, self.n_vision, self.slot_len, self.device)
+            seqs.append(seq)
+            self.metrics.prompt_tokens.inc(seq.prompt_len)
+        base = len(self.running)
+        slots = list(range(base, base + len(seqs)))
+        self.metrics.prefill_batch.observe(len(seqs))
+        splits = [_split(r, self.cfg.eoi_token_id) for r in reqs]
+
+        if self.config.prefix_cache:
+            starts = self._prefill_prefixes(reqs, splits, slots)
+            rows = [(s.suffix_ids, len(s.prefix_ids), st) for s, st in zip(splits, starts)]
+            hidden_last = self._prefill_text(rows, slots)
+        else:
+            hidden_last = self._prefill_whole(reqs, slots)
+
+        logits = self.model.logits(hidden_last)
+        for seq in seqs:
+            seq.cache_len = seq.prompt_len
+        self.running.extend(seqs)
+        self._sample_and_emit(seqs, logits)
+
+    def _vision(self, reqs: list[GenerationRequest]) -> dict[str, torch.Tensor]:
+        """Vision embeddings for the distinct images of `reqs`, from the cache or the tower."""
+        out: dict[str, torch.Tensor] = {}
+        todo: dict[str, torch.Tensor] = {}
+        for r in reqs:
+            if r.pixel_values is None or r.image_digest in out or r.image_digest in todo:
+                continue
+            hit = self.image_cache.get(r.image_digest)
+            if hit is not None:
+                out[r.image_digest] = hit
+                self.metrics.image_cache_hits.inc()
+            else:
+                todo[r.image_digest] = r.pixel_values
+        keys = list(todo)
+        for i in range(0, len(keys), self.config.vision_batch):
+            chunk = keys[i:i + self.config.vision_batch]
+            pixels = torch.stack([todo[k] for k in chunk]).to(self.device, non_blocking=True)
+            embeds = self.model.encode_images(pixels)
+            self.metrics.images_encoded.inc(len(chunk))
+            for k, e in zip(chunk, embeds):
+                out[k] = e
+                self.image_cache.put(k, e)
+        return out
+
+    def _prefill_prefixes(self, reqs, splits: list[_Split], slots: list[int]) -> list[int]:
+        """Puts every request's image prefix into its slot; returns where each suffix starts."""
+        starts = [0] * len(reqs)
+        owner: dict[tuple, int] = {}           # prefix key -> index of the request that computes it
+        for i, s in enumerate(splits):
+            if s.key is None:
+                continue
+            if s.key in owner or self.prefix_store.lookup(s.key) is not None:
+                self.metrics.prefix_cache_hits.inc()
+            else:
+                owner[s.key] = i
+                self.metrics.prefix_cache_misses.inc()
+        if owner:
+            vision = self._vision([reqs[i] for i in owner.values()])
+            todo = list(owner.values())
+            per_row = self.prompt_len(splits[todo[0]].prefix_ids, True)
+            step = max(1, self.config.prefill_tokens // per_row)
+            for j in range(0, len(todo), step):
+                chunk = todo[j:j + step]
+                embeds, positions = self._embed_rows(
+                    [splits[i].prefix_ids for i in chunk], [vision[reqs[i].image_digest] for i in chunk])
+                self.attn.plan_prefill([slots[i] for i in chunk], [0] * len(chunk))
+                self.model.forward_embeds(embeds, positions, self.attn)
+            for key, i in owner.items():
+                self.prefix_store.save(key, self.cache, slots[i], self.prompt_len(splits[i].prefix_ids, True))
+        for i, s in enumerate(splits):
+            if s.key is None:
+                continue
+            length = self.prompt_len(s.prefix_ids, True)
+            if s.key in owner and owner[s.key] != i:
+                self.cache.move(slots[owner[s.key]], slots[i], length)
+            elif s.key not in owner:
+                self.prefix_store.load(s.key, self.cache, slots[i])
+            starts[i] = length
+        return starts
+
+    def _embed_rows(self, id_rows: list[list[int]], vision: list[torch.Tensor] | None,
+                    positions: list[list[int]] | None = None):
+        """Right-padded batch of prompts -> (embeds, positions). Rows with an image must share a length
+        before the image (true for one chat template); after it they may differ."""
+        width = max(len(r) for r in id_rows)
+        pad = self.cfg.pad_token_id
+        ids = torch.full((len(id_rows), width), pad, dtype=torch.long)
+        pos = torch.zeros((len(id_rows), width), dtype=torch.long)
+        for b, row in enumerate(id_rows):
+            ids[b, :len(row)] = torch.tensor(row)
+            if positions is None:
+                pos[b, :len(row)] = torch.arange(len(row))
+            else:
+                pos[b, :len(row)] = torch.tensor(positions[b])
+            pos[b, len(row):] = pos[b, len(row) - 1] if row else 0
+        v = torch.stack(vision) if vision else None
+        return self.model.embed(ids.to(self.device), v, pos.to(self.device))
+
+    def _prefill_text(self, rows: list[tuple[list[int], int, int]], slots: list[int]) -> torch.Tensor:
+        """Prefills each row's own tokens after its (already cached) prefix. rows: (ids, first unexpanded
+        position, cache start). Returns the last real token's hidden state per row."""
+        out = []
+        width = max(len(r[0]) for r in rows)
+        step = max(1, self.config.prefill_tokens // max(width, 1))
+        for j in range(0, len(rows), step):
+            chunk = rows[j:j + step]
+            embeds, positions = self._embed_rows(
+                [r[0] for r in chunk], None, [list(range(r[1], r[1] + len(r[0]))) for r in chunk])
+            self.attn.plan_prefill(slots[j:j + len(chunk)], [r[2] for r in chunk])
+            hidden = self.model.forward_embeds(embeds, positions, self.attn)
+            last = torch.tensor([len(r[0]) - 1 for r in chunk], device=self.device)
+            out.append(hidden[torch.arange(len(chunk), device=self.device), last])
+        return torch.cat(out)
+
+    def _prefill_whole(self, reqs: list[GenerationRequest], slots: list[int]) -> torch.Tensor:
+        """No sharing: every prompt (image included) prefilled on its own row from position 0."""
+        out = []
+        for i, req in enumerate(reqs):
+            vision = self._vision([req]) if req.pixel_values is not None else {}
+            embeds, positions = self._embed_rows([req.prompt_ids], [vision[req.image_digest]] if vision else None)
+            self.attn.plan_prefill([slots[i]], [0])
+            hidden = self.model.forward_embeds(embeds, positions, self.attn)
+            out.append(hidden[:, -1])
+        return torch.cat(out)
+
+    # ---- decode -------------------------------------------------------------------------------
+    def _decode(self) -> None:
+        seqs = self.running
+        self.metrics.batch_size.observe(len(seqs))
+        logits = self.decoder.run([s.tokens[-1] for s in seqs], [s.next_position for s in seqs],
+                                  [s.cache_len for s in seqs])
+        for s in seqs:
+            s.cache_len += 1
+            s.next_position += 1
+        self._sample_and_emit(seqs, logits)
+
+    def _sample_and_emit(self, seqs: list[Sequence], logits: torch.Tensor) -> None:
+        logits = logits.float()
+        for i, s in enumerate(seqs):
+            if s.choice is not None:
+                allowed = torch.tensor(s.choice.allowed(), device=logits.device)
+                row = torch.full_like(logits[i], float("-inf"))
+                row[allowed] = logits[i, allowed]
+                logits[i] = row
+        tokens = logits.argmax(dim=-1)
+        sampled = [i for i, s in enumerate(seqs) if not s.greedy]
+        if sampled:
+            from ..sampling import sample
+            for i in sampled:
+                s = seqs[i]
+                tokens[i] = sample(logits[i:i + 1], s.req.temperature, s.req.top_p, s.generator)[0]
+        done = []
+        now = time.perf_counter()
+        for i, (s, tok) in enumerate(zip(seqs, tokens.tolist())):
+            first = not s.tokens
+            out = s.accept(tok)
+            if first:
+                self.metrics.ttft.observe(now - s.req.arrival)
+            if s.finish_reason is None and s.cache_len >= self.slot_len:
+                s.finish_reason = "length"
+                out = s.output(out.text + s.text.finish(), out.token_ids)
+            self._emit(s.req, out)
+            if s.finish_reason is not None:
+                done.append(i)
+        self.metrics.generation_tokens.inc(len(seqs))
+        if done:
+            self._release(done)
+
+    def _release(self, indices: list[int]) -> None:
+        """Finished sequences leave; the last running sequence moves into each freed slot."""
+        for i in sorted(indices, reverse=True):
+            last = len(self.running) - 1
+            if i != last:
+                moved = self.running[last]
+                self.cache.move(last, i, moved.cache_len)
+                self.running[i] = moved
+            self.running.pop()
+            self.metrics.requests_finished.inc()

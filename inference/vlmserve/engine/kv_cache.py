@@ -1,0 +1,160 @@
+"""Preallocated KV cache in sequence slots, and the attention backend that reads and writes it.
+
+The cache is one tensor per K and V: [layers, slots, kv_heads, slot_len, head_dim], allocated once,
+so memory use is fixed at start-up and admission can never run the GPU out of memory. Running
+sequences always occupy slots 0..n-1 (a finished sequence's slot is refilled by moving the last one
+down), so a decode step reads `cache[:, :n]` as a plain view: no gather, and a fixed shape per batch
+bucket that CUDA graphs can capture.
+
+`SlotAttention` implements the model's `AttentionBackend` protocol; the engine sets a plan (which
+slots, where the new tokens go) before each forward, and the model code never knows.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+class SlotKVCache:
+    def __init__(self, n_layers: int, n_slots: int, slot_len: int, n_kv_heads: int, head_dim: int,
+                 dtype: torch.dtype, device: torch.device):
+        shape = (n_layers, n_slots, n_kv_heads, slot_len, head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.n_slots, self.slot_len = n_slots, slot_len
+
+    @staticmethod
+    def bytes_per_token(n_layers: int, n_kv_heads: int, head_dim: int, dtype: torch.dtype) -> int:
+        return 2 * n_layers * n_kv_heads * head_dim * torch.tensor([], dtype=dtype).element_size()
+
+    def move(self, src: int, dst: int, length: int) -> None:
+        self.k[:, dst, :, :length] = self.k[:, src, :, :length]
+        self.v[:, dst, :, :length] = self.v[:, src, :, :length]
+
+
+class PrefixStore:
+    """Image-prefix KV kept after its first use, keyed by (tokens before the image, image hash).
+
+    Entries live in their own preallocated buffer; a hit is one device copy into the new slot
+    instead of re-running the vision tower and ~1600 tokens of prefill.
+    """
+
+    def __init__(self, cache: SlotKVCache, entries: int, entry_len: int):
+        n_layers, _, n_kv, _, d = cache.k.shape
+        shape = (n_layers, max(entries, 0), n_kv, entry_len, d)
+        self.k = torch.zeros(shape, dtype=cache.k.dtype, device=cache.k.device)
+        self.v = torch.zeros(shape, dtype=cache.k.dtype, device=cache.k.device)
+        self.entry_len = entry_len
+        self.capacity = max(entries, 0)
+        self._index: dict[tuple, int] = {}   # key -> entry; insertion order is the LRU order
+        self._length: dict[tuple, int] = {}
+
+    def lookup(self, key: tuple) -> int | None:
+        entry = self._index.pop(key, None)
+        if entry is not None:
+            self._index[key] = entry  # most recently used goes last
+        return entry
+
+    def length(self, key: tuple) -> int:
+        return self._length[key]
+
+    def save(self, key: tuple, cache: SlotKVCache, slot: int, length: int) -> None:
+        if self.capacity == 0 or length > self.entry_len or key in self._index:
+            return
+        if len(self._index) < self.capacity:
+            entry = len(self._index)
+        else:
+            old = next(iter(self._index))
+            entry = self._index.pop(old)
+            self._length.pop(old)
+        self._index[key] = entry
+        self._length[key] = length
+        self.k[:, entry, :, :length] = cache.k[:, slot, :, :length]
+        self.v[:, entry, :, :length] = cache.v[:, slot, :, :length]
+
+    def load(self, key: tuple, cache: SlotKVCache, slot: int) -> int:
+        entry, length = self._index[key], self._length[key]
+        cache.k[:, slot, :, :length] = self.k[:, entry, :, :length]
+        cache.v[:, slot, :, :length] = self.v[:, entry, :, :length]
+        return length
+
+
+def _expand_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """[B, kv_heads, S, D] -> [B, kv_heads * groups, S, D]; query head h uses kv head h // groups."""
+    if groups == 1:
+        return x
+    b, h, s, d = x.shape
+    return x[:, :, None].expand(b, h, groups, s, d).reshape(b, h * groups, s, d)
+
+
+class SlotAttention:
+    """AttentionBackend over a SlotKVCache. Call `plan_prefill` or `plan_decode` before each forward."""
+
+    def __init__(self, cache: SlotKVCache):
+        self.cache = cache
+        self.mode = "prefill"
+        device = cache.k.device
+        self._arange = torch.arange(cache.slot_len, device=device)
+
+    # ---- plans -----------------------------------------------------------------------------
+    def plan_prefill(self, slots: list[int], starts: list[int]) -> None:
+        """Row b's new tokens go to slot `slots[b]` from position `starts[b]` on (rows right-padded)."""
+        device = self.cache.k.device
+        self.mode = "prefill"
+        self.slots = torch.tensor(slots, device=device)
+        self.starts = torch.tensor(starts, device=device)
+        self.max_start = max(starts)
+        self.fresh = self.max_start == 0
+
+    def plan_decode(self, cache_pos: torch.Tensor, kv_len: int) -> None:
+        """Rows are slots 0..B-1; row b's token goes to `cache_pos[b]`; keys beyond `kv_len` are unused.
+
+        `cache_pos` may be a static buffer that a CUDA graph reads; `kv_len` is fixed per graph."""
+        self.mode = "decode"
+        self.cache_pos = cache_pos
+        self.kv_len = kv_len
+
+    # ---- AttentionBackend ------------------------------------------------------------------
+    def __call__(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        if self.mode == "decode":
+            return self._decode(layer, q, k, v)
+        return self._prefill(layer, q, k, v)
+
+    def _prefill(self, layer, q, k, v):
+        b, n_heads, t, _ = q.shape
+        groups = n_heads // k.shape[1]
+        kc, vc = self.cache.k[layer], self.cache.v[layer]
+        # Padding tokens past a row's end may be written too; they sit beyond that row's length, so no
+        # query ever sees them before decode overwrites them. Clamping keeps them inside the slot.
+        pos = (self.starts[:, None] + self._arange[None, :t]).clamp_(max=self.cache.slot_len - 1)
+        rows = self.slots[:, None]
+        kc[rows, :, pos] = k.transpose(1, 2).to(kc.dtype)
+        vc[rows, :, pos] = v.transpose(1, 2).to(vc.dtype)
+        if self.fresh:
+            # Whole prompts from position 0: causal attention among the new tokens (flash kernel).
+            return F.scaled_dot_product_attention(q, _expand_kv(k, groups), _expand_kv(v, groups), is_causal=True)
+        s = self.max_start + t
+        keys = _expand_kv(kc[self.slots, :, :s], groups)
+        values = _expand_kv(vc[self.slots, :, :s], groups)
+        visible = self._arange[None, None, :s] <= pos[:, :, None]        # [B, T, S]
+        return F.scaled_dot_product_attention(q, keys.to(q.dtype), values.to(q.dtype), attn_mask=visible[:, None])
+
+    def _decode(self, layer, q, k, v):
+        b, n_heads, _, d = q.shape
+        n_kv = k.shape[1]
+        kc, vc = self.cache.k[layer][:b], self.cache.v[layer][:b]
+        rows = self._arange[:b]
+        kc[rows, :, self.cache_pos] = k[:, :, 0].to(kc.dtype)
+        vc[rows, :, self.cache_pos] = v[:, :, 0].to(vc.dtype)
+        keys, values = kc[:, :, :self.kv_len], vc[:, :, :self.kv_len]
+        # One new token per row: fold the query heads of a kv group into the "query length" axis,
+        # so K/V are read once per kv head instead of being expanded 16x.
+        qg = q.reshape(b, n_kv, n_heads // n_kv, d)
+        scores = torch.matmul(qg, keys.transpose(-1, -2).to(q.dtype)).float() * (1.0 / math.sqrt(d))
+        visible = self._arange[None, :self.kv_len] <= self.cache_pos[:, None]   # [B, S]
+        scores = scores.masked_fill(~visible[:, None, None, :], float("-inf"))
+        probs = torch.softmax(scores, dim=-1).to(q.dtype)
+        out = torch.matmul(probs, values.to(q.dtype))                        # [B, n_kv, groups, D]
+        return out.reshape(b, n_heads, 1, d)
