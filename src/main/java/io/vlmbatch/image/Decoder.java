@@ -54,7 +54,7 @@ final class Decoder {
             long pixels = (long) width * height;
             if (pixels > spec.maxPixels()) {
                 throw new ImageRejectedException("image too large: " + width + "x" + height + " = "
-                        + megapixels(pixels) + " Mpx exceeds the " + megapixels(spec.maxPixels()) + " Mpx limit");
+                        + pixelCount(pixels) + " exceeds the " + pixelCount(spec.maxPixels()) + " limit");
             }
             ImageReadParam param = reader.getDefaultReadParam();
             int step = subsampling(width, height, spec.maxSide());
@@ -128,8 +128,12 @@ final class Decoder {
         return message != null ? message : e.getClass().getSimpleName();
     }
 
-    private static String megapixels(long pixels) {
+    /** "900 Mpx", "12.5 Mpx", or "20000 px" below a megapixel. */
+    static String pixelCount(long pixels) {
+        if (pixels < 1_000_000) {
+            return pixels + " px";
+        }
         double mpx = pixels / 1e6;
-        return mpx == Math.rint(mpx) ? String.valueOf((long) mpx) : String.format("%.1f", mpx);
+        return (mpx == Math.rint(mpx) ? String.valueOf((long) mpx) : String.format(java.util.Locale.ROOT, "%.1f", mpx)) + " Mpx";
     }
 }

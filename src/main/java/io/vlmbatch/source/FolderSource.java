@@ -69,6 +69,7 @@ final class FolderSource implements ImageSource {
                 if (!recursive) {
                     continue;
                 }
+                real = real.toRealPath(); // a folder reached through a linked parent: compare real paths
                 if (!walking.add(real)) {
                     log.warn("skipping {}: symbolic link loops back to a folder being walked", key);
                     continue;
