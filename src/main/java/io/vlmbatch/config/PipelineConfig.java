@@ -1,0 +1,124 @@
+package io.vlmbatch.config;
+
+import io.vlmbatch.batch.DiscoverTasklet;
+import io.vlmbatch.batch.ExportTasklet;
+import io.vlmbatch.batch.IdRangePartitioner;
+import io.vlmbatch.batch.InferenceWriter;
+import io.vlmbatch.batch.PendingItemReader;
+import io.vlmbatch.batch.PrepareProcessor;
+import io.vlmbatch.batch.PreparedItem;
+import io.vlmbatch.batch.RunOwnerListener;
+import io.vlmbatch.image.ImagePreparer;
+import io.vlmbatch.inference.InferenceService;
+import io.vlmbatch.job.JobDefinition;
+import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.source.ImageFetcher;
+import io.vlmbatch.source.SourceSpec;
+import io.vlmbatch.source.Sources;
+import io.vlmbatch.store.CsvExporter;
+import io.vlmbatch.store.ResultStore;
+import io.vlmbatch.store.RunStore;
+import io.vlmbatch.store.WorkItem;
+import io.vlmbatch.store.WorkItemStore;
+import java.nio.file.Path;
+import org.springframework.batch.core.configuration.annotation.StepScope;
+import org.springframework.batch.core.job.Job;
+import org.springframework.batch.core.job.builder.JobBuilder;
+import org.springframework.batch.core.repository.JobRepository;
+import org.springframework.batch.core.step.Step;
+import org.springframework.batch.core.step.builder.StepBuilder;
+import org.springframework.beans.factory.annotation.Value;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.core.task.SimpleAsyncTaskExecutor;
+import org.springframework.transaction.PlatformTransactionManager;
+
+/**
+ * The Batch job of one job file: discover → infer (partitioned by id range over local threads) → export.
+ * The JobDefinition, RunParameters and the --model folder are registered by the launcher before refresh.
+ */
+@Configuration(proxyBeanMethods = false)
+public class PipelineConfig {
+    /** Bytes read per image before giving up on it: far above any sane photo, below a memory problem. */
+    static final long MAX_IMAGE_BYTES = 256L * 1024 * 1024;
+
+    public record ModelOption(Path dir) {}
+
+    @Bean(destroyMethod = "close")
+    InferenceService inferenceService(JobDefinition def, AppPaths paths, ModelOption model) {
+        return new InferenceService(def.inference(), paths.home(), model.dir(), paths.logs());
+    }
+
+    @Bean(destroyMethod = "close")
+    ImageFetcher imageFetcher(JobDefinition def) {
+        return Sources.fetcher(def.source().s3Settings());
+    }
+
+    @Bean
+    Job vlmJob(JobDefinition def, RunParameters params, JobRepository repository, RunStore runs,
+               Step discover, Step infer, Step export) {
+        return new JobBuilder(def.name(), repository)
+                .listener(new RunOwnerListener(runs, params))
+                .start(discover).next(infer).next(export)
+                .build();
+    }
+
+    @Bean
+    Step discover(JobDefinition def, RunParameters params, JobRepository repository, PlatformTransactionManager tm,
+                  RunStore runs, WorkItemStore items) {
+        SourceSpec s = def.source();
+        SourceSpec rendered = new SourceSpec(params.render(s.folder(), def.name()), params.render(s.manifest(), def.name()),
+                params.render(s.s3(), def.name()), s.include(), s.exclude(), s.recursive(), s.s3Settings());
+        return new StepBuilder("discover", repository)
+                .tasklet(new DiscoverTasklet(() -> Sources.open(rendered, def.baseDir()), runs, items), tm)
+                .build();
+    }
+
+    @Bean
+    Step infer(JobDefinition def, JobRepository repository, Step inferWorker, IdRangePartitioner partitioner) {
+        SimpleAsyncTaskExecutor threads = new SimpleAsyncTaskExecutor("infer-");
+        threads.setConcurrencyLimit(def.run().partitions());
+        return new StepBuilder("infer", repository)
+                .partitioner("infer-worker", partitioner)
+                .step(inferWorker)
+                .gridSize(def.run().partitions())
+                .taskExecutor(threads)
+                .build();
+    }
+
+    @Bean
+    @StepScope
+    IdRangePartitioner partitioner(WorkItemStore items, @Value("#{jobInstanceId}") Long runId) {
+        return new IdRangePartitioner(items, runId);
+    }
+
+    @Bean
+    Step inferWorker(JobDefinition def, JobRepository repository, PlatformTransactionManager tm,
+                     PendingItemReader reader, ImageFetcher fetcher, InferenceService inference,
+                     WorkItemStore items, ResultStore results) {
+        return new StepBuilder("infer-worker", repository)
+                .<WorkItem, PreparedItem>chunk(def.run().chunkSize())
+                .transactionManager(tm)
+                .reader(reader)
+                .processor(new PrepareProcessor(fetcher, new ImagePreparer(def.resize()), def.tasks(), MAX_IMAGE_BYTES))
+                .writer(new InferenceWriter(inference::client, inference::model, def.tasks(), items, results))
+                .build();
+    }
+
+    @Bean
+    @StepScope
+    PendingItemReader reader(JobDefinition def, WorkItemStore items, @Value("#{jobInstanceId}") Long runId,
+                             @Value("#{stepExecutionContext['minId']}") Long minId,
+                             @Value("#{stepExecutionContext['maxId']}") Long maxId) {
+        return new PendingItemReader(items, runId, minId, maxId, Math.max(def.run().chunkSize() * 4, 64));
+    }
+
+    @Bean
+    Step export(JobDefinition def, RunParameters params, JobRepository repository, PlatformTransactionManager tm,
+                CsvExporter exporter) {
+        Path csv = def.csv() == null ? null : def.baseDir().resolve(params.render(def.csv(), def.name())).normalize();
+        return new StepBuilder("export", repository)
+                .tasklet(new ExportTasklet(exporter, def.taskNames(), csv), tm)
+                .build();
+    }
+}

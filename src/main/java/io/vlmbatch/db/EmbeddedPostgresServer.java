@@ -1,0 +1,139 @@
+package io.vlmbatch.db;
+
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The PostgreSQL used when no datasource is configured: zonky's packaged binaries, with the data
+ * folder under the user's data directory so that runs (and restarts) share state across processes.
+ *
+ * Several vlm-batch processes may use it at once (a run and a `status`), so a process that finds the
+ * server already running joins it, and the last one out stops it. A server left behind by a killed
+ * process is joined the same way; a postmaster.pid whose process is gone is removed before starting.
+ */
+public final class EmbeddedPostgresServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(EmbeddedPostgresServer.class);
+
+    private final Path dataDir;
+    private final int port;
+    private final EmbeddedPostgres started; // null when we joined a running server
+
+    private EmbeddedPostgresServer(Path dataDir, int port, EmbeddedPostgres started) {
+        this.dataDir = dataDir;
+        this.port = port;
+        this.started = started;
+    }
+
+    public static EmbeddedPostgresServer startOrJoin(Path dataDir) throws IOException {
+        Files.createDirectories(dataDir);
+        Optional<Integer> running = runningPort(dataDir);
+        if (running.isPresent() && canConnect(running.get())) {
+            log.debug("joining the embedded PostgreSQL already running on port {} ({})", running.get(), dataDir);
+            return new EmbeddedPostgresServer(dataDir, running.get(), null);
+        }
+        Path pidFile = dataDir.resolve("postmaster.pid");
+        if (Files.exists(pidFile) && running.isEmpty()) {
+            // Left by a server that died with its process (kill -9 of the machine, OOM): PostgreSQL
+            // would refuse to start while it names a live PID of some other program.
+            log.warn("removing a stale {} (its server is gone)", pidFile);
+            Files.delete(pidFile);
+        }
+        int port = freePort();
+        EmbeddedPostgres pg = EmbeddedPostgres.builder()
+                .setDataDirectory(dataDir)
+                .setCleanDataDirectory(false)
+                .setRegisterShutdownHook(false)
+                .setPort(port)
+                .setPGStartupWait(Duration.ofSeconds(60))
+                .start();
+        log.debug("started the embedded PostgreSQL on port {} ({})", port, dataDir);
+        return new EmbeddedPostgresServer(dataDir, port, pg);
+    }
+
+    public String jdbcUrl() {
+        return "jdbc:postgresql://127.0.0.1:" + port + "/postgres";
+    }
+
+    public String user() { return "postgres"; }
+
+    public int port() { return port; }
+
+    /** The port in postmaster.pid, if the process it names is alive and is a postgres. */
+    private static Optional<Integer> runningPort(Path dataDir) throws IOException {
+        Path pidFile = dataDir.resolve("postmaster.pid");
+        if (!Files.isRegularFile(pidFile)) return Optional.empty();
+        List<String> lines = Files.readAllLines(pidFile);
+        if (lines.size() < 4) return Optional.empty();
+        try {
+            long pid = Long.parseLong(lines.get(0).trim());
+            int port = Integer.parseInt(lines.get(3).trim());
+            boolean alive = ProcessHandle.of(pid)
+                    .filter(ProcessHandle::isAlive)
+                    .map(h -> h.info().command().map(c -> c.contains("postgres")).orElse(true))
+                    .orElse(false);
+            return alive ? Optional.of(port) : Optional.empty();
+        } catch (NumberFormatException e) {
+            return Optional.empty();
+        }
+    }
+
+    private static boolean canConnect(int port) {
+        try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/postgres", "postgres", "")) {
+            return c.isValid(5);
+        } catch (SQLException e) {
+            return false;
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    /** Stops the server unless another process is still connected (call after closing our own pool). */
+    @Override
+    public void close() {
+        try {
+            if (otherClients() > 0) {
+                log.debug("leaving the embedded PostgreSQL running: another vlm-batch process uses it");
+                return;
+            }
+            if (started != null) {
+                started.close();
+            } else {
+                Optional<Long> pid = Files.readAllLines(dataDir.resolve("postmaster.pid")).stream().findFirst()
+                        .map(String::trim).map(Long::parseLong);
+                // SIGTERM is PostgreSQL's "smart" shutdown: it still waits for any client that sneaks in.
+                pid.flatMap(ProcessHandle::of).ifPresent(h -> {
+                    h.destroy();
+                    h.onExit().orTimeout(30, java.util.concurrent.TimeUnit.SECONDS).exceptionally(t -> h).join();
+                });
+            }
+        } catch (Exception e) {
+            log.warn("could not stop the embedded PostgreSQL cleanly: {}", e.toString());
+        }
+    }
+
+    private int otherClients() throws SQLException {
+        try (Connection c = DriverManager.getConnection(jdbcUrl(), user(), "");
+             Statement s = c.createStatement();
+             ResultSet r = s.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")) {
+            r.next();
+            return r.getInt(1);
+        }
+    }
+}

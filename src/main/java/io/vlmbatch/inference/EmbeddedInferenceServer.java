@@ -1,0 +1,145 @@
+package io.vlmbatch.inference;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs `python -m vlmserve serve` from the repo's venv as a child process for jobs with
+ * {@code inference.base_url: embedded}, waits for /health, and stops it at exit.
+ *
+ * The server runs under a small bash watchdog that holds our stdin: if this JVM dies without running
+ * its shutdown hooks (kill -9), the pipe closes and the watchdog stops the server, so no orphaned
+ * model server keeps the port and the memory.
+ */
+public final class EmbeddedInferenceServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(EmbeddedInferenceServer.class);
+    private static final String WATCHDOG = """
+            "$@" </dev/null & server=$!
+            trap 'kill -TERM $server 2>/dev/null; wait $server; exit 143' TERM INT
+            cat <&0 >/dev/null & reader=$!   # explicit <&0: background jobs otherwise read /dev/null
+            wait -n $server $reader
+            kill -TERM $server $reader 2>/dev/null; wait $server
+            """;
+
+    private final Process process;
+    private final int port;
+    private final Path logFile;
+
+    private EmbeddedInferenceServer(Process process, int port, Path logFile) {
+        this.process = process;
+        this.port = port;
+        this.logFile = logFile;
+    }
+
+    /**
+     * @param home   the vlm-batch checkout (holds .venv and inference/)
+     * @param model  a checkpoint folder, or null for the tiny random model
+     */
+    public static EmbeddedInferenceServer start(Path home, Path model, Path logDir, Duration healthTimeout)
+            throws IOException, InterruptedException {
+        Path python = home.resolve(".venv/bin/python");
+        if (!Files.isExecutable(python)) {
+            throw new IllegalStateException("inference.base_url is 'embedded' but the Python venv is missing (" + python
+                    + "). Create it with scripts/setup-python (./vlm-batch does this for you), or point"
+                    + " inference.base_url at a running OpenAI-compatible server.");
+        }
+        if (model != null && !Files.isRegularFile(model.resolve("config.json"))) {
+            throw new IllegalStateException("--model " + model + " is not a checkpoint folder (no config.json there)."
+                    + " Download THUDM/glm-4v-9b into a folder and pass that folder.");
+        }
+        int port = freePort();
+        Files.createDirectories(logDir);
+        Path logFile = logDir.resolve("vlmserve-" + port + ".log");
+        List<String> cmd = new ArrayList<>(List.of("bash", "-c", WATCHDOG, "vlmserve-watchdog",
+                python.toString(), "-m", "vlmserve", "serve",
+                "--model", model == null ? "tiny-random" : model.toAbsolutePath().toString(),
+                "--host", "127.0.0.1", "--port", Integer.toString(port)));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(home.resolve("inference").toFile())
+                .redirectErrorStream(true).redirectOutput(logFile.toFile());
+        pb.environment().merge("PYTHONPATH", home.resolve("inference").toString(), (a, b) -> b + ":" + a);
+        log.info("starting the inference server: {} -m vlmserve serve --model {} --port {} (log: {})",
+                python, model == null ? "tiny-random" : model, port, logFile);
+        Process p = pb.start();
+        EmbeddedInferenceServer server = new EmbeddedInferenceServer(p, port, logFile);
+        try {
+            server.awaitHealthy(healthTimeout);
+        } catch (IOException | RuntimeException | InterruptedException e) {
+            server.close();
+            throw e;
+        }
+        return server;
+    }
+
+    public String baseUrl() { return "http://127.0.0.1:" + port; }
+
+    private void awaitHealthy(Duration timeout) throws IOException, InterruptedException {
+        URI health = URI.create(baseUrl() + "/health");
+        long deadline = System.nanoTime() + timeout.toNanos();
+        try (HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build()) {
+            while (true) {
+                if (!process.isAlive()) {
+                    throw new IllegalStateException("the inference server exited with code " + process.exitValue()
+                            + " before it was healthy" + hint() + "\n--- last lines of " + logFile + " ---\n" + tail());
+                }
+                try {
+                    HttpResponse<String> r = http.send(HttpRequest.newBuilder(health).timeout(Duration.ofSeconds(5)).build(),
+                            HttpResponse.BodyHandlers.ofString());
+                    if (r.statusCode() == 200) return;
+                } catch (IOException notYet) {
+                    // still starting
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new IllegalStateException("the inference server was not healthy after " + timeout.toSeconds()
+                            + " s\n--- last lines of " + logFile + " ---\n" + tail());
+                }
+                Thread.sleep(250);
+            }
+        }
+    }
+
+    private String hint() throws IOException {
+        String text = Files.readString(logFile, StandardCharsets.UTF_8);
+        if (text.contains("No module named vlmserve") || text.contains("No module named 'vlmserve'")) {
+            return " (the venv lacks the vlmserve package: run scripts/setup-python)";
+        }
+        if (text.contains("No module named")) return " (a Python package is missing: run scripts/setup-python)";
+        return "";
+    }
+
+    private String tail() throws IOException {
+        List<String> lines = Files.readAllLines(logFile, StandardCharsets.UTF_8);
+        return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    @Override
+    public void close() {
+        if (!process.isAlive()) return;
+        process.destroy(); // SIGTERM to the watchdog, which passes it on and waits for the server
+        try {
+            if (!process.waitFor(15, java.util.concurrent.TimeUnit.SECONDS)) {
+                process.descendants().forEach(ProcessHandle::destroyForcibly);
+                process.destroyForcibly();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,23 @@
+package io.vlmbatch.job;
+
+import io.vlmbatch.image.ResizeSpec;
+import io.vlmbatch.source.SourceSpec;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A validated job file. Strings in source and csv may hold {{ ds }}, {{ ds_nodash }}, {{ job }} and
+ * {{ params.x }}, rendered per run; relative paths are relative to the job file's folder.
+ */
+public record JobDefinition(Path file, String name, String schedule, SourceSpec source, ResizeSpec resize,
+                            List<TaskSpec> tasks, String csv, InferenceSpec inference, RunSpec run) {
+
+    public Path baseDir() {
+        Path parent = file.toAbsolutePath().getParent();
+        return parent == null ? Path.of("").toAbsolutePath() : parent;
+    }
+
+    public List<String> taskNames() {
+        return tasks.stream().map(TaskSpec::name).toList();
+    }
+}

@@ -1,0 +1,301 @@
+package io.vlmbatch.job;
+
+import io.vlmbatch.image.ResizeSpec;
+import io.vlmbatch.inference.PromptTemplate;
+import io.vlmbatch.source.S3Settings;
+import io.vlmbatch.source.SourceSpec;
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
+import org.yaml.snakeyaml.error.YAMLException;
+import org.yaml.snakeyaml.nodes.MappingNode;
+import org.yaml.snakeyaml.nodes.Node;
+import org.yaml.snakeyaml.nodes.NodeTuple;
+import org.yaml.snakeyaml.nodes.ScalarNode;
+import org.yaml.snakeyaml.nodes.SequenceNode;
+
+/**
+ * Reads and validates a job file. Works on SnakeYAML's node tree rather than on plain maps so that
+ * every error can name the line of the value at fault. Nothing is started before this succeeds.
+ */
+public final class JobFileLoader {
+    private static final Pattern JOB_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,99}");
+    private static final Pattern TASK_NAME = Pattern.compile("[a-z][a-z0-9_]{0,62}");
+
+    private final Path file;
+
+    private JobFileLoader(Path file) {
+        this.file = file;
+    }
+
+    public static JobDefinition load(Path file) {
+        return new JobFileLoader(file).load();
+    }
+
+    private JobDefinition load() {
+        Node root;
+        try (Reader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            LoaderOptions options = new LoaderOptions();
+            options.setAllowDuplicateKeys(false);
+            root = new Yaml(options).compose(reader);
+        } catch (NoSuchFileException e) {
+            throw new JobFileException(file, 0, "", "no such file");
+        } catch (MarkedYAMLException e) {
+            Mark mark = e.getProblemMark() != null ? e.getProblemMark() : e.getContextMark();
+            int line = mark == null ? 0 : mark.getLine() + 1;
+            String what = e.getProblem() != null ? e.getProblem() : e.getMessage();
+            throw new JobFileException(file, line, "", "malformed YAML: " + what.strip());
+        } catch (YAMLException e) {
+            throw new JobFileException(file, 0, "", "malformed YAML: " + e.getMessage());
+        } catch (IOException e) {
+            throw new JobFileException(file, 0, "", "cannot read: " + e.getMessage());
+        }
+        if (root == null) throw new JobFileException(file, 1, "", "the file is empty");
+        Map<String, Node> top = mapping(root, "", Set.of("name", "schedule", "source", "resize", "tasks",
+                "output", "inference", "run"));
+
+        String name = requiredString(top, "name", root, "");
+        if (!JOB_NAME.matcher(name).matches()) {
+            throw error(top.get("name"), "name", "must be letters, digits, '_', '.' or '-' (at most 100), got \"" + name + "\"");
+        }
+        String schedule = optionalString(top, "schedule", "", null);
+        SourceSpec source = source(required(top, "source", root, ""));
+        ResizeSpec resize = resize(top.get("resize"));
+        List<TaskSpec> tasks = tasks(required(top, "tasks", root, ""));
+        String csv = null;
+        if (top.containsKey("output")) {
+            Map<String, Node> output = mapping(top.get("output"), "output", Set.of("csv"));
+            csv = optionalString(output, "csv", "output", null);
+        }
+        InferenceSpec inference = inference(top.get("inference"));
+        RunSpec run = run(top.get("run"));
+        return new JobDefinition(file, name, schedule, source, resize, tasks, csv, inference, run);
+    }
+
+    private SourceSpec source(Node node) {
+        String f = "source";
+        Map<String, Node> m = mapping(node, f, Set.of("folder", "manifest", "s3", "include", "exclude",
+                "recursive", "endpoint", "region", "path_style"));
+        String folder = optionalString(m, "folder", f, null);
+        String manifest = optionalString(m, "manifest", f, null);
+        String s3 = optionalString(m, "s3", f, null);
+        int given = (folder != null ? 1 : 0) + (manifest != null ? 1 : 0) + (s3 != null ? 1 : 0);
+        if (given != 1) {
+            throw error(node, f, "needs exactly one of folder, manifest or s3 (found " + given + ")");
+        }
+        if (s3 != null && !s3.startsWith("s3://")) {
+            throw error(m.get("s3"), f + ".s3", "must be an s3://bucket/prefix URI, got \"" + s3 + "\"");
+        }
+        List<String> include = stringOrList(m.get("include"), f + ".include");
+        List<String> exclude = stringOrList(m.get("exclude"), f + ".exclude");
+        boolean recursive = optionalBoolean(m, "recursive", f, true);
+        S3Settings s3Settings = new S3Settings(optionalString(m, "endpoint", f, null),
+                optionalString(m, "region", f, null), optionalBoolean(m, "path_style", f, false));
+        return new SourceSpec(folder, manifest, s3, include, exclude, recursive, s3Settings);
+    }
+
+    private ResizeSpec resize(Node node) {
+        if (node == null) return new ResizeSpec(1120, 100_000_000L, "jpeg", 0.9f);
+        String f = "resize";
+        Map<String, Node> m = mapping(node, f, Set.of("max_side", "max_pixels", "format", "quality"));
+        int maxSide = (int) optionalLong(m, "max_side", f, 1120, 28, 16384);
+        long maxPixels = optionalLong(m, "max_pixels", f, 100_000_000L, 1, 10_000_000_000L);
+        String format = optionalString(m, "format", f, "jpeg");
+        if (!format.equals("jpeg") && !format.equals("png")) {
+            throw error(m.get("format"), f + ".format", "must be jpeg or png, got \"" + format + "\"");
+        }
+        double quality = optionalDouble(m, "quality", f, 0.9, 0.05, 1.0);
+        return new ResizeSpec(maxSide, maxPixels, format, (float) quality);
+    }
+
+    private List<TaskSpec> tasks(Node node) {
+        if (!(node instanceof SequenceNode seq) || seq.getValue().isEmpty()) {
+            throw error(node, "tasks", "must be a non-empty list of tasks");
+        }
+        List<TaskSpec> tasks = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        for (int i = 0; i < seq.getValue().size(); i++) {
+            Node item = seq.getValue().get(i);
+            String f = "tasks[" + i + "]";
+            Map<String, Node> m = mapping(item, f, Set.of("name", "template", "prompt", "labels", "max_tokens",
+                    "temperature", "top_p", "seed"));
+            String name = requiredString(m, "name", item, f);
+            if (!TASK_NAME.matcher(name).matches()) {
+                throw error(m.get("name"), f + ".name", "must be lower-case letters, digits or '_', starting with a letter, got \"" + name + "\"");
+            }
+            if (!names.add(name)) throw error(m.get("name"), f + ".name", "duplicate task name \"" + name + "\"");
+            String templateName = optionalString(m, "template", f, null);
+            String inline = optionalString(m, "prompt", f, null);
+            if ((templateName == null) == (inline == null)) {
+                throw error(item, f, "needs exactly one of template (describe, ocr, classify or a .txt file) or prompt (inline text)");
+            }
+            PromptTemplate template;
+            if (inline != null) {
+                template = new PromptTemplate(name + " (inline)", inline);
+            } else if (PromptTemplate.BUILT_IN.contains(templateName)) {
+                template = PromptTemplate.builtIn(templateName);
+            } else {
+                Path path = file.toAbsolutePath().getParent().resolve(templateName).normalize();
+                if (!Files.isRegularFile(path)) {
+                    throw error(m.get("template"), f + ".template", "neither a built-in template " + PromptTemplate.BUILT_IN
+                            + " nor a readable file (" + path + ")");
+                }
+                try {
+                    template = PromptTemplate.fromFile(path);
+                } catch (IOException e) {
+                    throw error(m.get("template"), f + ".template", "cannot read " + path + ": " + e.getMessage());
+                }
+            }
+            List<String> labels = stringOrList(m.get("labels"), f + ".labels");
+            if (new HashSet<>(labels).size() != labels.size() || labels.stream().anyMatch(String::isBlank)) {
+                throw error(m.get("labels"), f + ".labels", "labels must be non-blank and distinct");
+            }
+            if ("classify".equals(templateName) && labels.isEmpty()) {
+                throw error(item, f + ".labels", "the classify template needs labels: [a, b, ...]");
+            }
+            if (template.variables().contains("labels") && labels.isEmpty()) {
+                throw error(item, f + ".labels", "the template uses {{labels}} but the task has no labels");
+            }
+            int maxTokens = (int) optionalLong(m, "max_tokens", f, labels.isEmpty() ? 256 : 16, 1, 32768);
+            Double temperature = m.containsKey("temperature") ? optionalDouble(m, "temperature", f, 0, 0, 2) : null;
+            Double topP = m.containsKey("top_p") ? optionalDouble(m, "top_p", f, 1, 0.0001, 1) : null;
+            Long seed = m.containsKey("seed") ? optionalLong(m, "seed", f, 0, Long.MIN_VALUE, Long.MAX_VALUE) : null;
+            tasks.add(new TaskSpec(name, template, labels, maxTokens, temperature, topP, seed));
+        }
+        return tasks;
+    }
+
+    private InferenceSpec inference(Node node) {
+        String f = "inference";
+        Map<String, Node> m = node == null ? Map.of() : mapping(node, f, Set.of("base_url", "model", "concurrency",
+                "timeout_s", "retries", "backoff_ms", "api_key_env"));
+        String baseUrl = optionalString(m, "base_url", f, InferenceSpec.EMBEDDED);
+        if (!baseUrl.equals(InferenceSpec.EMBEDDED) && !baseUrl.matches("https?://\\S+")) {
+            throw error(m.get("base_url"), f + ".base_url", "must be \"embedded\" or an http(s):// URL, got \"" + baseUrl + "\"");
+        }
+        return new InferenceSpec(baseUrl, optionalString(m, "model", f, null),
+                (int) optionalLong(m, "concurrency", f, 16, 1, 4096),
+                Duration.ofMillis(Math.round(optionalDouble(m, "timeout_s", f, 300, 0.1, 86400) * 1000)),
+                (int) optionalLong(m, "retries", f, 5, 0, 100),
+                Duration.ofMillis(optionalLong(m, "backoff_ms", f, 500, 1, 600_000)),
+                optionalString(m, "api_key_env", f, null));
+    }
+
+    private RunSpec run(Node node) {
+        String f = "run";
+        Map<String, Node> m = node == null ? Map.of() : mapping(node, f, Set.of("chunk_size", "partitions"));
+        return new RunSpec((int) optionalLong(m, "chunk_size", f, 16, 1, 100_000),
+                (int) optionalLong(m, "partitions", f, 2, 1, 256));
+    }
+
+    // ---- node helpers: each names the field and line when the value has the wrong shape ----
+
+    private Map<String, Node> mapping(Node node, String field, Set<String> allowed) {
+        if (!(node instanceof MappingNode map)) throw error(node, field, "must be a mapping (key: value)");
+        Map<String, Node> out = new LinkedHashMap<>();
+        for (NodeTuple t : map.getValue()) {
+            if (!(t.getKeyNode() instanceof ScalarNode key)) throw error(t.getKeyNode(), field, "keys must be plain names");
+            String k = key.getValue();
+            if (!allowed.contains(k)) {
+                throw error(key, join(field, k), "unknown field (allowed here: " + String.join(", ", allowed.stream().sorted().toList()) + ")");
+            }
+            out.put(k, t.getValueNode());
+        }
+        return out;
+    }
+
+    private Node required(Map<String, Node> m, String key, Node parent, String field) {
+        Node n = m.get(key);
+        if (n == null) throw error(parent, join(field, key), "is required");
+        return n;
+    }
+
+    private String requiredString(Map<String, Node> m, String key, Node parent, String field) {
+        required(m, key, parent, field);
+        return optionalString(m, key, field, null);
+    }
+
+    private String optionalString(Map<String, Node> m, String key, String field, String dflt) {
+        Node n = m.get(key);
+        if (n == null || isNull(n)) return dflt;
+        if (!(n instanceof ScalarNode s)) throw error(n, join(field, key), "must be a single value");
+        if (s.getValue().isBlank()) throw error(n, join(field, key), "must not be empty");
+        return s.getValue();
+    }
+
+    private long optionalLong(Map<String, Node> m, String key, String field, long dflt, long min, long max) {
+        String text = optionalString(m, key, field, null);
+        if (text == null) return dflt;
+        long v;
+        try {
+            v = Long.parseLong(text.replace("_", ""));
+        } catch (NumberFormatException e) {
+            throw error(m.get(key), join(field, key), "must be a whole number, got \"" + text + "\"");
+        }
+        if (v < min || v > max) throw error(m.get(key), join(field, key), "must be between " + min + " and " + max + ", got " + v);
+        return v;
+    }
+
+    private double optionalDouble(Map<String, Node> m, String key, String field, double dflt, double min, double max) {
+        String text = optionalString(m, key, field, null);
+        if (text == null) return dflt;
+        double v;
+        try {
+            v = Double.parseDouble(text);
+        } catch (NumberFormatException e) {
+            throw error(m.get(key), join(field, key), "must be a number, got \"" + text + "\"");
+        }
+        if (!(v >= min && v <= max)) throw error(m.get(key), join(field, key), "must be between " + min + " and " + max + ", got " + v);
+        return v;
+    }
+
+    private boolean optionalBoolean(Map<String, Node> m, String key, String field, boolean dflt) {
+        String text = optionalString(m, key, field, null);
+        if (text == null) return dflt;
+        return switch (text.toLowerCase()) {
+            case "true", "yes", "on" -> true;
+            case "false", "no", "off" -> false;
+            default -> throw error(m.get(key), join(field, key), "must be true or false, got \"" + text + "\"");
+        };
+    }
+
+    private List<String> stringOrList(Node node, String field) {
+        if (node == null || isNull(node)) return List.of();
+        if (node instanceof ScalarNode s) return List.of(s.getValue());
+        if (!(node instanceof SequenceNode seq)) throw error(node, field, "must be a value or a list of values");
+        List<String> out = new ArrayList<>();
+        for (Node n : seq.getValue()) {
+            if (!(n instanceof ScalarNode s)) throw error(n, field, "list entries must be single values");
+            out.add(s.getValue());
+        }
+        return out;
+    }
+
+    private static boolean isNull(Node n) {
+        return n instanceof ScalarNode s && "tag:yaml.org,2002:null".equals(s.getTag().getValue());
+    }
+
+    private static String join(String field, String key) {
+        return field.isEmpty() ? key : field + "." + key;
+    }
+
+    private JobFileException error(Node node, String field, String problem) {
+        int line = node == null ? 0 : node.getStartMark().getLine() + 1;
+        return new JobFileException(file, line, field, problem);
+    }
+}

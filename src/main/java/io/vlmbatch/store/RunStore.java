@@ -1,0 +1,72 @@
+package io.vlmbatch.store;
+
+import java.sql.Date;
+import java.time.LocalDate;
+import java.util.List;
+import java.util.Optional;
+import org.springframework.jdbc.core.JdbcTemplate;
+
+/**
+ * The vlm_run table: one row per Spring Batch job instance (job name + logical date + params), with the
+ * process that is executing it, so `restart` can tell a killed run from one still going.
+ */
+public class RunStore {
+    public record Owner(String host, long pid) {}
+
+    public record RunRow(long runId, String jobName, LocalDate logicalDate, String params, Long executionId,
+                         String status, java.time.LocalDateTime started, java.time.LocalDateTime ended,
+                         long done, long failed, long pending) {}
+
+    private final JdbcTemplate jdbc;
+
+    public RunStore(JdbcTemplate jdbc) {
+        this.jdbc = jdbc;
+    }
+
+    public void ensure(long runId, String jobName, LocalDate logicalDate, String params) {
+        jdbc.update("""
+                INSERT INTO vlm_run (run_id, job_name, logical_date, params) VALUES (?, ?, ?, ?)
+                ON CONFLICT (run_id) DO NOTHING""", runId, jobName, Date.valueOf(logicalDate), params);
+    }
+
+    public void claim(long runId, String host, long pid) {
+        jdbc.update("UPDATE vlm_run SET owner_host = ?, owner_pid = ? WHERE run_id = ?", host, pid, runId);
+    }
+
+    public void release(long runId) {
+        jdbc.update("UPDATE vlm_run SET owner_host = NULL, owner_pid = NULL WHERE run_id = ?", runId);
+    }
+
+    public Optional<Owner> owner(long runId) {
+        return jdbc.query("SELECT owner_host, owner_pid FROM vlm_run WHERE run_id = ? AND owner_pid IS NOT NULL",
+                (rs, n) -> new Owner(rs.getString(1), rs.getLong(2)), runId).stream().findFirst();
+    }
+
+    public boolean discovered(long runId) {
+        return Boolean.TRUE.equals(jdbc.queryForObject("SELECT discovered FROM vlm_run WHERE run_id = ?", Boolean.class, runId));
+    }
+
+    public void markDiscovered(long runId) {
+        jdbc.update("UPDATE vlm_run SET discovered = TRUE WHERE run_id = ?", runId);
+    }
+
+    /** Runs (newest first) with their latest execution and item counts; jobName null = every job. */
+    public List<RunRow> list(String jobName, int limit) {
+        return jdbc.query("""
+                SELECT r.run_id, r.job_name, r.logical_date, r.params, e.job_execution_id, e.status, e.start_time, e.end_time,
+                       (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = r.run_id AND w.status = 'done'),
+                       (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = r.run_id AND w.status = 'failed'),
+                       (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = r.run_id AND w.status = 'pending')
+                FROM vlm_run r
+                LEFT JOIN LATERAL (SELECT * FROM batch_job_execution x WHERE x.job_instance_id = r.run_id
+                                   ORDER BY x.job_execution_id DESC LIMIT 1) e ON TRUE
+                WHERE (?::text IS NULL OR r.job_name = ?)
+                ORDER BY r.logical_date DESC, r.run_id DESC LIMIT ?""",
+                (rs, n) -> new RunRow(rs.getLong(1), rs.getString(2), rs.getDate(3).toLocalDate(), rs.getString(4),
+                        (Long) rs.getObject(5), rs.getString(6),
+                        rs.getTimestamp(7) == null ? null : rs.getTimestamp(7).toLocalDateTime(),
+                        rs.getTimestamp(8) == null ? null : rs.getTimestamp(8).toLocalDateTime(),
+                        rs.getLong(9), rs.getLong(10), rs.getLong(11)),
+                jobName, jobName, limit);
+    }
+}
