@@ -1,0 +1,242 @@
+"""Serving throughput of the vlmserve engine on full-size GLM-4V-9B (random weights made on the GPU).
+
+Caption task: one 1120x1120 image, a short prompt, 256 new tokens forced (eos ignored). Measures
+images/s and generated tokens/s at several concurrencies, the one-request-at-a-time baseline in the
+same run, time to first token at concurrency 1, three tasks per image against one, model FLOPs per
+image counted from the shapes, the achieved fraction of the GPU's measured bf16 matmul peak, and
+peak GPU memory at each concurrency.
+
+The GPU machine has no fastapi/uvicorn, so the engine is driven in-process by concurrent asyncio
+clients through the same `submit` API the HTTP server uses (no HTTP/JSON/base64 cost included).
+The prompt is built from the real GLM-4 special ids; text tokens are fixed ids (no real vocabulary
+file is available), detokenized by a stand-in that prints ids.
+
+    PYTHONPATH=inference python bench/serve_throughput.py [--quant none|nf4] [--concurrency 1 8 32 64]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import torch
+
+from vlmserve.config import glm4v_9b
+from vlmserve.engine import Engine, EngineConfig, GenerationRequest, submit
+from vlmserve.model import GLM4V
+from vlmserve.weights import init_random
+
+GMASK, SOP, USER, ASSISTANT, BOI, PLACEHOLDER, EOI = 151331, 151333, 151336, 151337, 151339, 151329, 151340
+NEWLINE = 198
+TASK_TEXT = {  # fixed ordinary-token ids standing in for three task prompts
+    "caption": [74198, 419, 2168, 13],                        # "Describe this image."
+    "ocr": [3838, 1467, 374, 5326, 304, 419, 2168, 30],
+    "classify": [3872, 419, 264, 6548, 11, 264, 2197, 11, 264, 9487, 30],
+}
+
+
+class IdTokenizer:
+    """Stand-in detokenizer (no real vocabulary here): one short string per id."""
+    eos_ids = (151329, 151336, 151338)
+
+    def decode(self, ids) -> str:
+        return "".join(f" {i}" for i in ids)
+
+
+def prompt(task: str) -> list[int]:
+    return [GMASK, SOP, USER, NEWLINE, BOI, PLACEHOLDER, EOI, *TASK_TEXT[task], ASSISTANT]
+
+
+# ---- FLOPs counted from the shapes (multiply-add = 2 FLOPs) ---------------------------------------
+def flops_per_request(cfg, prompt_len: int, new_tokens: int, with_vision: bool = True) -> dict:
+    v = cfg.vision
+    n = v.grid ** 2 + 1
+    d, ff = v.hidden_size, v.intermediate_size
+    vis_layer = 2 * n * (d * 3 * d + d * d + 2 * d * ff) + 4 * n * n * d
+    img = v.n_image_tokens
+    H, F = cfg.hidden_size, cfg.ffn_hidden_size
+    vision = (v.num_hidden_layers * vis_layer
+              + 2 * v.grid ** 2 * 3 * v.patch_size ** 2 * d                 # patch embedding
+              + 2 * img * 4 * d * H                                          # 2x2 conv
+              + 2 * img * (H * H + 3 * H * F))                              # GLU projector
+    q = cfg.num_attention_heads * cfg.head_dim
+    kv = cfg.n_kv_heads * cfg.head_dim
+    lin = H * (q + 2 * kv) + q * H + H * 2 * F + F * H                      # per token per layer
+    logits = 2 * H * cfg.padded_vocab_size
+
+    def decoder(tokens: int, context_before: int) -> float:
+        attn = 4 * q * (tokens * context_before + tokens * (tokens + 1) / 2)   # causal QK^T and PV
+        return cfg.num_layers * (2 * tokens * lin + attn)
+
+    prefill = decoder(prompt_len, 0) + logits
+    decode = sum(decoder(1, prompt_len + t) + logits for t in range(new_tokens - 1))
+    return {"vision": vision if with_vision else 0.0, "prefill": prefill, "decode": decode,
+            "total": (vision if with_vision else 0.0) + prefill + decode}
+
+
+def matmul_peak() -> float:
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(20):
+        a @ b
+    torch.cuda.synchronize()
+    return 20 * 2 * 8192 ** 3 / (time.perf_counter() - t)
+
+
+# ---- model ---------------------------------------------------------------------------------------
+def build_model(quant: str):
+    cfg = glm4v_9b()
+    with torch.device("meta"):
+        model = GLM4V(cfg)
+    model = init_random(model, "cuda", torch.bfloat16, seed=0)
+    if quant == "nf4":
+        from vlmserve.quant.linear import NF4Linear
+        from vlmserve.quant.policy import should_quantize
+
+        for name, mod in list(model.named_modules()):
+            if isinstance(mod, torch.nn.Linear) and should_quantize(f"{name}.weight"):
+                parent, _, child = name.rpartition(".")
+                q = NF4Linear.from_weight(mod.weight.data, mod.bias.data if mod.bias is not None else None,
+                                          compute_dtype=torch.bfloat16)
+                setattr(model.get_submodule(parent), child, q)
+                del mod
+        torch.cuda.empty_cache()
+    return model, cfg
+
+
+# ---- load generation -----------------------------------------------------------------------------
+async def drive(engine: Engine, pixels: torch.Tensor, n_images: int, concurrency: int, tasks: list[str],
+                new_tokens: int) -> dict:
+    """`concurrency` clients, each sending the tasks of one image together (as the pipeline does)."""
+    next_image = 0
+    ttfts, tokens = [], 0
+
+    async def one(task: str, digest: str):
+        nonlocal tokens
+        t0 = time.perf_counter()
+        req = GenerationRequest(request_id=uuid.uuid4().hex, prompt_ids=prompt(task), pixel_values=pixels,
+                                image_digest=digest, max_tokens=new_tokens, ignore_eos=True)
+        first = None
+        async for out in submit(engine, req):
+            if first is None and out.token_ids:
+                first = time.perf_counter() - t0
+            if out.finished:
+                if out.error:
+                    raise RuntimeError(out.error)
+                tokens += out.completion_tokens
+        ttfts.append(first)
+
+    async def client():
+        nonlocal next_image
+        while next_image < n_images:
+            next_image += 1
+            digest = uuid.uuid4().hex  # every image distinct: no reuse across images
+            await asyncio.gather(*(one(t, digest) for t in tasks))
+
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    wall = time.perf_counter() - t
+    return {"images": n_images, "seconds": wall, "images_per_s": n_images / wall, "tokens_per_s": tokens / wall,
+            "ttft_s_median": sorted(ttfts)[len(ttfts) // 2],
+            "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--quant", choices=["none", "nf4"], default="none")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
+    p.add_argument("--images-per-client", type=float, default=2.0)
+    p.add_argument("--baseline-images", type=int, default=3)
+    p.add_argument("--new-tokens", type=int, default=256)
+    p.add_argument("--three-task-concurrency", type=int, default=32)
+    p.add_argument("--out", default="bench/results/serve_throughput.json")
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("needs a CUDA GPU", file=sys.stderr)
+        return 2
+    torch.backends.cuda.matmul.allow_tf32 = True
+    dev_name = torch.cuda.get_device_name()
+    peak = matmul_peak()
+    print(f"{dev_name}: measured bf16 matmul peak {peak / 1e12:.0f} TFLOP/s", flush=True)
+
+    t = time.perf_counter()
+    model, cfg = build_model(args.quant)
+    print(f"model ({args.quant}) built in {time.perf_counter() - t:.1f}s, "
+          f"{torch.cuda.memory_allocated() / 2**30:.1f} GiB", flush=True)
+    max_c = max(args.concurrency + [args.three_task_concurrency * 3])
+    engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=max(64, min(max_c, 96)), slot_len=2048,
+                                                       max_waiting=10_000)).start()
+    t = time.perf_counter()
+    engine.decoder.warm_up(2048)
+    print(f"CUDA graphs: {len(engine.decoder._graphs)} captured in {time.perf_counter() - t:.1f}s "
+          f"(slots {engine.n_slots})", flush=True)
+    pixels = torch.randn(3, cfg.vision.image_size, cfg.vision.image_size).pin_memory()
+    plen = len(prompt("caption")) + cfg.n_vision_embeds - 3
+    fl = flops_per_request(cfg, plen, args.new_tokens)
+    print(f"model FLOPs per caption request: {fl['total'] / 1e12:.1f} T (vision {fl['vision'] / 1e12:.1f}, "
+          f"prefill {fl['prefill'] / 1e12:.1f}, decode {fl['decode'] / 1e12:.1f})", flush=True)
+
+    results = {"device": dev_name, "quant": args.quant, "matmul_peak_tflops": peak / 1e12,
+               "flops_per_image": fl, "new_tokens": args.new_tokens, "prompt_tokens": plen,
+               "driver": "in-process engine, concurrent asyncio clients (no HTTP: the GPU machine has no fastapi/uvicorn)",
+               "runs": []}
+    asyncio.run(drive(engine, pixels, 2, 2, ["caption"], 8))   # warm-up: vision, prefill shapes
+    rows = []
+
+    def record(label, conc, tasks, r):
+        frac = r["images_per_s"] * (fl["total"] + (len(tasks) - 1) * (fl["total"] - fl["vision"])) / peak
+        r.update({"label": label, "concurrency": conc, "tasks": tasks, "flop_fraction_of_peak": frac})
+        results["runs"].append(r)
+        rows.append(r)
+        print(f"{label:<28} c={conc:<3} {r['images']:>4} img {r['seconds']:7.1f}s {r['images_per_s']:7.3f} img/s "
+              f"{r['tokens_per_s']:8.0f} tok/s  ttft {r['ttft_s_median']:6.3f}s  {frac * 100:5.1f}% peak  "
+              f"{r['peak_mem_gib']:5.1f} GiB", flush=True)
+
+    base = asyncio.run(drive(engine, pixels, args.baseline_images, 1, ["caption"], args.new_tokens))
+    record("baseline one-at-a-time", 1, ["caption"], base)
+    for c in args.concurrency:
+        if c == 1:
+            continue
+        n = max(int(c * args.images_per_client), 4)
+        record("caption", c, ["caption"], asyncio.run(drive(engine, pixels, n, c, ["caption"], args.new_tokens)))
+    tc = args.three_task_concurrency
+    one = asyncio.run(drive(engine, pixels, 2 * tc, tc, ["caption"], args.new_tokens))
+    record("1 task/image (same load)", tc, ["caption"], one)
+    three = asyncio.run(drive(engine, pixels, 2 * tc, tc, ["caption", "ocr", "classify"], args.new_tokens))
+    record("3 tasks/image", tc, ["caption", "ocr", "classify"], three)
+
+    best = max((r for r in rows if r["tasks"] == ["caption"]), key=lambda r: r["images_per_s"])
+    results["summary"] = {
+        "baseline_images_per_s": base["images_per_s"], "ttft_c1_s": base["ttft_s_median"],
+        "best_images_per_s": best["images_per_s"], "best_concurrency": best["concurrency"],
+        "speedup_vs_baseline": best["images_per_s"] / base["images_per_s"],
+        "best_flop_fraction": best["flop_fraction_of_peak"],
+        "three_tasks_cost_ratio": one["images_per_s"] / three["images_per_s"],
+        "prefix_cache_hits": engine.metrics.prefix_cache_hits.value,
+        "images_encoded": engine.metrics.images_encoded.value,
+    }
+    s = results["summary"]
+    print(f"\nbest {s['best_images_per_s']:.3f} img/s at c={s['best_concurrency']} = {s['speedup_vs_baseline']:.1f}x "
+          f"baseline, {s['best_flop_fraction'] * 100:.1f}% of measured peak; 3 tasks cost "
+          f"{s['three_tasks_cost_ratio']:.2f}x one; ttft(c=1) {s['ttft_c1_s']:.3f}s", flush=True)
+    engine.stop()
+    out = Path(os.environ.get("OUT", ".")) / Path(args.out).name if os.environ.get("OUT") else Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
