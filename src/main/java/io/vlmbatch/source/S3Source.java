@@ -24,12 +24,14 @@ final class S3Source implements ImageSource {
     private final PathFilter filter;
     private final boolean recursive;
     private final Supplier<S3Client> clients;
+    private final Integer pageSize; // null: the store's default (1000 on S3)
 
-    S3Source(S3Uri location, PathFilter filter, boolean recursive, Supplier<S3Client> clients) {
+    S3Source(S3Uri location, PathFilter filter, boolean recursive, Supplier<S3Client> clients, Integer pageSize) {
         this.location = location;
         this.filter = filter;
         this.recursive = recursive;
         this.clients = clients;
+        this.pageSize = pageSize;
     }
 
     @Override
@@ -37,7 +39,8 @@ final class S3Source implements ImageSource {
         String folder = location.keyFolder();
         ListObjectsV2Request.Builder request = ListObjectsV2Request.builder()
                 .bucket(location.bucket())
-                .prefix(location.key());
+                .prefix(location.key())
+                .maxKeys(pageSize);
         if (!recursive) {
             request.delimiter("/");
         }

@@ -29,7 +29,7 @@ public final class Sources {
         }
         PathFilter filter = new PathFilter(spec.include(), spec.exclude());
         if (spec.s3() != null) {
-            return new S3Source(S3Uri.parse(spec.s3().strip()), filter, spec.recursive(), clients);
+            return new S3Source(S3Uri.parse(spec.s3().strip()), filter, spec.recursive(), clients, null);
         }
         Path root = baseDir.resolve(spec.folder().strip()).toAbsolutePath().normalize();
         if (!Files.isDirectory(root)) {
