@@ -105,6 +105,12 @@ class NF4Linear(nn.Module):
                       shape=tuple(shape), code=code.reshape(-1).float(), blocksize=blocksize, nested=nested)
         return cls(w, bias, compute_dtype)
 
+    @property
+    def weight(self) -> Tensor:
+        """The packed uint8 codes (like bitsandbytes' Linear4bit.weight), so `.weight.device` keeps working;
+        use dequantize() for values."""
+        return self.packed
+
     def nf4_weight(self) -> NF4Weight:
         nested = None
         if self.double_quant:

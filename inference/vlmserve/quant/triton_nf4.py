@@ -6,7 +6,7 @@ block (one absmax) and, K being even, the high nibble of every byte is an even c
 next odd column.
 
 Paths (picked by `nf4_matmul` from M):
-- M == 1: GEMV — CUDA-core FMAs on [BLOCK_N, 32] byte tiles, split-K so that even N = 4096 fills the GPU;
+- M == 1: GEMV — CUDA-core FMAs on [BLOCK_N, R, 32] byte tiles (R quant blocks per step), split-K so that even N = 4096 fills the GPU;
 - 2 <= M <= 16: the tensor-core kernel with BLOCK_M = 16 and the same split-K (decode at batch 2..16);
 - M > 16: the tensor-core kernel as a tiled GEMM (prefill), grouped tile order for L2 reuse.
 Split-K partials go to a float32 scratch [SPLIT_K, M, N] and one reduce kernel adds them and the bias in
@@ -43,30 +43,39 @@ def _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk, mask,
 def _nf4_gemv_kernel(
     x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, code_ptr, bias_ptr, out_ptr,
     N, K,
-    BLOCK_N: tl.constexpr, SPLIT_K: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr,
+    BLOCK_N: tl.constexpr, R: tl.constexpr, SPLIT_K: tl.constexpr, DOUBLE_QUANT: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
 ):
-    HALF: tl.constexpr = 32
+    # One step covers R quant blocks of BLOCK_N rows: a [BLOCK_N, R, 32] byte tile, so that many bytes are
+    # in flight per program (a memory-bound kernel lives on that).
     pid_n = tl.program_id(0)
     pid_k = tl.program_id(1)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    rj = tl.arange(0, HALF)
+    rr = tl.arange(0, R)
+    rj = tl.arange(0, 32)
     n_mask = rn < N
-    k_tiles = K // 64
-    per_split = tl.cdiv(k_tiles, SPLIT_K)
-    t_begin = pid_k * per_split
-    t_end = tl.minimum(t_begin + per_split, k_tiles)
-    w_ptrs = packed_ptr + rn[:, None] * (K // 2) + rj[None, :]
-    blk_base = rn * k_tiles
-    acc = tl.zeros((BLOCK_N, HALF), dtype=tl.float32)
-    for t in range(t_begin, t_end):
-        wb = tl.load(w_ptrs + t * HALF, mask=n_mask[:, None], other=0)
-        scale = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base + t, n_mask, DOUBLE_QUANT)
-        x_even = tl.load(x_ptr + t * 64 + 2 * rj).to(tl.float32)
-        x_odd = tl.load(x_ptr + t * 64 + 2 * rj + 1).to(tl.float32)
+    k_blocks = K // 64
+    steps = tl.cdiv(k_blocks, R)
+    per_split = tl.cdiv(steps, SPLIT_K)
+    s_begin = pid_k * per_split
+    s_end = tl.minimum(s_begin + per_split, steps)
+    w_ptrs = packed_ptr + rn[:, None, None] * (K // 2) + rr[None, :, None] * 32 + rj[None, None, :]
+    blk_base = rn * k_blocks
+    acc = tl.zeros((BLOCK_N, R, 32), dtype=tl.float32)
+    for s in range(s_begin, s_end):
+        blk = s * R + rr
+        b_mask = blk < k_blocks
+        wb = tl.load(w_ptrs + s * (R * 32), mask=n_mask[:, None, None] & b_mask[None, :, None], other=0,
+                     eviction_policy="evict_first")
+        scale = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base[:, None] + blk[None, :],
+                             n_mask[:, None] & b_mask[None, :], DOUBLE_QUANT)
+        x_offs = blk[:, None] * 64 + 2 * rj[None, :]
+        x_even = tl.load(x_ptr + x_offs, mask=b_mask[:, None], other=0.0).to(tl.float32)
+        x_odd = tl.load(x_ptr + x_offs + 1, mask=b_mask[:, None], other=0.0).to(tl.float32)
         c_hi = tl.load(code_ptr + (wb >> 4).to(tl.int32))
         c_lo = tl.load(code_ptr + (wb & 15).to(tl.int32))
-        acc += (c_hi * x_even[None, :] + c_lo * x_odd[None, :]) * scale[:, None]
-    res = tl.sum(acc, axis=1)
+        acc += (c_hi * x_even[None, :, :] + c_lo * x_odd[None, :, :]) * scale[:, :, None]
+    res = tl.sum(tl.sum(acc, axis=2), axis=1)
     if SPLIT_K == 1:
         if HAS_BIAS:
             res += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)
@@ -82,6 +91,8 @@ def _nf4_mm_kernel(
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SPLIT_K: tl.constexpr, GROUP_M: tl.constexpr,
     X_MODE: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
 ):
+    # Computes the transposed tile out^T[BLOCK_N, BLOCK_M] = W_tile @ x_tile^T: the dequantized weight,
+    # made in registers, is the register operand of the tensor-core op, x^T comes through shared memory.
     HALF: tl.constexpr = 32
     pid = tl.program_id(0)
     pid_k = tl.program_id(1)
@@ -108,43 +119,34 @@ def _nf4_mm_kernel(
     x_rows = x_ptr + rm[:, None] * stride_xm
     blk_base = rn * k_tiles
     dt = x_ptr.dtype.element_ty
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
     for t in range(t_begin, t_end):
         wb = tl.load(w_ptrs + t * HALF, mask=n_mask[:, None], other=0)
         scale = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base + t, n_mask, DOUBLE_QUANT)
         w_hi = (tl.load(code_ptr + (wb >> 4).to(tl.int32)) * scale[:, None]).to(dt)  # columns k0, k0+2, ...
         w_lo = (tl.load(code_ptr + (wb & 15).to(tl.int32)) * scale[:, None]).to(dt)  # columns k0+1, k0+3, ...
         k0 = t * 64
-        if X_MODE == 2:
-            # Interleave W back to natural column order; one K=64 dot with a contiguous x tile.
-            w = tl.reshape(tl.join(w_hi, w_lo), (BLOCK_N, 64))
+        if X_MODE == 1:
+            # Contiguous x tile, split into even/odd columns in registers.
             xk = tl.load(x_rows + k0 + rk[None, :], mask=m_mask[:, None], other=0.0)
-            if IEEE:
-                acc = tl.dot(xk, tl.trans(w), acc, input_precision="ieee")
-            else:
-                acc = tl.dot(xk, tl.trans(w), acc)
+            x_even, x_odd = tl.split(tl.reshape(xk, (BLOCK_M, HALF, 2)))
         else:
-            if X_MODE == 1:
-                # Contiguous x tile, split into even/odd columns in registers.
-                xk = tl.load(x_rows + k0 + rk[None, :], mask=m_mask[:, None], other=0.0)
-                x_even, x_odd = tl.split(tl.reshape(xk, (BLOCK_M, HALF, 2)))
-            else:
-                # Strided loads of the even and odd columns.
-                x_even = tl.load(x_rows + k0 + 2 * rj[None, :], mask=m_mask[:, None], other=0.0)
-                x_odd = tl.load(x_rows + k0 + 2 * rj[None, :] + 1, mask=m_mask[:, None], other=0.0)
-            if IEEE:
-                acc = tl.dot(x_even, tl.trans(w_hi), acc, input_precision="ieee")
-                acc = tl.dot(x_odd, tl.trans(w_lo), acc, input_precision="ieee")
-            else:
-                acc = tl.dot(x_even, tl.trans(w_hi), acc)
-                acc = tl.dot(x_odd, tl.trans(w_lo), acc)
-    out_mask = m_mask[:, None] & n_mask[None, :]
+            # Strided loads of the even and odd columns.
+            x_even = tl.load(x_rows + k0 + 2 * rj[None, :], mask=m_mask[:, None], other=0.0)
+            x_odd = tl.load(x_rows + k0 + 2 * rj[None, :] + 1, mask=m_mask[:, None], other=0.0)
+        if IEEE:
+            acc = tl.dot(w_hi, tl.trans(x_even), acc, input_precision="ieee")
+            acc = tl.dot(w_lo, tl.trans(x_odd), acc, input_precision="ieee")
+        else:
+            acc = tl.dot(w_hi, tl.trans(x_even), acc)
+            acc = tl.dot(w_lo, tl.trans(x_odd), acc)
+    out_mask = n_mask[:, None] & m_mask[None, :]
     if SPLIT_K == 1:
         if HAS_BIAS:
-            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[None, :]
-        tl.store(out_ptr + rm[:, None] * N + rn[None, :], acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[:, None]
+        tl.store(out_ptr + rm[None, :] * N + rn[:, None], acc.to(out_ptr.dtype.element_ty), mask=out_mask)
     else:
-        tl.store(out_ptr + pid_k * M * N + rm[:, None] * N + rn[None, :], acc, mask=out_mask)
+        tl.store(out_ptr + pid_k * M * N + rm[None, :] * N + rn[:, None], acc, mask=out_mask)
 
 
 @triton.jit
@@ -165,19 +167,21 @@ def _splitk_reduce_kernel(part_ptr, bias_ptr, out_ptr, MN, N,
 
 @dataclass(frozen=True)
 class Config:
-    block_m: int
+    block_m: int  # GEMV: 1
     block_n: int
     num_warps: int
     num_stages: int
-    x_mode: int = 0  # tensor-core kernel only: 0 strided x, 1 split x, 2 interleave W
+    x_mode: int = 0  # tensor-core kernel: 0 strided even/odd x loads, 1 contiguous load split in registers
+    r: int = 4  # GEMV: quant blocks per step
 
 
-GEMV_CONFIGS = (Config(1, 64, 4, 4), Config(1, 32, 4, 4), Config(1, 128, 8, 3), Config(1, 16, 2, 4))
-SMALL_M_CONFIGS = (Config(16, 64, 4, 4), Config(16, 32, 4, 4), Config(16, 128, 4, 3), Config(16, 64, 4, 4, 2))
+GEMV_CONFIGS = (Config(1, 32, 4, 3, r=4), Config(1, 64, 8, 3, r=4), Config(1, 16, 4, 3, r=8),
+                Config(1, 64, 4, 2, r=2), Config(1, 128, 8, 2, r=2))
+SMALL_M_CONFIGS = (Config(16, 64, 4, 4), Config(16, 128, 4, 4), Config(16, 128, 8, 3), Config(16, 64, 4, 4, 1))
 PREFILL_CONFIGS = tuple(
     Config(bm, bn, w, s, xm)
-    for xm in (0, 1, 2)
-    for bm, bn, w, s in ((128, 128, 8, 3), (128, 64, 4, 4), (64, 128, 4, 4), (128, 256, 8, 3))
+    for xm in (0, 1)
+    for bm, bn, w, s in ((128, 128, 8, 3), (64, 128, 4, 4), (128, 256, 8, 3), (64, 256, 8, 3))
 )
 
 _tuned: dict[tuple, Config] = {}
@@ -193,10 +197,10 @@ def _num_sms(device: torch.device) -> int:
     return _sm_count[idx]
 
 
-def _split_k(n_programs: int, k_tiles: int, sms: int) -> int:
-    """Enough K splits for ~2 programs per SM, each split keeping >= 8 K tiles (512 columns)."""
+def _split_k(n_programs: int, k_steps: int, sms: int, min_steps: int) -> int:
+    """Enough K splits for ~2 programs per SM, each split keeping >= min_steps loop steps."""
     want = -(-2 * sms // n_programs)
-    return max(1, min(want, k_tiles // 8, 16))
+    return max(1, min(want, k_steps // min_steps, 16))
 
 
 def _m_bucket(m: int) -> int:
@@ -238,13 +242,14 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
     has_bias = bias is not None
     bias_arg = bias if has_bias else dummy
     n_programs = triton.cdiv(m, cfg.block_m) * triton.cdiv(w.n, cfg.block_n)
-    split = _split_k(n_programs, k_tiles, _num_sms(x.device)) if m <= 16 else 1
+    k_steps = k_tiles if m > 1 else triton.cdiv(k_tiles, cfg.r)
+    split = _split_k(n_programs, k_steps, _num_sms(x.device), 8 if m > 1 else 4) if m <= 16 else 1
     target = out if split == 1 else torch.empty((split, m, w.n), device=x.device, dtype=torch.float32)
     if m == 1:
         grid = (triton.cdiv(w.n, cfg.block_n), split)
         _nf4_gemv_kernel[grid](
             x, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, w.n, w.k,
-            BLOCK_N=cfg.block_n, SPLIT_K=split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
+            BLOCK_N=cfg.block_n, R=cfg.r, SPLIT_K=split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
             num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         )
     else:
