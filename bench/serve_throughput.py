@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     p.add_argument("--baseline-images", type=int, default=3)
     p.add_argument("--new-tokens", type=int, default=256)
     p.add_argument("--three-task-concurrency", type=int, default=32)
-    p.add_argument("--out", default="bench/results/serve_throughput.json")
+    p.add_argument("--out", default=None, help="default: bench/results/serve_throughput[_nf4].json")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
@@ -231,7 +231,8 @@ def main(argv=None) -> int:
           f"baseline, {s['best_flop_fraction'] * 100:.1f}% of measured peak; 3 tasks cost "
           f"{s['three_tasks_cost_ratio']:.2f}x one; ttft(c=1) {s['ttft_c1_s']:.3f}s", flush=True)
     engine.stop()
-    out = Path(os.environ.get("OUT", ".")) / Path(args.out).name if os.environ.get("OUT") else Path(args.out)
+    name = args.out or f"bench/results/serve_throughput{'_nf4' if args.quant == 'nf4' else ''}.json"
+    out = Path(os.environ["OUT"]) / Path(name).name if os.environ.get("OUT") else Path(name)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")

@@ -11,7 +11,6 @@ import json
 import logging
 import time
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
@@ -194,15 +193,14 @@ def load(args):
     from .tokenizer import Tokenizer
     from .weights import load_model
 
-    model_dir = args.model
-    if model_dir == "tiny-random":
-        from .tiny import ensure_tiny
+    from .tiny import resolve_model
 
-        model_dir = ensure_tiny()
+    model_dir = resolve_model(args.model)
+    if args.model == "tiny-random":
         log.warning("serving the TINY RANDOM model: its answers are random text, not GLM-4V")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, _ = load_model(model_dir, device=device, dtype=args.dtype, quant=args.quant)
-    return model, Tokenizer.from_dir(model_dir), Path(model_dir)
+    return model, Tokenizer.from_dir(model_dir), model_dir
 
 
 def main(argv=None) -> int:
