@@ -14,11 +14,19 @@ public class ResultStore {
         this.jdbc = jdbc;
     }
 
+    /**
+     * PostgreSQL text cannot hold U+0000, which a model may well emit (the tiny random one does); it is
+     * the one character not stored as answered, replaced by U+FFFD.
+     */
+    static String storable(String s) {
+        return s == null || s.indexOf('\u0000') < 0 ? s : s.replace('\u0000', '\uFFFD');
+    }
+
     public void upsert(long workItemId, List<TaskOutcome> outcomes) {
         List<Object[]> rows = new ArrayList<>();
         for (TaskOutcome o : outcomes) {
             ChatResult r = o.result();
-            rows.add(new Object[] {workItemId, o.task(), r.ok() ? "done" : "failed", r.answer(), r.error(), r.model(),
+            rows.add(new Object[] {workItemId, o.task(), r.ok() ? "done" : "failed", storable(r.answer()), storable(r.error()), r.model(),
                     r.promptTokens(), r.completionTokens(), (int) Math.min(r.latencyMs(), Integer.MAX_VALUE), r.attempts()});
         }
         jdbc.batchUpdate("""

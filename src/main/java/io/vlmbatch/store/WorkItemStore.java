@@ -52,7 +52,7 @@ public class WorkItemStore {
 
     public void finish(long id, String status, String error, Integer width, Integer height) {
         jdbc.update("UPDATE vlm_work_item SET status = ?, error = ?, width = ?, height = ?, updated_at = now() WHERE id = ?",
-                status, error, width, height, id);
+                status, ResultStore.storable(error), width, height, id);
     }
 
     public ItemCounts counts(long runId) {

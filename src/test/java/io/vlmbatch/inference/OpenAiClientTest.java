@@ -1,0 +1,132 @@
+package io.vlmbatch.inference;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * The client's wire format and retry policy, against a real HTTP server whose answers the test
+ * scripts (the real vlmserve cannot be made to answer 503 or 429 on cue).
+ */
+class OpenAiClientTest {
+    private static final String OK = """
+            {"id":"c1","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"a cat"},"finish_reason":"stop"}],
+             "usage":{"prompt_tokens":12,"completion_tokens":3}}""";
+
+    private HttpServer server;
+    private final List<String> bodies = new CopyOnWriteArrayList<>();
+
+    private String serve(List<Integer> statuses) throws IOException {
+        AtomicInteger call = new AtomicInteger();
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
+        server.createContext("/v1/chat/completions", ex -> {
+            bodies.add(new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
+            int i = call.getAndIncrement();
+            int status = i < statuses.size() ? statuses.get(i) : 200;
+            respond(ex, status, status == 200 ? OK : "{\"error\":{\"message\":\"status " + status + "\"}}");
+        });
+        server.start();
+        return "http://127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    private static void respond(HttpExchange ex, int status, String body) throws IOException {
+        byte[] b = body.getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().add("Content-Type", "application/json");
+        ex.sendResponseHeaders(status, b.length);
+        ex.getResponseBody().write(b);
+        ex.close();
+    }
+
+    @AfterEach
+    void stop() {
+        if (server != null) server.stop(0);
+    }
+
+    private static ChatRequest request(List<String> choices) {
+        return new ChatRequest("glm-4v-9b", "data:image/jpeg;base64,AAAA", "Describe.", 32, 0.0, null, 5L, choices);
+    }
+
+    @Test
+    void sendsImageThenTextAndTheChoiceConstraint() throws Exception {
+        String url = serve(List.of());
+        try (OpenAiClient client = new OpenAiClient(url + "/v1", null, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 4)) {
+            ChatResult r = client.complete(request(List.of("photo", "chart")));
+            assertThat(r.ok()).isTrue();
+            assertThat(r.answer()).isEqualTo("a cat");
+            assertThat(r.promptTokens()).isEqualTo(12);
+            assertThat(r.attempts()).isEqualTo(1);
+        }
+        JsonNode body = JsonMapper.builder().build().readTree(bodies.getFirst());
+        JsonNode content = body.path("messages").path(0).path("content");
+        assertThat(content.path(0).path("type").asString()).isEqualTo("image_url");
+        assertThat(content.path(0).path("image_url").path("url").asString()).startsWith("data:image/jpeg;base64,");
+        assertThat(content.path(1).path("text").asString()).isEqualTo("Describe.");
+        assertThat(body.path("structured_outputs").path("choice").toString()).isEqualTo("[\"photo\",\"chart\"]");
+        assertThat(body.path("max_tokens").asInt()).isEqualTo(32);
+        assertThat(body.path("seed").asLong()).isEqualTo(5L);
+        assertThat(body.has("top_p")).isFalse();
+    }
+
+    @Test
+    void retriesOverloadAndServerErrorsThenSucceeds() throws Exception {
+        String url = serve(List.of(503, 429, 500));
+        try (OpenAiClient client = new OpenAiClient(url, null, Duration.ofSeconds(5), 3, Duration.ofMillis(5), 4)) {
+            ChatResult r = client.complete(request(List.of()));
+            assertThat(r.ok()).isTrue();
+            assertThat(r.attempts()).isEqualTo(4);
+            assertThat(client.retryCount()).isEqualTo(3);
+        }
+    }
+
+    @Test
+    void aClientErrorIsAFailedAnswerNotARetry() throws Exception {
+        String url = serve(List.of(400));
+        try (OpenAiClient client = new OpenAiClient(url, null, Duration.ofSeconds(5), 3, Duration.ofMillis(5), 4)) {
+            ChatResult r = client.complete(request(List.of()));
+            assertThat(r.ok()).isFalse();
+            assertThat(r.error()).startsWith("HTTP 400").contains("status 400");
+            assertThat(bodies).hasSize(1);
+        }
+    }
+
+    @Test
+    void anUnreachableServerFailsAfterTheRetries() throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        try (OpenAiClient client = new OpenAiClient("http://127.0.0.1:" + port, null, Duration.ofSeconds(2), 2, Duration.ofMillis(5), 4)) {
+            assertThatThrownBy(() -> client.complete(request(List.of())))
+                    .isInstanceOf(InferenceUnavailableException.class)
+                    .hasMessageContaining("failed 3 times")
+                    .hasMessageContaining("ConnectException");
+        }
+    }
+
+    @Test
+    void backoffGrowsAndIsCapped() {
+        try (OpenAiClient client = new OpenAiClient("http://127.0.0.1:1", null, Duration.ofSeconds(1), 3, Duration.ofMillis(100), 1)) {
+            assertThat(client.backoff(1).toMillis()).isBetween(50L, 100L);
+            assertThat(client.backoff(4).toMillis()).isBetween(400L, 800L);
+            assertThat(client.backoff(30).toMillis()).isBetween(15_000L, 30_000L);
+        }
+        assertThat(OpenAiClient.apiBase("http://h:8000").toString()).isEqualTo("http://h:8000/v1/");
+        assertThat(OpenAiClient.apiBase("http://h:8000/v1/").toString()).isEqualTo("http://h:8000/v1/");
+    }
+}

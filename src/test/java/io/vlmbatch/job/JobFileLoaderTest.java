@@ -1,0 +1,174 @@
+package io.vlmbatch.job;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.vlmbatch.VlmBatchApplication;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDate;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class JobFileLoaderTest {
+    @TempDir
+    Path dir;
+
+    private Path write(String yaml) throws Exception {
+        Path f = dir.resolve("job.yaml");
+        Files.writeString(f, yaml);
+        return f;
+    }
+
+    @Test
+    void theShippedSampleJobLoads() {
+        JobDefinition def = JobFileLoader.load(Path.of("jobs/samples.yaml"));
+        assertThat(def.name()).isEqualTo("samples");
+        assertThat(def.source().folder()).isEqualTo("../samples");
+        assertThat(def.taskNames()).containsExactly("caption", "text", "kind");
+        assertThat(def.tasks().get(2).labels()).containsExactly("photo", "document", "chart", "screenshot");
+        assertThat(def.inference().embedded()).isTrue();
+        assertThat(def.csv()).isEqualTo("../out/samples.csv");
+    }
+
+    @Test
+    void defaultsAndOverrides() throws Exception {
+        Path f = write("""
+                name: nightly
+                source: { s3: "s3://bucket/uploads/{{ ds }}/", include: "*.jpg", endpoint: "http://localhost:9000", path_style: true }
+                resize: { max_side: 896 }
+                tasks:
+                  - { name: caption, template: describe, temperature: 0.2, seed: 7 }
+                  - { name: custom, prompt: "What is in {{file_name}} from {{camera}}?" }
+                inference: { base_url: "http://gpu:8000/v1", model: glm-4v-9b, concurrency: 64, retries: 2 }
+                run: { chunk_size: 32, partitions: 4 }
+                """);
+        JobDefinition def = JobFileLoader.load(f);
+        assertThat(def.source().s3()).isEqualTo("s3://bucket/uploads/{{ ds }}/");
+        assertThat(def.source().s3Settings().pathStyle()).isTrue();
+        assertThat(def.source().include()).containsExactly("*.jpg");
+        assertThat(def.resize().maxSide()).isEqualTo(896);
+        assertThat(def.resize().maxPixels()).isEqualTo(100_000_000L);
+        assertThat(def.tasks().get(0).maxTokens()).isEqualTo(256);
+        assertThat(def.tasks().get(0).temperature()).isEqualTo(0.2);
+        assertThat(def.tasks().get(0).seed()).isEqualTo(7L);
+        assertThat(def.tasks().get(1).template().variables()).containsExactly("file_name", "camera");
+        assertThat(def.inference().embedded()).isFalse();
+        assertThat(def.inference().concurrency()).isEqualTo(64);
+        assertThat(def.run()).isEqualTo(new RunSpec(32, 4));
+        assertThat(def.csv()).isNull();
+    }
+
+    @Test
+    void templateFileIsRelativeToTheJobFile() throws Exception {
+        Files.writeString(dir.resolve("mine.txt"), "Is {{file_name}} blurry? {{labels}}");
+        Path f = write("""
+                name: t
+                source: { folder: . }
+                tasks:
+                  - { name: blur, template: mine.txt, labels: [yes, no] }
+                """);
+        JobDefinition def = JobFileLoader.load(f);
+        assertThat(def.tasks().getFirst().template().text()).isEqualTo("Is {{file_name}} blurry? {{labels}}");
+        assertThat(def.tasks().getFirst().isChoice()).isTrue();
+    }
+
+    @Test
+    void malformedYamlNamesFileAndLine() throws Exception {
+        Path f = write("""
+                name: broken
+                source:
+                  folder: x
+                 tasks: [
+                """);
+        assertThatThrownBy(() -> JobFileLoader.load(f))
+                .isInstanceOf(JobFileException.class)
+                .hasMessageStartingWith(f + ":4: malformed YAML");
+    }
+
+    @Test
+    void unknownFieldNamesLineAndField() throws Exception {
+        Path f = write("""
+                name: x
+                source: { folder: . }
+                tasks:
+                  - { name: a, template: describe }
+                  - { name: b, template: ocr, max_tokenz: 5 }
+                """);
+        assertThatThrownBy(() -> JobFileLoader.load(f))
+                .isInstanceOf(JobFileException.class)
+                .hasMessageStartingWith(f + ":5: tasks[1].max_tokenz: unknown field")
+                .satisfies(e -> assertThat(((JobFileException) e).line()).isEqualTo(5));
+    }
+
+    @Test
+    void eachRuleNamesItsField() throws Exception {
+        assertError("""
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                """, ":1: name: is required");
+        assertError("""
+                name: x
+                source: { folder: ., s3: "s3://b/p" }
+                tasks: [ { name: a, template: describe } ]
+                """, ":2: source: needs exactly one of folder, manifest or s3");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks:
+                  - { name: kind, template: classify }
+                """, ":4: tasks[0].labels: the classify template needs labels");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe }, { name: a, template: ocr } ]
+                """, ":3: tasks[1].name: duplicate task name");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: nosuch } ]
+                """, ":3: tasks[0].template: neither a built-in template");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                run:
+                  chunk_size: many
+                """, ":5: run.chunk_size: must be a whole number");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                inference: { base_url: "ftp://x" }
+                """, ":4: inference.base_url: must be \"embedded\" or an http(s):// URL");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: []
+                """, ":3: tasks: must be a non-empty list");
+        assertError("", ":1: the file is empty");
+    }
+
+    private void assertError(String yaml, String expected) throws Exception {
+        Path f = write(yaml);
+        assertThatThrownBy(() -> JobFileLoader.load(f)).isInstanceOf(JobFileException.class).hasMessageContaining(f + expected);
+    }
+
+    @Test
+    void badJobFileExitsWithTwoBeforeAnythingStarts() throws Exception {
+        Path f = write("name: [unclosed\n");
+        assertThat(VlmBatchApplication.run(new String[] {"run", f.toString()})).isEqualTo(2);
+        assertThat(VlmBatchApplication.run(new String[] {"run", dir.resolve("missing.yaml").toString()})).isEqualTo(2);
+        assertThat(VlmBatchApplication.run(new String[] {"frobnicate"})).isEqualTo(2);
+    }
+
+    @Test
+    void pathTemplatesRenderPerRun() {
+        RunParameters p = new RunParameters(LocalDate.of(2026, 3, 9), Map.of("shard", "07"));
+        assertThat(p.render("s3://b/{{ ds }}/{{ds_nodash}}/{{ params.shard }}/{{ job }}-{{ prev_ds }}", "nightly"))
+                .isEqualTo("s3://b/2026-03-09/20260309/07/nightly-2026-03-08");
+        assertThat(p.paramsKey()).isEqualTo("shard=07");
+        assertThatThrownBy(() -> p.render("{{ params.missing }}", "j")).hasMessageContaining("params.missing");
+    }
+}

@@ -1,0 +1,54 @@
+package io.vlmbatch.pipeline;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vlmbatch.testsupport.ImageFiles;
+import io.vlmbatch.testsupport.Launcher;
+import io.vlmbatch.testsupport.RunDatabase;
+import io.vlmbatch.testsupport.VlmServeProcess;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The inference server dies mid-run: retries, then a cleanly failed step; `restart` once it is back. */
+class ServerOutageIT {
+    private static final int IMAGES = 240;
+
+    @Test
+    void runFailsCleanlyWhenTheServerDiesAndRestartCompletesWhenItIsBack(@TempDir Path work) throws Exception {
+        ImageFiles.writeJpegs(work.resolve("images"), IMAGES, 320, 240);
+        try (VlmServeProcess server = VlmServeProcess.start(work)) {
+            Path job = JobFiles.write(work, "outage", server.baseUrl(), 4, 2, 2);
+            Launcher launcher = new Launcher(work.resolve("data"), work);
+            Path log = work.resolve("run.log");
+            Process run = launcher.start(log, "run", job.toString(), "--date", "2026-03-01");
+            try (RunDatabase db = new RunDatabase(work.resolve("data"))) {
+                Polling.until(() -> run.isAlive() ? RestartIT.doneCount(db, "outage") : -1, n -> n < 0 || n >= 16);
+                assertThat(run.isAlive()).as(Files.readString(log)).isTrue();
+                server.kill();
+
+                assertThat(run.waitFor(120, TimeUnit.SECONDS)).as("the run ends on its own").isTrue();
+                String output = Files.readString(log);
+                assertThat(run.exitValue()).as(output).isEqualTo(1);
+                assertThat(output).contains("failed 3 times").contains("vlm-batch restart");
+                long runId = db.runId("outage");
+                assertThat(db.count("SELECT count(*) FROM batch_job_execution WHERE job_instance_id = ? AND status = 'FAILED'", runId))
+                        .isEqualTo(1);
+                assertThat(db.count("SELECT count(*) FROM vlm_work_item WHERE run_id = ? AND status = 'pending'", runId)).isPositive();
+                assertThat(db.count("SELECT count(*) FROM vlm_work_item WHERE run_id = ? AND status = 'failed'", runId))
+                        .as("an outage is not the images' fault").isZero();
+
+                server.startProcess();
+                Launcher.Result restart = launcher.run(300, "restart", job.toString(), "--date", "2026-03-01");
+
+                assertThat(restart.exitCode()).as(restart.output()).isZero();
+                assertThat(db.count("SELECT count(*) FROM vlm_work_item WHERE run_id = ? AND status = 'done'", runId)).isEqualTo(IMAGES);
+                assertThat(db.count("""
+                        SELECT count(*) FROM vlm_result r JOIN vlm_work_item w ON w.id = r.work_item_id
+                        WHERE w.run_id = ? AND r.status = 'done'""", runId)).isEqualTo(IMAGES * 2);
+            }
+        }
+    }
+}

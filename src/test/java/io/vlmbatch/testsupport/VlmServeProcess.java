@@ -1,0 +1,89 @@
+package io.vlmbatch.testsupport;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** The real inference server (python -m vlmserve serve --model tiny-random) as a process of the test. */
+public final class VlmServeProcess implements AutoCloseable {
+    private final int port;
+    private final Path log;
+    private Process process;
+
+    private VlmServeProcess(int port, Path log) {
+        this.port = port;
+        this.log = log;
+    }
+
+    public static VlmServeProcess start(Path logDir) throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        VlmServeProcess server = new VlmServeProcess(port, logDir.resolve("vlmserve-" + port + ".log"));
+        server.startProcess();
+        return server;
+    }
+
+    /** Starts (again) on the same port: a restarted server, as after an outage. */
+    public void startProcess() throws Exception {
+        Path root = RepoPaths.root();
+        ProcessBuilder pb = new ProcessBuilder(RepoPaths.python().toString(), "-m", "vlmserve", "serve",
+                "--model", "tiny-random", "--host", "127.0.0.1", "--port", Integer.toString(port))
+                .directory(root.resolve("inference").toFile())
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        process = pb.start();
+        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        try (HttpClient http = HttpClient.newHttpClient()) {
+            while (System.nanoTime() < deadline) {
+                if (!process.isAlive()) throw new IllegalStateException("vlmserve exited: " + Files.readString(log));
+                try {
+                    var r = http.send(HttpRequest.newBuilder(URI.create(baseUrl() + "/health")).build(), HttpResponse.BodyHandlers.ofString());
+                    if (r.statusCode() == 200) return;
+                } catch (IOException notYet) {
+                    // starting
+                }
+                Thread.sleep(200);
+            }
+        }
+        throw new IllegalStateException("vlmserve not healthy in time: " + Files.readString(log));
+    }
+
+    public String baseUrl() {
+        return "http://127.0.0.1:" + port;
+    }
+
+    /** vlmserve_requests_finished_total from /metrics: how many chat completions the server answered. */
+    public long requestsFinished() throws Exception {
+        try (HttpClient http = HttpClient.newHttpClient()) {
+            String text = http.send(HttpRequest.newBuilder(URI.create(baseUrl() + "/metrics")).build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
+            Matcher m = Pattern.compile("(?m)^vlmserve_requests_finished_total\\s+([0-9.e+]+)$").matcher(text);
+            if (!m.find()) throw new IllegalStateException("no vlmserve_requests_finished_total in /metrics:\n" + text);
+            return (long) Double.parseDouble(m.group(1));
+        }
+    }
+
+    /** SIGKILL: the server vanishes mid-request, as in a crash. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (process != null && process.isAlive()) {
+            process.destroy();
+            if (!process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) process.destroyForcibly().waitFor();
+        }
+    }
+}
