@@ -20,9 +20,12 @@ class AttentionBackend(Protocol):
 def sdpa(q, k, v, mask=None, is_causal=False):
     """SDPA with grouped kv heads: query head h uses kv head h // (H / KV) (facts §8)."""
     if k.shape[1] != q.shape[1]:
-        rep = q.shape[1] // k.shape[1]
-        k = k.repeat_interleave(rep, dim=1)
-        v = v.repeat_interleave(rep, dim=1)
+        # expand + reshape, not repeat_interleave: the latter may synchronise with the host,
+        # which a CUDA graph capture does not allow
+        B, KV, S, D = k.shape
+        rep = q.shape[1] // KV
+        k = k[:, :, None].expand(B, KV, rep, S, D).reshape(B, KV * rep, S, D)
+        v = v[:, :, None].expand(B, KV, rep, S, D).reshape(B, KV * rep, S, D)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
 
 
@@ -74,3 +77,48 @@ class DynamicKVCache:
         kj = torch.arange(S, device=device)[None, :]
         allowed = ((kj <= qi) & valid[:, None, :]) | (kj == qi)   # [B, T, S]
         return allowed[:, None]
+
+
+class StaticKVCache:
+    """Preallocated K/V ([layers, B, KV, max_len, D]) written at a device-side position counter:
+    no shape in the forward pass depends on the number of stored tokens, so a decode step can be
+    captured once as a CUDA graph and replayed. All rows share one write position (left padding
+    is masked through ``valid``). The counter advances after the last layer has been called.
+    """
+
+    def __init__(self, n_layers: int, batch: int, n_kv: int, max_len: int, head_dim: int,
+                 dtype: torch.dtype, device):
+        shape = (n_layers, batch, n_kv, max_len, head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.valid = torch.ones(batch, max_len, dtype=torch.bool, device=device)
+        self.pos = torch.zeros((), dtype=torch.long, device=device)
+        self.n_layers, self.max_len = n_layers, max_len
+        self._keys = torch.arange(max_len, device=device)
+
+    @classmethod
+    def from_dynamic(cls, cache: DynamicKVCache, max_len: int) -> "StaticKVCache":
+        k0 = cache.k[0]
+        B, KV, S, D = k0.shape
+        if max_len < S:
+            raise ValueError(f"max_len {max_len} < {S} tokens already cached")
+        out = cls(len(cache.k), B, KV, max_len, D, k0.dtype, k0.device)
+        for i in range(len(cache.k)):
+            out.k[i, :, :, :S] = cache.k[i]
+            out.v[i, :, :, :S] = cache.v[i]
+        if cache.key_padding_mask is not None:
+            out.valid[:, :S] = cache.key_padding_mask.to(k0.device)
+        out.pos.fill_(S)
+        return out
+
+    def __call__(self, layer: int, q, k, v):
+        T = q.shape[2]
+        idx = self.pos + torch.arange(T, device=q.device)
+        self.k[layer].index_copy_(2, idx, k)
+        self.v[layer].index_copy_(2, idx, v)
+        kj, qi = self._keys[None, :], idx[:, None]
+        allowed = ((kj <= qi) & self.valid[:, None, :]) | (kj == qi)        # [B, T, max_len]
+        out = sdpa(q, self.k[layer], self.v[layer], mask=allowed[:, None])
+        if layer == self.n_layers - 1:
+            self.pos += T
+        return out
