@@ -138,3 +138,19 @@ def test_multibyte_characters_are_not_split(model_tok):
     asm = TextAssembler(tok, [])
     pieces = [asm.add(t) for t in tok.encode(text)] + [asm.finish()]
     assert "".join(pieces) == text and all("\ufffd" not in p for p in pieces)
+
+
+def test_prefix_store_eviction_within_one_batch(model_tok, pixels):
+    """A stored prefix is reused in the same round in which a new prefix evicts it (store of 1 entry)."""
+    model, tok = model_tok
+    other = preprocess(Image.new("RGB", (40, 40), (9, 99, 199)), model.config.vision.image_size)
+    engine = Engine(model, tok, EngineConfig(max_batch=4, slot_len=256, prefix_cache_entries=1)).start()
+    try:
+        run(engine, requests(tok, pixels, 3, digest="A")[:1])
+        a, b = requests(tok, pixels, 5, digest="A")[1], requests(tok, other, 5, digest="B")[0]
+        got = run(engine, [a, b])
+    finally:
+        engine.stop()
+    assert engine.metrics.prefix_cache_hits.value == 1 and engine.metrics.images_encoded.value == 2
+    for r in (a, b):
+        assert tokens(got[r.request_id]) == reference(model, r.prompt_ids, r.pixel_values, 5)

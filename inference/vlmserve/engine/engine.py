@@ -290,7 +290,11 @@ class Engine:
         for i, s in enumerate(splits):
             if s.key is None:
                 continue
-            if s.key in owner or self.prefix_store.lookup(s.key) is not None:
+            if s.key in owner:
+                self.metrics.prefix_cache_hits.inc()
+            elif self.prefix_store.lookup(s.key) is not None:
+                # load now: saving this batch's new prefixes below may evict the entry
+                starts[i] = self.prefix_store.load(s.key, self.cache, slots[i])
                 self.metrics.prefix_cache_hits.inc()
             else:
                 owner[s.key] = i
@@ -306,17 +310,13 @@ class Engine:
                     [splits[i].prefix_ids for i in chunk], [vision[reqs[i].image_digest] for i in chunk])
                 self.attn.plan_prefill([slots[i] for i in chunk], [0] * len(chunk))
                 self.model.forward_embeds(embeds, positions, self.attn)
-            for key, i in owner.items():
-                self.prefix_store.save(key, self.cache, slots[i], self.prompt_len(splits[i].prefix_ids, True))
         for i, s in enumerate(splits):
-            if s.key is None:
-                continue
-            length = self.prompt_len(s.prefix_ids, True)
-            if s.key in owner and owner[s.key] != i:
-                self.cache.move(slots[owner[s.key]], slots[i], length)
-            elif s.key not in owner:
-                self.prefix_store.load(s.key, self.cache, slots[i])
-            starts[i] = length
+            if s.key in owner:
+                starts[i] = self.prompt_len(s.prefix_ids, True)
+                if owner[s.key] != i:
+                    self.cache.move(slots[owner[s.key]], slots[i], starts[i])
+        for key, i in owner.items():
+            self.prefix_store.save(key, self.cache, slots[i], starts[i])
         return starts
 
     def _embed_rows(self, id_rows: list[list[int]], vision: list[torch.Tensor] | None,
