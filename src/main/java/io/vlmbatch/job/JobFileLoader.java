@@ -67,7 +67,7 @@ public final class JobFileLoader {
         }
         if (root == null) throw new JobFileException(file, 1, "", "the file is empty");
         Map<String, Node> top = mapping(root, "", Set.of("name", "schedule", "source", "resize", "tasks",
-                "output", "inference", "run"));
+                "output", "inference", "run", "scheduling")); // scheduling: read by io.vlmbatch.schedule
 
         String name = requiredString(top, "name", root, "");
         if (!JOB_NAME.matcher(name).matches()) {
