@@ -52,11 +52,18 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
             Files.delete(pidFile);
         }
         int port = freePort();
+        // The server logs to a file, not to pipes into this JVM: were this process killed, a server
+        // writing into a dead pipe would die with it, taking other clients' connections along.
+        java.io.File pgLog = dataDir.resolveSibling("postgres.log").toFile();
         EmbeddedPostgres pg = EmbeddedPostgres.builder()
+                .setOutputRedirector(ProcessBuilder.Redirect.appendTo(pgLog))
+                .setErrorRedirector(ProcessBuilder.Redirect.appendTo(pgLog))
                 .setDataDirectory(dataDir)
                 .setCleanDataDirectory(false)
                 .setRegisterShutdownHook(false)
                 .setPort(port)
+                // zonky turns this off for test speed; results must survive a crash of the machine too
+                .setServerConfig("synchronous_commit", "on")
                 .setPGStartupWait(Duration.ofSeconds(60))
                 .start();
         log.debug("started the embedded PostgreSQL on port {} ({})", port, dataDir);

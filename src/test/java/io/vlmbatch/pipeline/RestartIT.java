@@ -27,8 +27,8 @@ class RestartIT {
             // One partition: exactly one chunk is in flight at any moment, the one a kill can lose.
             Path job = JobFiles.write(work, "restartjob", server.baseUrl(), CHUNK, 1, 3);
             Launcher launcher = new Launcher(work.resolve("data"), work);
-            Process run = launcher.start(work.resolve("run.log"), "run", job.toString(), "--date", "2026-02-01");
             try (RunDatabase db = new RunDatabase(work.resolve("data"))) {
+                Process run = launcher.start(work.resolve("run.log"), "run", job.toString(), "--date", "2026-02-01");
                 long doneAtKill = Polling.until(() -> run.isAlive() ? doneCount(db, "restartjob") : -1, n -> n < 0 || n >= 24);
                 assertThat(run.isAlive()).as("the run was still going at the kill\n" + Files.readString(work.resolve("run.log"))).isTrue();
                 run.destroyForcibly(); // SIGKILL: no shutdown hook, the execution stays STARTED
@@ -47,6 +47,8 @@ class RestartIT {
                         SELECT count(*) FROM vlm_result r JOIN vlm_work_item w ON w.id = r.work_item_id
                         WHERE w.run_id = ? AND r.status = 'done'""", runId)).isEqualTo(IMAGES * TASKS);
                 long answered = server.requestsFinished();
+                System.out.printf("RestartIT: killed at %d/%d images done; server answered %d requests for %d (image, task) pairs%n",
+                        doneAtKill, IMAGES, answered, IMAGES * TASKS);
                 assertThat(answered - (long) IMAGES * TASKS)
                         .as("requests answered twice (at most one chunk of %d images x %d tasks)", CHUNK, TASKS)
                         .isBetween(0L, (long) CHUNK * TASKS);

@@ -23,8 +23,8 @@ class ServerOutageIT {
             Path job = JobFiles.write(work, "outage", server.baseUrl(), 4, 2, 2);
             Launcher launcher = new Launcher(work.resolve("data"), work);
             Path log = work.resolve("run.log");
-            Process run = launcher.start(log, "run", job.toString(), "--date", "2026-03-01");
             try (RunDatabase db = new RunDatabase(work.resolve("data"))) {
+                Process run = launcher.start(log, "run", job.toString(), "--date", "2026-03-01");
                 Polling.until(() -> run.isAlive() ? RestartIT.doneCount(db, "outage") : -1, n -> n < 0 || n >= 16);
                 assertThat(run.isAlive()).as(Files.readString(log)).isTrue();
                 server.kill();

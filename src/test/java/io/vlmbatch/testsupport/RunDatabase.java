@@ -5,17 +5,20 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.springframework.jdbc.core.JdbcTemplate;
-import org.springframework.jdbc.datasource.DriverManagerDataSource;
+import org.springframework.jdbc.datasource.SingleConnectionDataSource;
 
-/** The embedded PostgreSQL of a launcher data folder, joined (or started) by the test to read results. */
+/**
+ * The embedded PostgreSQL of a launcher data folder, joined (or started) by the test to read results.
+ * It holds one connection open, so a launcher that exits sees another client and leaves the server up.
+ */
 public final class RunDatabase implements AutoCloseable {
     private final EmbeddedPostgresServer server;
-    private final DriverManagerDataSource dataSource;
+    private final SingleConnectionDataSource dataSource;
     public final JdbcTemplate jdbc;
 
     public RunDatabase(Path dataDir) throws Exception {
         server = EmbeddedPostgresServer.startOrJoin(dataDir.resolve("pg"));
-        dataSource = new DriverManagerDataSource(server.jdbcUrl(), server.user(), "");
+        dataSource = new SingleConnectionDataSource(server.jdbcUrl(), server.user(), "", true);
         jdbc = new JdbcTemplate(dataSource);
     }
 
@@ -35,6 +38,7 @@ public final class RunDatabase implements AutoCloseable {
 
     @Override
     public void close() {
+        dataSource.destroy();
         server.close();
     }
 }
