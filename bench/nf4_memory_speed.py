@@ -6,7 +6,7 @@ Run from the repo root on a CUDA machine:
 Each mode runs in its own subprocess (so nvidia-smi's per-process total is that mode's alone):
 - build: the model is made on the meta device, then materialized one tensor at a time on the GPU;
   in nf4 mode each linear weight of the default policy is quantized right after it is created and its
-  16-bit copy freed, so 16-bit weights of quantized layers are never all resident ("load+quantize");
+  16-bit copy freed (NF4Linear.from_weight defaults: bf16 compute, double-quantized absmax), so 16-bit weights of quantized layers are never all resident ("load+quantize");
 - batch 1 (the memory target): one 1120x1120 image + a short prompt, 256 greedy tokens with
   vlmserve.generate (eager); torch max allocated over that run and the process total from nvidia-smi;
 - speed: time to first token (vision + prefill + first logits), decode tokens/s eager (generate) and
@@ -104,6 +104,25 @@ def ttft(model, ids, pixels) -> float:
 
 
 @torch.inference_mode()
+def stage_peaks(model, ids, pixels) -> dict:
+    """Peak memory above the resident weights, per stage (where the activation memory goes)."""
+    out = {}
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    vis = model.encode_images(pixels)
+    torch.cuda.synchronize()
+    out["vision_extra_gib"] = (torch.cuda.max_memory_allocated() - base) / GIB
+    torch.cuda.reset_peak_memory_stats()
+    embeds, positions = model.embed(ids, vis, None)
+    hidden = model.forward_embeds(embeds, positions, model.new_cache())
+    model.logits(hidden[:, -1])
+    torch.cuda.synchronize()
+    out["prefill_extra_gib"] = (torch.cuda.max_memory_allocated() - base) / GIB
+    return out
+
+
+@torch.inference_mode()
 def graph_decode_tps(model, cfg, ids, pixels, steps: int) -> float:
     from vlmserve.engine.decode_step import DecodeStep
     from vlmserve.engine.kv_cache import SlotAttention, SlotKVCache
@@ -159,6 +178,7 @@ def run_mode(mode: str, batches: list[int], new_tokens: int) -> dict:
                    peak_reserved_gib=torch.cuda.max_memory_reserved() / GIB)
         smi = nvidia_smi_process_mib()
         row["nvidia_smi_process_gib"] = smi / 1024 if smi is not None else None
+        row.update(stage_peaks(model, ids, pixels))
         try:
             row["decode_tps_graph"] = graph_decode_tps(model, cfg, ids, pixels, min(new_tokens, 128))
         except Exception as exc:  # the engine's decode step is another team's code: report, don't die
@@ -205,6 +225,8 @@ def main() -> int:
     for b in batches:
         for key, label, fmt in (("peak_allocated_gib", "peak torch allocated (GiB)", "{:14.2f}"),
                                 ("nvidia_smi_process_gib", "process total nvidia-smi (GiB)", "{:14.2f}"),
+                                ("vision_extra_gib", "  of which vision activations", "{:14.2f}"),
+                                ("prefill_extra_gib", "  of which LM prefill activations", "{:14.2f}"),
                                 ("ttft_s", "time to first token (s)", "{:14.3f}"),
                                 ("decode_tps_eager", "decode tok/s per row, eager", "{:14.1f}"),
                                 ("decode_tps_graph", "decode tok/s per row, CUDA graph", "{:14.1f}")):

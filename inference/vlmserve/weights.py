@@ -123,13 +123,24 @@ def load_model(model_dir, device=None, dtype="auto", quant: str = "none", keep_1
     files = shard_files(model_dir)
     with torch.device("meta"):
         model = GLM4V(cfg)
-    check_names_and_shapes(model, _header_shapes(files))
+    shapes = _header_shapes(files)
+    bnb = None
+    if any(".quant_state.bitsandbytes__" in n for n in shapes):
+        # bitsandbytes 4-bit checkpoint (transformers save_pretrained): packed weights + quant-state
+        # tensors, possibly in other shards than their weight; assembled as they stream by.
+        from vlmserve.quant.bnb_format import BnbAssembler, quantized_weight_names
+        bnb = BnbAssembler(quantized_weight_names(shapes))
+        params = dict(model.named_parameters())
+        shapes = {n: s for n, s in shapes.items() if not bnb.wants(n)}
+        shapes.update({n: tuple(params[n].shape) if n in params else (-1,) for n in bnb.weight_names})
+    check_names_and_shapes(model, shapes)
 
     quantizer = _quantizer(quant, keep_16bit)
     linears = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
     to_quantize = set()
     if quantizer is not None:
         to_quantize = {n for n in linears if quantizer[0](f"{n}.weight")}
+    bnb_modules = {w.rpartition(".")[0] for w in bnb.weight_names} if bnb is not None else set()
     pending: dict[str, dict[str, torch.Tensor]] = {}   # quantized linears waiting for weight + bias
 
     by_file: dict[Path, list[str]] = {}
@@ -140,24 +151,44 @@ def load_model(model_dir, device=None, dtype="auto", quant: str = "none", keep_1
             for name in sorted(by_file[path]):
                 if name in IGNORED_KEYS:
                     continue
-                t = f.get_tensor(name)
-                if t.is_floating_point():
-                    t = t.to(dtype)
-                t = t.to(device)
+                if bnb is not None and bnb.wants(name):  # packed codes / quant state: keep their dtypes
+                    done = bnb.add(name, f.get_tensor(name).to(device))
+                    if done is None:
+                        continue
+                    name, t = done, None  # the weight is complete; t=None marks "build from bnb"
+                else:
+                    t = f.get_tensor(name)
+                    if t.is_floating_point():
+                        t = t.to(dtype)
+                    t = t.to(device)
                 module_name, _, attr = name.rpartition(".")
-                if module_name in to_quantize:
+                if module_name in to_quantize or module_name in bnb_modules:
                     parts = pending.setdefault(module_name, {})
                     parts[attr] = t
                     if "weight" in parts and ("bias" in parts or linears[module_name].bias is None):
-                        q = quantizer[1](parts["weight"], parts.get("bias"), compute_dtype=dtype)
-                        parent, _, child = module_name.rpartition(".")
-                        setattr(model.get_submodule(parent), child, q)
+                        if module_name in bnb_modules:
+                            q = bnb.build(f"{module_name}.weight", parts.get("bias"), dtype)
+                            lin = linears[module_name]
+                            if (q.out_features, q.in_features) != (lin.out_features, lin.in_features):
+                                raise CheckpointError(f"{module_name}: bitsandbytes shape {[q.out_features, q.in_features]}"
+                                                      f" vs model {[lin.out_features, lin.in_features]}")
+                            if module_name not in to_quantize:  # quant none / keep_16bit: dequantize
+                                _set_tensor(model, f"{module_name}.weight", q.dequantize(dtype))
+                                if parts.get("bias") is not None:
+                                    _set_tensor(model, f"{module_name}.bias", parts["bias"])
+                                q = None
+                        else:
+                            q = quantizer[1](parts["weight"], parts.get("bias"), compute_dtype=dtype)
+                        if q is not None:
+                            parent, _, child = module_name.rpartition(".")
+                            setattr(model.get_submodule(parent), child, q)
                         del pending[module_name]
                 else:
                     _set_tensor(model, name, t)
                 del t
-    if pending:
-        raise CheckpointError(f"incomplete quantized layers: {sorted(pending)}")
+    if pending or (bnb is not None and bnb.missing()):
+        detail = bnb.missing() if bnb is not None else {}
+        raise CheckpointError(f"incomplete quantized layers: {sorted(pending)} {detail or ''}".strip())
     model.transformer.rotary.build(device)
     return model.eval().requires_grad_(False), cfg
 

@@ -75,10 +75,16 @@ class NF4Linear(nn.Module):
 
     @classmethod
     def from_weight(cls, weight: Tensor, bias: Tensor | None, compute_dtype: torch.dtype,
-                    double_quant: bool = False, blocksize: int = BLOCKSIZE) -> "NF4Linear":
-        """Quantize a [out, in] float weight (on its device; nothing else is allocated there)."""
+                    double_quant: bool | None = None, blocksize: int = BLOCKSIZE) -> "NF4Linear":
+        """Quantize a [out, in] float weight (on its device; nothing else is allocated there).
+
+        double_quant=None picks the default: on for 16-bit compute dtypes (serving: float32 absmax would
+        cost 0.77 GiB at full size and break the 8 GiB budget; the 8-bit absmax costs 0.19 GiB), off for
+        float32 (the reference path, which the golden NF4 outputs are defined with)."""
         if weight.dim() != 2:
             raise ValueError(f"expected a 2-D linear weight, got shape {tuple(weight.shape)}")
+        if double_quant is None:
+            double_quant = compute_dtype != torch.float32
         return cls(quantize_nf4(weight, blocksize=blocksize, double_quant=double_quant), bias, compute_dtype)
 
     @classmethod
@@ -123,7 +129,17 @@ class NF4Linear(nn.Module):
     def dequantize(self, dtype: torch.dtype | None = None) -> Tensor:
         return self.nf4_weight().dequantize(dtype or self.compute_dtype)
 
+    def _apply(self, fn, recurse=True):
+        self._op = None  # buffers may move: rebuild the kernel operand on next use
+        return super()._apply(fn, recurse)
+
     def _operand(self):
+        op = self.__dict__.get("_op")
+        if op is None:
+            op = self._op = self._make_operand()
+        return op
+
+    def _make_operand(self):
         k = _kernels()
         if self.double_quant:
             return k.NF4Operand(packed=self.packed, code=self.code, n=self.out_features, k=self.in_features,
