@@ -1,0 +1,133 @@
+package io.vlmbatch.schedule;
+
+import io.vlmbatch.batch.RunOwnerListener;
+import io.vlmbatch.cli.Commands;
+import io.vlmbatch.config.BatchConfig;
+import io.vlmbatch.config.PipelineConfig;
+import io.vlmbatch.inference.InferenceService;
+import io.vlmbatch.job.JobDefinition;
+import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.store.RunStore;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.batch.core.BatchStatus;
+import org.springframework.batch.core.job.Job;
+import org.springframework.batch.core.job.JobExecution;
+import org.springframework.batch.core.job.JobInstance;
+import org.springframework.batch.core.job.parameters.JobParameters;
+import org.springframework.batch.core.launch.JobOperator;
+import org.springframework.batch.core.repository.JobRepository;
+import org.springframework.context.ApplicationContext;
+import org.springframework.context.annotation.AnnotationConfigApplicationContext;
+
+/**
+ * Runs a job the way `vlm-batch run` / `restart` do, inside the serve process: each run gets a child
+ * Spring context holding the pipeline's own configuration (BatchConfig + PipelineConfig, with the job
+ * definition and run parameters registered as the CLI registers them), on top of the serve context's
+ * database. The child has its own JobOperator whose registry holds only this run's Job, so two runs of
+ * one job can execute side by side, and restart finds the right job.
+ *
+ * A run whose Batch instance exists already is resumed: completed = nothing to do; left STARTED by a
+ * process that is gone = recovered (marked FAILED by Batch) and restarted, as `vlm-batch restart` does.
+ */
+public final class BatchRunLauncher implements RunLauncher {
+    private static final Logger log = LoggerFactory.getLogger(BatchRunLauncher.class);
+
+    private final ApplicationContext parent;
+    private final Path modelDir;
+    private final Map<String, AnnotationConfigApplicationContext> running = new ConcurrentHashMap<>();
+
+    /** @param modelDir serve's --model (for jobs with the embedded inference server), or null */
+    public BatchRunLauncher(ApplicationContext parent, Path modelDir) {
+        this.parent = parent;
+        this.modelDir = modelDir;
+    }
+
+    @Override
+    public Handle launch(JobDefinition def, ScheduledRun run, Consumer<RunOutcome> done) {
+        RunParameters params = new RunParameters(run.logicalDate(), run.paramMap());
+        AnnotationConfigApplicationContext ctx = new AnnotationConfigApplicationContext();
+        ctx.setParent(parent);
+        ctx.setDisplayName("run " + def.name() + " " + run.logicalDate());
+        ctx.getBeanFactory().registerSingleton("jobDefinition", def);
+        ctx.getBeanFactory().registerSingleton("runParameters", params);
+        ctx.getBeanFactory().registerSingleton("modelOption", new PipelineConfig.ModelOption(modelDir));
+        ctx.register(BatchConfig.class, PipelineConfig.class);
+        String key = def.name() + "@" + run.intervalStart();
+        JobParameters jp = Commands.jobParameters(params);
+        Thread.ofPlatform().name("run-" + def.name() + "-" + run.logicalDate()).start(() -> {
+            RunOutcome outcome;
+            try {
+                running.put(key, ctx);
+                ctx.refresh();
+                outcome = execute(ctx, def, jp);
+            } catch (Exception | LinkageError e) {
+                log.warn("run of {} for {} failed: {}", def.name(), run.logicalDate(), Commands.rootMessage(e));
+                outcome = RunOutcome.failed(Commands.rootMessage(e));
+            } finally {
+                running.remove(key);
+                try {
+                    ctx.close();
+                } catch (RuntimeException e) {
+                    log.warn("closing the run context of {}: {}", def.name(), e.toString());
+                }
+            }
+            done.accept(outcome);
+        });
+        return () -> {
+            try {
+                if (!ctx.isActive()) return;
+                JobRepository repo = ctx.getBean(JobRepository.class);
+                JobExecution last = repo.getLastJobExecution(def.name(), jp);
+                if (last != null && last.isRunning()) ctx.getBean(JobOperator.class).stop(last);
+            } catch (Exception e) {
+                log.warn("could not stop {} for {}: {}", def.name(), run.logicalDate(), e.toString());
+            }
+        };
+    }
+
+    private RunOutcome execute(AnnotationConfigApplicationContext ctx, JobDefinition def, JobParameters jp) throws Exception {
+        JobRepository repo = ctx.getBean(JobRepository.class);
+        JobOperator operator = ctx.getBean(JobOperator.class);
+        JobInstance instance = repo.getJobInstance(def.name(), jp);
+        JobExecution last = instance == null ? null : repo.getLastJobExecution(instance);
+        if (last != null && last.getStatus() == BatchStatus.COMPLETED) return RunOutcome.success();
+        if (last != null && last.getStatus() == BatchStatus.ABANDONED) {
+            return RunOutcome.failed("execution " + last.getId() + " was abandoned and cannot be resumed");
+        }
+        if (last != null && last.isRunning()) {
+            Optional<RunStore.Owner> owner = ctx.getBean(RunStore.class).owner(instance.getInstanceId());
+            if (owner.isPresent() && owner.get().host().equals(RunOwnerListener.hostName())
+                    && ProcessHandle.of(owner.get().pid()).map(ProcessHandle::isAlive).orElse(false)) {
+                return RunOutcome.failed("execution " + last.getId() + " is being run by process " + owner.get().pid());
+            }
+            last = operator.recover(last);
+        }
+        ctx.getBean(InferenceService.class).start();
+        Job job = ctx.getBean(Job.class);
+        JobExecution execution = last == null ? operator.start(job, jp) : operator.restart(last);
+        return switch (execution.getStatus()) {
+            case COMPLETED -> RunOutcome.success();
+            case STOPPED, STOPPING -> RunOutcome.stopped();
+            default -> RunOutcome.failed(execution.getAllFailureExceptions().stream().map(Commands::rootMessage)
+                    .findFirst().orElse("the run ended " + execution.getStatus()));
+        };
+    }
+
+    /** Inference services of the runs executing now (for metrics). */
+    public java.util.List<InferenceService> inferenceServices() {
+        return running.values().stream().filter(AnnotationConfigApplicationContext::isActive)
+                .flatMap(c -> {
+                    try {
+                        return java.util.stream.Stream.of(c.getBean(InferenceService.class));
+                    } catch (RuntimeException e) {
+                        return java.util.stream.Stream.empty();
+                    }
+                }).toList();
+    }
+}
