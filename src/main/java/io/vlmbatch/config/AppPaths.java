@@ -5,12 +5,12 @@ import java.nio.file.Path;
 /**
  * Where things live. home: the vlm-batch checkout (the launcher passes -Dvlm.home; it holds .venv and
  * inference/). data: the user's data folder for the embedded PostgreSQL and logs, which outlives
- * each process: $VLM_DATA_DIR, else $XDG_DATA_HOME/vlm-batch, else ~/.local/share/vlm-batch.
+ * each process: -Dvlm.data.dir or $VLM_DATA_DIR, else $XDG_DATA_HOME/vlm-batch, else ~/.local/share/vlm-batch.
  */
 public record AppPaths(Path home, Path data) {
     public static AppPaths fromEnvironment() {
         String home = System.getProperty("vlm.home", System.getenv().getOrDefault("VLM_HOME", "."));
-        String explicit = System.getenv("VLM_DATA_DIR");
+        String explicit = System.getProperty("vlm.data.dir", System.getenv("VLM_DATA_DIR"));
         Path data;
         if (explicit != null && !explicit.isBlank()) {
             data = Path.of(explicit);

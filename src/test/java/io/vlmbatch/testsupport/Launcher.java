@@ -42,7 +42,7 @@ public final class Launcher {
     }
 
     public Result run(long timeoutSeconds, String... args) throws Exception {
-        Path out = Files.createTempFile(workDir, "launcher", ".log");
+        Path out = Files.createTempFile("vlm-launcher", ".log");
         Process p = start(out, args);
         if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
             p.destroyForcibly().waitFor();
