@@ -57,6 +57,10 @@ public final class BatchRunLauncher implements RunLauncher {
         ctx.getBeanFactory().registerSingleton("jobDefinition", def);
         ctx.getBeanFactory().registerSingleton("runParameters", params);
         ctx.getBeanFactory().registerSingleton("modelOption", new PipelineConfig.ModelOption(modelDir));
+        // Batch's configuration looks these up by name in its own context only; registered as plain
+        // singletons they are shared, not owned: closing the run's context leaves them open.
+        ctx.getBeanFactory().registerSingleton("dataSource", parent.getBean("dataSource"));
+        ctx.getBeanFactory().registerSingleton("transactionManager", parent.getBean("transactionManager"));
         ctx.register(BatchConfig.class, PipelineConfig.class);
         String key = def.name() + "@" + run.intervalStart();
         JobParameters jp = Commands.jobParameters(params);

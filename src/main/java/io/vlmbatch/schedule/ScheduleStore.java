@@ -135,6 +135,15 @@ public class ScheduleStore {
                 retries, retries, ts(now), ts(now), job, ts(now.minus(timeout)));
     }
 
+    public List<String> runningOwners() {
+        return jdbc.queryForList("SELECT DISTINCT owner FROM vlm_schedule_run WHERE state = 'running' AND owner IS NOT NULL", String.class);
+    }
+
+    /** Makes an owner's runs orphans at once (its process is known to be dead). */
+    public void expire(String owner) {
+        jdbc.update("UPDATE vlm_schedule_run SET heartbeat_at = '-infinity' WHERE owner = ? AND state = 'running'", owner);
+    }
+
     /** A stop asked for from the API: a waiting run stops at once, a running one when its owner sees the flag. */
     public boolean requestStop(String job, Instant intervalStart, Instant now) {
         int waiting = jdbc.update("""

@@ -85,6 +85,7 @@ public final class Scheduler implements AutoCloseable {
     public synchronized void tick() {
         Instant now = clock.instant();
         store.heartbeat(owner, now);
+        expireDeadLocalOwners();
         for (JobCatalog.Entry e : catalog.usable()) {
             if (e.schedule().scheduled()) queueDue(e, now);
             int released = store.releaseOrphans(e.name(), now, orphanTimeout, e.schedule().retries());
@@ -95,6 +96,23 @@ public final class Scheduler implements AutoCloseable {
         }
         for (JobCatalog.Entry e : catalog.usable()) {
             for (ScheduledRun r : store.claim(e.name(), e.schedule().maxActiveRuns(), now, owner)) launch(e, r);
+        }
+    }
+
+    /** An earlier serve on this host that was killed: no need to wait out the heartbeat timeout. */
+    private void expireDeadLocalOwners() {
+        String host = io.vlmbatch.batch.RunOwnerListener.hostName() + "/";
+        for (String o : store.runningOwners()) {
+            if (o.equals(owner) || !o.startsWith(host)) continue;
+            String[] parts = o.split("/");
+            try {
+                long pid = Long.parseLong(parts[1]);
+                if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) continue;
+                log.warn("scheduler {} is gone (process {} ended): its runs are queued again", o, pid);
+                store.expire(o);
+            } catch (RuntimeException notOurFormat) {
+                // an owner name of another form: left to the heartbeat timeout
+            }
         }
     }
 

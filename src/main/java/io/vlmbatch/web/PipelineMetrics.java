@@ -1,0 +1,116 @@
+package io.vlmbatch.web;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.vlmbatch.inference.InferenceService;
+import io.vlmbatch.schedule.BatchRunLauncher;
+import io.vlmbatch.schedule.Scheduler;
+import java.time.Duration;
+import java.time.OffsetDateTime;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.jdbc.core.JdbcTemplate;
+
+/**
+ * Pipeline metrics for Prometheus, taken from what the runs store rather than from hooks inside the
+ * steps, so they count runs of every process on the database (CLI runs too): every few seconds the
+ * results written since the last look are added to
+ * <ul>
+ *   <li>vlm_items_total{job,task,status} — task results done / failed;</li>
+ *   <li>vlm_inference_latency_seconds{job,task} — request latency, with percentiles;</li>
+ *   <li>vlm_inference_retries_total{job} — extra attempts the client needed;</li>
+ * </ul>
+ * plus gauges vlm_images_per_second{job} (images finished over the last minute), vlm_runs_active
+ * (runs this instance executes) and vlm_inference_in_flight (requests on the wire of those runs).
+ */
+public final class PipelineMetrics implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(PipelineMetrics.class);
+
+    private final JdbcTemplate jdbc;
+    private final MeterRegistry meters;
+    private final BatchRunLauncher launcher;
+    private final Map<String, Double> rates = new ConcurrentHashMap<>();
+    private final ScheduledExecutorService timer =
+            Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon().name("metrics").factory());
+    private OffsetDateTime watermark;
+
+    public PipelineMetrics(JdbcTemplate jdbc, MeterRegistry meters, Scheduler scheduler, BatchRunLauncher launcher) {
+        this.jdbc = jdbc;
+        this.meters = meters;
+        this.launcher = launcher;
+        Gauge.builder("vlm.runs.active", scheduler, Scheduler::activeRuns).description("runs this instance executes").register(meters);
+        Gauge.builder("vlm.inference.in.flight", this, PipelineMetrics::inFlight)
+                .description("inference requests on the wire for the runs of this instance").register(meters);
+        // Only results written from now on count: the counters are per process, as Prometheus expects.
+        this.watermark = jdbc.queryForObject("SELECT now()", OffsetDateTime.class);
+    }
+
+    public void start(Duration every) {
+        timer.scheduleWithFixedDelay(() -> {
+            try {
+                poll();
+            } catch (RuntimeException e) {
+                log.debug("metrics poll failed: {}", e.toString());
+            }
+        }, every.toMillis(), every.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    synchronized void poll() {
+        OffsetDateTime now = jdbc.queryForObject("SELECT now()", OffsetDateTime.class);
+        jdbc.query("""
+                SELECT v.job_name, r.task, r.status, r.latency_ms, coalesce(r.attempts, 1)
+                FROM vlm_result r JOIN vlm_work_item w ON w.id = r.work_item_id JOIN vlm_run v ON v.run_id = w.run_id
+                WHERE r.updated_at > ? AND r.updated_at <= ?""", rs -> {
+            String job = rs.getString(1), task = rs.getString(2);
+            Counter.builder("vlm.items").description("task results by job, task and status")
+                    .tags("job", job, "task", task, "status", rs.getString(3)).register(meters).increment();
+            int ms = rs.getInt(4);
+            if (!rs.wasNull()) {
+                Timer.builder("vlm.inference.latency").description("chat completion latency, retries included")
+                        .tags("job", job, "task", task).publishPercentiles(0.5, 0.9, 0.99).register(meters)
+                        .record(Duration.ofMillis(ms));
+            }
+            int retries = rs.getInt(5) - 1;
+            if (retries > 0) {
+                Counter.builder("vlm.inference.retries").description("extra attempts of inference requests")
+                        .tag("job", job).register(meters).increment(retries);
+            }
+        }, watermark, now);
+        watermark = now;
+        rates.replaceAll((k, v) -> 0.0);
+        jdbc.query("""
+                SELECT v.job_name, count(*) FROM vlm_work_item w JOIN vlm_run v ON v.run_id = w.run_id
+                WHERE w.status <> 'pending' AND w.updated_at > now() - interval '60 seconds' GROUP BY 1""", rs -> {
+            String job = rs.getString(1);
+            if (!rates.containsKey(job)) {
+                Gauge.builder("vlm.images.per.second", rates, m -> m.getOrDefault(job, 0.0))
+                        .description("images finished per second over the last minute").tag("job", job).register(meters);
+            }
+            rates.put(job, rs.getLong(2) / 60.0);
+        });
+    }
+
+    private double inFlight() {
+        int n = 0;
+        for (InferenceService s : launcher.inferenceServices()) {
+            try {
+                n += s.client().inFlight();
+            } catch (IllegalStateException notStarted) {
+                // the run is still starting its server
+            }
+        }
+        return n;
+    }
+
+    @Override
+    public void close() {
+        timer.shutdownNow();
+    }
+}

@@ -1,0 +1,69 @@
+package io.vlmbatch.web;
+
+import io.vlmbatch.image.ImageRejectedException;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.springframework.http.CacheControl;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+
+/** One run: detail (steps, counts, throughput, failures), its results page by page, and thumbnails. */
+@RestController
+@RequestMapping("/api/runs")
+class RunsController {
+    private static final List<String> STATUSES = List.of("done", "failed", "pending");
+
+    private final RunQueries queries;
+    private final Thumbnails thumbnails;
+
+    RunsController(RunQueries queries, Thumbnails thumbnails) {
+        this.queries = queries;
+        this.thumbnails = thumbnails;
+    }
+
+    @GetMapping("/{runId}")
+    Map<String, Object> run(@PathVariable long runId) {
+        return queries.run(runId).orElseThrow(() -> ApiException.notFound("no run " + runId));
+    }
+
+    @GetMapping("/{runId}/results")
+    Map<String, Object> results(@PathVariable long runId,
+                                @RequestParam(defaultValue = "0") int page, @RequestParam(defaultValue = "24") int size,
+                                @RequestParam(required = false) String status, @RequestParam(required = false) String task,
+                                @RequestParam(required = false) String label, @RequestParam(required = false) String q) {
+        if (queries.jobOfRun(runId).isEmpty()) throw ApiException.notFound("no run " + runId);
+        if (page < 0) throw ApiException.bad("page must be >= 0");
+        if (size < 1 || size > 200) throw ApiException.bad("size must be 1..200");
+        if (blank(status) == null) status = null;
+        else if (!STATUSES.contains(status)) throw ApiException.bad("status must be one of " + STATUSES);
+        if (q != null && q.length() > 200) throw ApiException.bad("q is limited to 200 characters");
+        return queries.results(runId, new RunQueries.ResultFilter(status, blank(task), blank(label), blank(q)), page, size);
+    }
+
+    @GetMapping("/{runId}/items/{itemId}/thumbnail")
+    ResponseEntity<byte[]> thumbnail(@PathVariable long runId, @PathVariable long itemId) {
+        String job = queries.jobOfRun(runId).orElseThrow(() -> ApiException.notFound("no run " + runId));
+        String uri = queries.itemUri(runId, itemId).orElseThrow(() -> ApiException.notFound("no item " + itemId + " in run " + runId));
+        try {
+            byte[] jpeg = thumbnails.thumbnail(job, runId, itemId, uri);
+            return ResponseEntity.ok().contentType(MediaType.IMAGE_JPEG)
+                    .cacheControl(CacheControl.maxAge(Duration.ofHours(1)).cachePrivate()).body(jpeg);
+        } catch (ImageRejectedException e) {
+            throw new ApiException(HttpStatus.UNPROCESSABLE_ENTITY, "no thumbnail: " + e.getMessage());
+        } catch (IOException e) {
+            throw new ApiException(HttpStatus.NOT_FOUND, "cannot read " + uri + ": " + e.getMessage());
+        }
+    }
+
+    private static String blank(String s) {
+        return s == null || s.isBlank() ? null : s.strip();
+    }
+}

@@ -1,0 +1,112 @@
+package io.vlmbatch.web;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import io.vlmbatch.config.AppPaths;
+import io.vlmbatch.image.ResizeSpec;
+import io.vlmbatch.schedule.BatchRunLauncher;
+import io.vlmbatch.schedule.JobCatalog;
+import io.vlmbatch.schedule.ScheduleStore;
+import io.vlmbatch.schedule.Scheduler;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import javax.sql.DataSource;
+import org.springframework.boot.autoconfigure.EnableAutoConfiguration;
+import org.springframework.boot.context.event.ApplicationReadyEvent;
+import org.springframework.boot.health.contributor.Health;
+import org.springframework.boot.health.contributor.HealthIndicator;
+import org.springframework.context.ApplicationContext;
+import org.springframework.context.ApplicationListener;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.context.annotation.Import;
+import org.springframework.context.annotation.PropertySource;
+import org.springframework.core.env.Environment;
+import org.springframework.jdbc.core.JdbcTemplate;
+
+/**
+ * What `serve` adds to the CLI's context: the scheduler, the REST API, the UI (static files), metrics,
+ * health and login. Only this configuration turns on Spring Boot's auto-configuration (web server,
+ * MVC, Actuator, Security); the pipeline's beans stay declared by hand. Defaults: serve.properties.
+ */
+@Configuration(proxyBeanMethods = false)
+@EnableAutoConfiguration
+@PropertySource("classpath:serve.properties")
+@Import({SecurityConfig.class, JobsController.class, RunsController.class, PlaygroundController.class, ApiErrors.class})
+public class ServeConfig {
+
+    @Bean
+    ScheduleStore scheduleStore(DataSource dataSource) {
+        ScheduleStore store = new ScheduleStore(dataSource);
+        store.applySchema();
+        return store;
+    }
+
+    @Bean
+    JobCatalog jobCatalog(Environment env) {
+        return JobCatalog.load(Path.of(env.getProperty("vlm.jobs-dir", "jobs")).toAbsolutePath().normalize());
+    }
+
+    private static Path modelDir(Environment env) {
+        String m = env.getProperty("vlm.model-dir");
+        return m == null || m.isBlank() ? null : Path.of(m).toAbsolutePath();
+    }
+
+    @Bean
+    BatchRunLauncher batchRunLauncher(ApplicationContext ctx, Environment env) {
+        return new BatchRunLauncher(ctx, modelDir(env));
+    }
+
+    @Bean(destroyMethod = "close")
+    Scheduler scheduler(JobCatalog catalog, ScheduleStore store, BatchRunLauncher launcher, Environment env) {
+        return new Scheduler(catalog, store, launcher, Clock.systemUTC(),
+                Duration.ofSeconds(env.getProperty("vlm.scheduler.orphan-timeout-seconds", Long.class, 120L)));
+    }
+
+    /** The scheduler starts ticking once the web server is up (vlm.scheduler.enabled=false: API and UI only). */
+    @Bean
+    ApplicationListener<ApplicationReadyEvent> startScheduler(Scheduler scheduler, Environment env) {
+        return e -> {
+            if (env.getProperty("vlm.scheduler.enabled", Boolean.class, true)) {
+                scheduler.start(Duration.ofMillis(env.getProperty("vlm.scheduler.tick-ms", Long.class, 10_000L)));
+            }
+        };
+    }
+
+    @Bean
+    RunQueries runQueries(JdbcTemplate jdbc) {
+        return new RunQueries(jdbc);
+    }
+
+    @Bean(destroyMethod = "close")
+    Thumbnails thumbnails(JobCatalog catalog) {
+        return new Thumbnails(catalog);
+    }
+
+    @Bean
+    PlaygroundSessions playgroundSessions() {
+        return new PlaygroundSessions(ResizeSpec.defaults());
+    }
+
+    @Bean(destroyMethod = "close")
+    PlaygroundEndpoint playgroundEndpoint(Environment env, AppPaths paths) {
+        return new PlaygroundEndpoint(env.getProperty("vlm.playground.base-url"), paths.home(), modelDir(env), paths.logs());
+    }
+
+    @Bean(destroyMethod = "close")
+    PipelineMetrics pipelineMetrics(JdbcTemplate jdbc, MeterRegistry meters, Scheduler scheduler, BatchRunLauncher launcher) {
+        PipelineMetrics m = new PipelineMetrics(jdbc, meters, scheduler, launcher);
+        m.start(Duration.ofSeconds(5));
+        return m;
+    }
+
+    /** Health "inference": the playground's endpoint answers /v1/models (an embedded one not yet started is fine). */
+    @Bean
+    HealthIndicator inferenceHealthIndicator(PlaygroundEndpoint endpoint) {
+        return () -> {
+            String url = endpoint.knownUrl();
+            if (url == null) return Health.up().withDetail("endpoint", "embedded (starts on first use)").build();
+            return (endpoint.healthy() ? Health.up() : Health.down()).withDetail("endpoint", url).build();
+        };
+    }
+}
