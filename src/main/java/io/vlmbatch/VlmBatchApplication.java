@@ -53,6 +53,8 @@ public class VlmBatchApplication {
     }
 
     public static int run(String[] args) {
+        // the one web command: scheduler + REST API + UI (io.vlmbatch.web); the others stay non-web
+        if (args.length > 0 && args[0].equals("serve")) return io.vlmbatch.web.ServeCommand.run(args);
         Invocation inv;
         JobDefinition def = null;
         RunParameters params = null;

@@ -36,6 +36,7 @@ public final class OpenAiClient implements AutoCloseable {
     private final int retries;
     private final Duration backoff;
     private final Semaphore inFlight;
+    private final int concurrency;
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     private final HttpClient http;
     private final ObjectMapper json = JsonMapper.builder().build();
@@ -48,6 +49,7 @@ public final class OpenAiClient implements AutoCloseable {
         this.retries = retries;
         this.backoff = backoff;
         this.inFlight = new Semaphore(concurrency);
+        this.concurrency = concurrency;
         this.http = HttpClient.newBuilder()
                 .version(HttpClient.Version.HTTP_1_1) // uvicorn and most inference servers speak HTTP/1.1 only
                 .connectTimeout(Duration.ofSeconds(10))
@@ -65,6 +67,9 @@ public final class OpenAiClient implements AutoCloseable {
     public URI base() { return base; }
 
     public long retryCount() { return retryCount.get(); }
+
+    /** Requests on the wire now (for the serve command's metrics). */
+    public int inFlight() { return concurrency - inFlight.availablePermits(); }
 
     /** The first model the server lists: what to ask for when the job names none. */
     public String firstModel() throws InterruptedException {
