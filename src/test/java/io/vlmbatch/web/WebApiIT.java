@@ -1,0 +1,269 @@
+package io.vlmbatch.web;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vlmbatch.testsupport.RepoPaths;
+import java.io.ByteArrayInputStream;
+import java.net.CookieManager;
+import java.net.HttpCookie;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+import tools.jackson.databind.JsonNode;
+
+/**
+ * The REST API over real HTTP: the scheduler's catchup runs of a real job (real PostgreSQL, real
+ * vlmserve on the tiny model), run detail, filtered results, thumbnails, actions, the streaming
+ * playground, health and Prometheus metrics.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class WebApiIT {
+    Path tmp;
+    ServeFixture serve;
+    final CookieManager cookies = new CookieManager();
+    HttpClient http;
+
+    @BeforeAll
+    void start(@TempDir Path tmp) throws Exception {
+        this.tmp = tmp;
+        serve = new ServeFixture(tmp);
+        http = HttpClient.newBuilder().cookieHandler(cookies).build();
+        serve.awaitCatchup(Duration.ofMinutes(4));
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        http.close();
+        serve.close();
+    }
+
+    HttpResponse<String> send(String method, String path, HttpRequest.BodyPublisher body, String contentType, boolean csrf)
+            throws Exception {
+        send0("GET", "api/jobs", HttpRequest.BodyPublishers.noBody(), null, null); // gets the XSRF-TOKEN cookie
+        String token = cookies.getCookieStore().getCookies().stream().filter(c -> c.getName().equals("XSRF-TOKEN"))
+                .map(HttpCookie::getValue).findFirst().orElse(null);
+        return send0(method, path, body, contentType, csrf ? token : null);
+    }
+
+    HttpResponse<String> send0(String method, String path, HttpRequest.BodyPublisher body, String contentType, String token)
+            throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(serve.base + path)).method(method, body);
+        if (contentType != null) b.header("Content-Type", contentType);
+        if (token != null) b.header("X-XSRF-TOKEN", token);
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    long firstRunId() throws Exception {
+        for (JsonNode r : serve.get("api/jobs/gallery/runs")) {
+            if (r.path("state").asString().equals("success")) return r.path("runId").asLong();
+        }
+        throw new AssertionError("no successful run");
+    }
+
+    @Test
+    void jobsShowScheduleNextRunAndBrokenFiles() throws Exception {
+        JsonNode jobs = serve.get("api/jobs");
+        JsonNode gallery = null, broken = null;
+        for (JsonNode j : jobs) {
+            if (j.path("name").asString().equals("gallery")) gallery = j;
+            if (j.path("name").asString().equals("broken")) broken = j;
+        }
+        assertThat(gallery).isNotNull();
+        assertThat(gallery.path("schedule").asString()).isEqualTo("0 0 * * *");
+        assertThat(gallery.path("nextRunAt").asString()).endsWith("T00:00:00Z");
+        assertThat(gallery.path("tasks").toString()).isEqualTo("[\"caption\",\"kind\"]");
+        assertThat(broken.path("error").asString()).contains("broken.yaml:3").contains("tasks");
+    }
+
+    @Test
+    void catchupRanOneRunPerMissedDayWithTheirLogicalDates() throws Exception {
+        JsonNode runs = serve.get("api/jobs/gallery/runs");
+        List<String> dates = new ArrayList<>();
+        for (JsonNode r : runs) {
+            if (r.path("trigger").asString().equals("schedule")) dates.add(r.path("logicalDate").asString());
+        }
+        assertThat(dates).containsExactly(serve.start.plusDays(2).toString(), serve.start.plusDays(1).toString(), serve.start.toString());
+        // {{ ds_nodash }} in the output path: one CSV per logical date
+        assertThat(serve.dir.resolve("jobs/out/gallery-" + serve.start.toString().replace("-", "") + ".csv")).exists();
+    }
+
+    @Test
+    void runDetailHasStepsCountsThroughputAndFailureReasons() throws Exception {
+        JsonNode run = serve.get("api/runs/" + firstRunId());
+        assertThat(run.path("state").asString()).isEqualTo("success");
+        assertThat(run.path("counts").path("done").asLong()).isEqualTo(serve.images);
+        assertThat(run.path("counts").path("failed").asLong()).isEqualTo(1);
+        assertThat(run.path("imagesPerSecond").asDouble()).isPositive();
+        List<String> steps = new ArrayList<>();
+        run.path("steps").forEach(s -> {
+            steps.add(s.path("name").asString());
+            assertThat(s.path("status").asString()).isEqualTo("COMPLETED");
+        });
+        assertThat(steps).contains("discover", "infer", "export");
+        JsonNode failure = run.path("failures").get(0);
+        assertThat(failure.path("itemKey").asString()).isEqualTo("not-an-image.jpg");
+        assertThat(failure.path("error").asString()).containsIgnoringCase("not an image");
+    }
+
+    @Test
+    void resultsPageFilterAndSearch() throws Exception {
+        long id = firstRunId();
+        JsonNode all = serve.get("api/runs/" + id + "/results?size=2");
+        assertThat(all.path("total").asLong()).isEqualTo(serve.images + 1);
+        assertThat(all.path("items").size()).isEqualTo(2);
+        JsonNode page2 = serve.get("api/runs/" + id + "/results?size=2&page=1");
+        assertThat(page2.path("items").get(0).path("id").asLong()).isGreaterThan(all.path("items").get(1).path("id").asLong());
+
+        JsonNode failed = serve.get("api/runs/" + id + "/results?status=failed");
+        assertThat(failed.path("total").asLong()).isEqualTo(1);
+        assertThat(failed.path("items").get(0).path("itemKey").asString()).isEqualTo("not-an-image.jpg");
+
+        JsonNode first = serve.get("api/runs/" + id + "/results?status=done&size=1").path("items").get(0);
+        assertThat(first.path("answers").has("caption")).isTrue();
+        String label = first.path("answers").path("kind").path("answer").asString();
+        assertThat(label).isIn("photo", "document", "chart", "screenshot");
+        JsonNode byLabel = serve.get("api/runs/" + id + "/results?task=kind&label=" + label + "&size=200");
+        assertThat(byLabel.path("total").asLong()).isPositive();
+        byLabel.path("items").forEach(it -> assertThat(it.path("answers").path("kind").path("answer").asString()).isEqualTo(label));
+
+        JsonNode search = serve.get("api/runs/" + id + "/results?q=COFFEE");
+        assertThat(search.path("total").asLong()).isEqualTo(1);
+        assertThat(search.path("items").get(0).path("itemKey").asString()).isEqualTo("coffee.jpg");
+
+        assertThat(send("GET", "api/runs/" + id + "/results?status=weird", HttpRequest.BodyPublishers.noBody(), null, false).statusCode())
+                .isEqualTo(400);
+        assertThat(send("GET", "api/runs/999999/results", HttpRequest.BodyPublishers.noBody(), null, false).statusCode()).isEqualTo(404);
+    }
+
+    @Test
+    void thumbnailsAreSmallJpegsOfTheSourceImage() throws Exception {
+        long id = firstRunId();
+        long item = serve.get("api/runs/" + id + "/results?q=bar-chart").path("items").get(0).path("id").asLong();
+        HttpResponse<byte[]> r = http.send(HttpRequest.newBuilder(URI.create(serve.base + "api/runs/" + id + "/items/" + item + "/thumbnail")).build(),
+                HttpResponse.BodyHandlers.ofByteArray());
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.headers().firstValue("Content-Type")).contains("image/jpeg");
+        var img = ImageIO.read(new ByteArrayInputStream(r.body()));
+        assertThat(Math.max(img.getWidth(), img.getHeight())).isEqualTo(320);
+        long bad = serve.get("api/runs/" + id + "/results?status=failed").path("items").get(0).path("id").asLong();
+        assertThat(send("GET", "api/runs/" + id + "/items/" + bad + "/thumbnail", HttpRequest.BodyPublishers.noBody(), null, false)
+                .statusCode()).isEqualTo(422);
+    }
+
+    @Test
+    void triggerNeedsCsrfAndRunsTheDate() throws Exception {
+        String date = serve.start.minusDays(10).toString();
+        assertThat(send("POST", "api/jobs/gallery/trigger?date=" + date, HttpRequest.BodyPublishers.noBody(), null, false).statusCode())
+                .as("without the CSRF header").isEqualTo(403);
+        HttpResponse<String> ok = send("POST", "api/jobs/gallery/trigger?date=" + date, HttpRequest.BodyPublishers.noBody(), null, true);
+        assertThat(ok.statusCode()).as(ok.body()).isEqualTo(200);
+        assertThat(ok.body()).contains("\"manual\"");
+        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        String state = "";
+        while (System.nanoTime() < deadline && !state.equals("success")) {
+            for (JsonNode r : serve.get("api/jobs/gallery/runs")) {
+                if (r.path("logicalDate").asString().equals(date)) state = r.path("state").asString();
+            }
+            Thread.sleep(300);
+        }
+        assertThat(state).isEqualTo("success");
+        HttpResponse<String> again = send("POST", "api/jobs/gallery/runs/" + date + "/restart", HttpRequest.BodyPublishers.noBody(), null, true);
+        assertThat(again.statusCode()).isEqualTo(409);
+        assertThat(again.body()).contains("only failed or stopped runs restart");
+        assertThat(send("POST", "api/jobs/gallery/trigger?date=yesterday", HttpRequest.BodyPublishers.noBody(), null, true).statusCode())
+                .isEqualTo(400);
+        assertThat(send("POST", "api/jobs/broken/trigger", HttpRequest.BodyPublishers.noBody(), null, true).statusCode()).isEqualTo(409);
+        assertThat(send("POST", "api/jobs/nope/trigger", HttpRequest.BodyPublishers.noBody(), null, true).statusCode()).isEqualTo(404);
+    }
+
+    static HttpRequest.BodyPublisher multipart(String boundary, String fileName, String type, byte[] data) {
+        String head = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"image\"; filename=\"" + fileName
+                + "\"\r\nContent-Type: " + type + "\r\n\r\n";
+        String tail = "\r\n--" + boundary + "--\r\n";
+        return HttpRequest.BodyPublishers.ofByteArrays(List.of(head.getBytes(StandardCharsets.UTF_8), data,
+                tail.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    @Test
+    void playgroundStreamsAnswersAndKeepsTheConversation() throws Exception {
+        String boundary = UUID.randomUUID().toString();
+        String form = "multipart/form-data; boundary=" + boundary;
+        HttpResponse<String> notImage = send("POST", "api/playground/sessions",
+                multipart(boundary, "evil.jpg", "image/jpeg", "no picture here".getBytes()), form, true);
+        assertThat(notImage.statusCode()).isEqualTo(415);
+        assertThat(notImage.body()).containsIgnoringCase("not an image");
+
+        byte[] cat = Files.readAllBytes(RepoPaths.root().resolve("samples/cat.jpg"));
+        HttpResponse<String> up = send("POST", "api/playground/sessions", multipart(boundary, "cat.jpg", "image/jpeg", cat), form, true);
+        assertThat(up.statusCode()).as(up.body()).isEqualTo(200);
+        String session = ServeFixture.JSON.readTree(up.body()).path("id").asString();
+
+        HttpResponse<String> first = send("POST", "api/playground/sessions/" + session + "/ask",
+                HttpRequest.BodyPublishers.ofString("{\"template\":\"describe\",\"maxTokens\":12}"), "application/json", true);
+        assertThat(first.statusCode()).isEqualTo(200);
+        assertThat(first.headers().firstValue("Content-Type").orElse("")).startsWith("text/event-stream");
+        assertThat(events(first.body(), "token")).isNotEmpty();
+        String answer = ServeFixture.JSON.readTree(events(first.body(), "done").getFirst()).path("answer").asString();
+        StringBuilder joined = new StringBuilder();
+        for (String t : events(first.body(), "token")) joined.append(ServeFixture.JSON.readTree(t).path("text").asString());
+        assertThat(joined.toString()).isEqualTo(answer);
+
+        HttpResponse<String> second = send("POST", "api/playground/sessions/" + session + "/ask",
+                HttpRequest.BodyPublishers.ofString("{\"template\":\"gallery/kind\"}"), "application/json", true);
+        String label = ServeFixture.JSON.readTree(events(second.body(), "done").getFirst()).path("answer").asString();
+        assertThat(label).as("a job task with labels is asked as a choice").isIn("photo", "document", "chart", "screenshot");
+
+        JsonNode turns = serve.get("api/playground/sessions/" + session).path("turns");
+        assertThat(turns.size()).isEqualTo(2);
+        assertThat(turns.get(0).path("answer").asString()).isEqualTo(answer);
+
+        assertThat(send("POST", "api/playground/sessions/" + session + "/ask",
+                HttpRequest.BodyPublishers.ofString("{}"), "application/json", true).statusCode()).isEqualTo(400);
+    }
+
+    static List<String> events(String sse, String name) {
+        List<String> out = new ArrayList<>();
+        Matcher m = Pattern.compile("(?m)^event:" + name + "\\s*\\ndata:(.*)$").matcher(sse);
+        while (m.find()) out.add(m.group(1));
+        return out;
+    }
+
+    @Test
+    void healthIncludesDatabaseAndInferenceAndMetricsCountItems() throws Exception {
+        JsonNode health = serve.get("actuator/health");
+        assertThat(health.path("status").asString()).isEqualTo("UP");
+        assertThat(health.path("components").path("db").path("status").asString()).isEqualTo("UP");
+        assertThat(health.path("components").path("inference").path("details").path("endpoint").asString()).isEqualTo(serve.vlm.baseUrl());
+
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        String text = "";
+        Pattern done = Pattern.compile("(?m)^vlm_items_total\\{job=\"gallery\",status=\"done\",task=\"caption\"} (\\d+)");
+        while (System.nanoTime() < deadline) {
+            text = send("GET", "actuator/prometheus", HttpRequest.BodyPublishers.noBody(), null, false).body();
+            if (done.matcher(text).find()) break;
+            Thread.sleep(1000);
+        }
+        Matcher m = done.matcher(text);
+        assertThat(m.find()).as(text).isTrue();
+        assertThat(Long.parseLong(m.group(1))).isGreaterThanOrEqualTo(serve.images);
+        assertThat(text).containsPattern("vlm_inference_latency_seconds\\{job=\"gallery\",task=\"\\w+\",quantile=\"0.9\"} [0-9.]+")
+                .contains("vlm_images_per_second{job=\"gallery\"}").contains("vlm_inference_in_flight")
+                .contains("vlm_runs_active");
+    }
+}

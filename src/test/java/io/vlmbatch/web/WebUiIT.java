@@ -1,0 +1,146 @@
+package io.vlmbatch.web;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vlmbatch.testsupport.RepoPaths;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+import org.openqa.selenium.By;
+import org.openqa.selenium.JavascriptExecutor;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.TakesScreenshot;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.support.ui.ExpectedConditions;
+import org.openqa.selenium.support.ui.Select;
+import org.openqa.selenium.support.ui.WebDriverWait;
+
+/**
+ * The web UI in a real headless Chromium (Debian's chromium + chromium-driver, driven by Selenium):
+ * jobs → a job's grid of runs → a run's detail → its results gallery → the playground with the tiny
+ * model. Screenshots of each page go to ${build.dir}/screenshots/.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class WebUiIT {
+    Path tmp;
+    ServeFixture serve;
+    ChromeDriver browser;
+    WebDriverWait wait;
+    Path shots;
+
+    @BeforeAll
+    void start(@TempDir Path tmp) throws Exception {
+        this.tmp = tmp;
+        serve = new ServeFixture(tmp);
+        serve.awaitCatchup(Duration.ofMinutes(4));
+        shots = RepoPaths.buildDir().resolve("screenshots");
+        Files.createDirectories(shots);
+        ChromeOptions options = new ChromeOptions();
+        options.setBinary(System.getProperty("chromium.binary", "/usr/bin/chromium"));
+        options.addArguments("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1400,1000", "--user-data-dir=" + Files.createDirectories(tmp.resolve("chromium")));
+        ChromeDriverService service = new ChromeDriverService.Builder()
+                .usingDriverExecutable(Path.of(System.getProperty("chromedriver", "/usr/bin/chromedriver")).toFile())
+                .usingAnyFreePort().build();
+        browser = new ChromeDriver(service, options);
+        wait = new WebDriverWait(browser, Duration.ofSeconds(60));
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        if (browser != null) browser.quit();
+        serve.close();
+    }
+
+    void shot(String name) throws Exception {
+        Files.write(shots.resolve(name + ".png"), ((TakesScreenshot) browser).getScreenshotAs(OutputType.BYTES));
+    }
+
+    @Test
+    void jobsThenRunGridThenRunDetailThenGallery() throws Exception {
+        browser.get(serve.base);
+        WebElement row = wait.until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("tr[data-job='gallery']")));
+        assertThat(row.findElement(By.cssSelector(".next-run")).getText()).isNotEqualTo("—");
+        assertThat(browser.findElement(By.id("jobs")).getText()).contains("broken.yaml:3");
+        shot("1-jobs");
+
+        row.findElement(By.cssSelector("a.job-link")).click();
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#grid a.cell")));
+        List<WebElement> cells = browser.findElements(By.cssSelector("#grid a.cell.s-success"));
+        assertThat(cells.size()).isGreaterThanOrEqualTo(3);
+        assertThat(cells.getFirst().getCssValue("background-color")).isEqualTo("rgba(46, 157, 91, 1)");
+        shot("2-job-grid");
+
+        browser.findElement(By.cssSelector("tr[data-date='" + serve.start + "'] a.run-link")).click();
+        WebElement done = wait.until(ExpectedConditions.presenceOfElementLocated(By.id("count-done")));
+        assertThat(done.getText()).isEqualTo(Integer.toString(serve.images));
+        assertThat(browser.findElement(By.id("count-failed")).getText()).isEqualTo("1");
+        assertThat(browser.findElement(By.id("failures")).getText()).contains("not-an-image.jpg").containsIgnoringCase("not an image");
+        assertThat(browser.findElement(By.id("steps")).getText()).contains("discover").contains("infer").contains("export");
+        shot("3-run-detail");
+
+        browser.findElement(By.id("gallery-link")).click();
+        wait.until(ExpectedConditions.numberOfElementsToBe(By.cssSelector("#cards .card"), serve.images + 1));
+        wait.until(d -> (Boolean) ((JavascriptExecutor) d).executeScript(
+                "return [...document.querySelectorAll('#cards img')].filter(i => i.complete && i.naturalWidth > 0).length >= arguments[0]",
+                serve.images));
+        WebElement cat = browser.findElement(By.cssSelector(".card[data-item='cat.jpg']"));
+        assertThat(cat.findElements(By.cssSelector(".answer"))).hasSize(2);
+        assertThat(cat.findElement(By.cssSelector(".answer[data-task='kind'] .text")).getText())
+                .isIn("photo", "document", "chart", "screenshot");
+        shot("4-gallery");
+
+        WebElement search = browser.findElement(By.id("search"));
+        search.sendKeys("invoice");
+        browser.findElement(By.id("apply")).click();
+        wait.until(ExpectedConditions.textToBe(By.id("total"), "1 image"));
+        assertThat(browser.findElement(By.cssSelector("#cards .card")).getAttribute("data-item")).isEqualTo("scanned-invoice.jpg");
+        new Select(browser.findElement(By.name("status"))).selectByVisibleText("failed");
+        browser.findElement(By.id("search")).clear();
+        browser.findElement(By.id("apply")).click();
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.cssSelector(".card[data-item='not-an-image.jpg']")));
+        assertThat(browser.findElement(By.id("total")).getText()).isEqualTo("1 image");
+        shot("5-gallery-filtered");
+    }
+
+    @Test
+    void playgroundAnswersStreamAndTheConversationGoesOn() throws Exception {
+        browser.get(serve.base + "#/playground");
+        WebElement upload = wait.until(ExpectedConditions.presenceOfElementLocated(By.id("upload")));
+        upload.sendKeys(RepoPaths.root().resolve("samples/coffee.jpg").toString());
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#preview img")));
+        wait.until(d -> (Boolean) ((JavascriptExecutor) d).executeScript(
+                "const i = document.querySelector('#preview img'); return i.complete && i.naturalWidth > 0"));
+
+        new Select(browser.findElement(By.id("template"))).selectByVisibleText("built-in: describe");
+        assertThat(browser.findElement(By.id("question")).getAttribute("value")).isNotBlank();
+        browser.findElement(By.id("ask")).click();
+        wait.until(ExpectedConditions.numberOfElementsToBe(By.cssSelector("#chat .msg.assistant.complete"), 1));
+
+        new Select(browser.findElement(By.id("template"))).selectByVisibleText("type a question…");
+        browser.findElement(By.id("question")).sendKeys("What colour is the cup?");
+        browser.findElement(By.id("ask")).click();
+        wait.until(ExpectedConditions.numberOfElementsToBe(By.cssSelector("#chat .msg.assistant.complete"), 2));
+        List<WebElement> user = browser.findElements(By.cssSelector("#chat .msg.user"));
+        assertThat(user).hasSize(2);
+        assertThat(user.get(1).getText()).isEqualTo("What colour is the cup?");
+        assertThat(browser.findElements(By.cssSelector("#chat .msg.err"))).isEmpty();
+
+        new Select(browser.findElement(By.id("template"))).selectByVisibleText("job gallery: kind");
+        browser.findElement(By.id("ask")).click();
+        wait.until(ExpectedConditions.numberOfElementsToBe(By.cssSelector("#chat .msg.assistant.complete"), 3));
+        List<WebElement> answers = browser.findElements(By.cssSelector("#chat .msg.assistant"));
+        assertThat(answers.get(2).getText()).isIn("photo", "document", "chart", "screenshot");
+        shot("6-playground");
+    }
+}
