@@ -89,7 +89,13 @@ public class Commands {
         try (ProgressReporter progress = progress(def.name(), jp)) {
             execution = operator.start(job.getObject(), jp);
         }
+        printInferenceSummary();
         return report(def, p, execution);
+    }
+
+    private void printInferenceSummary() {
+        String s = inference.getObject().summary();
+        if (s != null) out.println("inference: " + s);
     }
 
     private int restart(Invocation inv) throws Exception {
@@ -147,6 +153,7 @@ public class Commands {
         try (ProgressReporter progress = new ProgressReporter(items, () -> runId, tty, out).start()) {
             execution = operator.restart(last);
         }
+        printInferenceSummary();
         return report(def, p, execution);
     }
 

@@ -3,12 +3,14 @@ package io.vlmbatch.config;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.vlmbatch.db.EmbeddedPostgresServer;
+import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.store.CsvExporter;
 import io.vlmbatch.store.ResultStore;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
 import java.io.IOException;
 import javax.sql.DataSource;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.env.Environment;
@@ -30,7 +32,7 @@ public class DatabaseConfig {
     }
 
     @Bean(destroyMethod = "close")
-    HikariDataSource dataSource(Environment env, AppPaths paths) throws IOException {
+    HikariDataSource dataSource(Environment env, AppPaths paths, ObjectProvider<JobDefinition> job) throws IOException {
         HikariConfig config = new HikariConfig();
         String url = env.getProperty("spring.datasource.url");
         EmbeddedPostgresServer embedded = null;
@@ -44,8 +46,11 @@ public class DatabaseConfig {
             config.setUsername(embedded.user());
         }
         config.setPoolName("vlm-batch");
-        // Each partition holds a connection for its chunk's transaction; the rest serve progress/status.
-        config.setMaximumPoolSize(env.getProperty("vlm.db.pool-size", Integer.class, 40));
+        // Each partition holds a connection for its chunk's transaction; a few more serve the job
+        // repository, the progress line and the export.
+        JobDefinition def = job.getIfAvailable();
+        int pool = def == null ? 16 : def.run().partitions() + 4; // no job here: the scheduler runs several
+        config.setMaximumPoolSize(env.getProperty("vlm.db.pool-size", Integer.class, pool));
         config.setMinimumIdle(1);
         EmbeddedPostgresServer server = embedded;
         // The embedded server stops after our pool has closed (it stays up while other processes use it).

@@ -60,6 +60,11 @@ public final class InferenceService implements AutoCloseable {
         return client;
     }
 
+    /** "N requests, M retries" so far, or null before start. */
+    public synchronized String summary() {
+        return client == null ? null : client.requestCount() + " requests, " + client.retryCount() + " retries";
+    }
+
     public synchronized String model() {
         return model;
     }

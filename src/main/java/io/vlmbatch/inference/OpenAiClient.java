@@ -41,6 +41,7 @@ public final class OpenAiClient implements AutoCloseable {
     private final HttpClient http;
     private final ObjectMapper json = JsonMapper.builder().build();
     private final AtomicLong retryCount = new AtomicLong();
+    private final AtomicLong requestCount = new AtomicLong();
 
     public OpenAiClient(String baseUrl, String apiKey, Duration timeout, int retries, Duration backoff, int concurrency) {
         this.base = apiBase(baseUrl);
@@ -68,6 +69,9 @@ public final class OpenAiClient implements AutoCloseable {
 
     public long retryCount() { return retryCount.get(); }
 
+    /** Chat completions asked for (each counted once, however many attempts it took). */
+    public long requestCount() { return requestCount.get(); }
+
     /** Requests on the wire now (for the serve command's metrics). */
     public int inFlight() { return concurrency - inFlight.availablePermits(); }
 
@@ -81,6 +85,7 @@ public final class OpenAiClient implements AutoCloseable {
     }
 
     public ChatResult complete(ChatRequest request) throws InterruptedException {
+        requestCount.incrementAndGet();
         String body = json.writeValueAsString(body(request));
         HttpRequest.Builder builder = HttpRequest.newBuilder(base.resolve("chat/completions"))
                 .header("Content-Type", "application/json")
@@ -160,7 +165,8 @@ public final class OpenAiClient implements AutoCloseable {
             }
             retryCount.incrementAndGet();
             if (wait == null) wait = backoff(attempt);
-            log.debug("{} failed ({}), retry {} of {} in {} ms", what, lastError, attempt, retries, wait.toMillis());
+            // Logged, not hidden: a retry after a timeout may have been answered by the server too.
+            log.warn("{} failed ({}), retry {} of {} in {} ms", what, lastError, attempt, retries, wait.toMillis());
             Thread.sleep(wait);
         }
     }

@@ -18,7 +18,7 @@ final class JobFiles {
                   - { name: caption, template: describe, max_tokens: 8 }
                   - { name: kind, template: classify, labels: [photo, document, chart] }
                 output: { csv: "out/%s.csv" }
-                inference: { base_url: "%s", concurrency: 8, retries: %d, backoff_ms: 100, timeout_s: 60 }
+                inference: { base_url: "%s", concurrency: 8, retries: %d, backoff_ms: 100, timeout_s: 10 }
                 run: { chunk_size: %d, partitions: %d }
                 """.formatted(name, name, baseUrl, retries, chunkSize, partitions));
         return file;
