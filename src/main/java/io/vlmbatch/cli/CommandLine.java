@@ -16,6 +16,7 @@ public final class CommandLine {
               vlm-batch restart JOB.yaml (--date YYYY-MM-DD [--param k=v]... | --execution ID) [--model DIR]
               vlm-batch status [JOB.yaml | JOB-NAME]
               vlm-batch export JOB.yaml [--date YYYY-MM-DD] [--param k=v]... --csv FILE
+              vlm-batch serve [--port 8080]   (scheduler, REST API and web UI: docs/web-ui.md)
               vlm-batch serve [--port 8080] [--host 127.0.0.1] [--jobs DIR] [--model DIR] [--inference-url URL]
             --date is the run's logical date (default: today); with --param it identifies the run.""";
 
