@@ -96,7 +96,7 @@ public class VlmBatchApplication {
         }
     }
 
-    /** Template variables in paths are checked up front, so a typo is a bad job file, not a failed run. */
+    /** Path variables are checked by the loader; here, that every {{ params.x }} has its --param x=... */
     private static void checkRendering(JobDefinition def, RunParameters params) {
         Map<String, String> paths = new java.util.LinkedHashMap<>();
         paths.put("source.folder", def.source().folder());
@@ -107,7 +107,8 @@ public class VlmBatchApplication {
             try {
                 params.render(value, def.name());
             } catch (IllegalArgumentException e) {
-                throw new JobFileException(def.file(), 0, field, e.getMessage());
+                // the loader accepted the variable, so what is missing is a --param
+                throw new UsageException(field + ": " + e.getMessage());
             }
         });
     }

@@ -36,6 +36,8 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
 public final class JobFileLoader {
     private static final Pattern JOB_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,99}");
     private static final Pattern TASK_NAME = Pattern.compile("[a-z][a-z0-9_]{0,62}");
+    private static final Pattern PATH_VAR = Pattern.compile("\\{\\{\\s*([^}]*?)\\s*}}");
+    private static final Pattern KNOWN_PATH_VAR = Pattern.compile("ds|ds_nodash|prev_ds|job|params\\.[A-Za-z_][A-Za-z0-9_]*");
 
     private final Path file;
 
@@ -80,7 +82,7 @@ public final class JobFileLoader {
         String csv = null;
         if (top.containsKey("output")) {
             Map<String, Node> output = mapping(top.get("output"), "output", Set.of("csv"));
-            csv = optionalString(output, "csv", "output", null);
+            csv = pathTemplate(output, "csv", "output");
         }
         InferenceSpec inference = inference(top.get("inference"));
         RunSpec run = run(top.get("run"));
@@ -91,9 +93,9 @@ public final class JobFileLoader {
         String f = "source";
         Map<String, Node> m = mapping(node, f, Set.of("folder", "manifest", "s3", "include", "exclude",
                 "recursive", "endpoint", "region", "path_style"));
-        String folder = optionalString(m, "folder", f, null);
-        String manifest = optionalString(m, "manifest", f, null);
-        String s3 = optionalString(m, "s3", f, null);
+        String folder = pathTemplate(m, "folder", f);
+        String manifest = pathTemplate(m, "manifest", f);
+        String s3 = pathTemplate(m, "s3", f);
         int given = (folder != null ? 1 : 0) + (manifest != null ? 1 : 0) + (s3 != null ? 1 : 0);
         if (given != 1) {
             throw error(node, f, "needs exactly one of folder, manifest or s3 (found " + given + ")");
@@ -217,6 +219,20 @@ public final class JobFileLoader {
             out.put(k, t.getValueNode());
         }
         return out;
+    }
+
+    /** A path or URI that may use {{ ds }}, {{ ds_nodash }}, {{ prev_ds }}, {{ job }}, {{ params.NAME }}. */
+    private String pathTemplate(Map<String, Node> m, String key, String field) {
+        String value = optionalString(m, key, field, null);
+        if (value == null) return null;
+        var matcher = PATH_VAR.matcher(value);
+        while (matcher.find()) {
+            if (!KNOWN_PATH_VAR.matcher(matcher.group(1)).matches()) {
+                throw error(m.get(key), join(field, key), "unknown variable {{ " + matcher.group(1)
+                        + " }} (known: ds, ds_nodash, prev_ds, job, params.NAME)");
+            }
+        }
+        return value;
     }
 
     private Node required(Map<String, Node> m, String key, Node parent, String field) {

@@ -147,6 +147,13 @@ class JobFileLoaderTest {
                 source: { folder: . }
                 tasks: []
                 """, ":3: tasks: must be a non-empty list");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                output:
+                  csv: "out/{{ date }}.csv"
+                """, ":5: output.csv: unknown variable {{ date }}");
         assertError("", ":1: the file is empty");
     }
 
@@ -161,6 +168,13 @@ class JobFileLoaderTest {
         assertThat(VlmBatchApplication.run(new String[] {"run", f.toString()})).isEqualTo(2);
         assertThat(VlmBatchApplication.run(new String[] {"run", dir.resolve("missing.yaml").toString()})).isEqualTo(2);
         assertThat(VlmBatchApplication.run(new String[] {"frobnicate"})).isEqualTo(2);
+        Path needsParam = dir.resolve("p.yaml");
+        Files.writeString(needsParam, """
+                name: p
+                source: { folder: "shards/{{ params.shard }}" }
+                tasks: [ { name: a, template: describe } ]
+                """);
+        assertThat(VlmBatchApplication.run(new String[] {"run", needsParam.toString()})).isEqualTo(2);
     }
 
     @Test
