@@ -47,9 +47,12 @@ public class CsvExporter {
 
         Path abs = out.toAbsolutePath();
         Files.createDirectories(abs.getParent());
-        Path tmp = Files.createTempFile(abs.getParent(), "." + abs.getFileName(), ".tmp");
+        // Not createTempFile: its 0600 mode would make the CSV private; this one gets the umask's mode.
+        Path tmp = abs.resolveSibling("." + abs.getFileName() + "." + ProcessHandle.current().pid() + "."
+                + java.util.concurrent.ThreadLocalRandom.current().nextInt(1 << 30) + ".tmp");
         long[] rows = {0};
-        try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8);
+        try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE);
              CSVPrinter csv = new CSVPrinter(w, CSVFormat.RFC4180.builder().setHeader(header.toArray(String[]::new)).get())) {
             // A cursor (fetch size inside a transaction) keeps memory flat for million-row runs.
             tx.executeWithoutResult(status -> jdbc.query(con -> {

@@ -77,6 +77,11 @@ class CsvExporterTest {
                 .export(7, List.of("caption", "kind"), out);
 
         assertThat(rows).isEqualTo(3);
+        assertThat(Files.getPosixFilePermissions(out)).as("readable like any file the user writes")
+                .contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ);
+        try (var left = Files.list(out.getParent())) {
+            assertThat(left).as("no temporary file left behind").containsExactly(out);
+        }
         String text = Files.readString(out, StandardCharsets.UTF_8);
         assertThat(text).startsWith("item_key,uri,status,error,caption,kind,meta.camera\r\n");
         List<CSVRecord> records;
