@@ -1,16 +1,24 @@
 """GLM-4V-9B full size, random weights: bf16 vs NF4 memory and speed, side by side.
 
 Run from the repo root on a CUDA machine:
-    PYTHONPATH=inference python bench/nf4_memory_speed.py [--batches 1,16] [--new-tokens 256]
+    PYTHONPATH=inference python bench/nf4_memory_speed.py [--batches 1,16] [--new-tokens 256] [--modes check,nf4,bf16]
 
-Each mode runs in its own subprocess (so nvidia-smi's per-process total is that mode's alone):
+Each mode runs in its own subprocess (so nvidia-smi's per-process total is that mode's alone), and the JSON
+is written after each mode, so a run cut short keeps what it measured:
+- check: the NF4 GPU paths against the dequantize + F.linear fallback on random shapes (GEMV, split-K
+  tensor-core kernel, dequant-in-row-chunks + cuBLAS with several chunk sizes, plain and double-quantized
+  absmax, bf16/fp16/fp32), then the tuned NF4 layer vs bf16 F.linear on the real shapes (CUDA-graph replays,
+  same weight each call, so L2-warm: a ranking, not decode-step times);
 - build: the model is made on the meta device, then materialized one tensor at a time on the GPU;
   in nf4 mode each linear weight of the default policy is quantized right after it is created and its
-  16-bit copy freed (NF4Linear.from_weight defaults: bf16 compute, double-quantized absmax), so 16-bit weights of quantized layers are never all resident ("load+quantize");
+  16-bit copy freed (NF4Linear.from_weight defaults: bf16 compute, double-quantized absmax), so 16-bit
+  weights of quantized layers are never all resident ("load+quantize");
 - batch 1 (the memory target): one 1120x1120 image + a short prompt, 256 greedy tokens with
   vlmserve.generate (eager); torch max allocated over that run and the process total from nvidia-smi;
+- the serving engine's path: a slot KV cache sized for exactly the request (prompt + new tokens), vision,
+  flash prefill, last-position logits, CUDA-graph decode (engine.DecodeStep): peak allocated per stage;
 - speed: time to first token (vision + prefill + first logits), decode tokens/s eager (generate) and
-  with the serving engine's CUDA-graph decode step (engine.DecodeStep over a SlotKVCache), per batch.
+  with CUDA graphs, per batch (64 new tokens at batch > 1).
 Prints a table and writes bench/results/nf4_memory_speed.json.
 """
 from __future__ import annotations
@@ -123,20 +131,39 @@ def stage_peaks(model, ids, pixels) -> dict:
 
 
 @torch.inference_mode()
-def graph_decode_tps(model, cfg, ids, pixels, steps: int) -> float:
+def engine_path(model, cfg, ids, pixels, new_tokens: int, steps: int) -> dict:
+    """The serving engine's path for `ids`: slot KV cache of exactly prompt + new_tokens per row, vision,
+    prefill (flash), logits of the last position only, CUDA-graph decode. Peak allocated per stage."""
     from vlmserve.engine.decode_step import DecodeStep
     from vlmserve.engine.kv_cache import SlotAttention, SlotKVCache
 
     b = ids.shape[0]
     device = ids.device
-    cache = SlotKVCache(cfg.num_layers, b, 2048, cfg.n_kv_heads, cfg.head_dim, torch.bfloat16, device)
+    out = {}
+
+    def mark(name: str) -> None:
+        torch.cuda.synchronize()
+        out[f"engine_{name}_peak_gib"] = torch.cuda.max_memory_allocated() / GIB
+        torch.cuda.reset_peak_memory_stats()
+
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    slot_len = ids.shape[1] - 3 + model.n_vision_embeds + new_tokens
+    cache = SlotKVCache(cfg.num_layers, b, slot_len, cfg.n_kv_heads, cfg.head_dim, torch.bfloat16, device)
     attn = SlotAttention(cache)
+    out["engine_kv_gib"] = (cache.k.numel() + cache.v.numel()) * 2 / GIB
+    vis = model.encode_images(pixels)
+    mark("vision")
     attn.plan_prefill(list(range(b)), [0] * b)
-    embeds, positions = model.embed(ids, model.encode_images(pixels), None)
+    embeds, positions = model.embed(ids, vis, None)
+    del vis
     hidden = model.forward_embeds(embeds, positions, attn)
     nxt = model.logits(hidden[:, -1]).argmax(-1).tolist()
-    step = DecodeStep(model, attn, b, 2048, cfg.pad_token_id, device, use_graphs=True)
+    del hidden
+    mark("prefill")
+    step = DecodeStep(model, attn, b, slot_len, cfg.pad_token_id, device, use_graphs=True)
     length, pos = embeds.shape[1], int(positions[0, -1])
+    del embeds, positions
 
     def run(i: int):
         nonlocal nxt
@@ -148,7 +175,102 @@ def graph_decode_tps(model, cfg, ids, pixels, steps: int) -> float:
     t0 = sync_time()
     for i in range(3, 3 + steps):
         run(i)
-    return steps * 1.0 / (sync_time() - t0)
+    out["decode_tps_graph"] = steps * 1.0 / (sync_time() - t0)
+    mark("decode")
+    out["peak_allocated_engine_gib"] = max(out[f"engine_{s}_peak_gib"] for s in ("vision", "prefill", "decode"))
+    return out
+
+
+def graph_us(fn, reps: int = 10) -> float:
+    """GPU time of one call, from a CUDA graph of `reps` calls (best of 3 replays)."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(2):
+            fn()
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(reps):
+            fn()
+    best = float("inf")
+    for _ in range(3):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        best = min(best, start.elapsed_time(end) * 1000 / reps)
+    return best
+
+
+@torch.inference_mode()
+def run_check() -> dict:
+    """Every GPU path against the fallback (dequantize to the compute dtype + F.linear), then per-layer speed."""
+    import torch.nn.functional as F
+
+    from vlmserve.quant import triton_nf4 as T
+    from vlmserve.quant.linear import NF4Linear
+
+    g = torch.Generator(device="cuda").manual_seed(0)
+    bf, hf, f32 = torch.bfloat16, torch.float16, torch.float32
+    cases = [  # (M, N, K, dtype, bias, double_quant)
+        (1, 4608, 4096, bf, True, True), (1, 1000, 4096, bf, True, False), (1, 300, 640, f32, True, True),
+        (3, 1000, 4096, bf, True, True), (16, 4104, 1792, bf, False, False), (7, 555, 13696, hf, True, False),
+        (17, 1000, 1792, bf, True, False), (100, 300, 640, f32, True, False), (333, 700, 640, hf, True, True),
+        (1616, 4608, 4096, bf, True, True), (6401, 1792, 15360, bf, True, True), (40, 151552, 4096, bf, False, True),
+    ]
+    rows = []
+    for m, n, k, dtype, has_bias, dq in cases:
+        w = torch.randn(n, k, device="cuda", generator=g) * 0.02
+        x = torch.randn(m, k, device="cuda", generator=g).to(dtype)
+        b = (torch.randn(n, device="cuda", generator=g) * 0.1).to(dtype) if has_bias else None
+        lin = NF4Linear.from_weight(w, b, compute_dtype=dtype, double_quant=dq)
+        del w
+        wq = lin.dequantize(dtype)
+        ref = F.linear(x.float(), wq.float(), None if b is None else b.float())
+        scale = ref.abs().max().clamp_min(1e-12)
+        fb_err = ((F.linear(x, wq, b).float() - ref).abs().max() / scale).item()
+        del wq
+        floor = 1e-5 if dtype == f32 else 2e-3
+        cfgs = [(str(c), c) for c in T.candidates(m)] + ([("dequant chunk 1 MiB", T._dq(1))] if m > 1 else [])
+        cfgs.append(("NF4Linear.forward (tuned)", None))
+        for name, cfg in cfgs:
+            try:
+                out = lin(x) if cfg is None else T.nf4_matmul(x, lin._operand(), lin.bias, config=cfg)
+            except Exception as exc:  # a config that cannot compile here is reported, not fatal
+                rows.append(dict(M=m, N=n, K=k, dtype=str(dtype)[6:], config=name, ok=None, error=str(exc)[:200]))
+                continue
+            err = ((out.float() - ref).abs().max() / scale).item()
+            rows.append(dict(M=m, N=n, K=k, dtype=str(dtype)[6:], bias=has_bias, double_quant=dq, config=name,
+                             rel_err=err, fallback_rel_err=fb_err, ok=err <= 2 * fb_err + floor))
+        del lin
+        torch.cuda.empty_cache()
+    bad = [r for r in rows if r["ok"] is not True]
+    print(f"check: {len(rows)} runs, {sum(r['ok'] is False for r in rows)} wrong, "
+          f"{sum(r['ok'] is None for r in rows)} not compiled", file=sys.stderr, flush=True)
+    for r in bad:
+        print("  ", r, file=sys.stderr)
+
+    speed = []
+    shapes = [("lm.qkv", 4608, 4096), ("lm.dense", 4096, 4096), ("lm.h_to_4h", 27392, 4096),
+              ("lm.4h_to_h", 4096, 13696), ("output_layer", 151552, 4096), ("vit.fc1", 15360, 1792),
+              ("vit.fc2", 1792, 15360)]
+    for name, n, k in shapes:
+        w16 = torch.randn(n, k, device="cuda", dtype=bf) * 0.02
+        lin = NF4Linear.from_weight(w16, None, compute_dtype=bf)
+        ms = [1, 16] if name == "output_layer" else ([1, 16, 6401] if name.startswith("vit") else [1, 16, 1616])
+        for m in ms:
+            x = torch.randn(m, k, device="cuda", dtype=bf)
+            lin(x)  # tune
+            cfg = T.tuned_configs().get((T._m_bucket(m), n, k, bf, True, False))
+            t16, t4 = graph_us(lambda: F.linear(x, w16)), graph_us(lambda: lin(x))
+            speed.append(dict(shape=name, M=m, N=n, K=k, bf16_us=t16, nf4_us=t4, speedup=t16 / t4, config=str(cfg)))
+            print(f"{name:13s} M={m:5d}  bf16 {t16:8.1f} us  nf4 {t4:8.1f} us  x{t16 / t4:5.2f}  {cfg}",
+                  file=sys.stderr, flush=True)
+        del w16, lin
+        torch.cuda.empty_cache()
+    return dict(mode="check", ok=not bad, runs=rows, speed=speed)
 
 
 def run_mode(mode: str, batches: list[int], new_tokens: int) -> dict:
@@ -170,26 +292,24 @@ def run_mode(mode: str, batches: list[int], new_tokens: int) -> dict:
         torch.cuda.reset_peak_memory_stats()
         t_first = ttft(model, ids, pixels)
         t0 = sync_time()
-        # batch 1 carries the memory target (256 tokens); larger batches only need a decode rate
-        gen = generate(model, ids, pixels, max_new_tokens=new_tokens if b == 1 else min(new_tokens, 32), eos_ids=[])
+        # batch 1 carries the memory target (new_tokens); larger batches only need a decode rate
+        n_new = new_tokens if b == 1 else min(new_tokens, 64)
+        gen = generate(model, ids, pixels, max_new_tokens=n_new, eos_ids=[])
         total = sync_time() - t0
         row = dict(ttft_s=t_first, new_tokens=len(gen.ids[0]),
                    decode_tps_eager=(len(gen.ids[0]) - 1) / max(total - t_first, 1e-9),
                    peak_allocated_gib=torch.cuda.max_memory_allocated() / GIB,
                    peak_reserved_gib=torch.cuda.max_memory_reserved() / GIB)
-        smi = nvidia_smi_process_mib()
-        row["nvidia_smi_process_gib"] = smi / 1024 if smi is not None else None
         if b == 1:
             row.update(stage_peaks(model, ids, pixels))
         try:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            row["decode_tps_graph"] = graph_decode_tps(model, cfg, ids, pixels, min(new_tokens, 64))
-            # the serving engine's path: slot KV cache, flash prefill, CUDA-graph decode
-            row["peak_allocated_engine_gib"] = torch.cuda.max_memory_allocated() / GIB
+            row.update(engine_path(model, cfg, ids, pixels, n_new, 128 if b == 1 else 48))
         except Exception as exc:  # the engine's decode step is another team's code: report, don't die
             row["decode_tps_graph"] = None
             row["graph_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        smi = nvidia_smi_process_mib()  # the process total after both paths (the caching allocator's high mark)
+        row["nvidia_smi_process_gib"] = smi / 1024 if smi is not None else None
+        row["peak_reserved_gib"] = torch.cuda.max_memory_reserved() / GIB
         res["batches"][str(b)] = row
         print(mode, b, row, file=sys.stderr, flush=True)
         del ids, pixels
@@ -201,22 +321,31 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--new-tokens", type=int, default=256)
-    ap.add_argument("--modes", default="nf4,bf16")
+    ap.add_argument("--modes", default="check,nf4,bf16")
     ap.add_argument("--out", default="bench/results/nf4_memory_speed.json")
+    ap.add_argument("--mode-timeout", type=float, default=None, help="seconds per mode before it is cut off")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     if args.child:
-        print(json.dumps(run_mode(args.child, batches, args.new_tokens)))
+        res = run_check() if args.child == "check" else run_mode(args.child, batches, args.new_tokens)
+        print(json.dumps(res))
         return 0
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
         return 2
     results = {}
     for mode in args.modes.split(","):
-        proc = subprocess.run([sys.executable, __file__, "--child", mode, "--batches", args.batches,
-                               "--new-tokens", str(args.new_tokens)], capture_output=True, text=True)
-        sys.stderr.write(proc.stderr[-3000:])
+        try:
+            proc = subprocess.run([sys.executable, __file__, "--child", mode, "--batches", args.batches,
+                                   "--new-tokens", str(args.new_tokens)], capture_output=True, text=True,
+                                  timeout=args.mode_timeout)
+        except subprocess.TimeoutExpired as exc:
+            err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+            sys.stderr.write(err[-3000:])
+            results[mode] = dict(error=f"cut off after {args.mode_timeout} s\n" + err[-2000:])
+            continue
+        sys.stderr.write(proc.stderr[-6000:])
         if proc.returncode != 0:
             results[mode] = dict(error=proc.stderr[-2000:])
             continue
@@ -225,15 +354,28 @@ def main() -> int:
         with open(args.out, "w") as f:  # after each mode, so a cut-off run keeps what it measured
             json.dump(dict(partial=True, results=results), f, indent=1)
     gpu = torch.cuda.get_device_name()
+    if "check" in results and "runs" in results["check"]:
+        c = results["check"]
+        print(f"\nNF4 paths vs fallback: {len(c['runs'])} runs, {'all within tolerance' if c['ok'] else 'FAILURES'}")
+        print(f"{'layer':13s} {'M':>5s} {'bf16 us':>9s} {'nf4 us':>9s} {'speedup':>8s}  path")
+        for r in c["speed"]:
+            print(f"{r['shape']:13s} {r['M']:5d} {r['bf16_us']:9.1f} {r['nf4_us']:9.1f} {r['speedup']:8.2f}  {r['config']}")
     print(f"\nGLM-4V-9B full size, random weights, {gpu}, torch {torch.__version__}; one 1120x1120 image per row, "
-          f"{args.new_tokens} new tokens at batch 1 (32 at larger batches)")
+          f"{args.new_tokens} new tokens at batch 1 ({min(args.new_tokens, 64)} at larger batches)")
     modes = [m for m in results if "batches" in results[m]]
+    if not modes:
+        batches = []
     print(f"{'':40s}" + "".join(f"{m:>14s}" for m in modes))
     print(f"{'load+quantize (s)':40s}" + "".join(f"{results[m]['load_quantize_s']:14.1f}" for m in modes))
     print(f"{'weights resident (GiB)':40s}" + "".join(f"{results[m]['weights_gib']:14.2f}" for m in modes))
     for b in batches:
         for key, label, fmt in (("peak_allocated_gib", "peak torch allocated (GiB)", "{:14.2f}"),
                                 ("peak_allocated_engine_gib", "peak allocated, engine path (GiB)", "{:14.2f}"),
+                                ("engine_vision_peak_gib", "  engine: during vision", "{:14.2f}"),
+                                ("engine_prefill_peak_gib", "  engine: during prefill", "{:14.2f}"),
+                                ("engine_decode_peak_gib", "  engine: during graph decode", "{:14.2f}"),
+                                ("engine_kv_gib", "  engine: KV cache (GiB)", "{:14.3f}"),
+                                ("peak_reserved_gib", "peak torch reserved (GiB)", "{:14.2f}"),
                                 ("nvidia_smi_process_gib", "process total nvidia-smi (GiB)", "{:14.2f}"),
                                 ("vision_extra_gib", "  of which vision activations", "{:14.2f}"),
                                 ("prefill_extra_gib", "  of which LM prefill activations", "{:14.2f}"),
@@ -254,7 +396,7 @@ def main() -> int:
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
     print(f"wrote {args.out}")
-    return 0 if all("batches" in r for r in results.values()) else 1
+    return 0 if all("error" not in r and r.get("ok", True) for r in results.values()) else 1
 
 
 if __name__ == "__main__":

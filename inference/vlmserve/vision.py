@@ -42,6 +42,11 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
+    # fc1's output and its GELU for one 1120px image (6401 x 15360) are 2 x 197 MB in bf16, the largest
+    # activation of the tower; tokens are independent here, so longer inputs go through in equal chunks of
+    # at most this many tokens (~2 x 63 MB).
+    tokens_per_chunk = 2048
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         v = cfg.vision
@@ -49,7 +54,18 @@ class MLP(nn.Module):
         self.fc2 = nn.Linear(v.intermediate_size, v.hidden_size)
 
     def forward(self, x):
-        return self.fc2(F.gelu(self.fc1(x)))
+        flat = x.reshape(-1, x.shape[-1])
+        n = flat.shape[0]
+        if n <= self.tokens_per_chunk:
+            return self.fc2(F.gelu(self.fc1(x)))
+        size = -(-n // -(-n // self.tokens_per_chunk))
+        out = None
+        for i in range(0, n, size):
+            y = self.fc2(F.gelu(self.fc1(flat[i:i + size])))
+            if out is None:
+                out = y.new_empty(n, y.shape[-1])
+            out[i:i + size] = y
+        return out.view(*x.shape[:-1], out.shape[-1])
 
 
 class TransformerLayer(nn.Module):

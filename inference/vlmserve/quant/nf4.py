@@ -136,6 +136,22 @@ class NF4Weight:
     def dequantize(self, dtype: torch.dtype = torch.float32) -> Tensor:
         return dequantize_nf4(self.packed, self.absmax_f32(), self.shape, dtype, self.blocksize, self.code)
 
+    def dequantize_rows(self, r0: int, r1: int, out: Tensor) -> None:
+        """Rows r0..r1 of a 2-D weight into out [r1 - r0, K] (its dtype), without touching other rows.
+        Needs K % blocksize == 0, so that every row starts a block and a byte."""
+        n, k = self.shape
+        if k % self.blocksize or not 0 <= r0 < r1 <= n:
+            raise ValueError(f"rows {r0}..{r1} of [{n}, {k}] (blocksize {self.blocksize}) cannot be cut out")
+        b0, b1 = r0 * k // self.blocksize, r1 * k // self.blocksize
+        if self.nested is None:
+            absmax = self.absmax[b0:b1]
+        else:
+            nq = self.nested  # nested blocks are not aligned with rows: dequantize just this range
+            idx = torch.arange(b0, b1, device=nq.q.device)
+            absmax = nq.code[nq.q[b0:b1].long()] * nq.nested_absmax[idx // nq.blocksize] + nq.offset
+        vals = self.code[unpack_indices(self.packed[r0 * k // 2: r1 * k // 2], (r1 - r0) * k).long()]
+        out.copy_((vals.view(-1, self.blocksize) * absmax.float()[:, None]).view(r1 - r0, k))
+
     def nbytes(self) -> int:
         total = self.packed.numel() + self.code.numel() * 4
         if self.nested is not None:

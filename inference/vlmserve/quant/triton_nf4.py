@@ -1,19 +1,20 @@
-"""Fused NF4 matmul kernels (Triton): out[M, N] = x[M, K] @ dequant(W)[N, K]^T + bias.
+"""NF4 matmul on the GPU (Triton): out[M, N] = x[M, K] @ dequant(W)[N, K]^T + bias.
 
-The 4-bit weight is dequantized tile by tile in registers; no 16-bit copy of W is ever written.
 Requires K % 64 == 0 (true for every GLM-4V-9B layer), so each 64-wide K tile of a row is one quant
 block (one absmax) and, K being even, the high nibble of every byte is an even column, the low nibble the
-next odd column.
+next odd column. No 16-bit copy of a whole weight is ever written.
 
-Paths (picked by `nf4_matmul` from M):
-- M == 1: GEMV — CUDA-core FMAs on [BLOCK_N, R, 32] byte tiles (R quant blocks per step), split-K so that even N = 4096 fills the GPU;
-- 2 <= M <= 16: the tensor-core kernel with BLOCK_M = 16 and the same split-K (decode at batch 2..16);
-- M > 16: the tensor-core kernel as a tiled GEMM (prefill), grouped tile order for L2 reuse.
+Paths (picked by `nf4_matmul` from M, by timing candidates on first use):
+- M == 1: GEMV — CUDA-core FMAs on [BLOCK_N, R, 32] byte tiles (R quant blocks per step), dequantized in
+  registers, split-K so that even N = 4096 fills the GPU (decode at batch 1: memory-bound, reads 1/4 of bf16);
+- M > 1: dequantize W in row chunks into a shared scratch buffer and multiply each chunk with cuBLAS
+  (vlmserve.quant.chunked; prefill, vision, batched decode). For 2 <= M <= 16 the tensor-core kernel
+  (dequantized tile as the register operand, split-K) is timed against it too and used where faster.
 Split-K partials go to a float32 scratch [SPLIT_K, M, N] and one reduce kernel adds them and the bias in
 a fixed order (deterministic, unlike atomics).
 
-Block sizes are chosen per (path, M bucket, N, K, dtype) by timing a few candidates on first use
-(skipped while a CUDA graph is being captured: a default is used then).
+Block sizes and paths are chosen per (M bucket, N, K, dtype) by timing the candidates on first use
+(skipped while a CUDA graph is being captured: the first candidate is used then).
 Import this module only where Triton exists; vlmserve.quant.linear imports it lazily.
 """
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 import torch
 import triton
 import triton.language as tl
+
+from . import chunked
 
 QBLOCK = 64  # NF4 block size the kernels assume
 NESTED_QBLOCK = 256
@@ -162,22 +165,57 @@ def _splitk_reduce_kernel(part_ptr, bias_ptr, out_ptr, MN, N,
     tl.store(out_ptr + offs, acc.to(out_ptr.dtype.element_ty), mask=mask)
 
 
+@triton.jit
+def _nf4_dequant_kernel(packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, code_ptr, out_ptr,
+                        blk0, n_blocks, BLOCKS: tl.constexpr, DOUBLE_QUANT: tl.constexpr):
+    # BLOCKS quant blocks (32 bytes in, 64 values out each) per program; packed_ptr / out_ptr point at the
+    # chunk's first byte / value, blk0 is the chunk's first quant block (for absmax and the nested index).
+    rb = tl.program_id(0) * BLOCKS + tl.arange(0, BLOCKS)
+    rj = tl.arange(0, 32)
+    b_mask = rb < n_blocks
+    wb = tl.load(packed_ptr + rb[:, None] * 32 + rj[None, :], mask=b_mask[:, None], other=0,
+                 eviction_policy="evict_first")
+    scale = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk0 + rb, b_mask, DOUBLE_QUANT)
+    hi = tl.load(code_ptr + (wb >> 4).to(tl.int32)) * scale[:, None]
+    lo = tl.load(code_ptr + (wb & 15).to(tl.int32)) * scale[:, None]
+    vals = tl.interleave(hi, lo)  # [BLOCKS, 64]: even columns from the high nibbles
+    offs = rb[:, None] * 64 + tl.arange(0, 64)[None, :]
+    tl.store(out_ptr + offs, vals.to(out_ptr.dtype.element_ty), mask=b_mask[:, None])
+
+
 # ---------------------------------------------------------------------------------------------- host side
 
 
 @dataclass(frozen=True)
 class Config:
-    block_m: int  # GEMV: 1
+    block_m: int  # GEMV: 1; dequant + cuBLAS: 0
     block_n: int
     num_warps: int
     num_stages: int
     x_mode: int = 0  # tensor-core kernel: 0 strided even/odd x loads, 1 contiguous load split in registers
     r: int = 4  # GEMV: quant blocks per step
+    waves: int = 2  # split-K paths: aim for this many programs per SM
+    chunk_mib: int = 0  # dequant + cuBLAS: rows dequantized per step, in MiB of the compute dtype
+
+    @property
+    def dequant(self) -> bool:
+        return self.block_m == 0
 
 
+def _dq(mib: int) -> Config:
+    return Config(0, 0, 4, 1, chunk_mib=mib)
+
+
+# Small N (qkv, dense) need more programs than N / BLOCK_N to hide latency: the waves=8 variants split K more.
 GEMV_CONFIGS = (Config(1, 32, 4, 3, r=4), Config(1, 64, 8, 3, r=4), Config(1, 16, 4, 3, r=8),
-                Config(1, 64, 4, 2, r=2), Config(1, 128, 8, 2, r=2))
+                Config(1, 64, 4, 2, r=2), Config(1, 128, 8, 2, r=2),
+                Config(1, 16, 4, 3, r=4, waves=8), Config(1, 32, 4, 3, r=2, waves=8), Config(1, 16, 2, 4, r=2, waves=16))
 SMALL_M_CONFIGS = (Config(16, 64, 4, 4), Config(16, 128, 4, 4), Config(16, 128, 8, 3), Config(16, 64, 4, 4, 1))
+# Chunk sizes: small chunks stay in L2 between the dequant kernel and the GEMM (what matters when the GEMM
+# is memory-bound, small M); large ones mean fewer, wider GEMMs (prefill).
+DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (32, 16, 8, 4))
+# The tensor-core kernel as a tiled GEMM: 5-7x slower than dequant + cuBLAS for M >= 512 on an H100, so it is
+# not a tuning candidate; kept for explicit configs (kernel tests) and GPUs where cuBLAS is unavailable.
 PREFILL_CONFIGS = tuple(
     Config(bm, bn, w, s, xm)
     for xm in (0, 1)
@@ -197,9 +235,9 @@ def _num_sms(device: torch.device) -> int:
     return _sm_count[idx]
 
 
-def _split_k(n_programs: int, k_steps: int, sms: int, min_steps: int) -> int:
-    """Enough K splits for ~2 programs per SM, each split keeping >= min_steps loop steps."""
-    want = -(-2 * sms // n_programs)
+def _split_k(n_programs: int, k_steps: int, sms: int, min_steps: int, waves: int = 2) -> int:
+    """Enough K splits for ~`waves` programs per SM, each split keeping >= min_steps loop steps."""
+    want = -(-waves * sms // n_programs)
     return max(1, min(want, k_steps // min_steps, 16))
 
 
@@ -232,7 +270,25 @@ def supported(k: int, blocksize: int) -> bool:
     return blocksize == QBLOCK and k % QBLOCK == 0
 
 
+def dequantize_rows(w: NF4Operand, r0: int, r1: int, out: torch.Tensor) -> None:
+    """Rows r0..r1 of W into the contiguous out [r1 - r0, K] (its dtype)."""
+    blocks_per_row = w.k // QBLOCK
+    blk0, n_blocks = r0 * blocks_per_row, (r1 - r0) * blocks_per_row
+    dq = w.double_quant
+    dummy = w.code
+    blocks = 32
+    _nf4_dequant_kernel[(triton.cdiv(n_blocks, blocks),)](
+        w.packed[r0 * w.k // 2:], w.absmax if not dq else dummy, w.qabs if dq else dummy,
+        w.code2 if dq else dummy, w.nested if dq else dummy, w.offset, w.code, out, blk0, n_blocks,
+        BLOCKS=blocks, DOUBLE_QUANT=dq, num_warps=4,
+    )
+
+
 def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torch.Tensor, cfg: Config) -> None:
+    if cfg.dequant:
+        chunked.chunked_linear(x, w.n, bias, lambda r0, r1, dst: dequantize_rows(w, r0, r1, dst),
+                               cfg.chunk_mib << 20, out)
+        return
     m = x.shape[0]
     k_tiles = w.k // QBLOCK
     dq = w.double_quant
@@ -243,7 +299,7 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
     bias_arg = bias if has_bias else dummy
     n_programs = triton.cdiv(m, cfg.block_m) * triton.cdiv(w.n, cfg.block_n)
     k_steps = k_tiles if m > 1 else triton.cdiv(k_tiles, cfg.r)
-    split = _split_k(n_programs, k_steps, _num_sms(x.device), 8 if m > 1 else 4) if m <= 16 else 1
+    split = _split_k(n_programs, k_steps, _num_sms(x.device), 8 if m > 1 else 4, cfg.waves) if m <= 16 else 1
     target = out if split == 1 else torch.empty((split, m, w.n), device=x.device, dtype=torch.float32)
     if m == 1:
         grid = (triton.cdiv(w.n, cfg.block_n), split)
@@ -269,9 +325,10 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
 
 
 def candidates(m: int) -> tuple[Config, ...]:
+    """Tuning candidates for M rows; the first is the default when tuning is off or a graph is captured."""
     if m == 1:
         return GEMV_CONFIGS
-    return SMALL_M_CONFIGS if m <= 16 else PREFILL_CONFIGS
+    return DEQUANT_CONFIGS[1:3] + SMALL_M_CONFIGS if m <= 16 else DEQUANT_CONFIGS
 
 
 def _capturing() -> bool:

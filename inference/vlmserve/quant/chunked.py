@@ -1,0 +1,68 @@
+"""Large-M NF4 matmul: dequantize the weight a few thousand rows at a time into one shared scratch
+buffer, and let cuBLAS (torch.mm / addmm) multiply each chunk into its slice of the output.
+
+Why: a Triton kernel that dequantizes inside the GEMM reaches ~130 TFLOP/s on an H100, cuBLAS ~700; the
+dequantization itself is memory-bound and cheap (0.5 byte read + 2 bytes written per weight, into L2-sized
+chunks). A 16-bit copy of a whole weight never exists: only one chunk, in a buffer that every layer
+shares (SCRATCH_BYTES per device, allocated once, never resized, so CUDA graphs may capture it).
+
+The buffer is shared by all layers of a device, so calls on that device must be ordered (one stream at a
+time, as the engine and generate run the model). Torch-only: the row dequantizer is passed in (Triton on
+GPU, torch in tests).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+SCRATCH_BYTES = 32 << 20  # the largest chunk; 32 MiB = 4096 rows x 4096 bf16
+ROW_ALIGN = 64  # chunk boundaries on multiples of 64 rows keep output slices 16-byte aligned for cuBLAS
+
+_scratch: dict[tuple[str, int | None], Tensor] = {}
+
+DequantRows = Callable[[int, int, Tensor], None]  # (row0, row1, dst [row1-row0, K]) -> fills dst
+
+
+def scratch(device: torch.device) -> Tensor:
+    """The device's shared dequantization buffer (uint8, SCRATCH_BYTES)."""
+    key = (device.type, device.index if device.type != "cuda" or device.index is not None
+           else torch.cuda.current_device())
+    buf = _scratch.get(key)
+    if buf is None:
+        buf = _scratch[key] = torch.empty(SCRATCH_BYTES, dtype=torch.uint8, device=device)
+    return buf
+
+
+def rows_per_chunk(n: int, k: int, itemsize: int, chunk_bytes: int) -> int:
+    """Rows of a [n, k] weight that fit in chunk_bytes (<= SCRATCH_BYTES), aligned unless it is all of n."""
+    chunk_bytes = min(chunk_bytes, SCRATCH_BYTES)
+    rows = chunk_bytes // (k * itemsize)
+    if rows >= n:
+        return n
+    if rows >= ROW_ALIGN:
+        rows -= rows % ROW_ALIGN
+    if rows < 1:
+        raise ValueError(f"one row of K={k} ({k * itemsize} bytes) does not fit the {chunk_bytes}-byte scratch")
+    return rows
+
+
+def chunked_linear(x: Tensor, n: int, bias: Tensor | None, dequant_rows: DequantRows, chunk_bytes: int,
+                   out: Tensor) -> Tensor:
+    """out[M, n] = x[M, K] @ W^T + bias, W dequantized chunk by chunk by `dequant_rows`."""
+    m, k = x.shape
+    if out.shape != (m, n) or out.stride(1) != 1:
+        raise ValueError(f"out must be a row-major [{m}, {n}] tensor, got {tuple(out.shape)} {out.stride()}")
+    rows = rows_per_chunk(n, k, x.element_size(), chunk_bytes)
+    buf = scratch(x.device)[: rows * k * x.element_size()].view(x.dtype).view(rows, k)
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        w = buf[: r1 - r0]
+        dequant_rows(r0, r1, w)
+        dst = out[:, r0:r1]  # a column slice: cuBLAS writes it in place (row stride n >= its width)
+        if bias is None:
+            torch.mm(x, w.t(), out=dst)
+        else:
+            torch.addmm(bias[r0:r1], x, w.t(), out=dst)
+    return out
