@@ -34,8 +34,12 @@ def test_roundtrip_and_no_special_parsing(tok):
 
 
 def test_decode_special_and_unused_ids(tok):
-    assert tok.decode([tok.special["<|user|>"]]) == "<|user|>"
+    hello = tok.encode("hello")
+    # Answers skip special tokens by default; asked for, they appear by name.
+    assert tok.decode(hello + [tok.special["[sMASK]"]] + hello) == "hellohello"
+    assert tok.decode([tok.special["<|user|>"]], skip_special=False) == "<|user|>"
     assert tok.decode([500, 511]) == ""          # padding rows of the embedding matrix
+    assert tok.decode([500, 511], skip_special=False) == ""
 
 
 def test_ranks_file_roundtrip_and_bad_file(tmp_path):

@@ -53,6 +53,7 @@ class Tokenizer:
         self.special: dict[str, int] = {tok: n + i for i, tok in enumerate(SPECIAL_TOKENS)}
         self._enc = tiktoken.Encoding(name=name, pat_str=PAT_STR, mergeable_ranks=ranks,
                                       special_tokens=self.special)
+        self.n_ranks = n
         self.n_vocab = n + len(SPECIAL_TOKENS)
         self.eos_ids: tuple[int, ...] = tuple(self.special[t] for t in STOP_TOKENS)
 
@@ -67,10 +68,13 @@ class Tokenizer:
         """Ordinary text: a literal "<|user|>" typed by a user stays plain BPE, never a special id."""
         return self._enc.encode(text, allowed_special=set(), disallowed_special=())
 
-    def decode(self, ids) -> str:
-        """Bytes joined and decoded as UTF-8 with replacement. Ids of unused embedding rows (above the
-        special tokens; a random model can emit them) decode to nothing."""
-        ids = [int(i) for i in ids if 0 <= int(i) < self.n_vocab]
+    def decode(self, ids, skip_special: bool = True) -> str:
+        """Bytes joined and decoded as UTF-8 with replacement. Special tokens are left out unless asked
+        for (as OpenAI-compatible servers do: an answer never shows "[gMASK]" or "<|assistant|>").
+        Ids of unused embedding rows (above the special tokens; a random model can emit them) decode
+        to nothing."""
+        limit = self.n_ranks if skip_special else self.n_vocab
+        ids = [int(i) for i in ids if 0 <= int(i) < limit]
         return self._enc.decode_bytes(ids).decode("utf-8", errors="replace")
 
     def token_id(self, name: str) -> int:
