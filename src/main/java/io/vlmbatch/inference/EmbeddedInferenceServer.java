@@ -25,12 +25,20 @@ import org.slf4j.LoggerFactory;
  */
 public final class EmbeddedInferenceServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EmbeddedInferenceServer.class);
+    // stop: TERM, then KILL if the server is still there after 10 s (uvicorn's graceful shutdown waits
+    // for requests in flight, which may never end).
     private static final String WATCHDOG = """
+            stop() {
+              kill -TERM $server 2>/dev/null
+              for _ in $(seq 100); do kill -0 $server 2>/dev/null || break; sleep 0.1; done
+              kill -KILL $server 2>/dev/null; wait $server
+            }
             "$@" </dev/null & server=$!
-            trap 'kill -TERM $server 2>/dev/null; wait $server; exit 143' TERM INT
+            trap 'stop; exit 143' TERM INT
             cat <&0 >/dev/null & reader=$!   # explicit <&0: background jobs otherwise read /dev/null
             wait -n $server $reader
-            kill -TERM $server $reader 2>/dev/null; wait $server
+            kill $reader 2>/dev/null
+            stop
             """;
 
     private final Process process;
@@ -134,7 +142,7 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
         if (!process.isAlive()) return;
         process.destroy(); // SIGTERM to the watchdog, which passes it on and waits for the server
         try {
-            if (!process.waitFor(15, java.util.concurrent.TimeUnit.SECONDS)) {
+            if (!process.waitFor(20, java.util.concurrent.TimeUnit.SECONDS)) {
                 process.descendants().forEach(ProcessHandle::destroyForcibly);
                 process.destroyForcibly();
             }
