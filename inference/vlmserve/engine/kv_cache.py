@@ -16,6 +16,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..attention import causal_prefill
+
 
 class SlotKVCache:
     def __init__(self, n_layers: int, n_slots: int, slot_len: int, n_kv_heads: int, head_dim: int,
@@ -134,7 +136,7 @@ class SlotAttention:
         vc[rows, :, pos] = v.transpose(1, 2).to(vc.dtype)
         if self.fresh:
             # Whole prompts from position 0: causal attention among the new tokens (flash kernel).
-            return F.scaled_dot_product_attention(q, _expand_kv(k, groups), _expand_kv(v, groups), is_causal=True)
+            return causal_prefill(q, _expand_kv(k, groups), _expand_kv(v, groups))
         s = self.max_start + t
         keys = _expand_kv(kc[self.slots, :, :s], groups)
         values = _expand_kv(vc[self.slots, :, :s], groups)

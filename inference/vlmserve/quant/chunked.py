@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-SCRATCH_BYTES = 32 << 20  # the largest chunk; 32 MiB = 4096 rows x 4096 bf16
+SCRATCH_BYTES = 16 << 20  # the largest chunk; 16 MiB = 2048 rows x 4096 bf16
 ROW_ALIGN = 64  # chunk boundaries on multiples of 64 rows keep output slices 16-byte aligned for cuBLAS
 
 _scratch: dict[tuple[str, int | None], Tensor] = {}

@@ -13,7 +13,7 @@ Paths (picked by `nf4_matmul` from M, by timing candidates on first use):
 Split-K partials go to a float32 scratch [SPLIT_K, M, N] and one reduce kernel adds them and the bias in
 a fixed order (deterministic, unlike atomics).
 
-Block sizes and paths are chosen per (M bucket, N, K, dtype) by timing the candidates on first use
+Block sizes and paths are chosen per (M bucket, N, K, dtype) by timing the candidates' GPU time on first use
 (skipped while a CUDA graph is being captured: the first candidate is used then).
 Import this module only where Triton exists; vlmserve.quant.linear imports it lazily.
 """
@@ -213,7 +213,7 @@ GEMV_CONFIGS = (Config(1, 32, 4, 3, r=4), Config(1, 64, 8, 3, r=4), Config(1, 16
 SMALL_M_CONFIGS = (Config(16, 64, 4, 4), Config(16, 128, 4, 4), Config(16, 128, 8, 3), Config(16, 64, 4, 4, 1))
 # Chunk sizes: small chunks stay in L2 between the dequant kernel and the GEMM (what matters when the GEMM
 # is memory-bound, small M); large ones mean fewer, wider GEMMs (prefill).
-DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (32, 16, 8, 4))
+DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (16, 8, 4, 2))
 # The tensor-core kernel as a tiled GEMM: 5-7x slower than dequant + cuBLAS for M >= 512 on an H100, so it is
 # not a tuning candidate; kept for explicit configs (kernel tests) and GPUs where cuBLAS is unavailable.
 PREFILL_CONFIGS = tuple(
@@ -328,7 +328,7 @@ def candidates(m: int) -> tuple[Config, ...]:
     """Tuning candidates for M rows; the first is the default when tuning is off or a graph is captured."""
     if m == 1:
         return GEMV_CONFIGS
-    return DEQUANT_CONFIGS[1:3] + SMALL_M_CONFIGS if m <= 16 else DEQUANT_CONFIGS
+    return DEQUANT_CONFIGS[1:] + SMALL_M_CONFIGS if m <= 16 else DEQUANT_CONFIGS
 
 
 def _capturing() -> bool:
@@ -351,7 +351,10 @@ def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
         except Exception:  # a config that does not fit this GPU (shared memory, registers): skip it
             continue
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        reps = 5
+        reps = 10
+        # GPU time, not launch time: the GPU sleeps while the calls are queued behind it, so candidates with
+        # more (cheap) launches are not charged for Python overhead; decode replays them from CUDA graphs.
+        torch.cuda._sleep(20_000_000)
         start.record()
         for _ in range(reps):
             _launch(x, w, bias, out, cfg)
