@@ -114,6 +114,37 @@ def test_prefix_kept_for_later_requests(model_tok, pixels):
     assert first
 
 
+def test_request_finishing_at_its_first_token_leaves_running_ones_alone(model_tok):
+    """A request that ends at its first token (a one-token label, max_tokens=1) while others run must
+    free its own slot: freeing another one lost that request's answer (seen as a hung HTTP request)."""
+    model, tok = model_tok
+    n = 12
+    engine = Engine(model, tok, EngineConfig(max_batch=4, slot_len=256)).start()
+    first_token, results, finished = threading.Event(), {"long": [], "short": []}, threading.Semaphore(0)
+
+    def sink(out):
+        results[out.request_id].append(out)
+        first_token.set()
+        if out.finished:
+            finished.release()
+    try:
+        ids = build_prompt(tok, [{"role": "user", "content": "count to ten"}], False)
+        long = GenerationRequest("long", ids, None, None, n, ignore_eos=True)
+        long.sink = sink
+        engine.submit(long)
+        assert first_token.wait(60)          # "long" is running now
+        short = GenerationRequest("short", build_prompt(tok, [{"role": "user", "content": "hi"}], False),
+                                  None, None, 1, ignore_eos=True)
+        short.sink = sink
+        engine.submit(short)
+        assert finished.acquire(timeout=60) and finished.acquire(timeout=60), "a request got no final output"
+    finally:
+        engine.stop()
+    assert tokens(results["long"]) == reference(model, long.prompt_ids, None, n)
+    assert len(tokens(results["short"])) == 1 and results["short"][-1].finish_reason == "length"
+    assert engine.metrics.requests_finished.value == 2
+
+
 def test_admission_refused_when_slots_and_queue_are_full(model_tok):
     model, tok = model_tok
     engine = Engine(model, tok, EngineConfig(max_batch=1, max_waiting=0, slot_len=256))  # not started

@@ -165,16 +165,18 @@ class Engine:
         while not self._stop.is_set():
             self._drain(block=not self.running and not self._waiting)
             self._drop_aborted()
+            admitted: list[GenerationRequest] = []
             try:
                 with torch.inference_mode():
                     admitted = self._admit()
                     if admitted:
                         self._prefill(admitted)
+                    admitted = []
                     if self.running:
                         self._decode()
             except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
                 log.exception("engine step failed")
-                self._fail_all(f"internal error in the engine: {e}")
+                self._fail_all(f"internal error in the engine: {e}", admitted)
             self.metrics.queue_depth.set(len(self._waiting))
             self.metrics.running.set(len(self.running))
 
@@ -218,10 +220,16 @@ class Engine:
             except Exception:  # noqa: BLE001 - a broken client must not stop the engine
                 log.exception("output sink failed for %s", req.request_id)
 
-    def _fail_all(self, message: str) -> None:
+    def _fail_all(self, message: str, admitted: list[GenerationRequest] = ()) -> None:
+        """Ends every running sequence, and every request admitted by a prefill that broke before
+        its sequences joined `running`, with the error: none is left without an answer."""
         for seq in self.running:
             seq.finish_reason = "error"
             self._emit(seq.req, seq.output(error=message))
+        in_running = {id(seq.req) for seq in self.running}
+        for req in admitted:
+            if id(req) not in in_running:
+                self._emit(req, Output(req.request_id, finished=True, finish_reason="error", error=message))
         self.running = []
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -257,7 +265,7 @@ class Engine:
         for seq in seqs:
             seq.cache_len = seq.prompt_len
         self.running.extend(seqs)
-        self._sample_and_emit(seqs, logits)
+        self._sample_and_emit(seqs, logits, first_slot=base)
 
     def _vision(self, reqs: list[GenerationRequest]) -> dict[str, torch.Tensor]:
         """Vision embeddings for the distinct images of `reqs`, from the cache or the tower."""
@@ -375,7 +383,8 @@ class Engine:
             s.next_position += 1
         self._sample_and_emit(seqs, logits)
 
-    def _sample_and_emit(self, seqs: list[Sequence], logits: torch.Tensor) -> None:
+    def _sample_and_emit(self, seqs: list[Sequence], logits: torch.Tensor, first_slot: int = 0) -> None:
+        """`seqs` are running[first_slot:first_slot + len(seqs)]; finished ones leave their slots."""
         logits = logits.float()
         for i, s in enumerate(seqs):
             if s.choice is not None:
@@ -402,7 +411,7 @@ class Engine:
                 out = s.output(out.text + s.text.finish(), out.token_ids)
             self._emit(s.req, out)
             if s.finish_reason is not None:
-                done.append(i)
+                done.append(first_slot + i)
         self.metrics.generation_tokens.inc(len(seqs))
         if done:
             self._release(done)
