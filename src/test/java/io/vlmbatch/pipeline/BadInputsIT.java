@@ -2,6 +2,7 @@ package io.vlmbatch.pipeline;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.vlmbatch.image.TestImages;
 import io.vlmbatch.testsupport.ImageFiles;
 import io.vlmbatch.testsupport.Launcher;
 import io.vlmbatch.testsupport.RunDatabase;
@@ -22,9 +23,9 @@ class BadInputsIT {
         Files.createDirectories(images);
         Files.write(images.resolve("good.jpg"), ImageFiles.jpeg(640, 480, 1));
         Files.write(images.resolve("empty.jpg"), new byte[0]);
-        Files.write(images.resolve("truncated.jpg"), ImageFiles.truncatedJpeg());
-        Files.write(images.resolve("notes.jpg"), ImageFiles.textNamedJpeg());
-        Files.write(images.resolve("huge.png"), ImageFiles.hugePng(30000, 30000));
+        Files.write(images.resolve("truncated.jpg"), TestImages.truncatedJpeg());
+        Files.write(images.resolve("notes.jpg"), TestImages.textFile());
+        Files.write(images.resolve("huge.png"), TestImages.bombPng(30000));
         try (VlmServeProcess server = VlmServeProcess.start(work)) {
             Path job = JobFiles.write(work, "badinputs", server.baseUrl(), 2, 2, 2);
             Launcher launcher = new Launcher(work.resolve("data"), work);
