@@ -10,13 +10,20 @@ import java.util.stream.Collectors;
 
 /**
  * What identifies one run of a job besides its name: the logical date (the day the run is "for", as in
- * Airflow, not the day it executes) and the user's --param values.
+ * Airflow, not the day it executes) and the user's --param values. {@code previousLogicalDate} is the
+ * logical date of the schedule's previous interval ({{ prev_ds }}); it does not identify the run, and
+ * without a schedule (a run from the command line) it is the day before.
  */
-public record RunParameters(LocalDate logicalDate, Map<String, String> params) {
+public record RunParameters(LocalDate logicalDate, Map<String, String> params, LocalDate previousLogicalDate) {
     private static final Pattern VAR = Pattern.compile("\\{\\{\\s*([A-Za-z_][A-Za-z0-9_.]*)\\s*}}");
 
     public RunParameters {
         params = Map.copyOf(new TreeMap<>(params));
+        if (previousLogicalDate == null) previousLogicalDate = logicalDate.minusDays(1);
+    }
+
+    public RunParameters(LocalDate logicalDate, Map<String, String> params) {
+        this(logicalDate, params, null);
     }
 
     /** Canonical text of the params, stable across processes: k=v joined by '&' in key order. */
@@ -35,7 +42,7 @@ public record RunParameters(LocalDate logicalDate, Map<String, String> params) {
             String value = switch (var) {
                 case "ds" -> logicalDate.toString();
                 case "ds_nodash" -> logicalDate.format(DateTimeFormatter.BASIC_ISO_DATE);
-                case "prev_ds" -> logicalDate.minusDays(1).toString();
+                case "prev_ds" -> previousLogicalDate.toString();
                 case "job" -> jobName;
                 default -> var.startsWith("params.") ? params.get(var.substring("params.".length())) : null;
             };

@@ -9,6 +9,7 @@ import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.store.RunStore;
 import java.nio.file.Path;
+import java.time.LocalDate;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -49,8 +50,8 @@ public final class BatchRunLauncher implements RunLauncher {
     }
 
     @Override
-    public Handle launch(JobDefinition def, ScheduledRun run, Consumer<RunOutcome> done) {
-        RunParameters params = new RunParameters(run.logicalDate(), run.paramMap());
+    public Handle launch(JobDefinition def, ScheduledRun run, LocalDate previousLogicalDate, Consumer<RunOutcome> done) {
+        RunParameters params = new RunParameters(run.logicalDate(), run.paramMap(), previousLogicalDate);
         AnnotationConfigApplicationContext ctx = new AnnotationConfigApplicationContext();
         ctx.setParent(parent);
         ctx.setDisplayName("run " + def.name() + " " + run.logicalDate());

@@ -91,6 +91,12 @@ public final class Intervals {
         return intervalStart.atZone(zone).toLocalDate();
     }
 
+    /** The logical date of the interval before the one starting at {@code intervalStart} ({{ prev_ds }}). */
+    public LocalDate previousLogicalDate(Instant intervalStart) {
+        Interval previous = latestComplete(intervalStart);
+        return previous == null ? logicalDate(intervalStart).minusDays(1) : logicalDate(previous.start());
+    }
+
     /** The interval start as local date-time text (e.g. 2026-01-01T02:00), the run's `ts` for sub-daily schedules. */
     public String ts(Instant intervalStart) {
         return intervalStart.atZone(zone).format(TS);

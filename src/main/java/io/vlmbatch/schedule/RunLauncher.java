@@ -1,6 +1,7 @@
 package io.vlmbatch.schedule;
 
 import io.vlmbatch.job.JobDefinition;
+import java.time.LocalDate;
 import java.util.function.Consumer;
 
 /**
@@ -13,5 +14,6 @@ public interface RunLauncher {
         void stop();
     }
 
-    Handle launch(JobDefinition job, ScheduledRun run, Consumer<RunOutcome> done);
+    /** @param previousLogicalDate the previous interval's logical date ({{ prev_ds }}), or null for "the day before" */
+    Handle launch(JobDefinition job, ScheduledRun run, LocalDate previousLogicalDate, Consumer<RunOutcome> done);
 }

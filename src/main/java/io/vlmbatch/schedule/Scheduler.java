@@ -155,7 +155,8 @@ public final class Scheduler implements AutoCloseable {
         active.put(key, Optional.empty());
         log.info("{}: starting the run for {} (attempt {})", r.jobName(), r.logicalDate(), r.attempt());
         try {
-            RunLauncher.Handle h = launcher.launch(e.definition(), r, outcome -> {
+            LocalDate prevDs = e.schedule().scheduled() ? e.schedule().intervals().previousLogicalDate(r.intervalStart()) : null;
+            RunLauncher.Handle h = launcher.launch(e.definition(), r, prevDs, outcome -> {
                 active.remove(key);
                 store.finish(r, owner, outcome, clock.instant(), e.schedule().retries(), e.schedule().retryDelay());
                 log.info("{}: the run for {} ended {}{}", r.jobName(), r.logicalDate(), outcome.state(),

@@ -1,6 +1,7 @@
 package io.vlmbatch.schedule;
 
 import io.vlmbatch.job.JobDefinition;
+import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -19,7 +20,7 @@ final class ControlledLauncher implements RunLauncher {
     final List<String> stops = new CopyOnWriteArrayList<>();
 
     @Override
-    public Handle launch(JobDefinition job, ScheduledRun run, Consumer<RunOutcome> done) {
+    public Handle launch(JobDefinition job, ScheduledRun run, LocalDate previousLogicalDate, Consumer<RunOutcome> done) {
         Launch l = new Launch(job.name(), run.logicalDate().toString(), run.attempt(), done);
         launches.add(l);
         open.add(l);

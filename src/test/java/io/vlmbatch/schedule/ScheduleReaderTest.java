@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.vlmbatch.job.JobFileException;
+import io.vlmbatch.job.RunParameters;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -83,5 +84,22 @@ class ScheduleReaderTest {
         Intervals hourly = Intervals.parse("0 * * * *", ZoneId.of("UTC"));
         assertThat(hourly.subDaily()).isTrue();
         assertThat(hourly.ts(Instant.parse("2026-01-01T05:00:00Z"))).isEqualTo("2026-01-01T05:00");
+    }
+
+    @Test
+    void prevDsIsThePreviousIntervalOfTheSchedule() {
+        // Weekly on Mondays: the run for Monday 2026-01-12 has prev_ds 2026-01-05, not the day before.
+        Intervals weekly = Intervals.parse("0 3 * * MON", ZoneId.of("UTC"));
+        Instant start = Instant.parse("2026-01-12T03:00:00Z");
+        LocalDate prev = weekly.previousLogicalDate(start);
+        assertThat(prev).isEqualTo(LocalDate.of(2026, 1, 5));
+        RunParameters p = new RunParameters(weekly.logicalDate(start), java.util.Map.of(), prev);
+        assertThat(p.render("in/{{ prev_ds }}/to/{{ ds }}", "w")).isEqualTo("in/2026-01-05/to/2026-01-12");
+
+        Intervals daily = Intervals.parse("0 2 * * *", ZoneId.of("UTC"));
+        assertThat(daily.previousLogicalDate(Instant.parse("2026-03-01T02:00:00Z"))).isEqualTo(LocalDate.of(2026, 2, 28));
+        // From the command line (no schedule) it is the day before.
+        assertThat(new RunParameters(LocalDate.of(2026, 3, 1), java.util.Map.of()).render("{{ prev_ds }}", "j"))
+                .isEqualTo("2026-02-28");
     }
 }

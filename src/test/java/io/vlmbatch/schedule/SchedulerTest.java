@@ -234,7 +234,7 @@ class SchedulerTest {
         AtomicInteger runningNow = new AtomicInteger();
         AtomicInteger maxRunning = new AtomicInteger();
         List<String> launched = java.util.Collections.synchronizedList(new ArrayList<>());
-        RunLauncher concurrent = (job, run, done) -> {
+        RunLauncher concurrent = (job, run, prevDs, done) -> {
             launched.add(run.paramMap().get("ts"));
             maxRunning.accumulateAndGet(runningNow.incrementAndGet(), Math::max);
             Thread.ofVirtual().start(() -> {
