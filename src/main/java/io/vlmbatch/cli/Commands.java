@@ -75,12 +75,13 @@ public class Commands {
             BatchStatus s = last == null ? BatchStatus.UNKNOWN : last.getStatus();
             String what = describe(def, p);
             if (s == BatchStatus.COMPLETED) {
-                System.err.println(what + " already completed (execution " + last.getId() + "). Export it with `vlm-batch export "
+                // Idempotent like a nightly cron wants: the run's results exist, so asking again succeeds.
+                out.println(what + " already completed (execution " + last.getId() + "); nothing to do. Export it with `vlm-batch export "
                         + def.file() + " --date " + p.logicalDate() + " --csv FILE`, or run another --date/--param.");
-            } else {
-                System.err.println(what + " exists with status " + s + " (execution " + (last == null ? "?" : last.getId())
-                        + "). Resume it with `vlm-batch restart " + def.file() + " --date " + p.logicalDate() + paramsFlags(p) + "`.");
+                return 0;
             }
+            System.err.println(what + " exists with status " + s + " (execution " + (last == null ? "?" : last.getId())
+                    + "). Resume it with `vlm-batch restart " + def.file() + " --date " + p.logicalDate() + paramsFlags(p) + "`.");
             return 1;
         }
         inference.getObject().start();

@@ -56,5 +56,14 @@ class SamplesJobIT {
             assertThat(row.get("status")).as(row.get("item_key")).isEqualTo("done");
             assertThat(LABELS).as("kind of " + row.get("item_key")).contains(row.get("kind"));
         }
+
+        // Asking for the same run again (a cron firing twice) succeeds without redoing anything.
+        Launcher.Result again = new Launcher(data, root).run(120, "run", "jobs/samples.yaml", "--date", "2026-01-01");
+        assertThat(again.exitCode()).as(again.output()).isZero();
+        assertThat(again.output()).contains("already completed");
+        try (RunDatabase db = new RunDatabase(data)) {
+            assertThat(db.count("SELECT count(*) FROM vlm_result r JOIN vlm_work_item w ON w.id = r.work_item_id WHERE w.run_id = ?",
+                    db.runId("samples"))).isEqualTo(images * 3);
+        }
     }
 }
