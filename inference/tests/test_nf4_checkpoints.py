@@ -170,3 +170,17 @@ def test_logits_command_with_quant_nf4(fixture_dir, expected_nf4, tmp_path):
     got = load_file(out)
     assert (got["logits"] - expected_nf4["logits"]).abs().max() < ATOL
     assert (got["vision_embeds"] - expected_nf4["vision_embeds"]).abs().max() < ATOL
+
+
+def test_keep_16bit_option_on_the_command_line(fixture_dir, fixture_expected, expected_nf4, tmp_path):
+    """--keep-16bit keeps the named layers out of NF4: keeping the vision tower gives the float32 vision
+    embeddings while the decoder stays 4-bit."""
+    out = tmp_path / "out.safetensors"
+    p = subprocess.run([sys.executable, "-m", "vlmserve", "logits", "--model", str(fixture_dir), "--inputs",
+                        str(fixture_dir / "inputs.safetensors"), "--out", str(out), "--dtype", "float32",
+                        "--quant", "nf4", "--keep-16bit", "vision"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    got = load_file(out)
+    assert (got["vision_embeds"] - fixture_expected["vision_embeds"]).abs().max() < ATOL
+    assert (got["vision_embeds"] - expected_nf4["vision_embeds"]).abs().max() > 1e-3
+    assert (got["logits"] - fixture_expected["logits"]).abs().max() > 1e-3   # the decoder is still NF4

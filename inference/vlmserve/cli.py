@@ -20,7 +20,7 @@ def _load(args):
     from vlmserve.tiny import resolve_model
     from vlmserve.weights import default_device, load_model
     device = torch.device(args.device) if args.device else default_device()
-    return load_model(resolve_model(args.model), device, args.dtype, quant=args.quant)
+    return load_model(resolve_model(args.model), device, args.dtype, quant=args.quant, keep_16bit=args.keep_16bit)
 
 
 def _logits(args) -> int:
@@ -90,6 +90,8 @@ def _model_args(p):
     p.add_argument("--model", required=True, help="checkpoint directory, or 'tiny-random'")
     p.add_argument("--dtype", default="auto", help="auto | bfloat16 | float16 | float32 (auto: bf16/fp16 on GPU, fp32 on CPU)")
     p.add_argument("--quant", default="none", choices=["none", "nf4"])
+    p.add_argument("--keep-16bit", action="append", default=[], metavar="PATTERN",
+                   help="keep layers matching this glob over the module path in 16-bit with --quant nf4 (repeatable; e.g. output_layer, vision, 'encoder.layers.3?.*')")
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
 
 

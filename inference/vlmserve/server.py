@@ -167,6 +167,8 @@ def parse_args(argv):
                                 description="OpenAI-compatible GLM-4V server with continuous batching")
     p.add_argument("--model", required=True, help="checkpoint folder (official layout) or 'tiny-random'")
     p.add_argument("--quant", choices=["nf4", "none"], default="none")
+    p.add_argument("--keep-16bit", action="append", default=[], metavar="PATTERN",
+                   help="keep layers matching this glob over the module path in 16-bit with --quant nf4 (repeatable; e.g. output_layer, vision, 'encoder.layers.3?.*')")
     p.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"], default="auto")
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
     p.add_argument("--host", default="127.0.0.1")
@@ -199,7 +201,7 @@ def load(args):
     if args.model == "tiny-random":
         log.warning("serving the TINY RANDOM model: its answers are random text, not GLM-4V")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, _ = load_model(model_dir, device=device, dtype=args.dtype, quant=args.quant)
+    model, _ = load_model(model_dir, device=device, dtype=args.dtype, quant=args.quant, keep_16bit=args.keep_16bit)
     return model, Tokenizer.from_dir(model_dir), model_dir
 
 
