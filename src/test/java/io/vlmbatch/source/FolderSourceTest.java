@@ -31,22 +31,12 @@ class FolderSourceTest {
         }
     }
 
-    private List<SourceItem> discover(SourceSpec spec) throws IOException {
-        List<SourceItem> items = new ArrayList<>();
-        Sources.open(spec, tmp).discover(items::add);
-        return items;
-    }
-
-    private static List<String> keys(List<SourceItem> items) {
-        return items.stream().map(SourceItem::itemKey).toList();
-    }
-
     @Test
     void listsImagesRecursivelyInSortedRelativePathOrder() throws IOException {
-        List<SourceItem> items = discover(SourceSpec.folder("images"));
-        assertThat(keys(items)).containsExactly("A.JPG", "a-c.jpg", "a.png", "a/b/deep.tif", "a/tmp/skip.jpg",
+        List<SourceItem> items = Discovered.items(SourceSpec.folder("images"), tmp);
+        assertThat(Discovered.keys(items)).containsExactly("A.JPG", "a-c.jpg", "a.png", "a/b/deep.tif", "a/tmp/skip.jpg",
                 "a/z.webp", "b.jpg", "c d/space name.gif", "thumbs/t.jpg");
-        assertThat(keys(items)).isSorted();
+        assertThat(Discovered.keys(items)).isSorted();
         SourceItem spaced = items.get(7);
         assertThat(spaced.uri()).startsWith("file:/").contains("space%20name.gif");
         assertThat(Files.readString(Path.of(URI.create(spaced.uri())))).isEqualTo("c d/space name.gif");
@@ -55,19 +45,19 @@ class FolderSourceTest {
 
     @Test
     void discoveryIsRepeatable() throws IOException {
-        assertThat(discover(SourceSpec.folder("images"))).isEqualTo(discover(SourceSpec.folder("images")));
+        assertThat(Discovered.items(SourceSpec.folder("images"), tmp)).isEqualTo(Discovered.items(SourceSpec.folder("images"), tmp));
     }
 
     @Test
     void includeAndExcludeGlobs() throws IOException {
         SourceSpec spec = SourceSpec.folder("images").withInclude(List.of("*.jpg", "*.tif")).withExclude(List.of("**/tmp/**", "thumbs/**"));
-        assertThat(keys(discover(spec))).containsExactly("a-c.jpg", "a/b/deep.tif", "b.jpg");
-        assertThat(keys(discover(SourceSpec.folder("images").withInclude(List.of("*.txt"))))).containsExactly("notes.txt");
+        assertThat(Discovered.keys(Discovered.items(spec, tmp))).containsExactly("a-c.jpg", "a/b/deep.tif", "b.jpg");
+        assertThat(Discovered.keys(Discovered.items(SourceSpec.folder("images").withInclude(List.of("*.txt")), tmp))).containsExactly("notes.txt");
     }
 
     @Test
     void notRecursiveStaysInTheRoot() throws IOException {
-        assertThat(keys(discover(SourceSpec.folder("images").withRecursive(false))))
+        assertThat(Discovered.keys(Discovered.items(SourceSpec.folder("images").withRecursive(false), tmp)))
                 .containsExactly("A.JPG", "a-c.jpg", "a.png", "b.jpg");
     }
 
@@ -90,8 +80,8 @@ class FolderSourceTest {
         Files.createSymbolicLink(root.resolve("a/b/loop"), root.resolve("a"));
         Files.createSymbolicLink(root.resolve("broken.jpg"), tmp.resolve("missing.jpg"));
 
-        List<SourceItem> items = discover(SourceSpec.folder("images"));
-        List<String> keys = keys(items);
+        List<SourceItem> items = Discovered.items(SourceSpec.folder("images"), tmp);
+        List<String> keys = Discovered.keys(items);
         assertThat(keys).contains("link-in.jpg", "a/z.webp").doesNotContain("link-out.jpg", "broken.jpg");
         assertThat(keys).noneMatch(k -> k.startsWith("dir-out")).noneMatch(k -> k.contains("secret"));
         assertThat(keys).noneMatch(k -> k.startsWith("a/b/loop"));
@@ -102,7 +92,7 @@ class FolderSourceTest {
     @Test
     void rootThatIsItselfALinkIsWalked() throws IOException {
         Files.createSymbolicLink(tmp.resolve("alias"), root);
-        assertThat(keys(discover(SourceSpec.folder("alias").withRecursive(false)))).hasSize(4);
+        assertThat(Discovered.keys(Discovered.items(SourceSpec.folder("alias").withRecursive(false), tmp))).hasSize(4);
     }
 
     @Test

@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -22,9 +21,7 @@ class ManifestSourceTest {
         Path dir = tmp.resolve("lists");
         Files.createDirectories(dir);
         Files.writeString(dir.resolve(name), content);
-        List<SourceItem> items = new ArrayList<>();
-        Sources.open(SourceSpec.manifest("lists/" + name, null), tmp).discover(items::add);
-        return items;
+        return Discovered.items(SourceSpec.manifest("lists/" + name, null), tmp);
     }
 
     private String fileUri(Path p) {

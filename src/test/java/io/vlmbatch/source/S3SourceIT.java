@@ -81,20 +81,10 @@ class S3SourceIT {
         }
     }
 
-    private List<SourceItem> discover(SourceSpec spec) throws IOException {
-        List<SourceItem> items = new ArrayList<>();
-        Sources.open(spec, tmp).discover(items::add);
-        return items;
-    }
-
-    private static List<String> keys(List<SourceItem> items) {
-        return items.stream().map(SourceItem::itemKey).toList();
-    }
-
     @Test
     void listsImagesUnderAPrefixInKeyOrder() throws IOException {
-        List<SourceItem> items = discover(SourceSpec.s3("s3://photos/uploads/2024-01-01/", settings));
-        assertThat(keys(items)).containsExactly("uploads/2024-01-01/a.jpg", "uploads/2024-01-01/b.png",
+        List<SourceItem> items = Discovered.items(SourceSpec.s3("s3://photos/uploads/2024-01-01/", settings), tmp);
+        assertThat(Discovered.keys(items)).containsExactly("uploads/2024-01-01/a.jpg", "uploads/2024-01-01/b.png",
                 "uploads/2024-01-01/sub/c d.jpg", "uploads/2024-01-01/thumbs/e.jpg");
         assertThat(items.get(2).uri()).isEqualTo("s3://photos/uploads/2024-01-01/sub/c d.jpg");
         assertThat(items).allSatisfy(i -> assertThat(i.metadata()).isEmpty());
@@ -110,7 +100,7 @@ class S3SourceIT {
                 true, () -> S3Clients.create(settings), 2);
         List<String> pagedKeys = new ArrayList<>();
         paged.discover(item -> pagedKeys.add(item.itemKey()));
-        assertThat(pagedKeys).containsExactlyElementsOf(keys(discover(SourceSpec.s3("s3://photos/uploads/", settings))));
+        assertThat(pagedKeys).containsExactlyElementsOf(Discovered.keys(Discovered.items(SourceSpec.s3("s3://photos/uploads/", settings), tmp)));
         assertThat(pagedKeys).hasSize(5).isSorted();
     }
 
@@ -118,25 +108,25 @@ class S3SourceIT {
     void globsMatchKeysRelativeToThePrefixFolder() throws IOException {
         SourceSpec jpgsButThumbs = SourceSpec.s3("s3://photos/uploads/2024-01-01/", settings)
                 .withInclude(List.of("*.jpg")).withExclude(List.of("thumbs/**"));
-        assertThat(keys(discover(jpgsButThumbs))).containsExactly("uploads/2024-01-01/a.jpg", "uploads/2024-01-01/sub/c d.jpg");
+        assertThat(Discovered.keys(Discovered.items(jpgsButThumbs, tmp))).containsExactly("uploads/2024-01-01/a.jpg", "uploads/2024-01-01/sub/c d.jpg");
 
         // a prefix that ends inside a name: globs see the key from the prefix's folder on
         SourceSpec secondDay = SourceSpec.s3("s3://photos/uploads/2024-01-0", settings).withInclude(List.of("2024-01-02/*"));
-        assertThat(keys(discover(secondDay))).containsExactly("uploads/2024-01-02/f.jpg");
+        assertThat(Discovered.keys(Discovered.items(secondDay, tmp))).containsExactly("uploads/2024-01-02/f.jpg");
 
         SourceSpec texts = SourceSpec.s3("s3://photos/uploads/", settings).withInclude(List.of("*.txt"));
-        assertThat(keys(discover(texts))).containsExactly("uploads/2024-01-01/notes.txt");
+        assertThat(Discovered.keys(Discovered.items(texts, tmp))).containsExactly("uploads/2024-01-01/notes.txt");
     }
 
     @Test
     void notRecursiveListsOneLevel() throws IOException {
-        assertThat(keys(discover(SourceSpec.s3("s3://photos/uploads/2024-01-01/", settings).withRecursive(false))))
+        assertThat(Discovered.keys(Discovered.items(SourceSpec.s3("s3://photos/uploads/2024-01-01/", settings).withRecursive(false), tmp)))
                 .containsExactly("uploads/2024-01-01/a.jpg", "uploads/2024-01-01/b.png");
     }
 
     @Test
     void missingBucketIsAClearError() {
-        assertThatThrownBy(() -> discover(SourceSpec.s3("s3://no-such-bucket/x/", settings)))
+        assertThatThrownBy(() -> Discovered.items(SourceSpec.s3("s3://no-such-bucket/x/", settings), tmp))
                 .isInstanceOf(SourceException.class)
                 .hasMessage("S3 bucket not found: no-such-bucket");
     }
@@ -160,7 +150,7 @@ class S3SourceIT {
 
     @Test
     void manifestOnS3ResolvesRelativePathsInItsFolderAndItemsFetchAndPrepare() throws Exception {
-        List<SourceItem> items = discover(SourceSpec.manifest("s3://photos/uploads/manifest.csv", settings));
+        List<SourceItem> items = Discovered.items(SourceSpec.manifest("s3://photos/uploads/manifest.csv", settings), tmp);
         assertThat(items).containsExactly(
                 new SourceItem("a", "s3://photos/uploads/2024-01-01/a.jpg", Map.of("caption", "a cat, probably")),
                 new SourceItem("f", "s3://photos/uploads/2024-01-02/f.jpg", Map.of("caption", "")),
@@ -176,14 +166,14 @@ class S3SourceIT {
             }
         }
 
-        List<SourceItem> jsonl = discover(SourceSpec.manifest("s3://photos/uploads/manifest.jsonl", settings));
+        List<SourceItem> jsonl = Discovered.items(SourceSpec.manifest("s3://photos/uploads/manifest.jsonl", settings), tmp);
         assertThat(jsonl).containsExactly(
                 new SourceItem("2024-01-01/sub/c d.jpg", "s3://photos/uploads/2024-01-01/sub/c d.jpg", Map.of("n", "3")));
     }
 
     @Test
     void missingManifestOnS3IsAClearError() {
-        assertThatThrownBy(() -> discover(SourceSpec.manifest("s3://photos/none.jsonl", settings)))
+        assertThatThrownBy(() -> Discovered.items(SourceSpec.manifest("s3://photos/none.jsonl", settings), tmp))
                 .isInstanceOf(SourceException.class)
                 .hasMessage("manifest not found: s3://photos/none.jsonl");
     }
