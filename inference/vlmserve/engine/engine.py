@@ -45,12 +45,11 @@ class _Split:
     suffix_ids: list[int]
 
 
-def _split(req: GenerationRequest, eoi_id: int) -> _Split:
+def _split(req: GenerationRequest, image_tokens) -> _Split:
     if req.pixel_values is None:
         return _Split(None, [], list(req.prompt_ids))
-    cut = req.prompt_ids.index(eoi_id) + 1
-    prefix = list(req.prompt_ids[:cut])
-    return _Split((req.image_digest, tuple(prefix)), prefix, list(req.prompt_ids[cut:]))
+    prefix, suffix = image_tokens.split(req.prompt_ids)
+    return _Split((req.image_digest, tuple(prefix)), prefix, suffix)
 
 
 class LRU:
@@ -125,7 +124,7 @@ class Engine:
         return self.cache.n_slots
 
     def prompt_len(self, prompt_ids: list[int], has_image: bool) -> int:
-        return len(prompt_ids) + (self.n_vision - 3 if has_image else 0)
+        return self.model.image_tokens.expanded_len(len(prompt_ids), has_image)
 
     def check_fits(self, prompt_ids: list[int], has_image: bool, max_tokens: int | None) -> None:
         n = self.prompt_len(prompt_ids, has_image)
@@ -242,7 +241,7 @@ class Engine:
         tokens = 0
         while self._waiting and len(admitted) < take:
             req = self._waiting.peek()
-            split = _split(req, self.cfg.eoi_token_id)
+            split = _split(req, self.model.image_tokens)
             fresh = (split.key is not None and c.prefix_cache and split.key not in new_prefixes
                      and split.key not in self.prefix_store)
             if not c.prefix_cache and split.key is not None:
@@ -267,17 +266,18 @@ class Engine:
     def _prefill(self, reqs: list[GenerationRequest]) -> None:
         seqs = []
         for req in reqs:
-            seq = Sequence(req, self.tokenizer, self.eos_ids, self.n_vision, self.slot_len, self.device)
+            seq = Sequence(req, self.tokenizer, self.eos_ids, self.model.image_tokens, self.slot_len, self.device)
             seqs.append(seq)
             self.metrics.prompt_tokens.inc(seq.prompt_len)
         base = len(self.running)
         slots = list(range(base, base + len(seqs)))
         self.metrics.prefill_batch.observe(len(seqs))
-        splits = [_split(r, self.cfg.eoi_token_id) for r in reqs]
+        splits = [_split(r, self.model.image_tokens) for r in reqs]
 
         if self.config.prefix_cache:
             starts = self._prefill_prefixes(reqs, splits, slots)
-            rows = [(s.suffix_ids, len(s.prefix_ids), st) for s, st in zip(splits, starts)]
+            position_after = self.model.image_tokens.position_after
+            rows = [(s.suffix_ids, position_after(len(s.prefix_ids)), st) for s, st in zip(splits, starts)]
             hidden_last = self._prefill_text(rows, slots)
         else:
             hidden_last = self._prefill_whole(reqs, slots)
