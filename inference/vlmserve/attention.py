@@ -51,7 +51,8 @@ class AttentionBackend(Protocol):
 
 
 def sdpa(q, k, v, mask=None, is_causal=False):
-    """SDPA with grouped kv heads: query head h uses kv head h // (H / KV) (facts §8)."""
+    """SDPA with grouped kv heads: query head h uses kv head h // (H / KV), as
+    in the official multi-query attention."""
     if k.shape[1] != q.shape[1]:
         # expand + reshape, not repeat_interleave: the latter may synchronise with the host,
         # which a CUDA graph capture does not allow

@@ -1,4 +1,5 @@
-"""EVA2-CLIP vision tower, 2x2 conv downsample and GLU projector of GLM-4V (facts §3-§4).
+"""EVA2-CLIP vision tower, 2x2 conv downsample and GLU projector of GLM-4V, as in the official
+model code.
 
 Module and parameter names follow the official state dict (``transformer.vision.*``).
 """
