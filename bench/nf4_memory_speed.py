@@ -33,6 +33,8 @@ import time
 import torch
 from torch import nn
 
+from cuda_timing import graph_time_us, sync_time
+
 GIB = 2**30
 IDS = dict(gmask=151331, sop=151333, user=151336, assistant=151337, boi=151339, eot=151329, eoi=151340, nl=198)
 
@@ -96,11 +98,6 @@ def nvidia_smi_process_mib() -> float | None:
         if int(pid) == os.getpid():
             return float(mib)
     return None
-
-
-def sync_time() -> float:
-    torch.cuda.synchronize()
-    return time.perf_counter()
 
 
 @torch.inference_mode()
@@ -183,29 +180,6 @@ def engine_path(model, cfg, ids, pixels, new_tokens: int, steps: int) -> dict:
     return out
 
 
-def graph_us(fn, reps: int = 10) -> float:
-    """GPU time of one call, from a CUDA graph of `reps` calls (best of 3 replays)."""
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for _ in range(2):
-            fn()
-    torch.cuda.current_stream().wait_stream(s)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(reps):
-            fn()
-    best = float("inf")
-    for _ in range(3):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        best = min(best, start.elapsed_time(end) * 1000 / reps)
-    return best
-
-
 @torch.inference_mode()
 def run_check() -> dict:
     """Every GPU path against the fallback (dequantize to the compute dtype + F.linear), then per-layer speed."""
@@ -267,7 +241,7 @@ def run_check() -> dict:
             x = torch.randn(m, k, device="cuda", dtype=bf)
             lin(x)  # tune
             cfg = T.tuned_configs().get((T._m_bucket(m), n, k, bf, True, False))
-            t16, t4 = graph_us(lambda: F.linear(x, w16)), graph_us(lambda: lin(x))
+            t16, t4 = graph_time_us(lambda: F.linear(x, w16), reps=10, rounds=3), graph_time_us(lambda: lin(x), reps=10, rounds=3)
             speed.append(dict(shape=name, M=m, N=n, K=k, bf16_us=t16, nf4_us=t4, speedup=t16 / t4, config=str(cfg)))
             print(f"{name:13s} M={m:5d}  bf16 {t16:8.1f} us  nf4 {t4:8.1f} us  x{t16 / t4:5.2f}  {cfg}",
                   file=sys.stderr, flush=True)
