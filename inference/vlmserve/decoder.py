@@ -1,4 +1,4 @@
-"""ChatGLM4 decoder blocks (facts §8): pre-RMSNorm, fused QKV with bias, grouped kv heads,
+"""ChatGLM4 decoder blocks as the official GLM-4 code builds them: pre-RMSNorm, fused QKV with bias, grouped kv heads,
 GLM rotary on half the head dims, SwiGLU MLP. Names follow ``transformer.encoder.*``."""
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""EVA2-CLIP vision tower, 2x2 conv downsample and GLU projector of GLM-4V (facts §3-§4).
+"""EVA2-CLIP vision tower, 2x2 conv downsample and GLU projector of GLM-4V, as in the official
+model code.
 
 Module and parameter names follow the official state dict (``transformer.vision.*``).
 """
@@ -8,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vlmserve.attention import full_attention
 from vlmserve.config import ModelConfig
 
 
@@ -37,7 +39,7 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, L, _ = x.shape
         q, k, v = self.query_key_value(x).view(B, L, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)                # full attention, no mask
+        out = full_attention(q, k, v)                                # no mask, no causality
         return self.dense(out.transpose(1, 2).reshape(B, L, -1))
 
 

@@ -104,8 +104,10 @@ def _quantizer(quant: str, keep_16bit):
     """Returns (should_quantize(param_name) -> bool, make(weight, bias) -> module) or None."""
     if quant in (None, "none"):
         return None
+    if quant == "fp8":
+        raise ValueError("--quant fp8 is not available yet in this version (use nf4 or none)")
     if quant != "nf4":
-        raise ValueError(f"unknown quant {quant!r} (expected nf4 or none)")
+        raise ValueError(f"unknown quant {quant!r} (expected none, nf4 or fp8)")
     try:
         from vlmserve.quant.linear import NF4Linear
         from vlmserve.quant.policy import should_quantize
