@@ -125,12 +125,14 @@ def prefill_and_decode(model, engine, cfg, out: dict) -> None:
     out["prefill_decode"] = rows
 
 
-def serve(engine, pixels, concurrency, images, label, out_rows, **config) -> dict:
+def serve(engine, pixels, concurrency, images, label, out_rows, save=None, **config) -> dict:
     for k, v in config.items():
         setattr(engine.config, k, v)
     r = asyncio.run(drive(engine, pixels, images, concurrency, ["caption"], 256))
     r.update(label=label, concurrency=concurrency, **config)
     out_rows.append(r)
+    if save is not None:
+        save()
     print(f"serve {label:<34} c={concurrency:<3} {r['images']:>4} img {r['images_per_s']:6.3f} img/s "
           f"ttft p50 {r['ttft_s_median']:6.2f}s p90 {r['ttft_s_p90']:6.2f}s "
           f"p50 after first wave {r['ttft_s_median_after_first_wave'] or float('nan'):6.2f}s", flush=True)
@@ -147,16 +149,24 @@ def main(argv=None) -> int:
         return 2
     out: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
                  "cudnn": torch.backends.cudnn.version()}
+    dest = Path(os.environ["OUT"]) / Path(args.out).name if os.environ.get("OUT") else Path(args.out)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+
+    def save():   # after every section: a run cut short keeps what it measured
+        dest.write_text(json.dumps(out, indent=2))
     peak = matmul_peak()
     out["matmul_peak_tflops"] = peak / 1e12
     print(f"{out['device']} torch {out['torch']} cudnn {out['cudnn']}: bf16 matmul {peak / 1e12:.0f} TFLOP/s", flush=True)
     t0 = time.perf_counter()
     attention_backends(out)
+    save()
     model, cfg = build_model("none")
     vision_batches(model, cfg, out, (1, 2, 4, 8, 16))
+    save()
     engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=128, slot_len=2048, max_waiting=10_000)).start()
     engine.decoder.warm_up(2048)
     prefill_and_decode(model, engine, cfg, out)
+    save()
     pixels = torch.randn(3, cfg.vision.image_size, cfg.vision.image_size).pin_memory()
     asyncio.run(drive(engine, pixels, 2, 2, ["caption"], 8))
     print(f"micro-benchmarks done at {time.perf_counter() - t0:.0f}s", flush=True)
@@ -174,20 +184,19 @@ def main(argv=None) -> int:
     for name, v in phases.items():
         print(f"  {name:<16} {v['seconds']:7.2f}s {v['calls']:>6} calls {v['seconds'] / max(v['calls'], 1) * 1e3:8.2f} ms/call",
               flush=True)
+    save()
 
     runs: list = []
     out["serve"] = runs
     n64 = int(64 * args.images_per_client)
-    serve(engine, pixels, 64, n64, "unbounded admission (before)", runs, round_images=10**6, round_tokens=10**9)
+    serve(engine, pixels, 64, n64, "unbounded admission (before)", runs, save, round_images=10**6, round_tokens=10**9)
     for ri in (4, 8):
-        serve(engine, pixels, 64, n64, f"round_images={ri}", runs, round_images=ri, round_tokens=16384)
-    serve(engine, pixels, 128, 192, "round_images=8", runs, round_images=8, round_tokens=16384)
+        serve(engine, pixels, 64, n64, f"round_images={ri}", runs, save, round_images=ri, round_tokens=16384)
+    serve(engine, pixels, 128, 192, "round_images=8", runs, save, round_images=8, round_tokens=16384)
     engine.stop()
     fl = flops_per_request(cfg, len(prompt("caption")) + cfg.n_vision_embeds - 3, 256)
     out["flops_per_image"] = fl
-    dest = Path(os.environ["OUT"]) / Path(args.out).name if os.environ.get("OUT") else Path(args.out)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(json.dumps(out, indent=2))
+    save()
     print(f"wrote {dest} after {time.perf_counter() - t0:.0f}s")
     return 0
 
