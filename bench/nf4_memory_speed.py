@@ -29,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import torch
 from torch import nn
@@ -199,14 +200,6 @@ def run_check() -> dict:
     from vlmserve.quant import triton_nf4 as T
     from vlmserve.quant.linear import NF4Linear
 
-    t0 = time.perf_counter()
-    rows = gpu_cases(log=lambda s: print(s, file=sys.stderr, flush=True))
-    bad = [r for r in rows if r["ok"] is not True]
-    print(f"check: {len(rows)} runs in {time.perf_counter() - t0:.0f}s, {sum(r['ok'] is False for r in rows)} wrong, "
-          f"{sum(r['ok'] is None for r in rows)} not compiled", file=sys.stderr, flush=True)
-    for r in bad:
-        print("  ", r, file=sys.stderr)
-
     bf = torch.bfloat16
     speed = []
     dev = torch.device("cuda")
@@ -228,8 +221,20 @@ def run_check() -> dict:
                               nf4_weight_GBps=gbps, candidates_us=cands))
             print(f"{name:13s} M={m:5d}  bf16 {t16:8.1f} us  nf4 {t4:8.1f} us  x{t16 / t4:5.2f}  "
                   f"{gbps:6.0f} GB/s  {cfg}", file=sys.stderr, flush=True)
+            print("      candidates: " + ", ".join(
+                f"{c.block_m}x{c.block_n}r{c.r}w{c.num_warps}v{c.waves}{'A' if c.w_is_a else 'B'}{c.chunk_mib or ''}="
+                + (f"{t:.0f}" if t is not None else "x") for c, t, _ in T.tuning_timings().get(key, [])),
+                  file=sys.stderr, flush=True)
         del w16, lin
         torch.cuda.empty_cache()
+    t0 = time.perf_counter()
+    rows = gpu_cases(log=lambda s: print(s, file=sys.stderr, flush=True))
+    bad = [r for r in rows if r["ok"] is not True]
+    print(f"check: {len(rows)} runs in {time.perf_counter() - t0:.0f}s, {sum(r['ok'] is False for r in rows)} wrong, "
+          f"{sum(r['ok'] is None for r in rows)} not compiled", file=sys.stderr, flush=True)
+    for r in bad:
+        print("  ", r, file=sys.stderr)
+
     return dict(mode="check", ok=not bad, runs=rows, speed=speed)
 
 

@@ -105,7 +105,8 @@ def _quantizer(quant: str, keep_16bit):
     if quant in (None, "none"):
         return None
     if quant == "fp8":
-        raise ValueError("--quant fp8 is not available yet in this version (use nf4 or none)")
+        from vlmserve.quant.fp8 import FP8Linear, should_quantize_fp8
+        return (lambda name: should_quantize_fp8(name, keep_16bit)), FP8Linear.from_weight
     if quant != "nf4":
         raise ValueError(f"unknown quant {quant!r} (expected none, nf4 or fp8)")
     try:

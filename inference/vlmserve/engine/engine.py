@@ -25,6 +25,7 @@ import torch
 
 from .decode_step import DecodeStep
 from .kv_cache import PrefixStore, SlotAttention, SlotKVCache
+from .phases import PhaseClock
 from .sequence import Sequence
 from .types import EngineConfig, GenerationRequest, Output, Overloaded
 from .waiting import WaitingLine
@@ -109,6 +110,7 @@ class Engine:
         log.info("KV cache: %d slots x %d tokens (%.2f GiB)", n_slots, self.slot_len,
                  n_slots * self.slot_len * per_token / 2**30)
 
+        self.clock = PhaseClock(self.device)   # bench/serve_profile.py enables it
         self._inbox: queue.Queue = queue.Queue()
         self._waiting = WaitingLine()
         self._pending = 0                  # submitted, not yet admitted (inbox + waiting)
@@ -170,7 +172,8 @@ class Engine:
             admitted: list[GenerationRequest] = []
             try:
                 with torch.inference_mode():
-                    admitted = self._admit()
+                    with self.clock.phase("admit"):
+                        admitted = self._admit()
                     if admitted:
                         self._prefill(admitted)
                     admitted = []
@@ -198,8 +201,10 @@ class Engine:
         aborted, self._aborted = self._aborted, set()
         for req in self._waiting.remove(aborted):
             self._unpend()
+            self.metrics.requests_aborted.inc()
             self._emit(req, Output(req.request_id, finished=True, finish_reason="abort"))
         done = [i for i, s in enumerate(self.running) if s.id in aborted]
+        self.metrics.requests_aborted.inc(len(done))
         for i in done:
             seq = self.running[i]
             seq.finish_reason = "abort"
@@ -278,7 +283,8 @@ class Engine:
             starts = self._prefill_prefixes(reqs, splits, slots)
             position_after = self.model.image_tokens.position_after
             rows = [(s.suffix_ids, position_after(len(s.prefix_ids)), st) for s, st in zip(splits, starts)]
-            hidden_last = self._prefill_text(rows, slots)
+            with self.clock.phase("prefill_text"):
+                hidden_last = self._prefill_text(rows, slots)
         else:
             hidden_last = self._prefill_whole(reqs, slots)
 
@@ -286,7 +292,8 @@ class Engine:
         for seq in seqs:
             seq.cache_len = seq.prompt_len
         self.running.extend(seqs)
-        self._sample_and_emit(seqs, logits, first_slot=base)
+        with self.clock.phase("sample_emit"):
+            self._sample_and_emit(seqs, logits, first_slot=base)
 
     def _vision(self, reqs: list[GenerationRequest]) -> dict[str, torch.Tensor]:
         """Vision embeddings for the distinct images of `reqs`, from the cache or the tower."""
@@ -329,7 +336,8 @@ class Engine:
                 owner[s.key] = i
                 self.metrics.prefix_cache_misses.inc()
         if owner:
-            vision = self._vision([reqs[i] for i in owner.values()])
+            with self.clock.phase("vision"):
+                vision = self._vision([reqs[i] for i in owner.values()])
             todo = list(owner.values())
             per_row = self.prompt_len(splits[todo[0]].prefix_ids, True)
             step = max(1, self.config.prefill_tokens // per_row)
@@ -338,7 +346,8 @@ class Engine:
                 embeds, positions = self._embed_rows(
                     [splits[i].prefix_ids for i in chunk], [vision[reqs[i].image_digest] for i in chunk])
                 self.attn.plan_prefill([slots[i] for i in chunk], [0] * len(chunk))
-                self.model.forward_embeds(embeds, positions, self.attn)
+                with self.clock.phase("prefill_prefix"):
+                    self.model.forward_embeds(embeds, positions, self.attn)
         for i, s in enumerate(splits):
             if s.key in owner:
                 starts[i] = self.prompt_len(s.prefix_ids, True)
@@ -397,12 +406,14 @@ class Engine:
     def _decode(self) -> None:
         seqs = self.running
         self.metrics.batch_size.observe(len(seqs))
-        logits = self.decoder.run([s.tokens[-1] for s in seqs], [s.next_position for s in seqs],
-                                  [s.cache_len for s in seqs])
+        with self.clock.phase("decode"):
+            logits = self.decoder.run([s.tokens[-1] for s in seqs], [s.next_position for s in seqs],
+                                      [s.cache_len for s in seqs])
         for s in seqs:
             s.cache_len += 1
             s.next_position += 1
-        self._sample_and_emit(seqs, logits)
+        with self.clock.phase("sample_emit"):
+            self._sample_and_emit(seqs, logits)
 
     def _sample_and_emit(self, seqs: list[Sequence], logits: torch.Tensor, first_slot: int = 0) -> None:
         """`seqs` are running[first_slot:first_slot + len(seqs)]; finished ones leave their slots."""

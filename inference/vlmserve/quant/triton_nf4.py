@@ -95,21 +95,21 @@ def _nf4_gemv_kernel(
 
 @triton.jit
 def _nf4_tc_kernel(
-    x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, lut_ptr, bias_ptr, out_ptr,
+    x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, code_ptr, bias_ptr, out_ptr,
     M, N, K, stride_xm, SPLIT_K,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, R: tl.constexpr, IS_SPLIT: tl.constexpr, GROUP_M: tl.constexpr,
-    W_IS_A: tl.constexpr, SCALE_AFTER: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr,
-    IEEE: tl.constexpr,
+    W_IS_A: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
 ):
-    # Tensor-core NF4 matmul, the weight dequantized in registers one 64-wide quant block at a time (R blocks
-    # unrolled per loop step for memory-level parallelism). A block's bytes [BLOCK_N, 32] give two K=32 dots: the
-    # high nibbles (even columns of x) and the low nibbles (odd columns), so nibbles are never interleaved.
-    # W_IS_A: out^T[BLOCK_N, BLOCK_M] = W @ x^T, the dequantized weight is the first operand (Hopper's wgmma
-    # takes it from registers); else out[BLOCK_M, BLOCK_N] = x @ W^T.
-    # SCALE_AFTER: the lookup table is already in the compute dtype and the block's absmax scales the [BM, BN]
-    # partial product (M*N multiplies per block instead of N*64: cheaper for small M); else code * absmax is
-    # formed per weight in float32 and rounded once, exactly as the fallback's dequantization.
+    # Tensor-core NF4 matmul, the weight dequantized in registers R quant blocks (R x 64 columns) per step.
+    # A step's bytes [BLOCK_N, R, 32] give two dots of K = 32R: the high nibbles against the even columns of x,
+    # the low nibbles against the odd ones, so nibbles are never interleaved. Each step's bytes and scales are
+    # loaded one step ahead (loop-carried), so HBM latency overlaps the lookups and dots of the step before:
+    # at decode sizes the kernel lives on the bytes it keeps in flight.
+    # W_IS_A: out^T[BLOCK_N, BLOCK_M] = W @ x^T, the dequantized weight is the first operand (Hopper's wgmma takes
+    # it from registers); else out[BLOCK_M, BLOCK_N] = x @ W^T. Values are code * absmax in float32, rounded once
+    # to the compute dtype, exactly as the fallback's dequantization.
     # SPLIT_K is a runtime value (one compiled kernel for every split count); IS_SPLIT says whether it is > 1.
+    KB: tl.constexpr = 32 * R
     pid = tl.program_id(0)
     pid_k = tl.program_id(1)
     num_m = tl.cdiv(M, BLOCK_M)
@@ -123,7 +123,9 @@ def _nf4_tc_kernel(
 
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    rr = tl.arange(0, R)
     rj = tl.arange(0, 32)
+    rc = tl.arange(0, KB)
     m_mask = rm < M
     n_mask = rn < N
     k_blocks = K // 64
@@ -131,63 +133,47 @@ def _nf4_tc_kernel(
     per_split = tl.cdiv(steps, SPLIT_K)
     s_begin = pid_k * per_split
     s_end = tl.minimum(s_begin + per_split, steps)
-    w_ptrs = packed_ptr + rn[:, None] * (K // 2) + rj[None, :]  # bytes of quant block 0: [BLOCK_N, 32]
-    x_ptrs = x_ptr + rm[:, None] * stride_xm + 2 * rj[None, :]  # even columns of block 0: [BLOCK_M, 32]
-    blk_base = rn * k_blocks
+    w_ptrs = packed_ptr + rn[:, None, None] * (K // 2) + rr[None, :, None] * 32 + rj[None, None, :]
+    x_ptrs = x_ptr + rm[:, None] * stride_xm + 2 * rc[None, :]  # even columns of step 0: [BLOCK_M, KB]
+    blk_base = rn[:, None] * k_blocks
     dt = x_ptr.dtype.element_ty
+
+    blk = s_begin * R + rr
+    b_mask = (blk < k_blocks) & (s_begin < s_end)
+    wb = tl.load(w_ptrs + s_begin * KB, mask=n_mask[:, None, None] & b_mask[None, :, None], other=0)
+    scale = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base + blk[None, :],
+                         n_mask[:, None] & b_mask[None, :], DOUBLE_QUANT)
     if W_IS_A:
         acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
     else:
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for s in range(s_begin, s_end):
-        for r in tl.static_range(R):
-            blk = s * R + r
-            live = blk < k_blocks
-            wb = tl.load(w_ptrs + blk * 32, mask=n_mask[:, None] & live, other=0, eviction_policy="evict_first")
-            scale = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base + blk,
-                                 n_mask & live, DOUBLE_QUANT)
-            x_even = tl.load(x_ptrs + blk * 64, mask=m_mask[:, None] & live, other=0.0)
-            x_odd = tl.load(x_ptrs + blk * 64 + 1, mask=m_mask[:, None] & live, other=0.0)
-            c_hi = tl.load(lut_ptr + (wb >> 4).to(tl.int32))
-            c_lo = tl.load(lut_ptr + (wb & 15).to(tl.int32))
-            if SCALE_AFTER:
-                w_hi = c_hi.to(dt)
-                w_lo = c_lo.to(dt)
+        nxt = (s + 1) * R + rr
+        nxt_mask = (nxt < k_blocks) & (s + 1 < s_end)
+        wb_next = tl.load(w_ptrs + (s + 1) * KB, mask=n_mask[:, None, None] & nxt_mask[None, :, None], other=0)
+        scale_next = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base + nxt[None, :],
+                                  n_mask[:, None] & nxt_mask[None, :], DOUBLE_QUANT)
+        x_mask = m_mask[:, None] & (s * (64 * R) + 2 * rc < K)[None, :]
+        x_even = tl.load(x_ptrs + s * (64 * R), mask=x_mask, other=0.0)
+        x_odd = tl.load(x_ptrs + s * (64 * R) + 1, mask=x_mask, other=0.0)
+        w_hi = tl.reshape((tl.load(code_ptr + (wb >> 4).to(tl.int32)) * scale[:, :, None]).to(dt), (BLOCK_N, KB))
+        w_lo = tl.reshape((tl.load(code_ptr + (wb & 15).to(tl.int32)) * scale[:, :, None]).to(dt), (BLOCK_N, KB))
+        if W_IS_A:
+            if IEEE:
+                acc = tl.dot(w_hi, tl.trans(x_even), acc, input_precision="ieee")
+                acc = tl.dot(w_lo, tl.trans(x_odd), acc, input_precision="ieee")
             else:
-                w_hi = (c_hi * scale[:, None]).to(dt)
-                w_lo = (c_lo * scale[:, None]).to(dt)
-            if W_IS_A:
-                if SCALE_AFTER:
-                    if IEEE:
-                        part = tl.dot(w_hi, tl.trans(x_even), input_precision="ieee")
-                        part = tl.dot(w_lo, tl.trans(x_odd), part, input_precision="ieee")
-                    else:
-                        part = tl.dot(w_hi, tl.trans(x_even))
-                        part = tl.dot(w_lo, tl.trans(x_odd), part)
-                    acc += part * scale[:, None]
-                else:
-                    if IEEE:
-                        acc = tl.dot(w_hi, tl.trans(x_even), acc, input_precision="ieee")
-                        acc = tl.dot(w_lo, tl.trans(x_odd), acc, input_precision="ieee")
-                    else:
-                        acc = tl.dot(w_hi, tl.trans(x_even), acc)
-                        acc = tl.dot(w_lo, tl.trans(x_odd), acc)
+                acc = tl.dot(w_hi, tl.trans(x_even), acc)
+                acc = tl.dot(w_lo, tl.trans(x_odd), acc)
+        else:
+            if IEEE:
+                acc = tl.dot(x_even, tl.trans(w_hi), acc, input_precision="ieee")
+                acc = tl.dot(x_odd, tl.trans(w_lo), acc, input_precision="ieee")
             else:
-                if SCALE_AFTER:
-                    if IEEE:
-                        part = tl.dot(x_even, tl.trans(w_hi), input_precision="ieee")
-                        part = tl.dot(x_odd, tl.trans(w_lo), part, input_precision="ieee")
-                    else:
-                        part = tl.dot(x_even, tl.trans(w_hi))
-                        part = tl.dot(x_odd, tl.trans(w_lo), part)
-                    acc += part * scale[None, :]
-                else:
-                    if IEEE:
-                        acc = tl.dot(x_even, tl.trans(w_hi), acc, input_precision="ieee")
-                        acc = tl.dot(x_odd, tl.trans(w_lo), acc, input_precision="ieee")
-                    else:
-                        acc = tl.dot(x_even, tl.trans(w_hi), acc)
-                        acc = tl.dot(x_odd, tl.trans(w_lo), acc)
+                acc = tl.dot(x_even, tl.trans(w_hi), acc)
+                acc = tl.dot(x_odd, tl.trans(w_lo), acc)
+        wb = wb_next
+        scale = scale_next
     if W_IS_A:
         out_mask = n_mask[:, None] & m_mask[None, :]
         out_offs = rm[None, :] * N + rn[:, None]
@@ -248,7 +234,6 @@ class Config:
     waves: int = 2  # split-K: aim for this many programs per SM (1 = no split unless the grid is tiny)
     chunk_mib: int = 0  # dequant + cuBLAS: rows dequantized per step, in MiB of the compute dtype
     w_is_a: bool = True  # tensor-core kernel: the weight is the register (first) operand
-    scale_after: bool = True  # tensor-core kernel: absmax scales each block's partial product
 
     @property
     def dequant(self) -> bool:
@@ -259,9 +244,8 @@ def _dq(mib: int) -> Config:
     return Config(0, 0, 4, 1, chunk_mib=mib)
 
 
-def _tc(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_a: bool = True,
-        scale_after: bool = True) -> Config:
-    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, scale_after=scale_after)
+def _tc(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_a: bool = True) -> Config:
+    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a)
 
 
 # Small N (qkv, dense) need more programs than N / BLOCK_N to hide latency: the waves=8 variants split K more.
@@ -274,22 +258,20 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
     """Tensor-core candidates for tiles of bm rows: memory-bound at decode sizes, so they differ mostly in how
     many weight bytes are in flight (block_n x r), how the K loop is split across SMs, and operand order.
     (The split count is a runtime argument: waves variants share one compiled kernel.)"""
-    return (_tc(bm, 64, 4, 3, 2), _tc(bm, 128, 4, 3, 2), _tc(bm, 128, 8, 3, 4), _tc(bm, 64, 4, 3, 2, waves=4),
-            _tc(bm, 128, 4, 3, 2, w_is_a=False), _tc(bm, 64, 4, 3, 2, scale_after=False))
+    return (_tc(bm, 64, 4, 2, 4), _tc(bm, 128, 4, 2, 2), _tc(bm, 128, 8, 2, 4), _tc(bm, 64, 4, 2, 4, waves=4),
+            _tc(bm, 128, 4, 2, 2, w_is_a=False), _tc(bm, 256, 8, 2, 2))
 
 
 # M <= 256 (decode batches, short prefills): the fused kernel, by M bucket (16 rows is the smallest dot tile).
 TC_CONFIGS = {16: _tc_configs(16), 32: _tc_configs(32), 64: _tc_configs(64),
-              128: _tc_configs(64) + (_tc(128, 128, 8, 3, 1, waves=1, scale_after=False),),
-              256: (_tc(64, 128, 4, 3, 2), _tc(128, 128, 8, 3, 1, waves=1, scale_after=False),
-                    _tc(128, 64, 4, 3, 2, scale_after=False),
-                    _tc(128, 128, 8, 3, 2, waves=1, w_is_a=False, scale_after=False))}
+              128: _tc_configs(64) + (_tc(128, 128, 8, 2, 2, waves=1),),
+              256: (_tc(64, 128, 4, 2, 2), _tc(128, 128, 8, 2, 2, waves=1), _tc(128, 64, 4, 2, 4),
+                    _tc(128, 128, 8, 2, 2, waves=1, w_is_a=False))}
 # M > 256 (prefill, vision): dequantize row chunks into the shared scratch and let cuBLAS multiply each. Small
 # chunks stay in L2 between the dequant kernel and the GEMM; large ones mean fewer launches (eager prefill is
 # bound by launches). The fused kernel as a large tile competes too.
 DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (16, 8, 4))
-LARGE_M_CONFIGS = DEQUANT_CONFIGS + (_tc(128, 128, 8, 3, 1, waves=1, w_is_a=False, scale_after=False),
-                                     _tc(128, 256, 8, 3, 1, waves=1, scale_after=False))
+LARGE_M_CONFIGS = DEQUANT_CONFIGS + (_tc(128, 128, 8, 3, 2, waves=1, w_is_a=False), _tc(128, 256, 8, 3, 1, waves=1))
 MAX_FUSED_M = 256
 
 _tuned: dict[tuple, Config] = {}
@@ -354,17 +336,6 @@ def dequantize_rows(w: NF4Operand, r0: int, r1: int, out: torch.Tensor) -> None:
     )
 
 
-def _lut(w: NF4Operand, dtype: torch.dtype) -> torch.Tensor:
-    """The code book in `dtype` (the scale-after kernels look values up ready for the dot), cached per operand."""
-    if dtype == torch.float32:
-        return w.code
-    cache = w.__dict__.setdefault("_luts", {})
-    lut = cache.get(dtype)
-    if lut is None:
-        lut = cache[dtype] = w.code.to(dtype).contiguous()
-    return lut
-
-
 def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torch.Tensor, cfg: Config) -> None:
     if cfg.dequant:
         chunked.chunked_linear(x, w.n, bias, lambda r0, r1, dst: dequantize_rows(w, r0, r1, dst),
@@ -394,11 +365,10 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
     else:
         if cfg.block_m < 16 or cfg.block_n < 16:
             raise ValueError(f"tensor-core tiles need block_m, block_n >= 16, got {cfg}")
-        lut = _lut(w, x.dtype) if cfg.scale_after else w.code
         _nf4_tc_kernel[(n_programs, split)](
-            x, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, m, w.n, w.k, x.stride(0), split,
+            x, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k, x.stride(0), split,
             BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1, GROUP_M=8, W_IS_A=cfg.w_is_a,
-            SCALE_AFTER=cfg.scale_after, DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
+            DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
             num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         )
     if split > 1:
@@ -422,19 +392,14 @@ def _capturing() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
 
 
-_flush_buf: dict[int, torch.Tensor] = {}
 FLUSH_BYTES = 64 << 20  # written between timed calls so each reads its weight from HBM, as a decode step does
 
 
 def graph_time_us(fn, device: torch.device, reps: int = 8, flush: bool = True) -> float:
     """GPU time of one fn() call, replayed from a CUDA graph of `reps` calls (best of 3 replays). With flush,
     a 64 MiB memset between calls evicts L2 and its own time (a graph of memsets alone) is subtracted."""
-    buf = None
-    if flush:
-        idx = device.index if device.index is not None else torch.cuda.current_device()
-        buf = _flush_buf.get(idx)
-        if buf is None:
-            buf = _flush_buf[idx] = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device=device)
+    # allocated per call, not kept: 64 MiB held for good would count against the 8 GiB batch-1 budget
+    buf = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device=device) if flush else None
 
     def timed(body) -> float:
         side = torch.cuda.Stream(device)
