@@ -162,6 +162,8 @@ public final class OpenAiClient implements AutoCloseable {
      * Asks with {@code stream: true} and hands each piece of the answer to {@code piece} as it arrives
      * (server-sent events); returns the whole answer. Failures before the first piece are retried like
      * complete()'s; an error status or an error event is an exception whose message quotes the server.
+     * A stream holds a slot of the concurrency bound only until its headers arrive (one user's question
+     * in the playground, not a batch's flood).
      */
     public String stream(ChatRequest request, Consumer<String> piece) throws InterruptedException {
         requestCount.incrementAndGet();
@@ -175,8 +177,14 @@ public final class OpenAiClient implements AutoCloseable {
                         + snippet(String.join(" ", lines.limit(20).toList())));
             }
             Iterator<String> it = lines.iterator();
-            while (it.hasNext()) {
-                String line = it.next();
+            while (true) {
+                String line;
+                try {
+                    if (!it.hasNext()) break;
+                    line = it.next();
+                } catch (UncheckedIOException e) {
+                    throw new InferenceUnavailableException("the answer stream from " + base + " broke off: " + e.getCause(), e.getCause());
+                }
                 if (!line.startsWith("data:")) continue;
                 String data = line.substring(5).strip();
                 if (data.equals("[DONE]")) break;
@@ -193,8 +201,6 @@ public final class OpenAiClient implements AutoCloseable {
                     piece.accept(text);
                 }
             }
-        } catch (UncheckedIOException e) {
-            throw new InferenceUnavailableException("the answer stream from " + base + " broke off: " + e.getCause(), e.getCause());
         }
         return answer.toString();
     }
