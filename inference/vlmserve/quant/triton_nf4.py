@@ -259,7 +259,8 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
     many weight bytes are in flight (block_n x r), how the K loop is split across SMs, and operand order.
     (The split count is a runtime argument: waves variants share one compiled kernel.)"""
     return (_tc(bm, 64, 4, 2, 4), _tc(bm, 128, 4, 2, 2), _tc(bm, 128, 8, 2, 4), _tc(bm, 64, 4, 2, 4, waves=4),
-            _tc(bm, 128, 4, 2, 2, w_is_a=False), _tc(bm, 256, 8, 2, 2))
+            _tc(bm, 64, 4, 2, 4, waves=8), _tc(bm, 128, 4, 2, 2, w_is_a=False), _tc(bm, 256, 8, 2, 2),
+            _tc(bm, 128, 4, 1, 4))
 
 
 # M <= 256 (decode batches, short prefills): the fused kernel, by M bucket (16 rows is the smallest dot tile).
@@ -270,7 +271,7 @@ TC_CONFIGS = {16: _tc_configs(16), 32: _tc_configs(32), 64: _tc_configs(64),
 # M > 256 (prefill, vision): dequantize row chunks into the shared scratch and let cuBLAS multiply each. Small
 # chunks stay in L2 between the dequant kernel and the GEMM; large ones mean fewer launches (eager prefill is
 # bound by launches). The fused kernel as a large tile competes too.
-DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (16, 8, 4))
+DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (8, 4, 2))
 LARGE_M_CONFIGS = DEQUANT_CONFIGS + (_tc(128, 128, 8, 3, 2, waves=1, w_is_a=False), _tc(128, 256, 8, 3, 1, waves=1))
 MAX_FUSED_M = 256
 
