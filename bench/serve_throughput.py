@@ -185,9 +185,9 @@ BUDGET_ENGINE = dict(prefill_tokens=4096, round_tokens=4096, vision_batch=2, rou
                      prefix_cache_entries=4, image_cache_entries=8)
 
 
-def cap_memory(budget_gib: float) -> int:
-    """Cap this process's torch memory to what a card of budget_gib leaves after the CUDA context (measured:
-    device memory in use minus torch's own reservations). Returns the cap in bytes."""
+def memory_cap(budget_gib: float) -> int:
+    """What a card of budget_gib leaves torch after the CUDA context (measured now: device memory in use minus
+    torch's own reservations), in bytes."""
     torch.cuda.empty_cache()
     total = torch.cuda.get_device_properties(0).total_memory
     free, _ = torch.cuda.mem_get_info()
@@ -195,8 +195,16 @@ def cap_memory(budget_gib: float) -> int:
     cap = int(budget_gib * 2**30 - context - BUDGET_MARGIN)
     if cap <= 0:
         raise SystemExit(f"--budget-gib {budget_gib}: the CUDA context alone takes {context / 2**30:.2f} GiB")
-    torch.cuda.set_per_process_memory_fraction(cap / total)
     return cap
+
+
+def apply_cap(cap: int) -> None:
+    """Applied after the model is built: the bench makes bf16 weights and quantizes them on the GPU (the real
+    loader quantizes tensor by tensor as it reads them), so only serving runs under the cap."""
+    torch.cuda.empty_cache()
+    if torch.cuda.memory_reserved() > cap:
+        raise SystemExit(f"the weights alone ({torch.cuda.memory_reserved() / 2**30:.2f} GiB) exceed the cap")
+    torch.cuda.set_per_process_memory_fraction(cap / torch.cuda.get_device_properties(0).total_memory)
 
 
 def budget_kv_tokens(cap: int, cfg, engine_kw: dict) -> int:
@@ -324,7 +332,7 @@ def main(argv=None) -> int:
     dev_name = torch.cuda.get_device_name()
     peak = matmul_peak()
     print(f"{dev_name}: measured bf16 matmul peak {peak / 1e12:.0f} TFLOP/s", flush=True)
-    cap = cap_memory(args.budget_gib) if args.budget_gib else None
+    cap = memory_cap(args.budget_gib) if args.budget_gib else None
 
     t = time.perf_counter()
     model, cfg = build_model(args.quant)
@@ -333,6 +341,7 @@ def main(argv=None) -> int:
     max_c = max(args.concurrency + [args.three_task_concurrency * 3])
     engine_kw = {}
     if cap is not None:
+        apply_cap(cap)
         engine_kw = dict(BUDGET_ENGINE, kv_budget_tokens=budget_kv_tokens(cap, cfg, BUDGET_ENGINE))
         print(f"budget {args.budget_gib} GiB card: torch capped at {cap / 2**30:.2f} GiB, "
               f"KV budget {engine_kw['kv_budget_tokens']} tokens", flush=True)
