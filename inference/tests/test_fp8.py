@@ -75,11 +75,13 @@ def test_fused_producers_match_their_unfused_definitions():
     assert rel(fused.swiglu(x, y, quantize=True).dequantize(), F.silu(x) * y) < 0.05
 
 
-def test_policy_quantizes_vision_and_decoder_linears_but_not_the_output_layer():
+def test_policy_quantizes_vision_and_decoder_linears_but_not_the_output_layer_or_attention_outputs():
     yes = ["transformer.vision.transformer.layers.0.mlp.fc1.weight",
            "transformer.vision.linear_proj.gate_proj.weight",
            "transformer.encoder.layers.3.self_attention.query_key_value.weight"]
     no = ["transformer.output_layer.weight", "transformer.embedding.word_embeddings.weight",
+          "transformer.vision.transformer.layers.0.attention.dense.weight",
+          "transformer.encoder.layers.0.self_attention.dense.weight",
           "transformer.encoder.layers.0.input_layernorm.weight", "transformer.vision.conv.weight"]
     assert all(fp8.should_quantize_fp8(n) for n in yes)
     assert not any(fp8.should_quantize_fp8(n) for n in no)
@@ -97,7 +99,9 @@ def test_loading_with_fp8_replaces_the_policy_linears(fp8_fixture_model):
     assert kinds["transformer.vision.transformer.layers.1.attention.query_key_value"] == "FP8Linear"
     assert kinds["transformer.encoder.layers.1.mlp.dense_4h_to_h"] == "FP8Linear"
     assert kinds["transformer.output_layer"] == "Linear"
-    assert sum(k == "FP8Linear" for k in kinds.values()) == 2 * 4 + 4 + 2 * 4
+    assert kinds["transformer.vision.transformer.layers.0.attention.dense"] == "Linear"
+    assert kinds["transformer.encoder.layers.0.self_attention.dense"] == "Linear"
+    assert sum(k == "FP8Linear" for k in kinds.values()) == 2 * 3 + 4 + 2 * 3
 
 
 def test_fp8_error_on_the_tiny_fixtures(fixture_model, fp8_fixture_model, fixture_inputs):
@@ -106,7 +110,7 @@ def test_fp8_error_on_the_tiny_fixtures(fixture_model, fp8_fixture_model, fixtur
                   new_tokens=8)
     print(f"\nFP8 (emulated) vs float32, tiny fixture a: {err}")
     # e4m3 keeps 3 mantissa bits to bf16's 7: about 16x bf16's rounding per element. On this random tiny
-    # model (logits' top-2 gap ~0.35) that measured 0.157 relative error and 80% top-1 agreement (bf16:
+    # model (logits' top-2 gap ~0.35) that measured 0.134 relative error and 87% top-1 agreement (bf16:
     # 0.018 and 96%); greedy runs of a random model part at the first near-tie, so that figure is only reported.
     assert err["logits_rel_err"] < 0.25
     assert err["top1_agreement"] >= 0.7
