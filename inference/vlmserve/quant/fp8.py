@@ -57,6 +57,20 @@ def fp8_matmul_supported(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)
 
 
+_BIAS_IN_GEMM = [True]    # until a PyTorch build refuses a bias with row-wise scales
+
+
+def _scaled_mm(x: FP8Act, weight: torch.Tensor, scale_row: torch.Tensor, bias, out_dtype) -> torch.Tensor:
+    if bias is not None and _BIAS_IN_GEMM[0]:
+        try:
+            return torch._scaled_mm(x.data, weight.t(), scale_a=x.scale, scale_b=scale_row, bias=bias,
+                                    out_dtype=out_dtype)
+        except RuntimeError:
+            _BIAS_IN_GEMM[0] = False
+    out = torch._scaled_mm(x.data, weight.t(), scale_a=x.scale, scale_b=scale_row, out_dtype=out_dtype)
+    return out if bias is None else out.add_(bias)
+
+
 # ---- the layer -------------------------------------------------------------------------------------
 class FP8Linear(nn.Module):
     takes_fp8 = True    # producers may hand it an FP8Act
@@ -88,8 +102,7 @@ class FP8Linear(nn.Module):
             x = quantize_rows(x)
         lead = x.shape[:-1]
         if fp8_matmul_supported(x.data.device):
-            out = torch._scaled_mm(x.data, self.weight.t(), scale_a=x.scale, scale_b=self._scale_row,
-                                   bias=self.bias, out_dtype=self.compute_dtype)
+            out = _scaled_mm(x, self.weight, self._scale_row, self.bias, self.compute_dtype)
         else:
             out = (x.data.float() * x.scale) @ (self.weight.float() * self.weight_scale[:, None]).t()
             if self.bias is not None:
