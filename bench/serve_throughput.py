@@ -180,7 +180,10 @@ def _quantile(values: list[float], q: float) -> float:
 
 # ---- memory budget (a card of --budget-gib) ---------------------------------------------------------
 BUDGET_MARGIN = 0.25 * 2**30     # allocator fragmentation and kernels loaded later, beyond the measured context
-BUDGET_ACTIVATIONS = 2.0 * 2**30  # vision / prefill activations with the budget mode's smaller micro-batches
+# Vision / prefill activations with the budget mode's smaller micro-batches. 2.0 GiB ran out of memory in the
+# warm-up's vision pass on the H200 (1.6 GiB of the cap was reserved but fragmented): 3 GiB and expandable
+# segments, not yet re-measured.
+BUDGET_ACTIVATIONS = 3.0 * 2**30
 BUDGET_ENGINE = dict(prefill_tokens=4096, round_tokens=4096, vision_batch=2, round_images=2,
                      prefix_cache_entries=4, image_cache_entries=8)
 
@@ -323,6 +326,8 @@ def main(argv=None) -> int:
                         "CUDA context), the KV cache sized to what the weights leave, smaller prefill micro-batches; "
                         "concurrencies above the KV slots it holds are capped to them")
     args = p.parse_args(argv)
+    if args.budget_gib:  # before the first CUDA allocation: a capped pool cannot afford fragmentation
+        os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
         return 2

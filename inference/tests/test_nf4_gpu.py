@@ -161,3 +161,19 @@ print("ok")
         proc = subprocess.run([sys.executable, "-c", _INTERPRETED], cwd=inference, env=env, capture_output=True,
                               text=True, timeout=600)
         assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+
+    def test_tuner_guard_rejects_outputs_that_differ_from_the_reference():
+        """The tuner keeps a fused candidate only if it agrees with dequant + cuBLAS: summation-order noise passes,
+        a wrong kernel does not."""
+        T = pytest.importorskip("vlmserve.quant.triton_nf4")
+        g = torch.Generator().manual_seed(3)
+        ref = torch.randn(16, 300, generator=g).to(torch.bfloat16)
+        assert T.agrees(ref, ref)
+        assert T.agrees((ref.float() * (1 + 1e-3)).to(torch.bfloat16), ref)
+        wrong = ref.clone()
+        wrong[3, 7] += ref.float().abs().max().item() * 0.1
+        assert not T.agrees(wrong, ref)
+        assert not T.agrees(torch.full_like(ref, float("nan")), ref)
+        ref32 = ref.float()
+        assert T.agrees(ref32 + 1e-6 * ref32.abs().max(), ref32)
+        assert not T.agrees(ref32 * 1.01, ref32)

@@ -17,7 +17,8 @@ Split-K partials go to a float32 scratch [SPLIT_K, M, N] and one reduce kernel a
 a fixed order (deterministic, unlike atomics).
 
 Block sizes and paths are chosen per (M bucket, N, K, dtype) on first use (skipped while a CUDA graph is being
-captured: the first candidate is used then): up to 256 rows by the GPU time of CUDA-graph replays with L2 flushed
+captured: the first candidate is used then), a fused candidate only if its output matches the dequant + cuBLAS
+path's on that first input (a guard against a kernel that is wrong on some GPU / Triton build): up to 256 rows by the GPU time of CUDA-graph replays with L2 flushed
 between calls (decode steps are graph replays that stream every weight from HBM), above by the wall time of eager
 calls (prefill is eager, and there the launches of the chunked path count).
 Import this module only where Triton exists; vlmserve.quant.linear imports it lazily.
@@ -450,6 +451,15 @@ def wall_time_us(fn, reps: int = 3) -> float:
     return best
 
 
+def agrees(out: torch.Tensor, ref: torch.Tensor) -> bool:
+    """A candidate's output against the dequant + cuBLAS path's on the same input: both use the same dequantized
+    values (code * absmax in float32, rounded once) and float32 accumulation, so only the order of additions
+    differs; anything beyond that is a broken kernel on this GPU / Triton build."""
+    scale = ref.float().abs().max().clamp_min(1e-12)
+    err = ((out.float() - ref.float()).abs().max() / scale).item()
+    return err <= (1e-4 if ref.dtype == torch.float32 else 1e-2)
+
+
 def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
     m = x.shape[0]
     key = (_m_bucket(m), w.n, w.k, x.dtype, w.double_quant, bias is not None)
@@ -461,8 +471,15 @@ def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
         return cands[0]
     best, best_t = cands[0], float("inf")
     timings = []
+    ref = None
     for cfg in cands:
         try:
+            _launch(x, w, bias, out, cfg)
+            if cfg.dequant and ref is None:
+                ref = out.clone()  # the dequant + cuBLAS path: the reference the fused candidates must match
+            elif not cfg.dequant and ref is not None and not agrees(out, ref):
+                timings.append((cfg, None, "output differs from dequant + cuBLAS: not used"))
+                continue
             # Up to MAX_FUSED_M rows the call runs in decode steps, which the engine replays from CUDA graphs:
             # time graph replays, L2 flushed. Above, it runs in eager prefill: time it as called, launches included.
             if m <= MAX_FUSED_M:
