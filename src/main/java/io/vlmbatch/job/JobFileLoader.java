@@ -261,9 +261,9 @@ public final class JobFileLoader {
 
     private RunSpec run(Node node) {
         String f = "run";
-        Map<String, Node> m = node == null ? Map.of() : mapping(node, f, Set.of("chunk_size", "partitions"));
+        Map<String, Node> m = node == null ? Map.of() : mapping(node, f, Set.of("chunk_size", "partitions", "reuse"));
         return new RunSpec((int) optionalLong(m, "chunk_size", f, 16, 1, 100_000),
-                (int) optionalLong(m, "partitions", f, 2, 1, 256));
+                (int) optionalLong(m, "partitions", f, 2, 1, 256), optionalBoolean(m, "reuse", f, true));
     }
 
     // ---- node helpers: each names the field and line when the value has the wrong shape ----

@@ -238,6 +238,27 @@ class JobFileLoaderTest {
     }
 
     @Test
+    void reuseIsOnUnlessTheJobTurnsItOff() throws Exception {
+        assertThat(JobFileLoader.load(write("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                """)).run().reuse()).isTrue();
+        assertThat(JobFileLoader.load(write("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                run: { reuse: false }
+                """)).run().reuse()).isFalse();
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                run: { reuse: "'; DROP TABLE vlm_result; --" }
+                """, ":4: run.reuse: must be true or false");
+    }
+
+    @Test
     void hostileYamlIsRefusedNotExpanded() throws Exception {
         StringBuilder laughs = new StringBuilder("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
         for (int i = 1; i < 12; i++) {

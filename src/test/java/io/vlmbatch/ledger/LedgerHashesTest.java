@@ -1,0 +1,71 @@
+package io.vlmbatch.ledger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.vlmbatch.image.ResizeSpec;
+import io.vlmbatch.job.TaskSpec;
+import io.vlmbatch.template.TextTemplate;
+import java.io.ByteArrayInputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class LedgerHashesTest {
+    private static final ResizeSpec RESIZE = ResizeSpec.defaults();
+    private static final TaskSpec KIND = new TaskSpec("kind", TextTemplate.builtIn("classify"), List.of("photo", "chart"), 16, null, null, null);
+
+    @Test
+    void contentHashIsTheSha256OfTheBytes() {
+        // the published SHA-256 test vector of "abc"
+        assertThat(ContentHash.of("abc".getBytes(StandardCharsets.US_ASCII)))
+                .isEqualTo("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    @Test
+    void pagesOfOneDocumentDifferFromEachOtherAndFromTheFile() throws Exception {
+        byte[] doc = new byte[200_000];
+        for (int i = 0; i < doc.length; i++) doc[i] = (byte) (i * 31);
+        String p1 = ContentHash.ofPage(new ByteArrayInputStream(doc), 1);
+        String p2 = ContentHash.ofPage(new ByteArrayInputStream(doc), 2);
+        assertThat(p1).isNotEqualTo(p2).isNotEqualTo(ContentHash.of(doc)).hasSize(64);
+        assertThat(ContentHash.ofPage(new ByteArrayInputStream(doc), 1)).isEqualTo(p1);
+        doc[100] ^= 1;
+        assertThat(ContentHash.ofPage(new ByteArrayInputStream(doc), 1)).isNotEqualTo(p1);
+        assertThatThrownBy(() -> ContentHash.ofPage(new ByteArrayInputStream(doc), 0)).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void everyFieldThatDeterminesTheAnswerChangesTheFingerprint() {
+        String base = TaskFingerprint.of("glm-4v-9b", "Which one?", KIND, RESIZE);
+        Set<String> all = new HashSet<>(List.of(base,
+                TaskFingerprint.of("glm-4v-9b-nf4", "Which one?", KIND, RESIZE),
+                TaskFingerprint.of("glm-4v-9b", "Which one? ", KIND, RESIZE),
+                TaskFingerprint.of("glm-4v-9b", "Which one?", with(KIND, List.of("chart", "photo"), 16, null, null, null), RESIZE),
+                TaskFingerprint.of("glm-4v-9b", "Which one?", with(KIND, KIND.labels(), 17, null, null, null), RESIZE),
+                TaskFingerprint.of("glm-4v-9b", "Which one?", with(KIND, KIND.labels(), 16, 0.2, null, null), RESIZE),
+                TaskFingerprint.of("glm-4v-9b", "Which one?", with(KIND, KIND.labels(), 16, null, 0.9, null), RESIZE),
+                TaskFingerprint.of("glm-4v-9b", "Which one?", with(KIND, KIND.labels(), 16, null, null, 7L), RESIZE),
+                TaskFingerprint.of("glm-4v-9b", "Which one?", KIND, new ResizeSpec(896, RESIZE.maxPixels(), "jpeg", 0.9f)),
+                TaskFingerprint.of("glm-4v-9b", "Which one?", KIND, new ResizeSpec(1120, RESIZE.maxPixels(), "png", 0.9f)),
+                TaskFingerprint.of("glm-4v-9b", "Which one?", KIND, new ResizeSpec(1120, RESIZE.maxPixels(), "jpeg", 0.8f))));
+        assertThat(all).hasSize(11);
+        // the task's name is not part of the question
+        TaskSpec renamed = new TaskSpec("sort", KIND.template(), KIND.labels(), 16, null, null, null);
+        assertThat(TaskFingerprint.of("glm-4v-9b", "Which one?", renamed, RESIZE)).isEqualTo(base);
+    }
+
+    @Test
+    void fieldBoundariesCannotBeShifted() {
+        TaskSpec ab = new TaskSpec("t", KIND.template(), List.of("a,b", "c"), 16, null, null, null);
+        TaskSpec abc = new TaskSpec("t", KIND.template(), List.of("a", "b,c"), 16, null, null, null);
+        assertThat(TaskFingerprint.of("m", "p", ab, RESIZE)).isNotEqualTo(TaskFingerprint.of("m", "p", abc, RESIZE));
+        assertThat(TaskFingerprint.of("m1", "p", KIND, RESIZE)).isNotEqualTo(TaskFingerprint.of("m", "1p", KIND, RESIZE));
+    }
+
+    private static TaskSpec with(TaskSpec t, List<String> labels, int maxTokens, Double temperature, Double topP, Long seed) {
+        return new TaskSpec(t.name(), t.template(), labels, maxTokens, temperature, topP, seed);
+    }
+}
