@@ -3,7 +3,11 @@ package io.vlmbatch.archive;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 
+import java.util.List;
+
 import org.apache.pdfbox.Loader;
+import org.apache.pdfbox.contentstream.operator.Operator;
+import org.apache.pdfbox.cos.COSBase;
 import org.apache.pdfbox.io.IOUtils;
 import org.apache.pdfbox.pdmodel.PDDocument;
 import org.apache.pdfbox.pdmodel.PDPage;
@@ -11,6 +15,8 @@ import org.apache.pdfbox.pdmodel.common.PDRectangle;
 import org.apache.pdfbox.pdmodel.encryption.InvalidPasswordException;
 import org.apache.pdfbox.rendering.ImageType;
 import org.apache.pdfbox.rendering.PDFRenderer;
+import org.apache.pdfbox.rendering.PageDrawer;
+import org.apache.pdfbox.rendering.PageDrawerParameters;
 
 /** A PDF's page count, and one page rendered, read in place through a channel (never loaded whole). */
 final class PdfPages {
@@ -60,7 +66,7 @@ final class PdfPages {
             if (pixels > spec.maxPixels()) {
                 scale *= (float) Math.sqrt(spec.maxPixels() / pixels);
             }
-            PDFRenderer renderer = new PDFRenderer(doc);
+            PDFRenderer renderer = new StrictRenderer(doc);
             // Embedded scans far larger than the output are read subsampled: same look, much less work.
             renderer.setSubsamplingAllowed(true);
             return renderer.renderImage(page - 1, scale, ImageType.RGB);
@@ -68,6 +74,31 @@ final class PdfPages {
             throw new ArchiveRejectedException("cannot render PDF page " + page + ": " + Problems.describe(e), e);
         } catch (StackOverflowError e) {
             throw new ArchiveRejectedException("cannot render PDF page " + page + ": content nested too deeply");
+        }
+    }
+
+    /**
+     * PDFBox draws on when an image or form on the page cannot be read (it logs and leaves a hole).
+     * For OCR a page with its scan missing is worse than a failed page, so that failure is raised.
+     */
+    private static final class StrictRenderer extends PDFRenderer {
+
+        StrictRenderer(PDDocument doc) {
+            super(doc);
+        }
+
+        @Override
+        protected PageDrawer createPageDrawer(PageDrawerParameters parameters) throws IOException {
+            return new PageDrawer(parameters) {
+                @Override
+                protected void operatorException(Operator operator, List<COSBase> operands, IOException e)
+                        throws IOException {
+                    if ("Do".equals(operator.getName())) {
+                        throw e;
+                    }
+                    super.operatorException(operator, operands, e);
+                }
+            };
         }
     }
 }

@@ -79,6 +79,33 @@ public final class ArchiveFiles {
         }
     }
 
+    /**
+     * A 3-page PDF whose page 2 draws a JPEG image whose data is garbage: that page cannot render,
+     * pages 1 and 3 can.
+     */
+    public static byte[] pdfWithCorruptPage() throws IOException {
+        try (PDDocument doc = new PDDocument()) {
+            for (int p = 1; p <= 3; p++) {
+                PDPage page = new PDPage(PDRectangle.A4);
+                doc.addPage(page);
+                PDImageXObject image;
+                if (p == 2) {
+                    byte[] garbage = new byte[4096];
+                    new java.util.Random(2).nextBytes(garbage);
+                    image = new PDImageXObject(doc, new java.io.ByteArrayInputStream(garbage),
+                            org.apache.pdfbox.cos.COSName.DCT_DECODE, 600, 800, 8,
+                            org.apache.pdfbox.pdmodel.graphics.color.PDDeviceRGB.INSTANCE);
+                } else {
+                    image = JPEGFactory.createFromImage(doc, scan(600, 800, Color.RED), 0.85f);
+                }
+                try (PDPageContentStream cs = new PDPageContentStream(doc, page)) {
+                    cs.drawImage(image, 0, 0, 595, 842);
+                }
+            }
+            return save(doc);
+        }
+    }
+
     /** A PDF with blank pages only: many pages for few bytes. */
     public static byte[] blankPdf(int pages) throws IOException {
         try (PDDocument doc = new PDDocument()) {
