@@ -1,9 +1,11 @@
 package io.vlmbatch.archive;
 
+import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 
 import java.util.List;
+import java.util.Map;
 
 import org.apache.pdfbox.Loader;
 import org.apache.pdfbox.contentstream.operator.Operator;
@@ -20,6 +22,16 @@ import org.apache.pdfbox.rendering.PageDrawerParameters;
 
 /** A PDF's page count, and one page rendered, read in place through a channel (never loaded whole). */
 final class PdfPages {
+
+    /**
+     * Bilinear instead of PDFBox's default bicubic for images: half the CPU on scanned pages (measured
+     * by bench/archive_pages), and at the model's 1120 px the difference is not visible; shapes and
+     * glyphs stay antialiased.
+     */
+    private static final RenderingHints FAST_HINTS = new RenderingHints(Map.of(
+            RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR,
+            RenderingHints.KEY_RENDERING, RenderingHints.VALUE_RENDER_SPEED,
+            RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON));
 
     private PdfPages() {}
 
@@ -69,6 +81,7 @@ final class PdfPages {
             PDFRenderer renderer = new StrictRenderer(doc);
             // Embedded scans far larger than the output are read subsampled: same look, much less work.
             renderer.setSubsamplingAllowed(true);
+            renderer.setRenderingHints(FAST_HINTS);
             return renderer.renderImage(page - 1, scale, ImageType.RGB);
         } catch (IOException | RuntimeException e) {
             throw new ArchiveRejectedException("cannot render PDF page " + page + ": " + Problems.describe(e), e);

@@ -143,18 +143,35 @@ public final class ArchiveFiles {
         return img;
     }
 
-    /** A multi-page TIFF (LZW), frame n filled mostly with colour n. */
+    /** A multi-page TIFF (RGB, LZW), frame n filled mostly with colour n. */
     public static byte[] multiPageTiff(int width, int height, Color... frameColors) throws IOException {
+        return multiPageTiff(width, height, BufferedImage.TYPE_INT_RGB, "LZW", frameColors);
+    }
+
+    /**
+     * A multi-page TIFF of the given pixel type (TYPE_BYTE_BINARY for bilevel, TYPE_BYTE_GRAY...) and
+     * compression ("LZW", "CCITT T.6" for bilevel, "Deflate", "None").
+     */
+    public static byte[] multiPageTiff(int width, int height, int imageType, String compression, Color... frameColors)
+            throws IOException {
         ImageWriter writer = ImageIO.getImageWritersByFormatName("tiff").next();
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ImageOutputStream out = ImageIO.createImageOutputStream(bytes)) {
             writer.setOutput(out);
             ImageWriteParam param = writer.getDefaultWriteParam();
             param.setCompressionMode(ImageWriteParam.MODE_EXPLICIT);
-            param.setCompressionType("LZW");
+            param.setCompressionType(compression);
             writer.prepareWriteSequence(null);
             for (Color c : frameColors) {
-                writer.writeToSequence(new IIOImage(scan(width, height, c), null, null), param);
+                BufferedImage frame = scan(width, height, c);
+                if (imageType != BufferedImage.TYPE_INT_RGB) {
+                    BufferedImage converted = new BufferedImage(width, height, imageType);
+                    Graphics2D g = converted.createGraphics();
+                    g.drawImage(frame, 0, 0, null);
+                    g.dispose();
+                    frame = converted;
+                }
+                writer.writeToSequence(new IIOImage(frame, null, null), param);
             }
             writer.endWriteSequence();
         } finally {
