@@ -4,12 +4,16 @@ import io.vlmbatch.inference.ChatRequest;
 import io.vlmbatch.inference.ChatResult;
 import io.vlmbatch.inference.InferenceUnavailableException;
 import io.vlmbatch.inference.OpenAiClient;
+import io.vlmbatch.image.ResizeSpec;
 import io.vlmbatch.job.TaskSpec;
+import io.vlmbatch.ledger.LedgerStore;
+import io.vlmbatch.ledger.TaskFingerprint;
 import io.vlmbatch.store.ResultStore;
 import io.vlmbatch.store.TaskOutcome;
 import io.vlmbatch.store.WorkItemStore;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -22,6 +26,8 @@ import org.springframework.batch.infrastructure.item.ItemWriter;
  * Asks every task about every image of the chunk at once (one virtual thread per request; the
  * client's semaphore bounds what is on the wire), then stores the answers in the chunk's transaction.
  * The tasks of one image are sent together so a server with prefix caching encodes the image once.
+ * A task whose answer the ledger already holds (same bytes, same fingerprint, any earlier run) is not
+ * sent: the answer is copied with a reference to the run that asked for it.
  *
  * An answer that is an error about the request (HTTP 4xx, a classification outside the labels) fails
  * that task of that item. A server that stays unreachable through the client's retries fails the
@@ -33,26 +39,52 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
     private final List<TaskSpec> tasks;
     private final WorkItemStore items;
     private final ResultStore results;
+    private final ResizeSpec resize;
+    /** null: reuse is off (run.reuse: false); answers are still fingerprinted for later runs. */
+    private final LedgerStore ledger;
 
     public InferenceWriter(Supplier<OpenAiClient> client, Supplier<String> model, List<TaskSpec> tasks,
-                           WorkItemStore items, ResultStore results) {
+                           WorkItemStore items, ResultStore results, ResizeSpec resize, LedgerStore ledger) {
         this.client = client;
         this.model = model;
         this.tasks = tasks;
         this.items = items;
         this.results = results;
+        this.resize = resize;
+        this.ledger = ledger;
     }
 
     @Override
     public void write(Chunk<? extends PreparedItem> chunk) throws Exception {
         OpenAiClient c = client.get();
         String m = model.get();
+        List<List<String>> fingerprints = new ArrayList<>();
+        List<LedgerStore.Key> keys = new ArrayList<>();
+        for (PreparedItem p : chunk) {
+            List<String> perTask = new ArrayList<>();
+            if (!p.rejected()) {
+                for (int t = 0; t < tasks.size(); t++) {
+                    String fp = TaskFingerprint.of(m, p.prompts().get(t), tasks.get(t), resize);
+                    perTask.add(fp);
+                    keys.add(new LedgerStore.Key(p.contentHash(), fp));
+                }
+            }
+            fingerprints.add(perTask);
+        }
+        Map<LedgerStore.Key, LedgerStore.Answer> known = ledger == null ? Map.of() : ledger.find(keys);
+
         List<List<Future<ChatResult>>> answers = new ArrayList<>();
         try (ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
+            int i = 0;
             for (PreparedItem p : chunk) {
+                List<String> fps = fingerprints.get(i++);
                 List<Future<ChatResult>> perTask = new ArrayList<>();
                 if (!p.rejected()) {
                     for (int t = 0; t < tasks.size(); t++) {
+                        if (known.containsKey(new LedgerStore.Key(p.contentHash(), fps.get(t)))) {
+                            perTask.add(null); // answered before: no request
+                            continue;
+                        }
                         TaskSpec task = tasks.get(t);
                         ChatRequest request = new ChatRequest(m, p.imageDataUrl(), p.prompts().get(t), task.maxTokens(),
                                 task.temperature(), task.topP(), task.seed(), task.labels());
@@ -65,22 +97,34 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
         }
         int i = 0;
         for (PreparedItem p : chunk) {
+            List<String> fps = fingerprints.get(i);
             List<Future<ChatResult>> perTask = answers.get(i++);
             if (p.rejected()) {
-                items.finish(p.item().id(), "failed", p.rejectReason(), null, null);
+                items.finish(p.item().id(), "failed", p.rejectReason(), null, null, p.contentHash(), false);
                 continue;
             }
             List<TaskOutcome> outcomes = new ArrayList<>();
             List<String> errors = new ArrayList<>();
+            boolean allReused = true;
             for (int t = 0; t < tasks.size(); t++) {
                 TaskSpec task = tasks.get(t);
-                ChatResult r = checked(task, perTask.get(t).resultNow());
-                outcomes.add(new TaskOutcome(task.name(), r));
-                if (!r.ok()) errors.add(task.name() + ": " + r.error());
+                Future<ChatResult> asked = perTask.get(t);
+                TaskOutcome o;
+                if (asked == null) {
+                    LedgerStore.Answer a = known.get(new LedgerStore.Key(p.contentHash(), fps.get(t)));
+                    ChatResult copied = new ChatResult(a.answer(), null, a.model(), a.promptTokens(), a.completionTokens(), 0, 0);
+                    o = new TaskOutcome(task.name(), copied, p.contentHash(), fps.get(t), a.sourceRunId());
+                } else {
+                    allReused = false;
+                    o = new TaskOutcome(task.name(), checked(task, asked.resultNow()), p.contentHash(), fps.get(t), null);
+                }
+                outcomes.add(o);
+                if (!o.result().ok()) errors.add(task.name() + ": " + o.result().error());
             }
             results.upsert(p.item().id(), outcomes);
             items.finish(p.item().id(), errors.isEmpty() ? "done" : "failed",
-                    errors.isEmpty() ? null : String.join("; ", errors), p.width(), p.height());
+                    errors.isEmpty() ? null : String.join("; ", errors), p.width(), p.height(), p.contentHash(),
+                    allReused && !tasks.isEmpty());
         }
     }
 
@@ -88,10 +132,13 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
     private static void awaitAll(List<List<Future<ChatResult>>> answers) throws InterruptedException {
         for (List<Future<ChatResult>> perTask : answers) {
             for (Future<ChatResult> f : perTask) {
+                if (f == null) continue;
                 try {
                     f.get();
                 } catch (ExecutionException e) {
-                    answers.forEach(l -> l.forEach(x -> x.cancel(true)));
+                    answers.forEach(l -> l.forEach(x -> {
+                        if (x != null) x.cancel(true);
+                    }));
                     if (e.getCause() instanceof InferenceUnavailableException u) throw u;
                     throw new IllegalStateException("inference request failed: " + e.getCause(), e.getCause());
                 }

@@ -4,6 +4,7 @@ import io.vlmbatch.image.ImagePreparer;
 import io.vlmbatch.image.ImageRejectedException;
 import io.vlmbatch.image.PreparedImage;
 import io.vlmbatch.job.TaskSpec;
+import io.vlmbatch.ledger.ContentHash;
 import io.vlmbatch.source.ImageFetcher;
 import io.vlmbatch.store.WorkItem;
 import java.io.IOException;
@@ -50,17 +51,18 @@ public class PrepareProcessor implements ItemProcessor<WorkItem, PreparedItem> {
         } catch (IOException | RuntimeException e) {
             return PreparedItem.rejected(item, "cannot read " + item.uri() + ": " + e.getMessage());
         }
+        String contentHash = ContentHash.of(bytes);
         PreparedImage image;
         try {
             image = preparer.prepare(bytes, item.fileName());
         } catch (ImageRejectedException e) {
-            return PreparedItem.rejected(item, e.getMessage());
+            return PreparedItem.rejected(item, e.getMessage(), contentHash);
         } catch (RuntimeException | OutOfMemoryError e) {
             // A codec bug on a hostile file must not take the whole run down with it.
-            return PreparedItem.rejected(item, "cannot decode: " + e);
+            return PreparedItem.rejected(item, "cannot decode: " + e, contentHash);
         }
         String dataUrl = "data:" + image.mimeType() + ";base64," + Base64.getEncoder().encodeToString(image.bytes());
-        return new PreparedItem(item, dataUrl, image.originalWidth(), image.originalHeight(), prompts, null);
+        return new PreparedItem(item, dataUrl, image.originalWidth(), image.originalHeight(), prompts, null, contentHash);
     }
 
     static Map<String, String> variables(WorkItem item) {

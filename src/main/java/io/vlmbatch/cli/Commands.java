@@ -223,8 +223,9 @@ public class Commands {
     private int report(JobDefinition def, RunParameters p, JobExecution execution) {
         long runId = execution.getJobInstance().getInstanceId();
         ItemCounts c = items.counts(runId);
-        out.printf("%s: %s (execution %d): %d images, %d done, %d failed, %d pending%n", describe(def, p),
-                execution.getStatus(), execution.getId(), c.total(), c.done(), c.failed(), c.pending());
+        out.printf("%s: %s (execution %d): %d images, %d done (%d reused from earlier runs, %d asked), %d failed, %d pending%n",
+                describe(def, p), execution.getStatus(), execution.getId(), c.total(), c.done(), c.reused(), c.asked(),
+                c.failed(), c.pending());
         if (c.failed() > 0) out.println("failed items and their reasons are in the CSV's error column and in `vlm_work_item.error`");
         if (execution.getStatus() == BatchStatus.COMPLETED) return 0;
         for (Throwable t : execution.getAllFailureExceptions()) {

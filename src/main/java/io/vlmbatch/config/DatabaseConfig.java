@@ -5,6 +5,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.store.CsvExporter;
+import io.vlmbatch.ledger.LedgerStore;
 import io.vlmbatch.store.ResultStore;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
@@ -98,6 +99,11 @@ public class DatabaseConfig {
     @Bean
     ResultStore resultStore(JdbcTemplate jdbc) {
         return new ResultStore(jdbc);
+    }
+
+    @Bean
+    LedgerStore ledgerStore(JdbcTemplate jdbc) {
+        return new LedgerStore(jdbc);
     }
 
     @Bean

@@ -13,6 +13,7 @@ import io.vlmbatch.inference.EmbeddedInferenceServer;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.ledger.LedgerStore;
 import io.vlmbatch.source.ImageFetcher;
 import io.vlmbatch.source.SourceSpec;
 import io.vlmbatch.source.Sources;
@@ -106,13 +107,14 @@ public class PipelineConfig {
     @Bean
     Step inferWorker(JobDefinition def, JobRepository repository, PlatformTransactionManager tm,
                      PendingItemReader reader, ImageFetcher fetcher, InferenceService inference,
-                     WorkItemStore items, ResultStore results) {
+                     WorkItemStore items, ResultStore results, LedgerStore ledger) {
         return new StepBuilder("infer-worker", repository)
                 .<WorkItem, PreparedItem>chunk(def.run().chunkSize())
                 .transactionManager(tm)
                 .reader(reader)
                 .processor(new PrepareProcessor(fetcher, new ImagePreparer(def.resize()), def.tasks(), MAX_IMAGE_BYTES))
-                .writer(new InferenceWriter(inference::client, inference::model, def.tasks(), items, results))
+                .writer(new InferenceWriter(inference::client, inference::model, def.tasks(), items, results, def.resize(),
+                        def.run().reuse() ? ledger : null))
                 .build();
     }
 

@@ -27,17 +27,19 @@ public class ResultStore {
         for (TaskOutcome o : outcomes) {
             ChatResult r = o.result();
             rows.add(new Object[] {workItemId, o.task(), r.ok() ? "done" : "failed", storable(r.answer()), storable(r.error()), r.model(),
-                    r.promptTokens(), r.completionTokens(), (int) Math.min(r.latencyMs(), Integer.MAX_VALUE), r.attempts()});
+                    r.promptTokens(), r.completionTokens(), (int) Math.min(r.latencyMs(), Integer.MAX_VALUE), r.attempts(),
+                    o.contentHash(), o.fingerprint(), o.reusedFromRun()});
         }
         jdbc.batchUpdate("""
                 INSERT INTO vlm_result (work_item_id, task, status, answer, error, model, prompt_tokens,
-                                        completion_tokens, latency_ms, attempts)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        completion_tokens, latency_ms, attempts, content_hash, fingerprint, reused_from_run)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (work_item_id, task) DO UPDATE SET status = EXCLUDED.status, answer = EXCLUDED.answer,
                     error = EXCLUDED.error, model = EXCLUDED.model, prompt_tokens = EXCLUDED.prompt_tokens,
                     completion_tokens = EXCLUDED.completion_tokens, latency_ms = EXCLUDED.latency_ms,
-                    attempts = EXCLUDED.attempts, updated_at = now()""", rows,
+                    attempts = EXCLUDED.attempts, content_hash = EXCLUDED.content_hash, fingerprint = EXCLUDED.fingerprint,
+                    reused_from_run = EXCLUDED.reused_from_run, updated_at = now()""", rows,
                 new int[] {Types.BIGINT, Types.VARCHAR, Types.VARCHAR, Types.VARCHAR, Types.VARCHAR, Types.VARCHAR,
-                        Types.INTEGER, Types.INTEGER, Types.INTEGER, Types.INTEGER});
+                        Types.INTEGER, Types.INTEGER, Types.INTEGER, Types.INTEGER, Types.VARCHAR, Types.VARCHAR, Types.BIGINT});
     }
 }

@@ -51,17 +51,23 @@ public class WorkItemStore {
     }
 
     public void finish(long id, String status, String error, Integer width, Integer height) {
-        jdbc.update("UPDATE vlm_work_item SET status = ?, error = ?, width = ?, height = ?, updated_at = now() WHERE id = ?",
-                status, ResultStore.storable(error), width, height, id);
+        finish(id, status, error, width, height, null, false);
+    }
+
+    /** @param contentHash the ledger's hash of the item's bytes (null: never read); reused: no request was sent for it */
+    public void finish(long id, String status, String error, Integer width, Integer height, String contentHash, boolean reused) {
+        jdbc.update("""
+                UPDATE vlm_work_item SET status = ?, error = ?, width = ?, height = ?, content_hash = ?, reused = ?, updated_at = now()
+                WHERE id = ?""", status, ResultStore.storable(error), width, height, contentHash, reused, id);
     }
 
     public ItemCounts counts(long runId) {
         return jdbc.query("""
                 SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'failed'),
-                       count(*) FILTER (WHERE status = 'pending')
+                       count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'done' AND reused)
                 FROM vlm_work_item WHERE run_id = ?""", rs -> {
             rs.next();
-            return new ItemCounts(rs.getLong(1), rs.getLong(2), rs.getLong(3));
+            return new ItemCounts(rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getLong(4));
         }, runId);
     }
 }
