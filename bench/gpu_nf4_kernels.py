@@ -24,6 +24,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from cuda_timing import graph_time_us
 from vlmserve.quant import triton_nf4 as T
 from vlmserve.quant.linear import NF4Linear
 
@@ -93,31 +94,6 @@ def check_correctness(quick: bool) -> list[dict]:
                          config="NF4Linear.forward (tuned)", kernel_rel_err=err, fallback_rel_err=fb_err,
                          ok=err <= 2 * fb_err + (1e-5 if dtype == torch.float32 else 2e-3)))
     return rows
-
-
-def graph_time_us(fn, reps: int = 20, rounds: int = 5) -> float:
-    """GPU time of one call, from a CUDA graph holding `reps` calls (best of `rounds` replays)."""
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(s)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(reps):
-            fn()
-    graph.replay()
-    torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(rounds):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        best = min(best, start.elapsed_time(end) * 1000 / reps)
-    return best
 
 
 def eager_time_us(fn, reps: int = 50) -> float:

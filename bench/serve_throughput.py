@@ -118,9 +118,9 @@ async def drive(engine: Engine, pixels: torch.Tensor, n_images: int, concurrency
                 new_tokens: int) -> dict:
     """`concurrency` clients, each sending the tasks of one image together (as the pipeline does)."""
     next_image = 0
-    ttfts, tokens = [], 0
+    ttfts, tokens = [], 0        # (image index, seconds to first token)
 
-    async def one(task: str, digest: str):
+    async def one(task: str, digest: str, index: int):
         nonlocal tokens
         t0 = time.perf_counter()
         req = GenerationRequest(request_id=uuid.uuid4().hex, prompt_ids=prompt(task), pixel_values=pixels,
@@ -133,23 +133,34 @@ async def drive(engine: Engine, pixels: torch.Tensor, n_images: int, concurrency
                 if out.error:
                     raise RuntimeError(out.error)
                 tokens += out.completion_tokens
-        ttfts.append(first)
+        ttfts.append((index, first))
 
     async def client():
         nonlocal next_image
         while next_image < n_images:
+            index = next_image
             next_image += 1
             digest = uuid.uuid4().hex  # every image distinct: no reuse across images
-            await asyncio.gather(*(one(t, digest) for t in tasks))
+            await asyncio.gather(*(one(t, digest, index) for t in tasks))
 
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     wall = time.perf_counter() - t
+    every = [s for _, s in ttfts]
+    # After the first wave: all clients start together, so the first `concurrency` images queue behind
+    # each other in a way a steady stream does not.
+    later = [s for i, s in ttfts if i >= concurrency]
     return {"images": n_images, "seconds": wall, "images_per_s": n_images / wall, "tokens_per_s": tokens / wall,
-            "ttft_s_median": sorted(ttfts)[len(ttfts) // 2],
+            "ttft_s_median": _quantile(every, 0.5), "ttft_s_p90": _quantile(every, 0.9),
+            "ttft_s_median_after_first_wave": _quantile(later, 0.5) if later else None,
             "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30}
+
+
+def _quantile(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))]
 
 
 def main(argv=None) -> int:

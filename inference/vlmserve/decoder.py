@@ -1,4 +1,4 @@
-"""ChatGLM4 decoder blocks (facts §8): pre-RMSNorm, fused QKV with bias, grouped kv heads,
+"""ChatGLM4 decoder blocks as the official GLM-4 code builds them: pre-RMSNorm, fused QKV with bias, grouped kv heads,
 GLM rotary on half the head dims, SwiGLU MLP. Names follow ``transformer.encoder.*``."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from torch import nn
 
 from vlmserve.attention import AttentionBackend
 from vlmserve.config import ModelConfig
+from vlmserve.quant.fp8 import add_rms_norm_quant, rms_norm_quant, swiglu_quant, takes_fp8
 from vlmserve.rotary import apply_rotary
 
 
@@ -33,6 +34,7 @@ class SelfAttention(nn.Module):
         self.dense = nn.Linear(q_size, cfg.hidden_size, bias=False)
 
     def forward(self, x, cos_sin, attn: AttentionBackend):
+        """x: [B, T, H], a tensor or (when query_key_value is FP8) its FP8Act."""
         B, T, _ = x.shape
         qkv = self.query_key_value(x)
         q, k, v = qkv.split([self.n_heads * self.head_dim, self.n_kv * self.head_dim,
@@ -53,6 +55,8 @@ class MLP(nn.Module):
 
     def forward(self, x):
         gate, up = self.dense_h_to_4h(x).chunk(2, dim=-1)
+        if takes_fp8(self.dense_4h_to_h):   # SwiGLU and the quantization of its output in one pass
+            return self.dense_4h_to_h(swiglu_quant(gate, up))
         return self.dense_4h_to_h(F.silu(gate) * up)
 
 
@@ -65,8 +69,18 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
 
     def forward(self, x, cos_sin, attn: AttentionBackend):
-        x = x + self.self_attention(self.input_layernorm(x), cos_sin, attn)
-        return x + self.mlp(self.post_attention_layernorm(x))
+        norm1, norm2 = self.input_layernorm, self.post_attention_layernorm
+        # FP8 linears get their input from the norm kernel already quantized (one pass, no bf16 copy)
+        if takes_fp8(self.self_attention.query_key_value):
+            h = rms_norm_quant(x, norm1.weight, norm1.eps)
+        else:
+            h = norm1(x)
+        a = self.self_attention(h, cos_sin, attn)
+        if takes_fp8(self.mlp.dense_h_to_4h):
+            x, h = add_rms_norm_quant(x, a, norm2.weight, norm2.eps)
+            return x + self.mlp(h)
+        x = x + a
+        return x + self.mlp(norm2(x))
 
 
 class Encoder(nn.Module):

@@ -1,4 +1,4 @@
-"""Image decoding and the official preprocessing (facts §10): RGB, bicubic resize to SxS
+"""Image decoding and the preprocessing of the official GLM-4V tokenizer code: RGB, bicubic resize to SxS
 (aspect ratio not kept), [0, 1], CLIP mean/std, channels first."""
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.vlmbatch.cli.Commands;
 import io.vlmbatch.image.ImageRejectedException;
-import io.vlmbatch.inference.PromptTemplate;
+import io.vlmbatch.template.TextTemplate;
 import io.vlmbatch.job.TaskSpec;
 import io.vlmbatch.schedule.JobCatalog;
 import java.io.IOException;
@@ -60,7 +60,7 @@ class PlaygroundController {
     List<Template> templates() {
         List<Template> out = new ArrayList<>();
         for (String name : List.of("describe", "ocr")) {
-            out.add(new Template(name, "built-in: " + name, PromptTemplate.builtIn(name).text(), List.of(), 256));
+            out.add(new Template(name, "built-in: " + name, TextTemplate.builtIn(name).text(), List.of(), 256));
         }
         for (JobCatalog.Entry e : catalog.usable()) {
             for (TaskSpec t : e.definition().tasks()) {
@@ -114,7 +114,7 @@ class PlaygroundController {
             Map<String, String> vars = new HashMap<>(Map.of("file_name", s.fileName(), "item_key", s.fileName(), "uri", s.fileName(),
                     "labels", String.join(", ", t.labels())));
             try {
-                question = new PromptTemplate(t.id(), t.text()).render(vars);
+                question = new TextTemplate(t.id(), t.text()).render(vars);
             } catch (IllegalArgumentException e) {
                 throw ApiException.bad(e.getMessage());
             }
