@@ -60,7 +60,7 @@ def compare(lin, x: torch.Tensor, config=None) -> tuple[float, float]:
     return ((out.float() - ref).abs().max() / scale).item(), fb_err
 
 
-def gpu_cases(layers=LAYERS, double_quants=(True, False), log=None) -> list[dict]:
+def gpu_cases(layers=LAYERS, double_quants=(True, False), log=None, every_candidate: bool = True) -> list[dict]:
     """The tuned NF4Linear forward on every layer shape x row count, plain and double-quantized absmax
     (the double-quantized form is what bf16 serving uses), and every tensor-core candidate once."""
     from vlmserve.quant import triton_nf4 as T
@@ -87,7 +87,7 @@ def gpu_cases(layers=LAYERS, double_quants=(True, False), log=None) -> list[dict
     # every tensor-core candidate (the tuner keeps only one per shape) on one shape per bucket, both absmax forms
     # and the three compute dtypes
     seen = set()
-    for bucket, cfgs in T.TC_CONFIGS.items():
+    for bucket, cfgs in T.TC_CONFIGS.items() if every_candidate else ():
         for cfg in cfgs + T.LARGE_M_CONFIGS:
             for dq, dtype in ((True, torch.bfloat16), (False, torch.bfloat16), (True, torch.float16),
                               (False, torch.float32)):
@@ -136,7 +136,7 @@ from vlmserve.quant import triton_nf4 as T
 from vlmserve.quant.linear import NF4Linear
 from tests.test_nf4_gpu import compare, tolerance_ok
 g = torch.Generator().manual_seed(0)
-cfgs = [T._tc(16, 16, 4, 1, 1), T._tc(16, 32, 4, 1, 2, waves=64), T._tc(32, 16, 4, 1, 1, w_is_a=False),
+cfgs = [T._tc(16, 16, 4, 1, 1), T._tc(16, 32, 4, 1, 2, waves=64), T._dq(1), T._tc(32, 16, 4, 1, 1, w_is_a=False),
         T._tc(16, 16, 4, 1, 4, waves=64), T._tc(16, 32, 4, 1, 4, w_is_a=False, waves=64)]
 n_split = 0
 for m, n, k, dtype, bias, dq in [(3, 40, 1024, torch.float32, True, True), (17, 48, 320, torch.float32, False, False),
@@ -145,7 +145,7 @@ for m, n, k, dtype, bias, dq in [(3, 40, 1024, torch.float32, True, True), (17, 
                                 (torch.randn(n, generator=g) * 0.1) if bias else None, dtype, double_quant=dq)
     x = torch.randn(m, k, generator=g).to(dtype)
     for cfg in cfgs:
-        n_split += T._split_k(-(-m // cfg.block_m) * -(-n // cfg.block_n), -(-k // 64 // cfg.r), 132, 4, cfg.waves) > 1
+        n_split += not cfg.dequant and T._split_k(-(-m // cfg.block_m) * -(-n // cfg.block_n), -(-k // 64 // cfg.r), 132, 4, cfg.waves) > 1
         err, fb = compare(lin, x, config=cfg)
         assert tolerance_ok(err, fb, dtype), (m, n, k, dtype, cfg, err, fb)
 assert n_split >= 2, n_split
@@ -161,3 +161,19 @@ print("ok")
         proc = subprocess.run([sys.executable, "-c", _INTERPRETED], cwd=inference, env=env, capture_output=True,
                               text=True, timeout=600)
         assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+
+    def test_tuner_guard_rejects_outputs_that_differ_from_the_reference():
+        """The tuner keeps a fused candidate only if it agrees with dequant + cuBLAS: summation-order noise passes,
+        a wrong kernel does not."""
+        T = pytest.importorskip("vlmserve.quant.triton_nf4")
+        g = torch.Generator().manual_seed(3)
+        ref = torch.randn(16, 300, generator=g).to(torch.bfloat16)
+        assert T.agrees(ref, ref)
+        assert T.agrees((ref.float() * (1 + 1e-3)).to(torch.bfloat16), ref)
+        wrong = ref.clone()
+        wrong[3, 7] += ref.float().abs().max().item() * 0.1
+        assert not T.agrees(wrong, ref)
+        assert not T.agrees(torch.full_like(ref, float("nan")), ref)
+        ref32 = ref.float()
+        assert T.agrees(ref32 + 1e-6 * ref32.abs().max(), ref32)
+        assert not T.agrees(ref32 * 1.01, ref32)

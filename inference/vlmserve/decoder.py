@@ -3,12 +3,12 @@ GLM rotary on half the head dims, SwiGLU MLP. Names follow ``transformer.encoder
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vlmserve.attention import AttentionBackend
 from vlmserve.config import ModelConfig
-from vlmserve.quant.fp8 import add_rms_norm_quant, rms_norm_quant, swiglu_quant, takes_fp8
+from vlmserve.fused import add_rms_norm, rms_norm, swiglu
+from vlmserve.quant.fp8 import takes_fp8
 from vlmserve.rotary import apply_rotary
 
 
@@ -19,9 +19,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.empty(dim))
 
     def forward(self, x):
-        # mean of squares in float32; result cast back after the gain, as the official code does
-        var = x.float().pow(2).mean(-1, keepdim=True)
-        return (self.weight * (x * torch.rsqrt(var + self.eps))).to(x.dtype)
+        return rms_norm(x, self.weight, self.eps)
 
 
 class SelfAttention(nn.Module):
@@ -55,9 +53,8 @@ class MLP(nn.Module):
 
     def forward(self, x):
         gate, up = self.dense_h_to_4h(x).chunk(2, dim=-1)
-        if takes_fp8(self.dense_4h_to_h):   # SwiGLU and the quantization of its output in one pass
-            return self.dense_4h_to_h(swiglu_quant(gate, up))
-        return self.dense_4h_to_h(F.silu(gate) * up)
+        # FP8: SwiGLU and the quantization of its output in one pass
+        return self.dense_4h_to_h(swiglu(gate, up, quantize=takes_fp8(self.dense_4h_to_h)))
 
 
 class Block(nn.Module):
@@ -71,16 +68,10 @@ class Block(nn.Module):
     def forward(self, x, cos_sin, attn: AttentionBackend):
         norm1, norm2 = self.input_layernorm, self.post_attention_layernorm
         # FP8 linears get their input from the norm kernel already quantized (one pass, no bf16 copy)
-        if takes_fp8(self.self_attention.query_key_value):
-            h = rms_norm_quant(x, norm1.weight, norm1.eps)
-        else:
-            h = norm1(x)
+        h = rms_norm(x, norm1.weight, norm1.eps, quantize=takes_fp8(self.self_attention.query_key_value))
         a = self.self_attention(h, cos_sin, attn)
-        if takes_fp8(self.mlp.dense_h_to_4h):
-            x, h = add_rms_norm_quant(x, a, norm2.weight, norm2.eps)
-            return x + self.mlp(h)
-        x = x + a
-        return x + self.mlp(norm2(x))
+        x, h = add_rms_norm(x, a, norm2.weight, norm2.eps, quantize=takes_fp8(self.mlp.dense_h_to_4h))
+        return x + self.mlp(h)
 
 
 class Encoder(nn.Module):

@@ -11,8 +11,8 @@ from torch import nn
 
 from vlmserve.attention import full_attention
 from vlmserve.config import ModelConfig
-from vlmserve.quant.fp8 import (add_layer_norm_quant, gelu_quant, n_rows, quantize_rows, rows_of, swiglu_quant,
-                                takes_fp8)
+from vlmserve.fused import add_layer_norm, gelu, quantize_rows, swiglu
+from vlmserve.quant.fp8 import n_rows, rows_of, takes_fp8
 
 
 class PatchEmbedding(nn.Module):
@@ -77,7 +77,7 @@ class MLP(nn.Module):
     def _mlp(self, x):
         h = self.fc1(x)
         # FP8: GELU and fc2's input quantization in one pass over fc1's output
-        return self.fc2(gelu_quant(h) if takes_fp8(self.fc2) else F.gelu(h))
+        return self.fc2(gelu(h, quantize=takes_fp8(self.fc2)))
 
 
 class TransformerLayer(nn.Module):
@@ -102,9 +102,7 @@ class TransformerLayer(nn.Module):
 
     @staticmethod
     def _add_norm(x, branch, norm: nn.LayerNorm, quantize: bool):
-        if quantize:
-            return add_layer_norm_quant(x, branch, norm.weight, norm.bias, norm.eps)
-        return x + norm(branch)
+        return add_layer_norm(x, branch, norm.weight, norm.bias, norm.eps, quantize)
 
 
 class Transformer(nn.Module):
@@ -136,9 +134,8 @@ class GLU(nn.Module):
         x = F.gelu(self.norm1(self.linear_proj(x)))
         if takes_fp8(self.gate_proj) and takes_fp8(self.dense_h_to_4h):
             x = quantize_rows(x)            # once for both
-        if takes_fp8(self.dense_4h_to_h):
-            return self.dense_4h_to_h(swiglu_quant(self.gate_proj(x), self.dense_h_to_4h(x)))
-        return self.dense_4h_to_h(F.silu(self.gate_proj(x)) * self.dense_h_to_4h(x))
+        return self.dense_4h_to_h(swiglu(self.gate_proj(x), self.dense_h_to_4h(x),
+                                         quantize=takes_fp8(self.dense_4h_to_h)))
 
 
 class VisionTower(nn.Module):

@@ -17,7 +17,8 @@ Split-K partials go to a float32 scratch [SPLIT_K, M, N] and one reduce kernel a
 a fixed order (deterministic, unlike atomics).
 
 Block sizes and paths are chosen per (M bucket, N, K, dtype) on first use (skipped while a CUDA graph is being
-captured: the first candidate is used then): up to 256 rows by the GPU time of CUDA-graph replays with L2 flushed
+captured: the first candidate is used then), a fused candidate only if its output matches the dequant + cuBLAS
+path's on that first input (a guard against a kernel that is wrong on some GPU / Triton build): up to 256 rows by the GPU time of CUDA-graph replays with L2 flushed
 between calls (decode steps are graph replays that stream every weight from HBM), above by the wall time of eager
 calls (prefill is eager, and there the launches of the chunked path count).
 Import this module only where Triton exists; vlmserve.quant.linear imports it lazily.
@@ -102,7 +103,9 @@ def _nf4_tc_kernel(
 ):
     # Tensor-core NF4 matmul, the weight dequantized in registers R quant blocks (R x 64 columns) per step.
     # A step's bytes [BLOCK_N, R, 32] give two dots of K = 32R: the high nibbles against the even columns of x,
-    # the low nibbles against the odd ones, so nibbles are never interleaved. Each step's bytes and scales are
+    # the low nibbles against the odd ones, so nibbles are never interleaved. x comes permuted per quant block
+    # (its 32 even columns, then its 32 odd ones: see _launch), so both halves are contiguous, vector loads;
+    # strided loads of x cost one instruction per element and made the kernel scale with M. Each step's bytes and scales are
     # loaded one step ahead (loop-carried), so HBM latency overlaps the lookups and dots of the step before:
     # at decode sizes the kernel lives on the bytes it keeps in flight.
     # W_IS_A: out^T[BLOCK_N, BLOCK_M] = W @ x^T, the dequantized weight is the first operand (Hopper's wgmma takes
@@ -125,7 +128,6 @@ def _nf4_tc_kernel(
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     rr = tl.arange(0, R)
     rj = tl.arange(0, 32)
-    rc = tl.arange(0, KB)
     m_mask = rm < M
     n_mask = rn < N
     k_blocks = K // 64
@@ -134,7 +136,7 @@ def _nf4_tc_kernel(
     s_begin = pid_k * per_split
     s_end = tl.minimum(s_begin + per_split, steps)
     w_ptrs = packed_ptr + rn[:, None, None] * (K // 2) + rr[None, :, None] * 32 + rj[None, None, :]
-    x_ptrs = x_ptr + rm[:, None] * stride_xm + 2 * rc[None, :]  # even columns of step 0: [BLOCK_M, KB]
+    x_ptrs = x_ptr + rm[:, None, None] * stride_xm + rr[None, :, None] * 64 + rj[None, None, :]  # [BLOCK_M, R, 32]
     blk_base = rn[:, None] * k_blocks
     dt = x_ptr.dtype.element_ty
 
@@ -153,9 +155,9 @@ def _nf4_tc_kernel(
         wb_next = tl.load(w_ptrs + (s + 1) * KB, mask=n_mask[:, None, None] & nxt_mask[None, :, None], other=0)
         scale_next = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base + nxt[None, :],
                                   n_mask[:, None] & nxt_mask[None, :], DOUBLE_QUANT)
-        x_mask = m_mask[:, None] & (s * (64 * R) + 2 * rc < K)[None, :]
-        x_even = tl.load(x_ptrs + s * (64 * R), mask=x_mask, other=0.0)
-        x_odd = tl.load(x_ptrs + s * (64 * R) + 1, mask=x_mask, other=0.0)
+        x_mask = m_mask[:, None, None] & (s * R + rr < k_blocks)[None, :, None]
+        x_even = tl.reshape(tl.load(x_ptrs + s * (64 * R), mask=x_mask, other=0.0), (BLOCK_M, KB))
+        x_odd = tl.reshape(tl.load(x_ptrs + s * (64 * R) + 32, mask=x_mask, other=0.0), (BLOCK_M, KB))
         w_hi = tl.reshape((tl.load(code_ptr + (wb >> 4).to(tl.int32)) * scale[:, :, None]).to(dt), (BLOCK_N, KB))
         w_lo = tl.reshape((tl.load(code_ptr + (wb & 15).to(tl.int32)) * scale[:, :, None]).to(dt), (BLOCK_N, KB))
         if W_IS_A:
@@ -255,23 +257,23 @@ GEMV_CONFIGS = (Config(1, 32, 4, 3, r=4), Config(1, 64, 8, 3, r=4), Config(1, 16
 
 
 def _tc_configs(bm: int) -> tuple[Config, ...]:
-    """Tensor-core candidates for tiles of bm rows: memory-bound at decode sizes, so they differ mostly in how
-    many weight bytes are in flight (block_n x r), how the K loop is split across SMs, and operand order.
-    (The split count is a runtime argument: waves variants share one compiled kernel.)"""
-    return (_tc(bm, 64, 4, 2, 4), _tc(bm, 128, 4, 2, 2), _tc(bm, 128, 8, 2, 4), _tc(bm, 64, 4, 2, 4, waves=4),
-            _tc(bm, 128, 4, 2, 2, w_is_a=False), _tc(bm, 256, 8, 2, 2))
+    """Candidates for 2..256 rows: dequant + cuBLAS in small chunks first (the default when tuning is off), then
+    the fused kernel, memory-bound at these sizes, in variants that differ in how many weight bytes are in flight
+    (block_n x r) and how the K loop is split (the split count is a runtime argument: waves variants share one
+    compiled kernel). Measured on an H200, Triton's software pipelining (num_stages > 1) made the fused kernel
+    5-8x slower than none (the kernel prefetches one step ahead itself)."""
+    return (_dq(4), _tc(bm, 128, 4, 1, 4), _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2))
 
 
-# M <= 256 (decode batches, short prefills): the fused kernel, by M bucket (16 rows is the smallest dot tile).
-TC_CONFIGS = {16: _tc_configs(16), 32: _tc_configs(32), 64: _tc_configs(64),
-              128: _tc_configs(64) + (_tc(128, 128, 8, 2, 2, waves=1),),
-              256: (_tc(64, 128, 4, 2, 2), _tc(128, 128, 8, 2, 2, waves=1), _tc(128, 64, 4, 2, 4),
-                    _tc(128, 128, 8, 2, 2, waves=1, w_is_a=False))}
+# M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
+# 64-row tiles loop over M: fewer compiled variants for the engine's start-up.
+TC_CONFIGS = {16: _tc_configs(16), 32: _tc_configs(32), 64: _tc_configs(64), 128: _tc_configs(64),
+              256: _tc_configs(64)}
 # M > 256 (prefill, vision): dequantize row chunks into the shared scratch and let cuBLAS multiply each. Small
 # chunks stay in L2 between the dequant kernel and the GEMM; large ones mean fewer launches (eager prefill is
-# bound by launches). The fused kernel as a large tile competes too.
-DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (16, 8, 4))
-LARGE_M_CONFIGS = DEQUANT_CONFIGS + (_tc(128, 128, 8, 3, 2, waves=1, w_is_a=False), _tc(128, 256, 8, 3, 1, waves=1))
+# bound by launches). The fused kernel as a 128x128 tile was 10x slower than these on an H200: not a candidate.
+DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (8, 4, 2))
+LARGE_M_CONFIGS = DEQUANT_CONFIGS
 MAX_FUSED_M = 256
 
 _tuned: dict[tuple, Config] = {}
@@ -365,8 +367,11 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
     else:
         if cfg.block_m < 16 or cfg.block_n < 16:
             raise ValueError(f"tensor-core tiles need block_m, block_n >= 16, got {cfg}")
+        # per quant block: the 32 even columns, then the 32 odd ones (one small copy; the kernel loads both halves
+        # as contiguous vectors)
+        xp = x.view(m, k_blocks, 32, 2).transpose(2, 3).contiguous()
         _nf4_tc_kernel[(n_programs, split)](
-            x, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k, x.stride(0), split,
+            xp, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k, w.k, split,
             BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1, GROUP_M=8, W_IS_A=cfg.w_is_a,
             DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
             num_warps=cfg.num_warps, num_stages=cfg.num_stages,
@@ -446,6 +451,15 @@ def wall_time_us(fn, reps: int = 3) -> float:
     return best
 
 
+def agrees(out: torch.Tensor, ref: torch.Tensor) -> bool:
+    """A candidate's output against the dequant + cuBLAS path's on the same input: both use the same dequantized
+    values (code * absmax in float32, rounded once) and float32 accumulation, so only the order of additions
+    differs; anything beyond that is a broken kernel on this GPU / Triton build."""
+    scale = ref.float().abs().max().clamp_min(1e-12)
+    err = ((out.float() - ref.float()).abs().max() / scale).item()
+    return err <= (1e-4 if ref.dtype == torch.float32 else 1e-2)
+
+
 def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
     m = x.shape[0]
     key = (_m_bucket(m), w.n, w.k, x.dtype, w.double_quant, bias is not None)
@@ -457,8 +471,15 @@ def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
         return cands[0]
     best, best_t = cands[0], float("inf")
     timings = []
+    ref = None
     for cfg in cands:
         try:
+            _launch(x, w, bias, out, cfg)
+            if cfg.dequant and ref is None:
+                ref = out.clone()  # the dequant + cuBLAS path: the reference the fused candidates must match
+            elif not cfg.dequant and ref is not None and not agrees(out, ref):
+                timings.append((cfg, None, "output differs from dequant + cuBLAS: not used"))
+                continue
             # Up to MAX_FUSED_M rows the call runs in decode steps, which the engine replays from CUDA graphs:
             # time graph replays, L2 flushed. Above, it runs in eager prefill: time it as called, launches included.
             if m <= MAX_FUSED_M:

@@ -1,6 +1,7 @@
 package io.vlmbatch.job;
 
 import io.vlmbatch.image.ResizeSpec;
+import io.vlmbatch.inference.InferenceSpec;
 import io.vlmbatch.source.S3Settings;
 import io.vlmbatch.source.SourceSpec;
 import io.vlmbatch.template.TextTemplate;

@@ -28,4 +28,19 @@ class TextTemplateTest {
         TextTemplate t = new TextTemplate("mine.txt", "Where is {{ place }}?");
         assertThatThrownBy(() -> t.render(Map.of())).hasMessageContaining("{{place}}").hasMessageContaining("mine.txt");
     }
+
+    @Test
+    void valuesAreInsertedVerbatimNeverReadAsTemplates() {
+        TextTemplate t = new TextTemplate("t", "[{{ file_name }}] {{ not a variable }} {{x");
+        assertThat(t.variables()).containsExactly("file_name");
+        assertThat(t.render(Map.of("file_name", "{{ labels }} \\1 $0 %41")))
+                .isEqualTo("[{{ labels }} \\1 $0 %41] {{ not a variable }} {{x");
+    }
+
+    @Test
+    void pathAndPromptVariablesShareTheEngine() {
+        TextTemplate t = new TextTemplate("output.csv", "out/{{ job }}/{{params.shard}}-{{ds}}.csv");
+        assertThat(t.variables()).containsExactly("job", "params.shard", "ds");
+        assertThatThrownBy(() -> t.render(Map.of("job", "j")::get, v -> "no " + v)).hasMessage("no params.shard");
+    }
 }
