@@ -8,3 +8,7 @@ ALTER TABLE vlm_result ADD COLUMN fingerprint TEXT;          -- SHA-256 hex of m
 ALTER TABLE vlm_result ADD COLUMN reused_from_run BIGINT;    -- the run whose request produced this answer; NULL when asked in this run
 
 CREATE INDEX vlm_result_ledger ON vlm_result (content_hash, fingerprint) WHERE status = 'done';
+
+-- where a run sent its requests, so `plan` can estimate from the rate of earlier runs on the same endpoint and model
+ALTER TABLE vlm_run ADD COLUMN inference_endpoint TEXT;      -- the base URL, or "embedded"
+ALTER TABLE vlm_run ADD COLUMN inference_model TEXT;         -- the model the server reported

@@ -34,16 +34,11 @@ public class PrepareProcessor implements ItemProcessor<WorkItem, PreparedItem> {
 
     @Override
     public PreparedItem process(WorkItem item) {
-        List<String> prompts = new ArrayList<>();
-        Map<String, String> vars = variables(item);
-        for (TaskSpec task : tasks) {
-            Map<String, String> v = new HashMap<>(vars);
-            v.put("labels", String.join(", ", task.labels()));
-            try {
-                prompts.add(task.template().render(v));
-            } catch (IllegalArgumentException e) {
-                return PreparedItem.rejected(item, "task " + task.name() + ": " + e.getMessage());
-            }
+        List<String> prompts;
+        try {
+            prompts = prompts(item, tasks);
+        } catch (IllegalArgumentException e) {
+            return PreparedItem.rejected(item, e.getMessage());
         }
         byte[] bytes;
         try {
@@ -63,6 +58,25 @@ public class PrepareProcessor implements ItemProcessor<WorkItem, PreparedItem> {
         }
         String dataUrl = "data:" + image.mimeType() + ";base64," + Base64.getEncoder().encodeToString(image.bytes());
         return new PreparedItem(item, dataUrl, image.originalWidth(), image.originalHeight(), prompts, null, contentHash);
+    }
+
+    /**
+     * Each task's final prompt for this item (what is sent, and what the ledger's fingerprint hashes).
+     * @throws IllegalArgumentException naming the task whose template the item cannot fill
+     */
+    public static List<String> prompts(WorkItem item, List<TaskSpec> tasks) {
+        List<String> prompts = new ArrayList<>();
+        Map<String, String> vars = variables(item);
+        for (TaskSpec task : tasks) {
+            Map<String, String> v = new HashMap<>(vars);
+            v.put("labels", String.join(", ", task.labels()));
+            try {
+                prompts.add(task.template().render(v));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("task " + task.name() + ": " + e.getMessage(), e);
+            }
+        }
+        return prompts;
     }
 
     static Map<String, String> variables(WorkItem item) {

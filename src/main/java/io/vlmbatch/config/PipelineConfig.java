@@ -14,6 +14,7 @@ import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.ledger.LedgerStore;
+import io.vlmbatch.ledger.RunEndpointListener;
 import io.vlmbatch.source.ImageFetcher;
 import io.vlmbatch.source.SourceSpec;
 import io.vlmbatch.source.Sources;
@@ -68,9 +69,10 @@ public class PipelineConfig {
 
     @Bean
     Job vlmJob(JobDefinition def, RunParameters params, JobRepository repository, RunStore runs,
-               Step discover, Step infer, Step export) {
+               LedgerStore ledger, InferenceService inference, Step discover, Step infer, Step export) {
         return new JobBuilder(def.name(), repository)
                 .listener(new RunOwnerListener(runs, params))
+                .listener(new RunEndpointListener(ledger, RunEndpointListener.endpointKey(def.inference()), inference::model))
                 .start(discover).next(infer).next(export)
                 .build();
     }

@@ -39,4 +39,47 @@ public class LedgerStore {
         }, hashes, prints);
         return found;
     }
+
+    /**
+     * Requests per second measured on the last {@code limit} completed runs that sent requests to this
+     * endpoint and model: answers asked (not reused) over the wall time of their infer steps.
+     */
+    public Rate rate(String endpoint, String model, int limit) {
+        return jdbc.query("""
+                WITH recent AS (
+                    SELECT r.run_id,
+                           (SELECT count(*) FROM vlm_result x JOIN vlm_work_item w ON w.id = x.work_item_id
+                            WHERE w.run_id = r.run_id AND x.reused_from_run IS NULL) AS requests,
+                           (SELECT sum(extract(epoch FROM s.end_time - s.start_time)) FROM batch_step_execution s
+                            JOIN batch_job_execution e ON e.job_execution_id = s.job_execution_id
+                            WHERE e.job_instance_id = r.run_id AND s.step_name = 'infer' AND s.end_time IS NOT NULL) AS seconds
+                    FROM vlm_run r
+                    WHERE r.inference_endpoint = ? AND r.inference_model = ?
+                      AND EXISTS (SELECT 1 FROM batch_job_execution e WHERE e.job_instance_id = r.run_id AND e.status = 'COMPLETED')
+                    ORDER BY r.created_at DESC)
+                SELECT count(*), coalesce(sum(requests), 0), coalesce(sum(seconds), 0)
+                FROM (SELECT * FROM recent WHERE requests > 0 AND seconds > 0 LIMIT ?) t""", rs -> {
+            rs.next();
+            return new Rate(rs.getInt(1), rs.getLong(2), rs.getDouble(3));
+        }, endpoint, model, limit);
+    }
+
+    /** What a run asks: recorded when it starts, for {@link #rate}. */
+    public void recordEndpoint(long runId, String endpoint, String model) {
+        jdbc.update("UPDATE vlm_run SET inference_endpoint = ?, inference_model = ? WHERE run_id = ?", endpoint, model, runId);
+    }
+
+    /** The model last recorded for this endpoint (a plan for an embedded server not started yet), or null. */
+    public String lastModel(String endpoint) {
+        return jdbc.query("""
+                SELECT inference_model FROM vlm_run WHERE inference_endpoint = ? AND inference_model IS NOT NULL
+                ORDER BY created_at DESC LIMIT 1""", rs -> rs.next() ? rs.getString(1) : null, endpoint);
+    }
+
+    /** runs: how many runs the figure comes from (0: none, no estimate). */
+    public record Rate(int runs, long requests, double seconds) {
+        public boolean known() { return runs > 0 && requests > 0 && seconds > 0; }
+
+        public double secondsPerRequest() { return seconds / requests; }
+    }
 }

@@ -1,0 +1,29 @@
+package io.vlmbatch.ledger;
+
+import io.vlmbatch.inference.InferenceSpec;
+import java.util.function.Supplier;
+import org.springframework.batch.core.job.JobExecution;
+import org.springframework.batch.core.listener.JobExecutionListener;
+
+/** Records on the run which endpoint and model it asks, the key `plan` estimates GPU time by. */
+public class RunEndpointListener implements JobExecutionListener {
+    private final LedgerStore ledger;
+    private final String endpoint;
+    private final Supplier<String> model;
+
+    public RunEndpointListener(LedgerStore ledger, String endpoint, Supplier<String> model) {
+        this.ledger = ledger;
+        this.endpoint = endpoint;
+        this.model = model;
+    }
+
+    /** The endpoint as runs record it: the embedded server's port changes from run to run, its name does not. */
+    public static String endpointKey(InferenceSpec spec) {
+        return spec.embedded() ? "embedded" : spec.baseUrl();
+    }
+
+    @Override
+    public void beforeJob(JobExecution execution) {
+        ledger.recordEndpoint(execution.getJobInstance().getInstanceId(), endpoint, model.get());
+    }
+}
