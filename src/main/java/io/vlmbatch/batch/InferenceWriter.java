@@ -36,6 +36,8 @@ import org.springframework.batch.infrastructure.item.ItemWriter;
 public class InferenceWriter implements ItemWriter<PreparedItem> {
     private final Supplier<OpenAiClient> client;
     private final Supplier<String> model;
+    /** The model as the ledger knows it (InferenceService.ledgerModel). */
+    private final Supplier<String> ledgerModel;
     private final List<TaskSpec> tasks;
     private final WorkItemStore items;
     private final ResultStore results;
@@ -43,10 +45,11 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
     /** null: reuse is off (run.reuse: false); answers are still fingerprinted for later runs. */
     private final LedgerStore ledger;
 
-    public InferenceWriter(Supplier<OpenAiClient> client, Supplier<String> model, List<TaskSpec> tasks,
+    public InferenceWriter(Supplier<OpenAiClient> client, Supplier<String> model, Supplier<String> ledgerModel, List<TaskSpec> tasks,
                            WorkItemStore items, ResultStore results, ResizeSpec resize, LedgerStore ledger) {
         this.client = client;
         this.model = model;
+        this.ledgerModel = ledgerModel;
         this.tasks = tasks;
         this.items = items;
         this.results = results;
@@ -58,13 +61,14 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
     public void write(Chunk<? extends PreparedItem> chunk) throws Exception {
         OpenAiClient c = client.get();
         String m = model.get();
+        String lm = ledgerModel.get();
         List<List<String>> fingerprints = new ArrayList<>();
         List<LedgerStore.Key> keys = new ArrayList<>();
         for (PreparedItem p : chunk) {
             List<String> perTask = new ArrayList<>();
             if (!p.rejected()) {
                 for (int t = 0; t < tasks.size(); t++) {
-                    String fp = TaskFingerprint.of(m, p.prompts().get(t), tasks.get(t), resize);
+                    String fp = TaskFingerprint.of(lm, p.prompts().get(t), tasks.get(t), resize);
                     perTask.add(fp);
                     keys.add(new LedgerStore.Key(p.contentHash(), fp));
                 }

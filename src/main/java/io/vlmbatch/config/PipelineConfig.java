@@ -72,7 +72,7 @@ public class PipelineConfig {
                LedgerStore ledger, InferenceService inference, Step discover, Step infer, Step export) {
         return new JobBuilder(def.name(), repository)
                 .listener(new RunOwnerListener(runs, params))
-                .listener(new RunEndpointListener(ledger, RunEndpointListener.endpointKey(def.inference()), inference::model))
+                .listener(new RunEndpointListener(ledger, RunEndpointListener.endpointKey(def.inference()), inference::ledgerModel))
                 .start(discover).next(infer).next(export)
                 .build();
     }
@@ -115,7 +115,7 @@ public class PipelineConfig {
                 .transactionManager(tm)
                 .reader(reader)
                 .processor(new PrepareProcessor(fetcher, new ImagePreparer(def.resize()), def.tasks(), MAX_IMAGE_BYTES))
-                .writer(new InferenceWriter(inference::client, inference::model, def.tasks(), items, results, def.resize(),
+                .writer(new InferenceWriter(inference::client, inference::model, inference::ledgerModel, def.tasks(), items, results, def.resize(),
                         def.run().reuse() ? ledger : null))
                 .build();
     }

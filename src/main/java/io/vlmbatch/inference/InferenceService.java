@@ -63,6 +63,19 @@ public final class InferenceService implements AutoCloseable {
         return model;
     }
 
+    /**
+     * The model as the item ledger keys answers by. The embedded server reports the same name for the
+     * tiny random model and for real weights, so for it the weights it loads are the identity (known
+     * before it starts); an external server is trusted to name what it serves (start() first).
+     */
+    public synchronized String ledgerModel() {
+        if (spec.embedded()) {
+            return "embedded:" + (embedded.model() == null ? "tiny-random" : embedded.model().toAbsolutePath().normalize());
+        }
+        if (model == null) throw new IllegalStateException("the inference service was not started");
+        return model;
+    }
+
     /** Where the endpoint is without starting anything: the URL, or null for an embedded server not started yet. */
     public String knownUrl() {
         return spec.embedded() ? embedded.knownUrl() : spec.baseUrl();
