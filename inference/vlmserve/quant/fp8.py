@@ -32,7 +32,9 @@ class FP8Act:
         self.data, self.scale, self.shape = data, scale, tuple(shape)   # data [M, K], scale [M, 1] float32
 
     def rows(self, start: int, stop: int) -> "FP8Act":
-        return FP8Act(self.data[start:stop], self.scale[start:stop], (stop - start, self.shape[-1]))
+        # The scales are copied: a view starting at row `start` is only 4-byte aligned, and cuBLASLt
+        # refuses scale pointers that are not 16-byte aligned (CUBLAS_STATUS_NOT_SUPPORTED on the H200).
+        return FP8Act(self.data[start:stop], self.scale[start:stop].clone(), (stop - start, self.shape[-1]))
 
     def dequantize(self, dtype=torch.float32) -> torch.Tensor:
         return (self.data.float() * self.scale).to(dtype).view(self.shape)
