@@ -7,11 +7,13 @@ import io.vlmbatch.batch.InferenceWriter;
 import io.vlmbatch.batch.PendingItemReader;
 import io.vlmbatch.batch.PrepareProcessor;
 import io.vlmbatch.batch.PreparedItem;
-import io.vlmbatch.batch.RunOwnerListener;
 import io.vlmbatch.image.ImagePreparer;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.run.Heartbeat;
+import io.vlmbatch.run.RunOwnerListener;
+import io.vlmbatch.run.RunOwnership;
 import io.vlmbatch.source.ImageFetcher;
 import io.vlmbatch.source.SourceSpec;
 import io.vlmbatch.source.Sources;
@@ -55,10 +57,10 @@ public class PipelineConfig {
     }
 
     @Bean
-    Job vlmJob(JobDefinition def, RunParameters params, JobRepository repository, RunStore runs,
+    Job vlmJob(JobDefinition def, JobRepository repository, RunStore runs, RunOwnership ownership, Heartbeat heartbeat,
                Step discover, Step infer, Step export) {
         return new JobBuilder(def.name(), repository)
-                .listener(new RunOwnerListener(runs, params))
+                .listener(new RunOwnerListener(runs, ownership, heartbeat))
                 .start(discover).next(infer).next(export)
                 .build();
     }
