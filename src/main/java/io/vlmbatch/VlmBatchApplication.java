@@ -12,6 +12,9 @@ import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.JobFileException;
 import io.vlmbatch.job.JobFileLoader;
 import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.run.Errors;
+import io.vlmbatch.run.RunConfig;
+import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.store.CsvExporter;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
@@ -19,7 +22,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.springframework.batch.core.job.Job;
-import org.springframework.batch.core.launch.JobOperator;
 import org.springframework.batch.core.repository.JobRepository;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.SpringApplication;
@@ -36,16 +38,16 @@ import org.springframework.context.annotation.Import;
  * No auto-configuration on purpose: every bean is declared in config/, so what runs is what is read.
  */
 @SpringBootConfiguration(proxyBeanMethods = false)
-@Import({DatabaseConfig.class, BatchConfig.class})
+@Import({DatabaseConfig.class, RunConfig.class, BatchConfig.class})
 public class VlmBatchApplication {
     public static final int EXIT_FAILED = 1;
     public static final int EXIT_USAGE = 2;
 
     @Bean
-    Commands commands(JobRepository repository, JobOperator operator, RunStore runs, WorkItemStore items,
+    Commands commands(JobRepository repository, RunLifecycle lifecycle, RunStore runs, WorkItemStore items,
                       CsvExporter exporter, ObjectProvider<Job> job, ObjectProvider<InferenceService> inference,
                       ObjectProvider<JobDefinition> definition, ObjectProvider<RunParameters> runParameters) {
-        return new Commands(repository, operator, runs, items, exporter, job, inference, definition, runParameters);
+        return new Commands(repository, lifecycle, runs, items, exporter, job, inference, definition, runParameters);
     }
 
     public static void main(String[] args) {
@@ -91,7 +93,7 @@ public class VlmBatchApplication {
         try (ConfigurableApplicationContext ctx = app.run()) {
             return ctx.getBean(Commands.class).execute(inv);
         } catch (Exception e) {
-            System.err.println("error: " + Commands.rootMessage(e));
+            System.err.println("error: " + Errors.rootMessage(e));
             return EXIT_FAILED;
         }
     }

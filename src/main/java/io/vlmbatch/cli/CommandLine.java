@@ -13,12 +13,13 @@ public final class CommandLine {
     public static final String USAGE = """
             usage:
               vlm-batch run JOB.yaml [--date YYYY-MM-DD] [--param k=v]... [--model DIR]
-              vlm-batch restart JOB.yaml (--date YYYY-MM-DD [--param k=v]... | --execution ID) [--model DIR]
+              vlm-batch restart JOB.yaml (--date YYYY-MM-DD [--param k=v]... | --execution ID) [--model DIR] [--force]
               vlm-batch status [JOB.yaml | JOB-NAME]
               vlm-batch export JOB.yaml [--date YYYY-MM-DD] [--param k=v]... --csv FILE
               vlm-batch serve [--port 8080]   (scheduler, REST API and web UI: docs/web-ui.md)
               vlm-batch serve [--port 8080] [--host 127.0.0.1] [--jobs DIR] [--model DIR] [--inference-url URL]
-            --date is the run's logical date (default: today); with --param it identifies the run.""";
+            --date is the run's logical date (default: today); with --param it identifies the run.
+            --force takes a run over from an owner that still looks alive (it says which).""";
 
     private CommandLine() {}
 
@@ -34,6 +35,7 @@ public final class CommandLine {
         Path model = null;
         Long execution = null;
         Path csv = null;
+        boolean force = false;
         for (int i = 1; i < args.length; i++) {
             String a = args[i];
             String value = null;
@@ -46,6 +48,10 @@ public final class CommandLine {
             }
             if (!a.startsWith("--")) {
                 positional.add(a);
+                continue;
+            }
+            if (a.equals("--force") && value == null) {
+                force = true;
                 continue;
             }
             if (value == null) {
@@ -85,13 +91,15 @@ public final class CommandLine {
                 if (date != null || !params.isEmpty() || model != null || execution != null || csv != null) {
                     throw new UsageException("status takes no options");
                 }
-                if (positional.isEmpty()) return new Invocation(command, null, null, null, Map.of(), null, null, null);
+                if (force) throw new UsageException("--force is only for restart");
+                if (positional.isEmpty()) return new Invocation(command, null, null, null, Map.of(), null, null, null, false);
                 String job = positional.getFirst();
                 boolean file = job.endsWith(".yaml") || job.endsWith(".yml");
-                return new Invocation(command, file ? Path.of(job) : null, file ? null : job, null, Map.of(), null, null, null);
+                return new Invocation(command, file ? Path.of(job) : null, file ? null : job, null, Map.of(), null, null, null, false);
             }
             default -> {
                 if (positional.size() != 1) throw new UsageException(command + " needs exactly one job file");
+                if (!command.equals("restart") && force) throw new UsageException("--force is only for restart");
                 if (!command.equals("restart") && execution != null) throw new UsageException("--execution is only for restart");
                 if (!command.equals("export") && csv != null) throw new UsageException("--csv is only for export");
                 if (command.equals("export") && csv == null) throw new UsageException("export needs --csv FILE");
@@ -103,7 +111,7 @@ public final class CommandLine {
                     throw new UsageException("restart needs --date (the logical date of the run) or --execution ID");
                 }
                 if (date == null && execution == null) date = LocalDate.now();
-                return new Invocation(command, Path.of(positional.getFirst()), null, date, params, model, execution, csv);
+                return new Invocation(command, Path.of(positional.getFirst()), null, date, params, model, execution, csv, force);
             }
         }
     }

@@ -1,30 +1,31 @@
 package io.vlmbatch.cli;
 
-import io.vlmbatch.batch.RunOwnerListener;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.run.Errors;
+import io.vlmbatch.run.RunKeys;
+import io.vlmbatch.run.RunLifecycle;
+import io.vlmbatch.run.RunPlan;
+import io.vlmbatch.run.RunRefusedException;
 import io.vlmbatch.store.CsvExporter;
 import io.vlmbatch.store.ItemCounts;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
 import java.io.PrintStream;
 import java.util.List;
-import java.util.Optional;
 import org.springframework.batch.core.BatchStatus;
 import org.springframework.batch.core.job.Job;
 import org.springframework.batch.core.job.JobExecution;
 import org.springframework.batch.core.job.JobInstance;
 import org.springframework.batch.core.job.parameters.JobParameters;
-import org.springframework.batch.core.job.parameters.JobParametersBuilder;
-import org.springframework.batch.core.launch.JobOperator;
 import org.springframework.batch.core.repository.JobRepository;
 import org.springframework.beans.factory.ObjectProvider;
 
 /** The four commands. Each returns the process exit code: 0 success, 1 failure. */
 public class Commands {
     private final JobRepository repository;
-    private final JobOperator operator;
+    private final RunLifecycle lifecycle;
     private final RunStore runs;
     private final WorkItemStore items;
     private final CsvExporter exporter;
@@ -35,11 +36,11 @@ public class Commands {
     private final PrintStream out = System.out;
     private final boolean tty = "1".equals(System.getenv("VLM_TTY"));
 
-    public Commands(JobRepository repository, JobOperator operator, RunStore runs, WorkItemStore items,
+    public Commands(JobRepository repository, RunLifecycle lifecycle, RunStore runs, WorkItemStore items,
                     CsvExporter exporter, ObjectProvider<Job> job, ObjectProvider<InferenceService> inference,
                     ObjectProvider<JobDefinition> definition, ObjectProvider<RunParameters> runParameters) {
         this.repository = repository;
-        this.operator = operator;
+        this.lifecycle = lifecycle;
         this.runs = runs;
         this.items = items;
         this.exporter = exporter;
@@ -59,36 +60,32 @@ public class Commands {
         };
     }
 
-    public static JobParameters jobParameters(RunParameters p) {
-        JobParametersBuilder b = new JobParametersBuilder().addLocalDate("date", p.logicalDate());
-        p.params().forEach((k, v) -> b.addString("param." + k, v));
-        return b.toJobParameters();
-    }
-
     private int run() throws Exception {
         JobDefinition def = definition.getObject();
         RunParameters p = runParameters.getObject();
-        JobParameters jp = jobParameters(p);
-        JobInstance existing = repository.getJobInstance(def.name(), jp);
-        if (existing != null) {
-            JobExecution last = repository.getLastJobExecution(existing);
-            BatchStatus s = last == null ? BatchStatus.UNKNOWN : last.getStatus();
-            String what = describe(def, p);
-            if (s == BatchStatus.COMPLETED) {
+        JobParameters jp = RunKeys.jobParameters(p);
+        RunPlan plan = lifecycle.prepare(def.name(), jp, RunLifecycle.Intent.START, false);
+        String what = describe(def, p);
+        switch (plan.action()) {
+            case ALREADY_DONE -> {
                 // Idempotent like a nightly cron wants: the run's results exist, so asking again succeeds.
-                out.println(what + " already completed (execution " + last.getId() + "); nothing to do. Export it with `vlm-batch export "
+                out.println(what + " already completed (execution " + plan.previous().getId() + "); nothing to do. Export it with `vlm-batch export "
                         + def.file() + " --date " + p.logicalDate() + " --csv FILE`, or run another --date/--param.");
                 return 0;
             }
-            System.err.println(what + " exists with status " + s + " (execution " + (last == null ? "?" : last.getId())
-                    + "). Resume it with `vlm-batch restart " + def.file() + " --date " + p.logicalDate() + paramsFlags(p) + "`.");
-            return 1;
+            case REFUSED -> {
+                String hint = plan.refusal() == RunPlan.Refusal.EXISTS
+                        ? ". Resume it with `vlm-batch restart " + def.file() + " --date " + p.logicalDate() + paramsFlags(p) + "`." : "";
+                System.err.println(what + ": " + plan.message() + hint);
+                return 1;
+            }
+            default -> { }
         }
         inference.getObject().start();
-        out.println("running " + describe(def, p));
+        out.println("running " + what);
         JobExecution execution;
         try (ProgressReporter progress = progress(def.name(), jp)) {
-            execution = operator.start(job.getObject(), jp);
+            execution = lifecycle.execute(plan, job.getObject(), jp);
         }
         printInferenceSummary();
         return report(def, p, execution);
@@ -101,75 +98,52 @@ public class Commands {
 
     private int restart(Invocation inv) throws Exception {
         JobDefinition def = definition.getObject();
-        JobExecution last;
+        RunPlan plan;
         if (inv.executionId() != null) {
-            last = repository.getJobExecution(inv.executionId());
-            if (last == null) {
+            JobExecution named = repository.getJobExecution(inv.executionId());
+            if (named == null) {
                 System.err.println("no job execution " + inv.executionId());
                 return 1;
             }
-            if (!last.getJobInstance().getJobName().equals(def.name())) {
-                System.err.println("execution " + inv.executionId() + " belongs to job " + last.getJobInstance().getJobName()
+            if (!named.getJobInstance().getJobName().equals(def.name())) {
+                System.err.println("execution " + inv.executionId() + " belongs to job " + named.getJobInstance().getJobName()
                         + ", not " + def.name());
                 return 1;
             }
-            // later executions of the same instance supersede the one named
-            JobExecution newest = repository.getLastJobExecution(last.getJobInstance());
-            if (newest != null) last = newest;
+            plan = lifecycle.prepare(named, inv.force());
         } else {
             RunParameters p = runParameters.getObject();
-            JobInstance instance = repository.getJobInstance(def.name(), jobParameters(p));
-            if (instance == null) {
+            plan = lifecycle.prepare(def.name(), RunKeys.jobParameters(p), RunLifecycle.Intent.RESUME, inv.force());
+            if (plan.refusal() == RunPlan.Refusal.NO_RUN) {
                 System.err.println("no run of " + describe(def, p) + " to restart; start one with `vlm-batch run`");
                 return 1;
             }
-            last = repository.getLastJobExecution(instance);
         }
-        if (last.getStatus() == BatchStatus.COMPLETED) {
-            out.println("execution " + last.getId() + " already completed; nothing to restart");
-            return 0;
-        }
-        if (last.getStatus() == BatchStatus.ABANDONED) {
-            System.err.println("execution " + last.getId() + " was abandoned and cannot be restarted");
-            return 1;
-        }
-        long runId = last.getJobInstance().getInstanceId();
-        if (last.isRunning()) {
-            Optional<RunStore.Owner> owner = runs.owner(runId);
-            if (owner.isPresent() && stillRunning(owner.get())) {
-                System.err.println("execution " + last.getId() + " is still running (pid " + owner.get().pid() + " on "
-                        + owner.get().host() + "); stop it before restarting");
+        switch (plan.action()) {
+            case ALREADY_DONE -> {
+                out.println("execution " + plan.previous().getId() + " already completed; nothing to restart");
+                return 0;
+            }
+            case REFUSED -> {
+                System.err.println(plan.message());
                 return 1;
             }
-            // The process died without updating the repository (kill -9, power loss): Batch 6's recover()
-            // marks the execution and its unfinished steps FAILED, which makes it restartable.
-            out.println("execution " + last.getId() + " was left " + last.getStatus()
-                    + " by a process that is gone; marking it FAILED before restarting");
-            last = operator.recover(last);
+            default -> plan.notes().forEach(out::println);
         }
         inference.getObject().start();
-        RunParameters p = runParametersOf(last);
-        out.println("restarting " + describe(def, p) + " from execution " + last.getId());
+        JobParameters jp = plan.previous().getJobParameters();
+        RunParameters p = RunKeys.runParameters(jp);
+        long runId = plan.previous().getJobInstance().getInstanceId();
+        out.println("restarting " + describe(def, p) + " from execution " + plan.previous().getId());
         JobExecution execution;
         try (ProgressReporter progress = new ProgressReporter(items, () -> runId, tty, out).start()) {
-            execution = operator.restart(last);
+            execution = lifecycle.execute(plan, job.getObject(), jp);
+        } catch (RunRefusedException e) {
+            System.err.println(e.getMessage());
+            return 1;
         }
         printInferenceSummary();
         return report(def, p, execution);
-    }
-
-    private static boolean stillRunning(RunStore.Owner owner) {
-        if (!owner.host().equals(RunOwnerListener.hostName())) return true; // cannot check another machine: assume so
-        return ProcessHandle.of(owner.pid()).map(ProcessHandle::isAlive).orElse(false);
-    }
-
-    private static RunParameters runParametersOf(JobExecution e) {
-        JobParameters jp = e.getJobParameters();
-        java.util.Map<String, String> params = new java.util.TreeMap<>();
-        jp.parameters().forEach(param -> {
-            if (param.name().startsWith("param.")) params.put(param.name().substring(6), String.valueOf(param.value()));
-        });
-        return new RunParameters(jp.getLocalDate("date"), params);
     }
 
     private int status(Invocation inv) {
@@ -197,7 +171,7 @@ public class Commands {
     private int export(Invocation inv) throws Exception {
         JobDefinition def = definition.getObject();
         RunParameters p = runParameters.getObject();
-        JobInstance instance = repository.getJobInstance(def.name(), jobParameters(p));
+        JobInstance instance = repository.getJobInstance(def.name(), RunKeys.jobParameters(p));
         if (instance == null) {
             System.err.println("no run of " + describe(def, p));
             return 1;
@@ -229,7 +203,7 @@ public class Commands {
         if (c.failed() > 0) out.println("failed items and their reasons are in the CSV's error column and in `vlm_work_item.error`");
         if (execution.getStatus() == BatchStatus.COMPLETED) return 0;
         for (Throwable t : execution.getAllFailureExceptions()) {
-            System.err.println("error: " + rootMessage(t));
+            System.err.println("error: " + Errors.rootMessage(t));
         }
         System.err.println("the run did not complete; after fixing the cause, resume it with `vlm-batch restart "
                 + def.file() + " --date " + p.logicalDate() + paramsFlags(p) + "`");
@@ -246,14 +220,5 @@ public class Commands {
         return "job " + def.name() + " for " + p.logicalDate() + (p.params().isEmpty() ? "" : " [" + p.paramsKey() + "]");
     }
 
-    public static String rootMessage(Throwable t) {
-        Throwable c = t;
-        StringBuilder b = new StringBuilder(String.valueOf(t.getMessage()));
-        while (c.getCause() != null && c.getCause() != c) {
-            c = c.getCause();
-            if (c.getMessage() != null && !b.toString().contains(c.getMessage())) b.append(": ").append(c.getMessage());
-        }
-        return b.toString();
-    }
 
 }

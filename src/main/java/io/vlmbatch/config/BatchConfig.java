@@ -1,7 +1,14 @@
 package io.vlmbatch.config;
 
+import io.vlmbatch.run.RunLifecycle;
+import io.vlmbatch.run.RunOwnership;
+import io.vlmbatch.store.RunStore;
 import org.springframework.batch.core.configuration.support.JdbcDefaultBatchConfiguration;
+import org.springframework.batch.core.launch.JobOperator;
+import org.springframework.batch.core.repository.JobRepository;
+import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.transaction.annotation.Isolation;
 
 /**
  * The Spring Batch job repository in PostgreSQL. Batch 6's default repository keeps no state, which
@@ -11,4 +18,20 @@ import org.springframework.context.annotation.Configuration;
  */
 @Configuration(proxyBeanMethods = false)
 public class BatchConfig extends JdbcDefaultBatchConfiguration {
+
+    /**
+     * Batch creates job instances and executions SERIALIZABLE by default. On PostgreSQL, runs started
+     * at the same moment (several jobs due on one cron tick) then fail with "could not serialize
+     * access". READ COMMITTED is enough: the unique key on (job name, job key) already keeps one
+     * instance per run, and a second execution of one instance is refused by Batch's own check.
+     */
+    @Override
+    protected Isolation getIsolationLevelForCreate() {
+        return Isolation.READ_COMMITTED;
+    }
+
+    @Bean
+    RunLifecycle runLifecycle(JobRepository repository, JobOperator operator, RunStore runs, RunOwnership ownership) {
+        return new RunLifecycle(repository, operator, runs, ownership);
+    }
 }

@@ -7,7 +7,6 @@ import io.vlmbatch.batch.InferenceWriter;
 import io.vlmbatch.batch.PendingItemReader;
 import io.vlmbatch.batch.PrepareProcessor;
 import io.vlmbatch.batch.PreparedItem;
-import io.vlmbatch.batch.RunOwnerListener;
 import io.vlmbatch.image.ImagePreparer;
 import io.vlmbatch.inference.EmbeddedInferenceServer;
 import io.vlmbatch.inference.InferenceService;
@@ -15,6 +14,9 @@ import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.ledger.LedgerStore;
 import io.vlmbatch.ledger.RunEndpointListener;
+import io.vlmbatch.run.Heartbeat;
+import io.vlmbatch.run.RunOwnerListener;
+import io.vlmbatch.run.RunOwnership;
 import io.vlmbatch.source.ImageFetcher;
 import io.vlmbatch.source.SourceSpec;
 import io.vlmbatch.source.Sources;
@@ -68,10 +70,10 @@ public class PipelineConfig {
     }
 
     @Bean
-    Job vlmJob(JobDefinition def, RunParameters params, JobRepository repository, RunStore runs,
+    Job vlmJob(JobDefinition def, JobRepository repository, RunStore runs, RunOwnership ownership, Heartbeat heartbeat,
                LedgerStore ledger, InferenceService inference, Step discover, Step infer, Step export) {
         return new JobBuilder(def.name(), repository)
-                .listener(new RunOwnerListener(runs, params))
+                .listener(new RunOwnerListener(runs, ownership, heartbeat))
                 .listener(new RunEndpointListener(ledger, RunEndpointListener.endpointKey(def.inference()), inference::ledgerModel))
                 .start(discover).next(infer).next(export)
                 .build();

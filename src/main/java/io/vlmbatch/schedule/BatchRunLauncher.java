@@ -1,25 +1,24 @@
 package io.vlmbatch.schedule;
 
-import io.vlmbatch.batch.RunOwnerListener;
-import io.vlmbatch.cli.Commands;
 import io.vlmbatch.config.BatchConfig;
 import io.vlmbatch.config.PipelineConfig;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
-import io.vlmbatch.store.RunStore;
+import io.vlmbatch.run.Errors;
+import io.vlmbatch.run.RunKeys;
+import io.vlmbatch.run.RunLifecycle;
+import io.vlmbatch.run.RunPlan;
+import io.vlmbatch.run.RunRefusedException;
 import java.nio.file.Path;
 import java.time.LocalDate;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.springframework.batch.core.BatchStatus;
 import org.springframework.batch.core.job.Job;
 import org.springframework.batch.core.job.JobExecution;
-import org.springframework.batch.core.job.JobInstance;
 import org.springframework.batch.core.job.parameters.JobParameters;
 import org.springframework.batch.core.launch.JobOperator;
 import org.springframework.batch.core.repository.JobRepository;
@@ -33,8 +32,8 @@ import org.springframework.context.annotation.AnnotationConfigApplicationContext
  * database. The child has its own JobOperator whose registry holds only this run's Job, so two runs of
  * one job can execute side by side, and restart finds the right job.
  *
- * A run whose Batch instance exists already is resumed: completed = nothing to do; left STARTED by a
- * process that is gone = recovered (marked FAILED by Batch) and restarted, as `vlm-batch restart` does.
+ * Starting, resuming and refusing follow RunLifecycle, as for `vlm-batch run` / `restart`: a run whose
+ * Batch instance exists already is resumed, unless its owner is alive (wherever it runs).
  */
 public final class BatchRunLauncher implements RunLauncher {
     private static final Logger log = LoggerFactory.getLogger(BatchRunLauncher.class);
@@ -64,7 +63,7 @@ public final class BatchRunLauncher implements RunLauncher {
         ctx.getBeanFactory().registerSingleton("transactionManager", parent.getBean("transactionManager"));
         ctx.register(BatchConfig.class, PipelineConfig.class);
         String key = def.name() + "@" + run.intervalStart();
-        JobParameters jp = Commands.jobParameters(params);
+        JobParameters jp = RunKeys.jobParameters(params);
         Thread.ofPlatform().name("run-" + def.name() + "-" + run.logicalDate()).start(() -> {
             RunOutcome outcome;
             try {
@@ -72,8 +71,8 @@ public final class BatchRunLauncher implements RunLauncher {
                 ctx.refresh();
                 outcome = execute(ctx, def, jp);
             } catch (Exception | LinkageError e) {
-                log.warn("run of {} for {} failed: {}", def.name(), run.logicalDate(), Commands.rootMessage(e));
-                outcome = RunOutcome.failed(Commands.rootMessage(e));
+                log.warn("run of {} for {} failed: {}", def.name(), run.logicalDate(), Errors.rootMessage(e));
+                outcome = RunOutcome.failed(Errors.rootMessage(e));
             } finally {
                 running.remove(key);
                 try {
@@ -97,29 +96,28 @@ public final class BatchRunLauncher implements RunLauncher {
     }
 
     private RunOutcome execute(AnnotationConfigApplicationContext ctx, JobDefinition def, JobParameters jp) throws Exception {
-        JobRepository repo = ctx.getBean(JobRepository.class);
-        JobOperator operator = ctx.getBean(JobOperator.class);
-        JobInstance instance = repo.getJobInstance(def.name(), jp);
-        JobExecution last = instance == null ? null : repo.getLastJobExecution(instance);
-        if (last != null && last.getStatus() == BatchStatus.COMPLETED) return RunOutcome.success();
-        if (last != null && last.getStatus() == BatchStatus.ABANDONED) {
-            return RunOutcome.failed("execution " + last.getId() + " was abandoned and cannot be resumed");
-        }
-        if (last != null && last.isRunning()) {
-            Optional<RunStore.Owner> owner = ctx.getBean(RunStore.class).owner(instance.getInstanceId());
-            if (owner.isPresent() && owner.get().host().equals(RunOwnerListener.hostName())
-                    && ProcessHandle.of(owner.get().pid()).map(ProcessHandle::isAlive).orElse(false)) {
-                return RunOutcome.failed("execution " + last.getId() + " is being run by process " + owner.get().pid());
+        RunLifecycle lifecycle = ctx.getBean(RunLifecycle.class);
+        RunPlan plan = lifecycle.prepare(def.name(), jp, RunLifecycle.Intent.START_OR_RESUME, false);
+        switch (plan.action()) {
+            case ALREADY_DONE -> {
+                return RunOutcome.success();
             }
-            last = operator.recover(last);
+            case REFUSED -> {
+                return RunOutcome.failed(plan.message());
+            }
+            default -> plan.notes().forEach(n -> log.warn("{}: {}", def.name(), n));
         }
         ctx.getBean(InferenceService.class).start();
-        Job job = ctx.getBean(Job.class);
-        JobExecution execution = last == null ? operator.start(job, jp) : operator.restart(last);
+        JobExecution execution;
+        try {
+            execution = lifecycle.execute(plan, ctx.getBean(Job.class), jp);
+        } catch (RunRefusedException e) {
+            return RunOutcome.failed(e.getMessage());
+        }
         return switch (execution.getStatus()) {
             case COMPLETED -> RunOutcome.success();
             case STOPPED, STOPPING -> RunOutcome.stopped();
-            default -> RunOutcome.failed(execution.getAllFailureExceptions().stream().map(Commands::rootMessage)
+            default -> RunOutcome.failed(execution.getAllFailureExceptions().stream().map(Errors::rootMessage)
                     .findFirst().orElse("the run ended " + execution.getStatus()));
         };
     }

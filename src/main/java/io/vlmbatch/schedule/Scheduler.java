@@ -61,7 +61,7 @@ public final class Scheduler implements AutoCloseable {
     }
 
     static String defaultOwner() {
-        return io.vlmbatch.batch.RunOwnerListener.hostName() + "/" + ProcessHandle.current().pid() + "/"
+        return io.vlmbatch.run.RunOwnership.localHost() + "/" + ProcessHandle.current().pid() + "/"
                 + UUID.randomUUID().toString().substring(0, 8);
     }
 
@@ -103,7 +103,7 @@ public final class Scheduler implements AutoCloseable {
 
     /** An earlier serve on this host that was killed: no need to wait out the heartbeat timeout. */
     private void expireDeadLocalOwners() {
-        String host = io.vlmbatch.batch.RunOwnerListener.hostName() + "/";
+        String host = io.vlmbatch.run.RunOwnership.localHost() + "/";
         for (String o : store.runningOwners()) {
             if (o.equals(owner) || !o.startsWith(host)) continue;
             String[] parts = o.split("/");

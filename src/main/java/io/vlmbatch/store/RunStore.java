@@ -1,17 +1,23 @@
 package io.vlmbatch.store;
 
 import java.sql.Date;
+import java.time.Duration;
 import java.time.LocalDate;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import org.springframework.jdbc.core.JdbcTemplate;
 
 /**
  * The vlm_run table: one row per Spring Batch job instance (job name + logical date + params), with the
- * process that is executing it, so `restart` can tell a killed run from one still going.
+ * process that is executing it and that process's last heartbeat, so a killed run can be told from one
+ * still going (io.vlmbatch.run.RunOwnership).
  */
 public class RunStore {
-    public record Owner(String host, long pid) {}
+    /** heartbeatAge: by the database's clock (one clock for every host), null when none was recorded. */
+    public record Owner(String host, long pid, Duration heartbeatAge) {}
 
     public record RunRow(long runId, String jobName, LocalDate logicalDate, String params, Long executionId,
                          String status, java.time.LocalDateTime started, java.time.LocalDateTime ended,
@@ -30,16 +36,44 @@ public class RunStore {
     }
 
     public void claim(long runId, String host, long pid) {
-        jdbc.update("UPDATE vlm_run SET owner_host = ?, owner_pid = ? WHERE run_id = ?", host, pid, runId);
+        jdbc.update("UPDATE vlm_run SET owner_host = ?, owner_pid = ?, owner_heartbeat_at = now() WHERE run_id = ?",
+                host, pid, runId);
     }
 
-    public void release(long runId) {
-        jdbc.update("UPDATE vlm_run SET owner_host = NULL, owner_pid = NULL WHERE run_id = ?", runId);
+    /**
+     * Makes host/pid the owner only if the owner is still {@code expected} (null: none): of two processes
+     * taking over one dead run at once, exactly one wins.
+     */
+    public boolean takeOver(long runId, Owner expected, String host, long pid) {
+        return jdbc.update("""
+                UPDATE vlm_run SET owner_host = ?, owner_pid = ?, owner_heartbeat_at = now()
+                WHERE run_id = ? AND owner_host IS NOT DISTINCT FROM ? AND owner_pid IS NOT DISTINCT FROM ?""",
+                host, pid, runId, expected == null ? null : expected.host(), expected == null ? null : expected.pid()) == 1;
+    }
+
+    /** Clears the owner, unless another process has taken the run over meanwhile. */
+    public void release(long runId, String host, long pid) {
+        jdbc.update("""
+                UPDATE vlm_run SET owner_host = NULL, owner_pid = NULL, owner_heartbeat_at = NULL
+                WHERE run_id = ? AND owner_host = ? AND owner_pid = ?""", runId, host, pid);
+    }
+
+    /** Refreshes the heartbeat of those of the given runs that host/pid still owns; returns them. */
+    public Set<Long> beat(Collection<Long> runIds, String host, long pid) {
+        return new HashSet<>(jdbc.queryForList("""
+                UPDATE vlm_run SET owner_heartbeat_at = now()
+                WHERE run_id = ANY (?) AND owner_host = ? AND owner_pid = ? RETURNING run_id""", Long.class,
+                runIds.toArray(Long[]::new), host, pid));
     }
 
     public Optional<Owner> owner(long runId) {
-        return jdbc.query("SELECT owner_host, owner_pid FROM vlm_run WHERE run_id = ? AND owner_pid IS NOT NULL",
-                (rs, n) -> new Owner(rs.getString(1), rs.getLong(2)), runId).stream().findFirst();
+        return jdbc.query("""
+                SELECT owner_host, owner_pid, (extract(epoch FROM now() - owner_heartbeat_at) * 1000)::bigint
+                FROM vlm_run WHERE run_id = ? AND owner_pid IS NOT NULL""", (rs, n) -> {
+            long ms = rs.getLong(3);
+            Duration age = rs.wasNull() ? null : Duration.ofMillis(Math.max(0, ms));
+            return new Owner(rs.getString(1), rs.getLong(2), age);
+        }, runId).stream().findFirst();
     }
 
     public boolean discovered(long runId) {

@@ -1,10 +1,12 @@
 package io.vlmbatch.web;
 
 import io.vlmbatch.job.TaskSpec;
+import io.vlmbatch.run.RunOwnership;
 import io.vlmbatch.schedule.JobCatalog;
 import io.vlmbatch.job.ScheduleSpec;
 import io.vlmbatch.schedule.ScheduledRun;
 import io.vlmbatch.schedule.Scheduler;
+import io.vlmbatch.store.RunStore;
 import java.time.LocalDate;
 import java.time.format.DateTimeParseException;
 import java.util.LinkedHashMap;
@@ -25,10 +27,14 @@ import org.springframework.web.bind.annotation.RestController;
 class JobsController {
     private final Scheduler scheduler;
     private final RunQueries queries;
+    private final RunStore runs;
+    private final RunOwnership ownership;
 
-    JobsController(Scheduler scheduler, RunQueries queries) {
+    JobsController(Scheduler scheduler, RunQueries queries, RunStore runs, RunOwnership ownership) {
         this.scheduler = scheduler;
         this.queries = queries;
+        this.runs = runs;
+        this.ownership = ownership;
     }
 
     @GetMapping
@@ -93,8 +99,15 @@ class JobsController {
         } else {
             if (!params.isEmpty()) throw new ApiException(HttpStatus.CONFLICT,
                     "runs with --param values are restarted with `vlm-batch restart`");
-            if (queries.runByDate(job, d, params).isEmpty()) throw ApiException.notFound("no run of " + job + " for " + d);
-            scheduler.trigger(job, d); // a CLI run: the scheduler takes it over and resumes it
+            Map<String, Object> cliRun = queries.runByDate(job, d, params)
+                    .orElseThrow(() -> ApiException.notFound("no run of " + job + " for " + d));
+            // A CLI run: the scheduler resumes it (through RunLifecycle), but never from a live owner.
+            Optional<RunStore.Owner> owner = runs.owner(((Number) cliRun.get("runId")).longValue());
+            if (owner.isPresent() && ownership.alive(owner.get())) {
+                throw new ApiException(HttpStatus.CONFLICT, "the run for " + d + " is still running ("
+                        + RunOwnership.describe(owner.get()) + "); stop that process, or use `vlm-batch restart --force`");
+            }
+            scheduler.trigger(job, d);
         }
         return Map.of("job", job, "logicalDate", d.toString(), "state", "queued");
     }

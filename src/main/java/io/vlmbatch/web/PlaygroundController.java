@@ -2,7 +2,7 @@ package io.vlmbatch.web;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
-import io.vlmbatch.cli.Commands;
+import io.vlmbatch.run.Errors;
 import io.vlmbatch.image.ImageRejectedException;
 import io.vlmbatch.inference.ChatRequest;
 import io.vlmbatch.inference.InferenceService;
@@ -147,7 +147,7 @@ class PlaygroundController {
                 emitter.complete();
             } catch (Exception e) {
                 try {
-                    emitter.send(SseEmitter.event().name("error").data(Map.of("message", Commands.rootMessage(e)), MediaType.APPLICATION_JSON));
+                    emitter.send(SseEmitter.event().name("error").data(Map.of("message", Errors.rootMessage(e)), MediaType.APPLICATION_JSON));
                     emitter.complete();
                 } catch (Exception gone) {
                     emitter.completeWithError(e);

@@ -1,7 +1,7 @@
 package io.vlmbatch.web;
 
 import io.vlmbatch.VlmBatchApplication;
-import io.vlmbatch.cli.Commands;
+import io.vlmbatch.run.Errors;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -83,7 +83,7 @@ public final class ServeCommand {
         try {
             ctx = app.run(spring.toArray(String[]::new));
         } catch (Exception e) {
-            System.err.println("error: " + Commands.rootMessage(e));
+            System.err.println("error: " + Errors.rootMessage(e));
             return VlmBatchApplication.EXIT_FAILED;
         }
         String host = ctx.getEnvironment().getProperty("server.address", "127.0.0.1");

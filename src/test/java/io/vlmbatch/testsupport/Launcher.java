@@ -16,10 +16,21 @@ public final class Launcher {
 
     private final Path dataDir;
     private final Path workDir;
+    private final String javaOpts;
 
     public Launcher(Path dataDir, Path workDir) {
+        this(dataDir, workDir, null);
+    }
+
+    private Launcher(Path dataDir, Path workDir, String javaOpts) {
         this.dataDir = dataDir;
         this.workDir = workDir;
+        this.javaOpts = javaOpts;
+    }
+
+    /** The same launcher with JVM options (VLM_JAVA_OPTS), e.g. -Dvlm.run.host=... to pose as another host. */
+    public Launcher withJavaOpts(String opts) {
+        return new Launcher(dataDir, workDir, opts);
     }
 
     public Path dataDir() { return dataDir; }
@@ -33,6 +44,7 @@ public final class Launcher {
         pb.environment().put("VLM_BUILD_DIR", RepoPaths.buildDir().toString());
         pb.environment().put("VLM_NO_BUILD", "1");
         pb.environment().remove("SPRING_DATASOURCE_URL");
+        if (javaOpts != null) pb.environment().put("VLM_JAVA_OPTS", javaOpts);
         return pb;
     }
 
