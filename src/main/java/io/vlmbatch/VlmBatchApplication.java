@@ -77,7 +77,7 @@ public class VlmBatchApplication {
         }
 
         List<Class<?>> sources = new ArrayList<>(List.of(VlmBatchApplication.class));
-        boolean pipeline = inv.command().equals("run") || inv.command().equals("restart");
+        boolean pipeline = inv.command().equals("run") || inv.command().equals("restart") || inv.command().equals("plan");
         if (pipeline) sources.add(PipelineConfig.class);
         SpringApplication app = new SpringApplication(sources.toArray(Class<?>[]::new));
         app.setRegisterShutdownHook(true);
@@ -91,6 +91,7 @@ public class VlmBatchApplication {
             }
         });
         try (ConfigurableApplicationContext ctx = app.run()) {
+            if (inv.command().equals("plan")) return ctx.getBean(io.vlmbatch.cli.PlanCommand.class).execute(inv);
             return ctx.getBean(Commands.class).execute(inv);
         } catch (Exception e) {
             System.err.println("error: " + Errors.rootMessage(e));

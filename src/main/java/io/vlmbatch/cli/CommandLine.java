@@ -16,17 +16,19 @@ public final class CommandLine {
               vlm-batch restart JOB.yaml (--date YYYY-MM-DD [--param k=v]... | --execution ID) [--model DIR] [--force]
               vlm-batch status [JOB.yaml | JOB-NAME]
               vlm-batch export JOB.yaml [--date YYYY-MM-DD] [--param k=v]... --csv FILE
+              vlm-batch plan JOB.yaml [--date YYYY-MM-DD] [--param k=v]... [--model DIR] [--json]
               vlm-batch serve [--port 8080]   (scheduler, REST API and web UI: docs/web-ui.md)
               vlm-batch serve [--port 8080] [--host 127.0.0.1] [--jobs DIR] [--model DIR] [--inference-url URL]
             --date is the run's logical date (default: today); with --param it identifies the run.
-            --force takes a run over from an owner that still looks alive (it says which).""";
+            --force takes a run over from an owner that still looks alive (it says which).
+            plan lists what a run would ask (and reuse) and its estimated GPU time, without running it.""";
 
     private CommandLine() {}
 
     public static Invocation parse(String[] args) {
         if (args.length == 0) throw new UsageException("no command given");
         String command = args[0];
-        if (!List.of("run", "restart", "status", "export").contains(command)) {
+        if (!List.of("run", "restart", "status", "export", "plan").contains(command)) {
             throw new UsageException("unknown command '" + command + "'");
         }
         List<String> positional = new ArrayList<>();
@@ -36,6 +38,7 @@ public final class CommandLine {
         Long execution = null;
         Path csv = null;
         boolean force = false;
+        boolean json = false;
         for (int i = 1; i < args.length; i++) {
             String a = args[i];
             String value = null;
@@ -52,6 +55,10 @@ public final class CommandLine {
             }
             if (a.equals("--force") && value == null) {
                 force = true;
+                continue;
+            }
+            if (a.equals("--json") && value == null) {
+                json = true;
                 continue;
             }
             if (value == null) {
@@ -92,6 +99,7 @@ public final class CommandLine {
                     throw new UsageException("status takes no options");
                 }
                 if (force) throw new UsageException("--force is only for restart");
+                if (json) throw new UsageException("--json is only for plan");
                 if (positional.isEmpty()) return new Invocation(command, null, null, null, Map.of(), null, null, null, false);
                 String job = positional.getFirst();
                 boolean file = job.endsWith(".yaml") || job.endsWith(".yml");
@@ -100,6 +108,7 @@ public final class CommandLine {
             default -> {
                 if (positional.size() != 1) throw new UsageException(command + " needs exactly one job file");
                 if (!command.equals("restart") && force) throw new UsageException("--force is only for restart");
+                if (!command.equals("plan") && json) throw new UsageException("--json is only for plan");
                 if (!command.equals("restart") && execution != null) throw new UsageException("--execution is only for restart");
                 if (!command.equals("export") && csv != null) throw new UsageException("--csv is only for export");
                 if (command.equals("export") && csv == null) throw new UsageException("export needs --csv FILE");
@@ -111,7 +120,7 @@ public final class CommandLine {
                     throw new UsageException("restart needs --date (the logical date of the run) or --execution ID");
                 }
                 if (date == null && execution == null) date = LocalDate.now();
-                return new Invocation(command, Path.of(positional.getFirst()), null, date, params, model, execution, csv, force);
+                return new Invocation(command, Path.of(positional.getFirst()), null, date, params, model, execution, csv, force, json);
             }
         }
     }

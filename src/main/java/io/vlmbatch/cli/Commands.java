@@ -154,12 +154,12 @@ public class Commands {
             out.println(jobName == null ? "no runs yet" : "no runs of " + jobName + " yet");
             return 0;
         }
-        out.printf("%-24s %-10s %-16s %6s %-10s %-19s %-19s %8s %8s %8s%n", "JOB", "DATE", "PARAMS", "EXEC", "STATUS",
-                "STARTED", "ENDED", "DONE", "FAILED", "PENDING");
+        out.printf("%-24s %-10s %-16s %6s %-10s %-19s %-19s %8s %8s %8s %8s%n", "JOB", "DATE", "PARAMS", "EXEC", "STATUS",
+                "STARTED", "ENDED", "DONE", "FAILED", "PENDING", "REUSED");
         for (RunStore.RunRow r : rows) {
-            out.printf("%-24s %-10s %-16s %6s %-10s %-19s %-19s %8d %8d %8d%n", r.jobName(), r.logicalDate(),
+            out.printf("%-24s %-10s %-16s %6s %-10s %-19s %-19s %8d %8d %8d %8d%n", r.jobName(), r.logicalDate(),
                     r.params().isEmpty() ? "-" : r.params(), r.executionId() == null ? "-" : r.executionId(),
-                    r.status() == null ? "-" : r.status(), time(r.started()), time(r.ended()), r.done(), r.failed(), r.pending());
+                    r.status() == null ? "-" : r.status(), time(r.started()), time(r.ended()), r.done(), r.failed(), r.pending(), r.reused());
         }
         return 0;
     }

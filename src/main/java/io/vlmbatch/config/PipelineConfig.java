@@ -7,6 +7,7 @@ import io.vlmbatch.batch.InferenceWriter;
 import io.vlmbatch.batch.PendingItemReader;
 import io.vlmbatch.batch.PrepareProcessor;
 import io.vlmbatch.batch.PreparedItem;
+import io.vlmbatch.cli.PlanCommand;
 import io.vlmbatch.image.ImagePreparer;
 import io.vlmbatch.inference.EmbeddedInferenceServer;
 import io.vlmbatch.inference.InferenceService;
@@ -70,6 +71,12 @@ public class PipelineConfig {
     }
 
     @Bean
+    PlanCommand planCommand(JobDefinition def, RunParameters params, ImageFetcher fetcher, InferenceService inference,
+                            LedgerStore ledger) {
+        return new PlanCommand(def, params, fetcher, inference, ledger, MAX_IMAGE_BYTES);
+    }
+
+    @Bean
     Job vlmJob(JobDefinition def, JobRepository repository, RunStore runs, RunOwnership ownership, Heartbeat heartbeat,
                LedgerStore ledger, InferenceService inference, Step discover, Step infer, Step export) {
         return new JobBuilder(def.name(), repository)
@@ -79,12 +86,17 @@ public class PipelineConfig {
                 .build();
     }
 
+    /** The job's source with this run's {{ ds }}, {{ params.x }}... filled in (the run and `plan` list the same). */
+    public static SourceSpec renderedSource(JobDefinition def, RunParameters params) {
+        SourceSpec s = def.source();
+        return new SourceSpec(params.render(s.folder(), def.name()), params.render(s.manifest(), def.name()),
+                params.render(s.s3(), def.name()), s.include(), s.exclude(), s.recursive(), s.s3Settings());
+    }
+
     @Bean
     Step discover(JobDefinition def, RunParameters params, JobRepository repository, PlatformTransactionManager tm,
                   RunStore runs, WorkItemStore items) {
-        SourceSpec s = def.source();
-        SourceSpec rendered = new SourceSpec(params.render(s.folder(), def.name()), params.render(s.manifest(), def.name()),
-                params.render(s.s3(), def.name()), s.include(), s.exclude(), s.recursive(), s.s3Settings());
+        SourceSpec rendered = renderedSource(def, params);
         return new StepBuilder("discover", repository)
                 .tasklet(new DiscoverTasklet(() -> Sources.open(rendered, def.baseDir()), runs, items), tm)
                 .build();

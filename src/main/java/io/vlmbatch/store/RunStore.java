@@ -21,7 +21,7 @@ public class RunStore {
 
     public record RunRow(long runId, String jobName, LocalDate logicalDate, String params, Long executionId,
                          String status, java.time.LocalDateTime started, java.time.LocalDateTime ended,
-                         long done, long failed, long pending) {}
+                         long done, long failed, long pending, long reused) {}
 
     private final JdbcTemplate jdbc;
 
@@ -90,7 +90,8 @@ public class RunStore {
                 SELECT r.run_id, r.job_name, r.logical_date, r.params, e.job_execution_id, e.status, e.start_time, e.end_time,
                        (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = r.run_id AND w.status = 'done'),
                        (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = r.run_id AND w.status = 'failed'),
-                       (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = r.run_id AND w.status = 'pending')
+                       (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = r.run_id AND w.status = 'pending'),
+                       (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = r.run_id AND w.status = 'done' AND w.reused)
                 FROM vlm_run r
                 LEFT JOIN LATERAL (SELECT * FROM batch_job_execution x WHERE x.job_instance_id = r.run_id
                                    ORDER BY x.job_execution_id DESC LIMIT 1) e ON TRUE
@@ -100,7 +101,7 @@ public class RunStore {
                         (Long) rs.getObject(5), rs.getString(6),
                         rs.getTimestamp(7) == null ? null : rs.getTimestamp(7).toLocalDateTime(),
                         rs.getTimestamp(8) == null ? null : rs.getTimestamp(8).toLocalDateTime(),
-                        rs.getLong(9), rs.getLong(10), rs.getLong(11)),
+                        rs.getLong(9), rs.getLong(10), rs.getLong(11), rs.getLong(12)),
                 jobName, jobName, limit);
     }
 }

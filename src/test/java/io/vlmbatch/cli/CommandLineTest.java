@@ -31,6 +31,19 @@ class CommandLineTest {
     }
 
     @Test
+    void plan() {
+        Invocation i = CommandLine.parse(new String[] {"plan", "j.yaml", "--date", "2026-05-01", "--json"});
+        assertThat(i.command()).isEqualTo("plan");
+        assertThat(i.json()).isTrue();
+        assertThat(CommandLine.parse(new String[] {"plan", "j.yaml"}).json()).isFalse();
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--json"})).hasMessageContaining("only for plan");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"status", "--json"})).hasMessageContaining("only for plan");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"plan", "j.yaml", "--json=$(rm -rf /)"}))
+                .hasMessageContaining("unknown option --json");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"plan", "j.yaml", "--date", "2026-13-45"})).hasMessageContaining("YYYY-MM-DD");
+    }
+
+    @Test
     void mistakesAreUsageErrors() {
         assertThatThrownBy(() -> CommandLine.parse(new String[] {})).isInstanceOf(UsageException.class);
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"run"})).hasMessageContaining("exactly one job file");

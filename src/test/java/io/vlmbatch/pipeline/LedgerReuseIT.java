@@ -15,14 +15,17 @@ import org.apache.commons.csv.CSVFormat;
 import org.apache.commons.csv.CSVRecord;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
 
 /**
  * The nightly scenario of the item ledger, through the launcher against the real vlmserve (requests
  * counted on the server's /metrics, not by the client that is under test): night 1 asks everything,
  * night 2 only what is new (a renamed copy counts as known), a changed prompt re-asks only its task,
- * and run.reuse: false asks everything again.
+ * and run.reuse: false asks everything again. `plan` before a night says what that night then does.
  */
 class LedgerReuseIT {
+    private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final Set<String> LABELS = Set.of("photo", "document", "chart");
 
     @Test
@@ -32,6 +35,10 @@ class LedgerReuseIT {
         try (VlmServeProcess server = VlmServeProcess.start(work)) {
             Path job = writeJob(work, server.baseUrl(), "Describe the image in one sentence.", true);
             Launcher launcher = new Launcher(work.resolve("data"), work);
+
+            Launcher.Result plan1 = launcher.run(120, "plan", job.toString(), "--date", "2026-03-01");
+            assertThat(plan1.exitCode()).as(plan1.output()).isZero();
+            assertThat(plan1.output()).contains("items:     4").contains("requests:  8").contains("no estimate");
 
             Launcher.Result night1 = launcher.run(300, "run", job.toString(), "--date", "2026-03-01");
             assertThat(night1.exitCode()).as(night1.output()).isZero();
@@ -43,6 +50,15 @@ class LedgerReuseIT {
             Files.write(images.resolve("new-b.jpg"), ImageFiles.jpeg(320, 240, 101));
             Files.copy(images.resolve("img0002.jpg"), images.resolve("renamed-copy.jpg"));
             long before = server.requestsFinished();
+            Launcher.Result plan2 = launcher.run(120, "plan", job.toString(), "--date", "2026-03-02", "--json");
+            assertThat(plan2.exitCode()).as(plan2.output()).isZero();
+            JsonNode plan = JSON.readTree(plan2.output().lines().filter(l -> l.startsWith("{")).reduce((a, b) -> b).orElseThrow());
+            assertThat(plan.path("items").asLong()).isEqualTo(7);
+            assertThat(plan.path("reused_items").asLong()).isEqualTo(5);
+            assertThat(plan.path("new_items").asLong()).isEqualTo(2);
+            assertThat(plan.path("requests").asLong()).isEqualTo(4);
+            assertThat(plan.path("estimated_seconds").isNumber()).as("night 1 measured a rate: " + plan).isTrue();
+            assertThat(server.requestsFinished()).as("plan sends no request").isEqualTo(before);
             Launcher.Result night2 = launcher.run(300, "run", job.toString(), "--date", "2026-03-02");
             assertThat(night2.exitCode()).as(night2.output()).isZero();
             assertThat(server.requestsFinished() - before).as("night 2: only the 2 new images x 2 tasks").isEqualTo(4);
