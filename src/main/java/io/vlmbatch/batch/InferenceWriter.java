@@ -75,7 +75,8 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
             }
             fingerprints.add(perTask);
         }
-        Map<LedgerStore.Key, LedgerStore.Answer> known = ledger == null ? Map.of() : ledger.find(keys);
+        Map<LedgerStore.Key, LedgerStore.Answer> known = ledger == null || chunk.isEmpty() ? Map.of()
+                : ledger.find(keys, chunk.getItems().getFirst().item().runId());
 
         List<List<Future<ChatResult>>> answers = new ArrayList<>();
         try (ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {

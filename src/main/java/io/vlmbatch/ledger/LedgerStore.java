@@ -6,7 +6,7 @@ import java.util.Map;
 import org.springframework.jdbc.core.JdbcTemplate;
 
 /**
- * Finds answers that can be reused: a done result of any earlier run, of any job, whose item had the
+ * Finds answers that can be reused: a done result of any other run, of any job, whose item had the
  * same content hash and whose task had the same fingerprint. The newest one wins; the run it is credited
  * to is the run that asked the server (a reused answer reused again still points at the original).
  */
@@ -23,7 +23,12 @@ public class LedgerStore {
         this.jdbc = jdbc;
     }
 
-    public Map<Key, Answer> find(Collection<Key> keys) {
+    /**
+     * @param currentRun the run asking, whose own answers are not reused (-1: none): a copy of a file within
+     *                   one run is asked like the original, so what a run sends does not depend on how its
+     *                   items fall into chunks and partitions, and `plan` can say it exactly
+     */
+    public Map<Key, Answer> find(Collection<Key> keys, long currentRun) {
         Map<Key, Answer> found = new HashMap<>();
         if (keys.isEmpty()) return found;
         String[] hashes = keys.stream().map(Key::contentHash).toArray(String[]::new);
@@ -32,11 +37,12 @@ public class LedgerStore {
                 SELECT DISTINCT ON (r.content_hash, r.fingerprint) r.content_hash, r.fingerprint, r.answer, r.model,
                        r.prompt_tokens, r.completion_tokens, coalesce(r.reused_from_run, w.run_id)
                 FROM vlm_result r JOIN vlm_work_item w ON w.id = r.work_item_id
-                WHERE r.status = 'done' AND (r.content_hash, r.fingerprint) IN (SELECT * FROM unnest(?::text[], ?::text[]))
+                WHERE r.status = 'done' AND w.run_id <> ?
+                  AND (r.content_hash, r.fingerprint) IN (SELECT * FROM unnest(?::text[], ?::text[]))
                 ORDER BY r.content_hash, r.fingerprint, r.updated_at DESC""", rs -> {
             found.put(new Key(rs.getString(1), rs.getString(2)), new Answer(rs.getString(3), rs.getString(4),
                     (Integer) rs.getObject(5), (Integer) rs.getObject(6), rs.getLong(7)));
-        }, hashes, prints);
+        }, currentRun, hashes, prints);
         return found;
     }
 

@@ -66,7 +66,7 @@ public final class Planner {
 
     private void settle(List<List<LedgerStore.Key>> items, boolean reuse, long[] n) {
         Map<LedgerStore.Key, LedgerStore.Answer> known = reuse
-                ? ledger.find(items.stream().flatMap(List::stream).toList()) : Map.of();
+                ? ledger.find(items.stream().flatMap(List::stream).toList(), -1) : Map.of();
         for (List<LedgerStore.Key> keys : items) {
             long found = keys.stream().filter(known::containsKey).count();
             n[5] += found;
