@@ -63,7 +63,10 @@ public class VlmBatchApplication {
         try {
             inv = CommandLine.parse(args);
             if (inv.jobFile() != null) {
-                def = JobFileLoader.load(inv.jobFile());
+                def = JobFileLoader.load(inv.jobFile(), inv.sets());
+                if (inv.task() != null && !def.taskNames().contains(inv.task())) {
+                    throw new UsageException("--task " + inv.task() + ": the job has no such task (it has " + def.taskNames() + ")");
+                }
                 params = new RunParameters(inv.date() == null ? java.time.LocalDate.now() : inv.date(), inv.params());
                 checkRendering(def, params);
             }
@@ -77,7 +80,7 @@ public class VlmBatchApplication {
         }
 
         List<Class<?>> sources = new ArrayList<>(List.of(VlmBatchApplication.class));
-        boolean pipeline = inv.command().equals("run") || inv.command().equals("restart") || inv.command().equals("plan");
+        boolean pipeline = List.of("run", "restart", "plan", "retry").contains(inv.command());
         if (pipeline) sources.add(PipelineConfig.class);
         SpringApplication app = new SpringApplication(sources.toArray(Class<?>[]::new));
         app.setRegisterShutdownHook(true);
@@ -92,6 +95,7 @@ public class VlmBatchApplication {
         });
         try (ConfigurableApplicationContext ctx = app.run()) {
             if (inv.command().equals("plan")) return ctx.getBean(io.vlmbatch.cli.PlanCommand.class).execute(inv);
+            if (inv.command().equals("retry")) return ctx.getBean(io.vlmbatch.cli.RetryCommand.class).execute(inv);
             return ctx.getBean(Commands.class).execute(inv);
         } catch (Exception e) {
             System.err.println("error: " + Errors.rootMessage(e));

@@ -2,6 +2,7 @@ package io.vlmbatch.batch;
 
 import io.vlmbatch.source.ImageSource;
 import io.vlmbatch.source.SourceItem;
+import io.vlmbatch.ledger.Attempts;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
 import java.util.ArrayList;
@@ -35,7 +36,7 @@ public class DiscoverTasklet implements Tasklet {
 
     @Override
     public RepeatStatus execute(StepContribution contribution, ChunkContext chunkContext) throws Exception {
-        long runId = chunkContext.getStepContext().getStepExecution().getJobExecution().getJobInstance().getInstanceId();
+        long runId = Attempts.workRunId(chunkContext.getStepContext().getStepExecution().getJobExecution());
         if (runs.discovered(runId)) {
             log.info("work items of run {} already discovered", runId);
             return RepeatStatus.FINISHED;

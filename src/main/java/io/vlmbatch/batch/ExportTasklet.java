@@ -1,5 +1,6 @@
 package io.vlmbatch.batch;
 
+import io.vlmbatch.ledger.Attempts;
 import io.vlmbatch.store.CsvExporter;
 import java.nio.file.Path;
 import java.util.List;
@@ -27,7 +28,7 @@ public class ExportTasklet implements Tasklet {
     @Override
     public RepeatStatus execute(StepContribution contribution, ChunkContext chunkContext) throws Exception {
         if (csv == null) return RepeatStatus.FINISHED;
-        long runId = chunkContext.getStepContext().getStepExecution().getJobExecution().getJobInstance().getInstanceId();
+        long runId = Attempts.workRunId(chunkContext.getStepContext().getStepExecution().getJobExecution());
         long rows = exporter.export(runId, tasks, csv);
         contribution.incrementWriteCount(rows);
         log.info("wrote {} rows to {}", rows, csv);

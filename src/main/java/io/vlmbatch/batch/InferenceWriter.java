@@ -44,9 +44,14 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
     private final ResizeSpec resize;
     /** null: reuse is off (run.reuse: false); answers are still fingerprinted for later runs. */
     private final LedgerStore ledger;
+    /** The job instance writing: its own answers are not reused (another copy in this run is asked too). */
+    private final long currentRun;
+    /** A retry attempt limited to one task asks only that one (null: every task). */
+    private final String onlyTask;
 
     public InferenceWriter(Supplier<OpenAiClient> client, Supplier<String> model, Supplier<String> ledgerModel, List<TaskSpec> tasks,
-                           WorkItemStore items, ResultStore results, ResizeSpec resize, LedgerStore ledger) {
+                           WorkItemStore items, ResultStore results, ResizeSpec resize, LedgerStore ledger,
+                           long currentRun, String onlyTask) {
         this.client = client;
         this.model = model;
         this.ledgerModel = ledgerModel;
@@ -55,6 +60,12 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
         this.results = results;
         this.resize = resize;
         this.ledger = ledger;
+        this.currentRun = currentRun;
+        this.onlyTask = onlyTask;
+    }
+
+    private boolean asks(int task) {
+        return onlyTask == null || tasks.get(task).name().equals(onlyTask);
     }
 
     @Override
@@ -68,6 +79,10 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
             List<String> perTask = new ArrayList<>();
             if (!p.rejected()) {
                 for (int t = 0; t < tasks.size(); t++) {
+                    if (!asks(t)) {
+                        perTask.add(null);
+                        continue;
+                    }
                     String fp = TaskFingerprint.of(lm, p.prompts().get(t), tasks.get(t), resize);
                     perTask.add(fp);
                     keys.add(new LedgerStore.Key(p.contentHash(), fp));
@@ -75,8 +90,7 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
             }
             fingerprints.add(perTask);
         }
-        Map<LedgerStore.Key, LedgerStore.Answer> known = ledger == null || chunk.isEmpty() ? Map.of()
-                : ledger.find(keys, chunk.getItems().getFirst().item().runId());
+        Map<LedgerStore.Key, LedgerStore.Answer> known = ledger == null ? Map.of() : ledger.find(keys, currentRun);
 
         List<List<Future<ChatResult>>> answers = new ArrayList<>();
         try (ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
@@ -86,6 +100,10 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
                 List<Future<ChatResult>> perTask = new ArrayList<>();
                 if (!p.rejected()) {
                     for (int t = 0; t < tasks.size(); t++) {
+                        if (!asks(t)) {
+                            perTask.add(null);
+                            continue;
+                        }
                         if (known.containsKey(new LedgerStore.Key(p.contentHash(), fps.get(t)))) {
                             perTask.add(null); // answered before: no request
                             continue;
@@ -112,6 +130,7 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
             List<String> errors = new ArrayList<>();
             boolean allReused = true;
             for (int t = 0; t < tasks.size(); t++) {
+                if (!asks(t)) continue;
                 TaskSpec task = tasks.get(t);
                 Future<ChatResult> asked = perTask.get(t);
                 TaskOutcome o;
@@ -127,6 +146,10 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
                 if (!o.result().ok()) errors.add(task.name() + ": " + o.result().error());
             }
             results.upsert(p.item().id(), outcomes);
+            if (onlyTask != null) {
+                items.finishFromResults(p.item().id(), p.width(), p.height(), p.contentHash());
+                continue;
+            }
             items.finish(p.item().id(), errors.isEmpty() ? "done" : "failed",
                     errors.isEmpty() ? null : String.join("; ", errors), p.width(), p.height(), p.contentHash(),
                     allReused && !tasks.isEmpty());

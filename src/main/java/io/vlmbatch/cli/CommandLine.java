@@ -17,18 +17,21 @@ public final class CommandLine {
               vlm-batch status [JOB.yaml | JOB-NAME]
               vlm-batch export JOB.yaml [--date YYYY-MM-DD] [--param k=v]... --csv FILE
               vlm-batch plan JOB.yaml [--date YYYY-MM-DD] [--param k=v]... [--model DIR] [--json]
+              vlm-batch retry JOB.yaml --date YYYY-MM-DD [--param k=v]... [--task NAME] [--set key=value]... [--model DIR]
               vlm-batch serve [--port 8080]   (scheduler, REST API and web UI: docs/web-ui.md)
               vlm-batch serve [--port 8080] [--host 127.0.0.1] [--jobs DIR] [--model DIR] [--inference-url URL]
             --date is the run's logical date (default: today); with --param it identifies the run.
             --force takes a run over from an owner that still looks alive (it says which).
-            plan lists what a run would ask (and reuse) and its estimated GPU time, without running it.""";
+            plan lists what a run would ask (and reuse) and its estimated GPU time, without running it.
+            retry asks the failed items of a run again (--task: one task of every item), with --set overrides of
+              the job file (--set tasks.caption.max_tokens=512); the run's outputs then show the latest answers.""";
 
     private CommandLine() {}
 
     public static Invocation parse(String[] args) {
         if (args.length == 0) throw new UsageException("no command given");
         String command = args[0];
-        if (!List.of("run", "restart", "status", "export", "plan").contains(command)) {
+        if (!List.of("run", "restart", "status", "export", "plan", "retry").contains(command)) {
             throw new UsageException("unknown command '" + command + "'");
         }
         List<String> positional = new ArrayList<>();
@@ -39,15 +42,20 @@ public final class CommandLine {
         Path csv = null;
         boolean force = false;
         boolean json = false;
+        String task = null;
+        List<String> sets = new ArrayList<>();
         for (int i = 1; i < args.length; i++) {
             String a = args[i];
             String value = null;
-            if (a.startsWith("--") && a.contains("=") && !a.startsWith("--param=")) {
+            if (a.startsWith("--") && a.contains("=") && !a.startsWith("--param=") && !a.startsWith("--set=")) {
                 value = a.substring(a.indexOf('=') + 1);
                 a = a.substring(0, a.indexOf('='));
             } else if (a.startsWith("--param=")) {
                 value = a.substring("--param=".length());
                 a = "--param";
+            } else if (a.startsWith("--set=")) {
+                value = a.substring("--set=".length());
+                a = "--set";
             }
             if (!a.startsWith("--")) {
                 positional.add(a);
@@ -89,6 +97,14 @@ public final class CommandLine {
                     }
                 }
                 case "--csv" -> csv = Path.of(value);
+                case "--task" -> {
+                    if (!value.matches("[a-z][a-z0-9_]{0,62}")) throw new UsageException("--task must be a task name, got '" + value + "'");
+                    task = value;
+                }
+                case "--set" -> {
+                    if (value.indexOf('=') <= 0) throw new UsageException("--set must be key=value, got '" + value + "'");
+                    sets.add(value);
+                }
                 default -> throw new UsageException("unknown option " + a);
             }
         }
@@ -100,6 +116,7 @@ public final class CommandLine {
                 }
                 if (force) throw new UsageException("--force is only for restart");
                 if (json) throw new UsageException("--json is only for plan");
+                if (task != null || !sets.isEmpty()) throw new UsageException("--task and --set are only for retry");
                 if (positional.isEmpty()) return new Invocation(command, null, null, null, Map.of(), null, null, null, false);
                 String job = positional.getFirst();
                 boolean file = job.endsWith(".yaml") || job.endsWith(".yml");
@@ -109,6 +126,8 @@ public final class CommandLine {
                 if (positional.size() != 1) throw new UsageException(command + " needs exactly one job file");
                 if (!command.equals("restart") && force) throw new UsageException("--force is only for restart");
                 if (!command.equals("plan") && json) throw new UsageException("--json is only for plan");
+                if (!command.equals("retry") && (task != null || !sets.isEmpty())) throw new UsageException("--task and --set are only for retry");
+                if (command.equals("retry") && date == null) throw new UsageException("retry needs --date (the logical date of the run)");
                 if (!command.equals("restart") && execution != null) throw new UsageException("--execution is only for restart");
                 if (!command.equals("export") && csv != null) throw new UsageException("--csv is only for export");
                 if (command.equals("export") && csv == null) throw new UsageException("export needs --csv FILE");
@@ -120,7 +139,8 @@ public final class CommandLine {
                     throw new UsageException("restart needs --date (the logical date of the run) or --execution ID");
                 }
                 if (date == null && execution == null) date = LocalDate.now();
-                return new Invocation(command, Path.of(positional.getFirst()), null, date, params, model, execution, csv, force, json);
+                return new Invocation(command, Path.of(positional.getFirst()), null, date, params, model, execution, csv, force, json,
+                        task, sets);
             }
         }
     }

@@ -8,11 +8,14 @@ import io.vlmbatch.batch.PendingItemReader;
 import io.vlmbatch.batch.PrepareProcessor;
 import io.vlmbatch.batch.PreparedItem;
 import io.vlmbatch.cli.PlanCommand;
+import io.vlmbatch.cli.RetryCommand;
+import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.image.ImagePreparer;
 import io.vlmbatch.inference.EmbeddedInferenceServer;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.ledger.Attempts;
 import io.vlmbatch.ledger.LedgerStore;
 import io.vlmbatch.ledger.RunEndpointListener;
 import io.vlmbatch.run.Heartbeat;
@@ -52,6 +55,9 @@ public class PipelineConfig {
 
     public record ModelOption(Path dir) {}
 
+    /** The run whose items a step works on: the retried run for a retry attempt (Attempts), else its own. */
+    static final String WORK_RUN = "#{jobParameters['" + Attempts.RETRY_OF + "'] ?: jobInstanceId}";
+
     /**
      * Primary: in serve, the parent context holds the playground's InferenceService too. The embedded
      * server is serve's (shared by its runs and the playground) when there is one, else this run's own.
@@ -74,6 +80,17 @@ public class PipelineConfig {
     PlanCommand planCommand(JobDefinition def, RunParameters params, ImageFetcher fetcher, InferenceService inference,
                             LedgerStore ledger) {
         return new PlanCommand(def, params, fetcher, inference, ledger, MAX_IMAGE_BYTES);
+    }
+
+    @Bean
+    RetryCommand retryCommand(JobDefinition def, RunParameters params, JobRepository repository, RunLifecycle lifecycle, Job vlmJob,
+                              InferenceService inference, Attempts attempts, WorkItemStore items) {
+        return new RetryCommand(def, params, repository, lifecycle, vlmJob, inference, attempts, items);
+    }
+
+    @Bean
+    Attempts attempts(org.springframework.jdbc.core.JdbcTemplate jdbc, PlatformTransactionManager tm) {
+        return new Attempts(jdbc, new org.springframework.transaction.support.TransactionTemplate(tm));
     }
 
     @Bean
@@ -116,27 +133,36 @@ public class PipelineConfig {
 
     @Bean
     @StepScope
-    IdRangePartitioner partitioner(WorkItemStore items, @Value("#{jobInstanceId}") Long runId) {
+    IdRangePartitioner partitioner(WorkItemStore items, @Value(WORK_RUN) Long runId) {
         return new IdRangePartitioner(items, runId);
     }
 
     @Bean
     Step inferWorker(JobDefinition def, JobRepository repository, PlatformTransactionManager tm,
                      PendingItemReader reader, ImageFetcher fetcher, InferenceService inference,
-                     WorkItemStore items, ResultStore results, LedgerStore ledger) {
+                     InferenceWriter writer) {
         return new StepBuilder("infer-worker", repository)
                 .<WorkItem, PreparedItem>chunk(def.run().chunkSize())
                 .transactionManager(tm)
                 .reader(reader)
                 .processor(new PrepareProcessor(fetcher, new ImagePreparer(def.resize()), def.tasks(), MAX_IMAGE_BYTES))
-                .writer(new InferenceWriter(inference::client, inference::model, inference::ledgerModel, def.tasks(), items, results, def.resize(),
-                        def.run().reuse() ? ledger : null))
+                .writer(writer)
                 .build();
     }
 
     @Bean
     @StepScope
-    PendingItemReader reader(JobDefinition def, WorkItemStore items, @Value("#{jobInstanceId}") Long runId,
+    InferenceWriter writer(JobDefinition def, InferenceService inference, WorkItemStore items, ResultStore results,
+                           LedgerStore ledger, @Value("#{jobInstanceId}") Long instanceId,
+                           @Value("#{jobParameters['" + Attempts.TASK + "']}") String onlyTask) {
+        return new InferenceWriter(inference::client, inference::model, inference::ledgerModel, def.tasks(), items, results,
+                // retry --task redoes that task on purpose: its earlier answer is not copied back
+                def.resize(), def.run().reuse() && onlyTask == null ? ledger : null, instanceId, onlyTask);
+    }
+
+    @Bean
+    @StepScope
+    PendingItemReader reader(JobDefinition def, WorkItemStore items, @Value(WORK_RUN) Long runId,
                              @Value("#{stepExecutionContext['minId']}") Long minId,
                              @Value("#{stepExecutionContext['maxId']}") Long maxId) {
         return new PendingItemReader(items, runId, minId, maxId, Math.max(def.run().chunkSize() * 4, 64));

@@ -49,13 +49,22 @@ public final class JobFileLoader {
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)?");
 
     private final Path file;
+    private final List<String> overrides;
+    /** Nodes that came from --set rather than from the file: errors about them have no line. */
+    private Set<Node> overridden = Set.of();
 
-    private JobFileLoader(Path file) {
+    private JobFileLoader(Path file, List<String> overrides) {
         this.file = file;
+        this.overrides = overrides;
     }
 
     public static JobDefinition load(Path file) {
-        return new JobFileLoader(file).load();
+        return new JobFileLoader(file, List.of()).load();
+    }
+
+    /** The file with `--set key=value` overrides applied before validation (see JobOverrides). */
+    public static JobDefinition load(Path file, List<String> overrides) {
+        return new JobFileLoader(file, List.copyOf(overrides)).load();
     }
 
     private JobDefinition load() {
@@ -76,6 +85,7 @@ public final class JobFileLoader {
             throw new JobFileException(file, 0, "", "cannot read: " + e.getMessage());
         }
         if (root == null) throw new JobFileException(file, 1, "", "the file is empty");
+        overridden = JobOverrides.apply(file, root, overrides);
         Map<String, Node> top = mapping(root, "", Set.of("name", "schedule", "source", "resize", "tasks",
                 "output", "inference", "run", "scheduling"));
 
@@ -404,7 +414,8 @@ public final class JobFileLoader {
     }
 
     private JobFileException error(Node node, String field, String problem) {
-        int line = node == null ? 0 : node.getStartMark().getLine() + 1;
+        if (node != null && overridden.contains(node)) return new JobFileException(file, 0, "--set " + field, problem);
+        int line = node == null || node.getStartMark() == null ? 0 : node.getStartMark().getLine() + 1;
         return new JobFileException(file, line, field, problem);
     }
 }

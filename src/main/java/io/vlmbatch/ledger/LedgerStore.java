@@ -75,6 +75,11 @@ public class LedgerStore {
         jdbc.update("UPDATE vlm_run SET inference_endpoint = ?, inference_model = ? WHERE run_id = ?", endpoint, model, runId);
     }
 
+    /** Marks a run as attempt {@code attempt} of retrying {@code retryOf} (Attempts). */
+    public void recordAttempt(long runId, long retryOf, int attempt) {
+        jdbc.update("UPDATE vlm_run SET retry_of = ?, attempt = ? WHERE run_id = ?", retryOf, attempt, runId);
+    }
+
     /** The model last recorded for this endpoint (a plan for an embedded server not started yet), or null. */
     public String lastModel(String endpoint) {
         return jdbc.query("""

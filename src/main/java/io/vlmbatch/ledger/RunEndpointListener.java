@@ -5,7 +5,7 @@ import java.util.function.Supplier;
 import org.springframework.batch.core.job.JobExecution;
 import org.springframework.batch.core.listener.JobExecutionListener;
 
-/** Records on the run which endpoint and model it asks, the key `plan` estimates GPU time by. */
+/** Records on the run which endpoint and model it asks (the key `plan` estimates GPU time by), and for a retry attempt the run it retries. */
 public class RunEndpointListener implements JobExecutionListener {
     private final LedgerStore ledger;
     private final String endpoint;
@@ -24,6 +24,10 @@ public class RunEndpointListener implements JobExecutionListener {
 
     @Override
     public void beforeJob(JobExecution execution) {
-        ledger.recordEndpoint(execution.getJobInstance().getInstanceId(), endpoint, model.get());
+        long runId = execution.getJobInstance().getInstanceId();
+        ledger.recordEndpoint(runId, endpoint, model.get());
+        Long retryOf = execution.getJobParameters().getLong(Attempts.RETRY_OF);
+        Long attempt = execution.getJobParameters().getLong(Attempts.ATTEMPT);
+        if (retryOf != null && attempt != null) ledger.recordAttempt(runId, retryOf, attempt.intValue());
     }
 }

@@ -95,7 +95,7 @@ public class RunStore {
                 FROM vlm_run r
                 LEFT JOIN LATERAL (SELECT * FROM batch_job_execution x WHERE x.job_instance_id = r.run_id
                                    ORDER BY x.job_execution_id DESC LIMIT 1) e ON TRUE
-                WHERE (?::text IS NULL OR r.job_name = ?)
+                WHERE (?::text IS NULL OR r.job_name = ?) AND r.retry_of IS NULL
                 ORDER BY r.logical_date DESC, r.run_id DESC LIMIT ?""",
                 (rs, n) -> new RunRow(rs.getLong(1), rs.getString(2), rs.getDate(3).toLocalDate(), rs.getString(4),
                         (Long) rs.getObject(5), rs.getString(6),

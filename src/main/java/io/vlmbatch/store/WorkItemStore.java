@@ -61,6 +61,21 @@ public class WorkItemStore {
                 WHERE id = ?""", status, ResultStore.storable(error), width, height, contentHash, reused, id);
     }
 
+    /**
+     * For an attempt limited to one task: the item's other answers are not asked again, so whether it is
+     * done or failed, and why, comes from every answer it has stored.
+     */
+    public void finishFromResults(long id, Integer width, Integer height, String contentHash) {
+        jdbc.update("""
+                UPDATE vlm_work_item i SET
+                    status = CASE WHEN EXISTS (SELECT 1 FROM vlm_result r WHERE r.work_item_id = i.id AND r.status = 'failed')
+                                  THEN 'failed' ELSE 'done' END,
+                    error = (SELECT string_agg(r.task || ': ' || coalesce(r.error, ''), '; ' ORDER BY r.task)
+                             FROM vlm_result r WHERE r.work_item_id = i.id AND r.status = 'failed'),
+                    width = ?, height = ?, content_hash = ?, reused = FALSE, updated_at = now()
+                WHERE id = ?""", width, height, contentHash, id);
+    }
+
     public ItemCounts counts(long runId) {
         return jdbc.query("""
                 SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'failed'),

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.vlmbatch.VlmBatchApplication;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.time.LocalDate;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -235,6 +236,41 @@ class JobFileLoaderTest {
                 source: { folder: . }
                 tasks: [ { name: a, template: describe } ]
                 """, ":3: scheduling.catchup: must be true or false, got \"sometimes\"");
+    }
+
+    @Test
+    void setOverridesMeetTheFilesOwnRules() throws Exception {
+        Path f = write("""
+                name: x
+                source: { folder: . }
+                tasks:
+                  - { name: caption, template: describe, max_tokens: 8 }
+                  - { name: kind, template: classify, labels: [a, b] }
+                inference: { base_url: "http://gpu:8000/v1" }
+                """);
+        JobDefinition def = JobFileLoader.load(f, List.of("tasks.caption.max_tokens=512", "inference.base_url=http://other:9000/v1",
+                "tasks.kind.labels=[a, b, c]", "run.reuse=false"));
+        assertThat(def.tasks().get(0).maxTokens()).isEqualTo(512);
+        assertThat(def.tasks().get(1).labels()).containsExactly("a", "b", "c");
+        assertThat(def.inference().baseUrl()).isEqualTo("http://other:9000/v1");
+        assertThat(def.run().reuse()).isFalse();
+        assertThat(JobFileLoader.load(f).tasks().get(0).maxTokens()).as("the file itself is unchanged").isEqualTo(8);
+
+        assertThatThrownBy(() -> JobFileLoader.load(f, List.of("tasks.caption.max_tokens=lots")))
+                .hasMessageContaining("--set tasks[0].max_tokens: must be a whole number");
+        assertThatThrownBy(() -> JobFileLoader.load(f, List.of("tasks.nosuch.max_tokens=5")))
+                .hasMessageContaining("no task named \"nosuch\"");
+        assertThatThrownBy(() -> JobFileLoader.load(f, List.of("tasks.caption.max_tokenz=5")))
+                .hasMessageContaining("unknown field");
+        assertThatThrownBy(() -> JobFileLoader.load(f, List.of("novalue"))).hasMessageContaining("key=value");
+        assertThatThrownBy(() -> JobFileLoader.load(f, List.of("tasks.caption.max_tokens=[unclosed")))
+                .hasMessageContaining("not valid YAML");
+        assertThatThrownBy(() -> JobFileLoader.load(f, List.of("../../etc.passwd=1"))).hasMessageContaining("plain name");
+        assertThatThrownBy(() -> JobFileLoader.load(f, List.of("inference.base_url=file:///etc/passwd")))
+                .hasMessageContaining("http(s)://");
+        String bomb = "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+                + "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]";
+        assertThatThrownBy(() -> JobFileLoader.load(f, List.of("tasks.caption.max_tokens=" + bomb))).isInstanceOf(JobFileException.class);
     }
 
     @Test

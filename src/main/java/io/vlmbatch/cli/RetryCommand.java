@@ -1,0 +1,90 @@
+package io.vlmbatch.cli;
+
+import io.vlmbatch.inference.InferenceService;
+import io.vlmbatch.job.JobDefinition;
+import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.ledger.Attempts;
+import io.vlmbatch.run.RunKeys;
+import io.vlmbatch.run.RunLifecycle;
+import io.vlmbatch.run.RunPlan;
+import io.vlmbatch.store.ItemCounts;
+import io.vlmbatch.store.WorkItemStore;
+import java.io.PrintStream;
+import org.springframework.batch.core.BatchStatus;
+import org.springframework.batch.core.job.Job;
+import org.springframework.batch.core.job.JobExecution;
+import org.springframework.batch.core.job.JobInstance;
+import org.springframework.batch.core.job.parameters.JobParameters;
+import org.springframework.batch.core.job.parameters.JobParametersBuilder;
+import org.springframework.batch.core.repository.JobRepository;
+
+/**
+ * `vlm-batch retry JOB --date D [--task NAME] [--set key=value]...`: a new attempt over the failed items
+ * of that run (or one task of every item), with the job file as overridden. The attempt is a run of its
+ * own for the lifecycle (started, restarted, recovered like any), working on the retried run's items, so
+ * the run's CSV and `export` show the latest answers; the answers it replaces go to vlm_result_history.
+ */
+public class RetryCommand {
+    private final JobDefinition def;
+    private final RunParameters params;
+    private final JobRepository repository;
+    private final RunLifecycle lifecycle;
+    private final Job job;
+    private final InferenceService inference;
+    private final Attempts attempts;
+    private final WorkItemStore items;
+    private final PrintStream out = System.out;
+
+    public RetryCommand(JobDefinition def, RunParameters params, JobRepository repository, RunLifecycle lifecycle, Job job,
+                        InferenceService inference, Attempts attempts, WorkItemStore items) {
+        this.def = def;
+        this.params = params;
+        this.repository = repository;
+        this.lifecycle = lifecycle;
+        this.job = job;
+        this.inference = inference;
+        this.attempts = attempts;
+        this.items = items;
+    }
+
+    public int execute(Invocation inv) throws Exception {
+        String what = "job " + def.name() + " for " + params.logicalDate() + (params.params().isEmpty() ? "" : " [" + params.paramsKey() + "]");
+        JobParameters base = RunKeys.jobParameters(params);
+        JobInstance instance = repository.getJobInstance(def.name(), base);
+        JobExecution last = instance == null ? null : repository.getLastJobExecution(instance);
+        if (last == null) {
+            System.err.println("no run of " + what + " to retry; start one with `vlm-batch run`");
+            return 1;
+        }
+        if (last.getStatus() != BatchStatus.COMPLETED) {
+            System.err.println(what + " has not completed (execution " + last.getId() + " is " + last.getStatus()
+                    + "); finish it with `vlm-batch restart` before retrying its failed items");
+            return 1;
+        }
+        long runId = instance.getInstanceId();
+        int attempt = attempts.next(runId);
+        JobParametersBuilder b = new JobParametersBuilder(base).addLong(Attempts.ATTEMPT, (long) attempt)
+                .addLong(Attempts.RETRY_OF, runId, false);
+        if (inv.task() != null) b.addString(Attempts.TASK, inv.task(), false);
+        JobParameters jp = b.toJobParameters();
+        RunPlan plan = lifecycle.prepare(def.name(), jp, RunLifecycle.Intent.START, false);
+        if (!plan.runs()) {
+            System.err.println(what + ", attempt " + attempt + ": " + plan.message());
+            return 1;
+        }
+        inference.start(); // before any item is reopened: a missing server changes nothing
+        int reopened = attempts.reopen(runId, inv.task(), attempt);
+        out.println("retrying " + what + ": attempt " + attempt + " asks " + reopened + " item" + (reopened == 1 ? "" : "s") + " again"
+                + (inv.task() == null ? " (the failed ones)" : " for task " + inv.task())
+                + (inv.sets().isEmpty() ? "" : " with " + String.join(", ", inv.sets())));
+        JobExecution execution = lifecycle.execute(plan, job, jp);
+        String summary = inference.summary();
+        if (summary != null) out.println("inference: " + summary);
+        ItemCounts c = items.counts(runId);
+        out.printf("%s, attempt %d: %s (execution %d): %d images, %d done, %d failed, %d pending%n", what, attempt,
+                execution.getStatus(), execution.getId(), c.total(), c.done(), c.failed(), c.pending());
+        if (execution.getStatus() == BatchStatus.COMPLETED) return 0;
+        execution.getAllFailureExceptions().forEach(t -> System.err.println("error: " + io.vlmbatch.run.Errors.rootMessage(t)));
+        return 1;
+    }
+}
