@@ -18,7 +18,7 @@ async function api(path, options = {}) {
   if (opts.method && opts.method !== 'GET') opts.headers['X-XSRF-TOKEN'] = csrf();
   const r = await fetch('api/' + path, opts);
   const body = (r.headers.get('content-type') || '').includes('json') ? await r.json() : await r.text();
-  if (!r.ok) throw new Error(body && body.error ? body.error : 'HTTP ' + r.status);
+  if (!r.ok) throw new Error(body && body.detail ? body.detail : 'HTTP ' + r.status);
   return body;
 }
 function badge(state) { return `<span class="badge s-${esc(state)}">${esc(state)}</span>`; }

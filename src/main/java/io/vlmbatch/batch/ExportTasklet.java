@@ -17,18 +17,20 @@ public class ExportTasklet implements Tasklet {
     private final CsvExporter exporter;
     private final List<String> tasks;
     private final Path csv;
+    private final boolean raw;
 
-    public ExportTasklet(CsvExporter exporter, List<String> tasks, Path csv) {
+    public ExportTasklet(CsvExporter exporter, List<String> tasks, Path csv, boolean raw) {
         this.exporter = exporter;
         this.tasks = tasks;
         this.csv = csv;
+        this.raw = raw;
     }
 
     @Override
     public RepeatStatus execute(StepContribution contribution, ChunkContext chunkContext) throws Exception {
         if (csv == null) return RepeatStatus.FINISHED;
         long runId = chunkContext.getStepContext().getStepExecution().getJobExecution().getJobInstance().getInstanceId();
-        long rows = exporter.export(runId, tasks, csv);
+        long rows = exporter.export(runId, tasks, csv, raw);
         contribution.incrementWriteCount(rows);
         log.info("wrote {} rows to {}", rows, csv);
         return RepeatStatus.FINISHED;

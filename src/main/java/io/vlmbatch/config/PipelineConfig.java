@@ -118,7 +118,7 @@ public class PipelineConfig {
                 CsvExporter exporter) {
         Path csv = def.csv() == null ? null : def.baseDir().resolve(params.render(def.csv(), def.name())).normalize();
         return new StepBuilder("export", repository)
-                .tasklet(new ExportTasklet(exporter, def.taskNames(), csv), tm)
+                .tasklet(new ExportTasklet(exporter, def.taskNames(), csv, def.csvRaw()), tm)
                 .build();
     }
 }

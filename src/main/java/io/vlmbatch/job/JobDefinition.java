@@ -10,7 +10,13 @@ import java.util.List;
  * {{ params.x }}, rendered per run; relative paths are relative to the job file's folder.
  */
 public record JobDefinition(Path file, String name, String schedule, SourceSpec source, ResizeSpec resize,
-                            List<TaskSpec> tasks, String csv, InferenceSpec inference, RunSpec run) {
+                            List<TaskSpec> tasks, String csv, InferenceSpec inference, RunSpec run, boolean csvRaw) {
+
+    /** csvRaw (output.csv_raw): cells as stored, without neutralising formula-like ones (see CsvExporter). */
+    public JobDefinition(Path file, String name, String schedule, SourceSpec source, ResizeSpec resize,
+                         List<TaskSpec> tasks, String csv, InferenceSpec inference, RunSpec run) {
+        this(file, name, schedule, source, resize, tasks, csv, inference, run, false);
+    }
 
     public Path baseDir() {
         Path parent = file.toAbsolutePath().getParent();

@@ -80,13 +80,15 @@ public final class JobFileLoader {
         ResizeSpec resize = resize(top.get("resize"));
         List<TaskSpec> tasks = tasks(required(top, "tasks", root, ""));
         String csv = null;
+        boolean csvRaw = false;
         if (top.containsKey("output")) {
-            Map<String, Node> output = mapping(top.get("output"), "output", Set.of("csv"));
+            Map<String, Node> output = mapping(top.get("output"), "output", Set.of("csv", "csv_raw"));
             csv = pathTemplate(output, "csv", "output");
+            csvRaw = optionalBoolean(output, "csv_raw", "output", false);
         }
         InferenceSpec inference = inference(top.get("inference"));
         RunSpec run = run(top.get("run"));
-        return new JobDefinition(file, name, schedule, source, resize, tasks, csv, inference, run);
+        return new JobDefinition(file, name, schedule, source, resize, tasks, csv, inference, run, csvRaw);
     }
 
     private SourceSpec source(Node node) {
