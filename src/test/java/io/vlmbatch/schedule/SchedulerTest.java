@@ -32,7 +32,7 @@ class SchedulerTest {
     @BeforeAll
     static void database() throws Exception {
         pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
-        ds = new DriverManagerDataSource(pg.jdbcUrl(), pg.user(), "");
+        ds = new DriverManagerDataSource(pg.jdbcUrl(), pg.user(), pg.password());
         new ScheduleStore(ds).applySchema();
         jdbc = new JdbcTemplate(ds);
     }

@@ -36,7 +36,7 @@ class CsvExporterTest {
     @BeforeAll
     static void database() throws Exception {
         pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
-        ds = new SingleConnectionDataSource(pg.jdbcUrl(), pg.user(), "", true);
+        ds = new SingleConnectionDataSource(pg.jdbcUrl(), pg.user(), pg.password(), true);
         ResourceDatabasePopulator schema = new ResourceDatabasePopulator(new ClassPathResource("sql/vlm-batch.sql"));
         schema.execute(ds);
         jdbc = new JdbcTemplate(ds);

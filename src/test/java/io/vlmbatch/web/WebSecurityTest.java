@@ -62,7 +62,7 @@ class WebSecurityTest {
 
     static String[] args(String address, String... extra) {
         List<String> a = new ArrayList<>(List.of("--spring.main.web-application-type=servlet", "--server.port=0",
-                "--spring.datasource.url=" + pg.jdbcUrl(), "--spring.datasource.username=" + pg.user(),
+                "--spring.datasource.url=" + pg.jdbcUrl(), "--spring.datasource.username=" + pg.user(), "--spring.datasource.password=" + pg.password(),
                 "--vlm.jobs-dir=" + tmp.resolve("jobs"), "--vlm.scheduler.enabled=false"));
         if (address != null) a.add("--server.address=" + address);
         a.addAll(Arrays.asList(extra));
