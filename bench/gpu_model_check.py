@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from cuda_timing import capture, sync_time
 from vlmserve.config import glm4v_9b
 from vlmserve.generate import generate
 from vlmserve.model import GLM4V
@@ -26,11 +27,6 @@ from vlmserve.weights import dtype_for, init_random, load_model
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "inference" / "tests" / "data" / "glm4v-tiny-a"
 H100_BF16_PEAK_TFLOPS = 989.0   # dense, SXM
-
-
-def sync_time() -> float:
-    torch.cuda.synchronize()
-    return time.perf_counter()
 
 
 def gib(n_bytes: int) -> float:
@@ -82,15 +78,7 @@ def static_decode(model, ids, pixels, new_tokens: int, use_graph: bool = True):
 
         run = step
         if use_graph:
-            s = torch.cuda.Stream()
-            s.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(s):
-                for _ in range(2):
-                    step()
-            torch.cuda.current_stream().wait_stream(s)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                out = step()
+            graph, out = capture(step)
             run = lambda: (graph.replay(), out)[1]  # noqa: E731
         cache.pos.fill_(start)
         out_ids = [first]

@@ -1,14 +1,14 @@
 """GLM-4V-9B full size, random weights: bf16 vs NF4 memory and speed, side by side.
 
 Run from the repo root on a CUDA machine:
-    PYTHONPATH=inference python bench/nf4_memory_speed.py [--batches 1,16] [--new-tokens 256] [--modes check,nf4,bf16]
+    PYTHONPATH=inference python bench/nf4_memory_speed.py [--batches 1,16,64] [--new-tokens 256] [--modes check,nf4,bf16]
 
 Each mode runs in its own subprocess (so nvidia-smi's per-process total is that mode's alone), and the JSON
 is written after each mode, so a run cut short keeps what it measured:
-- check: the NF4 GPU paths against the dequantize + F.linear fallback on random shapes (GEMV, split-K
-  tensor-core kernel, dequant-in-row-chunks + cuBLAS with several chunk sizes, plain and double-quantized
-  absmax, bf16/fp16/fp32), then the tuned NF4 layer vs bf16 F.linear on the real shapes (CUDA-graph replays,
-  same weight each call, so L2-warm: a ranking, not decode-step times);
+- check: the NF4 GPU paths against the dequantize + F.linear fallback on every layer shape and row count the
+  model uses, plain and double-quantized absmax, and every tuning candidate once (inference/tests/test_nf4_gpu.py);
+  then the tuned NF4 layer vs bf16 F.linear on the real shapes: CUDA-graph replays with L2 flushed between calls
+  (each call streams its weight from HBM, as in a decode step), with every candidate's tuner time;
 - build: the model is made on the meta device, then materialized one tensor at a time on the GPU;
   in nf4 mode each linear weight of the default policy is quantized right after it is created and its
   16-bit copy freed (NF4Linear.from_weight defaults: bf16 compute, double-quantized absmax), so 16-bit
@@ -17,8 +17,9 @@ is written after each mode, so a run cut short keeps what it measured:
   vlmserve.generate (eager); torch max allocated over that run and the process total from nvidia-smi;
 - the serving engine's path: a slot KV cache sized for exactly the request (prompt + new tokens), vision,
   flash prefill, last-position logits, CUDA-graph decode (engine.DecodeStep): peak allocated per stage;
-- speed: time to first token (vision + prefill + first logits), decode tokens/s eager (generate) and
-  with CUDA graphs, per batch (64 new tokens at batch > 1).
+- speed: time to first token (vision + prefill + first logits, best of 3) and decode tokens/s eager at batch 1;
+  decode tokens/s per row from CUDA graphs over all new tokens at every batch (batch > 1: engine path only,
+  one image's embeddings repeated per row).
 Prints a table and writes bench/results/nf4_memory_speed.json.
 """
 from __future__ import annotations
@@ -32,6 +33,8 @@ import time
 
 import torch
 from torch import nn
+
+from cuda_timing import graph_time_us, sync_time
 
 GIB = 2**30
 IDS = dict(gmask=151331, sop=151333, user=151336, assistant=151337, boi=151339, eot=151329, eoi=151340, nl=198)
@@ -98,11 +101,6 @@ def nvidia_smi_process_mib() -> float | None:
     return None
 
 
-def sync_time() -> float:
-    torch.cuda.synchronize()
-    return time.perf_counter()
-
-
 @torch.inference_mode()
 def ttft(model, ids, pixels) -> float:
     t0 = sync_time()
@@ -153,7 +151,11 @@ def engine_path(model, cfg, ids, pixels, new_tokens: int, steps: int) -> dict:
     cache = SlotKVCache(cfg.num_layers, b, slot_len, cfg.n_kv_heads, cfg.head_dim, torch.bfloat16, device)
     attn = SlotAttention(cache)
     out["engine_kv_gib"] = (cache.k.numel() + cache.v.numel()) * 2 / GIB
-    vis = model.encode_images(pixels)
+    # one image encoded and its embeddings repeated: the decode rate does not depend on the pixels, and 64
+    # separate vision passes would spend the run's time limit on the tower
+    vis = model.encode_images(pixels[:1])
+    if b > 1:
+        vis = vis.expand(b, *vis.shape[1:])
     mark("vision")
     attn.plan_prefill(list(range(b)), [0] * b)
     embeds, positions = model.embed(ids, vis, None)
@@ -176,103 +178,63 @@ def engine_path(model, cfg, ids, pixels, new_tokens: int, steps: int) -> dict:
     t0 = sync_time()
     for i in range(3, 3 + steps):
         run(i)
-    out["decode_tps_graph"] = steps * 1.0 / (sync_time() - t0)
+    out["decode_tps_graph"] = steps * 1.0 / (sync_time() - t0)  # per row
+    out["decode_steps_timed"] = steps
     out["engine_held_after_decode_gib"] = torch.cuda.memory_allocated() / GIB  # + KV cache + graph pool
     mark("decode")
     out["peak_allocated_engine_gib"] = max(out[f"engine_{s}_peak_gib"] for s in ("vision", "prefill", "decode"))
     return out
 
 
-def graph_us(fn, reps: int = 10) -> float:
-    """GPU time of one call, from a CUDA graph of `reps` calls (best of 3 replays)."""
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for _ in range(2):
-            fn()
-    torch.cuda.current_stream().wait_stream(s)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(reps):
-            fn()
-    best = float("inf")
-    for _ in range(3):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        best = min(best, start.elapsed_time(end) * 1000 / reps)
-    return best
-
-
 @torch.inference_mode()
 def run_check() -> dict:
-    """Every GPU path against the fallback (dequantize to the compute dtype + F.linear), then per-layer speed."""
+    """Every GPU path against the fallback (dequantize to the compute dtype + F.linear) on every layer shape and
+    row count the model uses (inference/tests/test_nf4_gpu.py), then per-layer speed: NF4 (tuned) vs bf16 cuBLAS,
+    GPU time from CUDA-graph replays with L2 flushed between calls (each call streams its weight from HBM, as in a
+    decode step), and every candidate's time from the tuner."""
     import torch.nn.functional as F
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "inference", "tests"))
+    from test_nf4_gpu import LAYERS, gpu_cases
 
     from vlmserve.quant import triton_nf4 as T
     from vlmserve.quant.linear import NF4Linear
 
-    g = torch.Generator(device="cuda").manual_seed(0)
-    bf, hf, f32 = torch.bfloat16, torch.float16, torch.float32
-    cases = [  # (M, N, K, dtype, bias, double_quant)
-        (1, 4608, 4096, bf, True, True), (1, 1000, 4096, bf, True, False), (1, 300, 640, f32, True, True),
-        (3, 1000, 4096, bf, True, True), (16, 4104, 1792, bf, False, False), (7, 555, 13696, hf, True, False),
-        (17, 1000, 1792, bf, True, False), (100, 300, 640, f32, True, False), (333, 700, 640, hf, True, True),
-        (1616, 4608, 4096, bf, True, True), (6401, 1792, 15360, bf, True, True), (40, 151552, 4096, bf, False, True),
-    ]
-    rows = []
-    for m, n, k, dtype, has_bias, dq in cases:
-        w = torch.randn(n, k, device="cuda", generator=g) * 0.02
-        x = torch.randn(m, k, device="cuda", generator=g).to(dtype)
-        b = (torch.randn(n, device="cuda", generator=g) * 0.1).to(dtype) if has_bias else None
-        lin = NF4Linear.from_weight(w, b, compute_dtype=dtype, double_quant=dq)
-        del w
-        wq = lin.dequantize(dtype)
-        ref = F.linear(x.float(), wq.float(), None if b is None else b.float())
-        scale = ref.abs().max().clamp_min(1e-12)
-        fb_err = ((F.linear(x, wq, b).float() - ref).abs().max() / scale).item()
-        del wq
-        floor = 1e-5 if dtype == f32 else 2e-3
-        cands = T.candidates(m) if m > 1 or n == 4608 else T.candidates(m)[:1]  # every GEMV config once
-        cfgs = [(str(c), c) for c in cands] + ([("dequant chunk 1 MiB", T._dq(1))] if m > 1 else [])
-        cfgs.append(("NF4Linear.forward (tuned)", None))
-        for name, cfg in cfgs:
-            try:
-                out = lin(x) if cfg is None else T.nf4_matmul(x, lin._operand(), lin.bias, config=cfg)
-            except Exception as exc:  # a config that cannot compile here is reported, not fatal
-                rows.append(dict(M=m, N=n, K=k, dtype=str(dtype)[6:], config=name, ok=None, error=str(exc)[:200]))
-                continue
-            err = ((out.float() - ref).abs().max() / scale).item()
-            rows.append(dict(M=m, N=n, K=k, dtype=str(dtype)[6:], bias=has_bias, double_quant=dq, config=name,
-                             rel_err=err, fallback_rel_err=fb_err, ok=err <= 2 * fb_err + floor))
-        del lin
+    bf = torch.bfloat16
+    speed = []
+    dev = torch.device("cuda")
+    for name, n, k, has_bias, ms in LAYERS:
+        ms = tuple(m for m in ms if m not in (7, 96, 200))  # a few fewer than the check, for time
+        w16 = torch.randn(n, k, device="cuda", dtype=bf) * 0.02
+        b16 = torch.randn(n, device="cuda", dtype=bf) * 0.1 if has_bias else None
+        lin = NF4Linear.from_weight(w16, b16, compute_dtype=bf)
+        for m in ms:
+            x = torch.randn(m, k, device="cuda", dtype=bf)
+            lin(x)  # tune
+            key = (T._m_bucket(m), n, k, bf, True, has_bias)
+            cfg = T.tuned_configs().get(key)
+            t16 = T.graph_time_us(lambda: F.linear(x, w16, b16), dev)
+            t4 = T.graph_time_us(lambda: lin(x), dev)
+            cands = [(str(c), t, e) for c, t, e in T.tuning_timings().get(key, [])]
+            gbps = (n * k / 2 + n * k / 64) / (t4 * 1e-6) / 1e9
+            speed.append(dict(shape=name, M=m, N=n, K=k, bf16_us=t16, nf4_us=t4, speedup=t16 / t4, config=str(cfg),
+                              nf4_weight_GBps=gbps, candidates_us=cands))
+            print(f"{name:13s} M={m:5d}  bf16 {t16:8.1f} us  nf4 {t4:8.1f} us  x{t16 / t4:5.2f}  "
+                  f"{gbps:6.0f} GB/s  {cfg}", file=sys.stderr, flush=True)
+            print("      candidates: " + ", ".join(
+                f"{c.block_m}x{c.block_n}r{c.r}w{c.num_warps}v{c.waves}{'A' if c.w_is_a else 'B'}{c.chunk_mib or ''}="
+                + (f"{t:.0f}" if t is not None else "x") for c, t, _ in T.tuning_timings().get(key, [])),
+                  file=sys.stderr, flush=True)
+        del w16, lin
         torch.cuda.empty_cache()
+    t0 = time.perf_counter()
+    rows = gpu_cases(log=lambda s: print(s, file=sys.stderr, flush=True))
     bad = [r for r in rows if r["ok"] is not True]
-    print(f"check: {len(rows)} runs, {sum(r['ok'] is False for r in rows)} wrong, "
+    print(f"check: {len(rows)} runs in {time.perf_counter() - t0:.0f}s, {sum(r['ok'] is False for r in rows)} wrong, "
           f"{sum(r['ok'] is None for r in rows)} not compiled", file=sys.stderr, flush=True)
     for r in bad:
         print("  ", r, file=sys.stderr)
 
-    speed = []
-    shapes = [("lm.qkv", 4608, 4096), ("lm.dense", 4096, 4096), ("lm.h_to_4h", 27392, 4096),
-              ("lm.4h_to_h", 4096, 13696), ("output_layer", 151552, 4096), ("vit.fc1", 15360, 1792),
-              ("vit.fc2", 1792, 15360)]
-    for name, n, k in shapes:
-        w16 = torch.randn(n, k, device="cuda", dtype=bf) * 0.02
-        lin = NF4Linear.from_weight(w16, None, compute_dtype=bf)
-        ms = [1, 16] if name == "output_layer" else ([1, 16, 6401] if name.startswith("vit") else [1, 16, 1616])
-        for m in ms:
-            x = torch.randn(m, k, device="cuda", dtype=bf)
-            lin(x)  # tune
-            cfg = T.tuned_configs().get((T._m_bucket(m), n, k, bf, True, False))
-            t16, t4 = graph_us(lambda: F.linear(x, w16)), graph_us(lambda: lin(x))
-            speed.append(dict(shape=name, M=m, N=n, K=k, bf16_us=t16, nf4_us=t4, speedup=t16 / t4, config=str(cfg)))
-            print(f"{name:13s} M={m:5d}  bf16 {t16:8.1f} us  nf4 {t4:8.1f} us  x{t16 / t4:5.2f}  {cfg}",
-                  file=sys.stderr, flush=True)
-        del w16, lin
-        torch.cuda.empty_cache()
     return dict(mode="check", ok=not bad, runs=rows, speed=speed)
 
 
@@ -290,24 +252,24 @@ def run_mode(mode: str, batches: list[int], new_tokens: int) -> dict:
     for b in batches:
         ids = prompt(b, device)
         pixels = torch.randn(b, 3, size, size, device=device, dtype=torch.bfloat16)
-        generate(model, ids, pixels, max_new_tokens=2, eos_ids=[])  # compile / tune kernels
-        torch.cuda.synchronize()
-        held = torch.cuda.memory_allocated() / GIB
-        torch.cuda.reset_peak_memory_stats()
-        t_first = ttft(model, ids, pixels)
-        t0 = sync_time()
-        # batch 1 carries the memory target (new_tokens); larger batches only need a decode rate
-        n_new = new_tokens if b == 1 else min(new_tokens, 64)
-        gen = generate(model, ids, pixels, max_new_tokens=n_new, eos_ids=[])
-        total = sync_time() - t0
-        row = dict(ttft_s=t_first, new_tokens=len(gen.ids[0]), allocated_after_warmup_gib=held,
-                   decode_tps_eager=(len(gen.ids[0]) - 1) / max(total - t_first, 1e-9),
-                   peak_allocated_gib=torch.cuda.max_memory_allocated() / GIB,
-                   peak_reserved_gib=torch.cuda.max_memory_reserved() / GIB)
-        if b == 1:
+        row = {}
+        if b == 1:  # the memory target and the lone request's first token: generate (eager), as the CLI runs it
+            generate(model, ids, pixels, max_new_tokens=2, eos_ids=[])  # compile / tune kernels
+            torch.cuda.synchronize()
+            held = torch.cuda.memory_allocated() / GIB
+            torch.cuda.reset_peak_memory_stats()
+            t_first = min(ttft(model, ids, pixels) for _ in range(3))
+            t0 = sync_time()
+            gen = generate(model, ids, pixels, max_new_tokens=new_tokens, eos_ids=[])
+            total = sync_time() - t0
+            row.update(ttft_s=t_first, new_tokens=len(gen.ids[0]), allocated_after_warmup_gib=held,
+                       decode_tps_eager=(len(gen.ids[0]) - 1) / max(total - t_first, 1e-9),
+                       peak_allocated_gib=torch.cuda.max_memory_allocated() / GIB,
+                       peak_reserved_gib=torch.cuda.max_memory_reserved() / GIB)
             row.update(stage_peaks(model, ids, pixels))
         try:
-            row.update(engine_path(model, cfg, ids, pixels, n_new, 128 if b == 1 else 48))
+            # every batch decodes all new_tokens (the KV cache grows to prompt + new_tokens), from CUDA graphs
+            row.update(engine_path(model, cfg, ids, pixels, new_tokens, new_tokens - 4))
         except Exception as exc:  # the engine's decode step is another team's code: report, don't die
             row["decode_tps_graph"] = None
             row["graph_error"] = f"{type(exc).__name__}: {exc}"[:300]
@@ -323,7 +285,7 @@ def run_mode(mode: str, batches: list[int], new_tokens: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batches", default="1,16")
+    ap.add_argument("--batches", default="1,16,64")
     ap.add_argument("--new-tokens", type=int, default=256)
     ap.add_argument("--modes", default="check,nf4,bf16")
     ap.add_argument("--out", default="bench/results/nf4_memory_speed.json")
@@ -365,7 +327,7 @@ def main() -> int:
         for r in c["speed"]:
             print(f"{r['shape']:13s} {r['M']:5d} {r['bf16_us']:9.1f} {r['nf4_us']:9.1f} {r['speedup']:8.2f}  {r['config']}")
     print(f"\nGLM-4V-9B full size, random weights, {gpu}, torch {torch.__version__}; one 1120x1120 image per row, "
-          f"{args.new_tokens} new tokens at batch 1 ({min(args.new_tokens, 64)} at larger batches)")
+          f"{args.new_tokens} new tokens (batch > 1: one image's embeddings repeated per row, engine path only)")
     modes = [m for m in results if "batches" in results[m]]
     if not modes:
         batches = []
@@ -386,11 +348,19 @@ def main() -> int:
                                 ("ttft_s", "time to first token (s)", "{:14.3f}"),
                                 ("decode_tps_eager", "decode tok/s per row, eager", "{:14.1f}"),
                                 ("decode_tps_graph", "decode tok/s per row, CUDA graph", "{:14.1f}")):
+            if b > 1 and key not in ("peak_allocated_engine_gib", "engine_kv_gib", "decode_tps_graph"):
+                continue
             cells = []
             for m in modes:
                 v = results[m]["batches"].get(str(b), {}).get(key)
                 cells.append(fmt.format(v) if v is not None else f"{'-':>14s}")
             print(f"{f'batch {b}: ' + label:40s}" + "".join(cells))
+    if "nf4" in modes and "bf16" in modes:
+        for b in batches:
+            r4, r16 = results["nf4"]["batches"].get(str(b), {}), results["bf16"]["batches"].get(str(b), {})
+            for key, label in (("decode_tps_graph", "decode tok/s per row nf4/bf16"), ("ttft_s", "TTFT nf4/bf16")):
+                if r4.get(key) and r16.get(key):
+                    print(f"{f'batch {b}: ' + label:40s}{r4[key] / r16[key]:14.2f}")
     for m in results:
         if "error" in results[m]:
             print(f"{m}: FAILED\n{results[m]['error']}")

@@ -11,7 +11,12 @@ clients through the same `submit` API the HTTP server uses (no HTTP/JSON/base64 
 The prompt is built from the real GLM-4 special ids; text tokens are fixed ids (no real vocabulary
 file is available), detokenized by a stand-in that prints ids.
 
-    PYTHONPATH=inference python bench/serve_throughput.py [--quant none|nf4] [--concurrency 1 8 32 64]
+    PYTHONPATH=inference python bench/serve_throughput.py [--quant none|nf4|fp8] [--concurrency 1 8 32 64]
+
+bf16 and FP8 side by side in one run (images/s at each concurrency, time to first token at 64, FP8's
+error against bf16 on the same weights):
+
+    PYTHONPATH=inference python bench/serve_throughput.py --compare [--compare-concurrency 64 128]
 """
 from __future__ import annotations
 
@@ -98,19 +103,29 @@ def build_model(quant: str):
     with torch.device("meta"):
         model = GLM4V(cfg)
     model = init_random(model, "cuda", torch.bfloat16, seed=0)
-    if quant == "nf4":
-        from vlmserve.quant.linear import NF4Linear
-        from vlmserve.quant.policy import should_quantize
-
-        for name, mod in list(model.named_modules()):
-            if isinstance(mod, torch.nn.Linear) and should_quantize(f"{name}.weight"):
-                parent, _, child = name.rpartition(".")
-                q = NF4Linear.from_weight(mod.weight.data, mod.bias.data if mod.bias is not None else None,
-                                          compute_dtype=torch.bfloat16)
-                setattr(model.get_submodule(parent), child, q)
-                del mod
-        torch.cuda.empty_cache()
+    if quant != "none":
+        quantize_linears(model, quant)
     return model, cfg
+
+
+def quantize_linears(model, quant: str) -> None:
+    """Replaces the policy's linear layers in place, as the loader does with --quant."""
+    if quant == "nf4":
+        from vlmserve.quant.linear import NF4Linear as Q
+        from vlmserve.quant.policy import should_quantize
+    elif quant == "fp8":
+        from vlmserve.quant.fp8 import FP8Linear as Q
+        from vlmserve.quant.fp8 import should_quantize_fp8 as should_quantize
+    else:
+        raise ValueError(quant)
+    for name, mod in list(model.named_modules()):
+        if isinstance(mod, torch.nn.Linear) and should_quantize(f"{name}.weight"):
+            parent, _, child = name.rpartition(".")
+            q = Q.from_weight(mod.weight.data, mod.bias.data if mod.bias is not None else None,
+                              compute_dtype=torch.bfloat16)
+            setattr(model.get_submodule(parent), child, q)
+            del mod
+    torch.cuda.empty_cache()
 
 
 # ---- load generation -----------------------------------------------------------------------------
@@ -118,9 +133,9 @@ async def drive(engine: Engine, pixels: torch.Tensor, n_images: int, concurrency
                 new_tokens: int) -> dict:
     """`concurrency` clients, each sending the tasks of one image together (as the pipeline does)."""
     next_image = 0
-    ttfts, tokens = [], 0
+    ttfts, tokens = [], 0        # (image index, seconds to first token)
 
-    async def one(task: str, digest: str):
+    async def one(task: str, digest: str, index: int):
         nonlocal tokens
         t0 = time.perf_counter()
         req = GenerationRequest(request_id=uuid.uuid4().hex, prompt_ids=prompt(task), pixel_values=pixels,
@@ -133,50 +148,213 @@ async def drive(engine: Engine, pixels: torch.Tensor, n_images: int, concurrency
                 if out.error:
                     raise RuntimeError(out.error)
                 tokens += out.completion_tokens
-        ttfts.append(first)
+        ttfts.append((index, first))
 
     async def client():
         nonlocal next_image
         while next_image < n_images:
+            index = next_image
             next_image += 1
             digest = uuid.uuid4().hex  # every image distinct: no reuse across images
-            await asyncio.gather(*(one(t, digest) for t in tasks))
+            await asyncio.gather(*(one(t, digest, index) for t in tasks))
 
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     wall = time.perf_counter() - t
+    every = [s for _, s in ttfts]
+    # After the first wave: all clients start together, so the first `concurrency` images queue behind
+    # each other in a way a steady stream does not.
+    later = [s for i, s in ttfts if i >= concurrency]
     return {"images": n_images, "seconds": wall, "images_per_s": n_images / wall, "tokens_per_s": tokens / wall,
-            "ttft_s_median": sorted(ttfts)[len(ttfts) // 2],
+            "ttft_s_median": _quantile(every, 0.5), "ttft_s_p90": _quantile(every, 0.9),
+            "ttft_s_median_after_first_wave": _quantile(later, 0.5) if later else None,
             "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30}
+
+
+def _quantile(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))]
+
+
+# ---- memory budget (a card of --budget-gib) ---------------------------------------------------------
+BUDGET_MARGIN = 0.25 * 2**30     # allocator fragmentation and kernels loaded later, beyond the measured context
+# Vision / prefill activations with the budget mode's smaller micro-batches. 2.0 GiB ran out of memory in the
+# warm-up's vision pass on the H200 (1.6 GiB of the cap was reserved but fragmented): 3 GiB and expandable
+# segments, not yet re-measured.
+BUDGET_ACTIVATIONS = 3.0 * 2**30
+BUDGET_ENGINE = dict(prefill_tokens=4096, round_tokens=4096, vision_batch=2, round_images=2,
+                     prefix_cache_entries=4, image_cache_entries=8)
+
+
+def memory_cap(budget_gib: float) -> int:
+    """What a card of budget_gib leaves torch after the CUDA context (measured now: device memory in use minus
+    torch's own reservations), in bytes."""
+    torch.cuda.empty_cache()
+    total = torch.cuda.get_device_properties(0).total_memory
+    free, _ = torch.cuda.mem_get_info()
+    context = (total - free) - torch.cuda.memory_reserved()
+    cap = int(budget_gib * 2**30 - context - BUDGET_MARGIN)
+    if cap <= 0:
+        raise SystemExit(f"--budget-gib {budget_gib}: the CUDA context alone takes {context / 2**30:.2f} GiB")
+    return cap
+
+
+def apply_cap(cap: int) -> None:
+    """Applied after the model is built: the bench makes bf16 weights and quantizes them on the GPU (the real
+    loader quantizes tensor by tensor as it reads them), so only serving runs under the cap."""
+    torch.cuda.empty_cache()
+    if torch.cuda.memory_reserved() > cap:
+        raise SystemExit(f"the weights alone ({torch.cuda.memory_reserved() / 2**30:.2f} GiB) exceed the cap")
+    torch.cuda.set_per_process_memory_fraction(cap / torch.cuda.get_device_properties(0).total_memory)
+
+
+def budget_kv_tokens(cap: int, cfg, engine_kw: dict) -> int:
+    """KV tokens that fit the cap after what is allocated now (the weights), the activation reserve and the
+    prefix store's and image cache's entries."""
+    from vlmserve.engine.kv_cache import SlotKVCache
+
+    per_token = SlotKVCache.bytes_per_token(cfg.num_layers, cfg.n_kv_heads, cfg.head_dim, torch.bfloat16)
+    prefix = engine_kw["prefix_cache_entries"] * (cfg.n_vision_embeds + 64) * per_token
+    images = engine_kw["image_cache_entries"] * cfg.n_vision_embeds * cfg.hidden_size * 2
+    left = cap - torch.cuda.memory_allocated() - BUDGET_ACTIVATIONS - prefix - images
+    return max(0, int(left) // per_token)
+
+
+# ---- bf16 and FP8 side by side ------------------------------------------------------------------------
+def compare_main(args) -> int:
+    """One run, one GPU: bf16 and FP8 images/s at each --compare-concurrency, TTFT at --ttft-concurrency, and
+    FP8's error against bf16 on the same random weights (bench/results/serve_throughput_compare.json)."""
+    import copy
+
+    from vlmserve.quant.fp8_error import compare
+
+    dev_name = torch.cuda.get_device_name()
+    peak = matmul_peak()
+    print(f"{dev_name}: measured bf16 matmul peak {peak / 1e12:.0f} TFLOP/s", flush=True)
+    bf16, cfg = build_model("none")
+    fp8 = copy.deepcopy(bf16)
+    quantize_linears(fp8, "fp8")
+    pixels = torch.randn(3, cfg.vision.image_size, cfg.vision.image_size).pin_memory()
+    ids = torch.tensor([prompt("caption")], device="cuda")
+    px = pixels[None].to("cuda", torch.bfloat16)
+    t = time.perf_counter()
+    err = compare(bf16, fp8, ids, px, new_tokens=args.error_tokens)
+    print(f"FP8 vs bf16, full size, random weights, caption prompt + random image: logits rel err "
+          f"{err['logits_rel_err']:.4f}, top-1 agreement {err['top1_agreement']:.4f} over {ids.shape[1] + cfg.n_vision_embeds - 3} "
+          f"positions, greedy agreement {err['greedy_agreement']:.3f} of {err['greedy_tokens']} tokens "
+          f"({time.perf_counter() - t:.0f}s)", flush=True)
+    plen = len(prompt("caption")) + cfg.n_vision_embeds - 3
+    fl = flops_per_request(cfg, plen, args.new_tokens)
+    results = {"device": dev_name, "matmul_peak_tflops": peak / 1e12, "flops_per_image": fl,
+               "new_tokens": args.new_tokens, "prompt_tokens": plen, "fp8_error": err,
+               "driver": "in-process engine, concurrent asyncio clients (no HTTP: the GPU machine has no fastapi/uvicorn)",
+               "runs": []}
+    name = args.out or "bench/results/serve_throughput_compare.json"
+    out = Path(os.environ["OUT"]) / Path(name).name if os.environ.get("OUT") else Path(name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    concurrencies = sorted(set(args.compare_concurrency) | {args.ttft_concurrency})
+    for label, model in (("bf16", bf16), ("fp8", fp8)):
+        engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=max(concurrencies), slot_len=2048,
+                                                           max_waiting=10_000)).start()
+        t = time.perf_counter()
+        engine.decoder.warm_up(2048)
+        asyncio.run(drive(engine, pixels, 2, 2, ["caption"], 8))
+        print(f"{label}: {engine.n_slots} slots, warm in {time.perf_counter() - t:.1f}s, "
+              f"{torch.cuda.memory_allocated() / 2**30:.1f} GiB allocated", flush=True)
+        for c in concurrencies:
+            r = asyncio.run(drive(engine, pixels, max(int(c * args.images_per_client), 4), c, ["caption"],
+                                  args.new_tokens))
+            r.update(model=label, concurrency=c, flop_fraction_of_peak=r["images_per_s"] * fl["total"] / peak)
+            results["runs"].append(r)
+            print(f"{label:<5} c={c:<4} {r['images']:>4} img {r['seconds']:6.1f}s {r['images_per_s']:6.3f} img/s "
+                  f"{r['tokens_per_s']:7.0f} tok/s  ttft p50 {r['ttft_s_median']:6.2f}s p90 {r['ttft_s_p90']:6.2f}s "
+                  f"after first wave {r['ttft_s_median_after_first_wave'] or float('nan'):6.2f}s  "
+                  f"{r['flop_fraction_of_peak'] * 100:5.1f}% peak  {r['peak_mem_gib']:5.1f} GiB", flush=True)
+            out.write_text(json.dumps(results, indent=2))
+        engine.stop()
+        del engine
+        torch.cuda.empty_cache()
+
+    summary = {}
+    for label in ("bf16", "fp8"):
+        runs = [r for r in results["runs"] if r["model"] == label]
+        if not runs:
+            continue
+        best = max(runs, key=lambda r: r["images_per_s"])
+        at = next(r for r in runs if r["concurrency"] == args.ttft_concurrency)
+        summary[label] = {"best_images_per_s": best["images_per_s"], "best_concurrency": best["concurrency"],
+                          "best_flop_fraction": best["flop_fraction_of_peak"],
+                          f"ttft_p50_s_c{args.ttft_concurrency}": at["ttft_s_median"],
+                          f"images_per_s_c{args.ttft_concurrency}": at["images_per_s"],
+                          f"c{args.ttft_concurrency}_fraction_of_best": at["images_per_s"] / best["images_per_s"]}
+    results["summary"] = summary
+    out.write_text(json.dumps(results, indent=2))
+    c = args.ttft_concurrency
+    print("\n| | bf16 | FP8 |\n|---|---|---|")
+    rows = [("best images/s", "best_images_per_s", "{:.3f}"), ("at concurrency", "best_concurrency", "{}"),
+            ("% of bf16 FLOP peak", "best_flop_fraction", "{:.1%}"),
+            (f"TTFT p50 at c={c} (s)", f"ttft_p50_s_c{c}", "{:.2f}"),
+            (f"images/s at c={c}", f"images_per_s_c{c}", "{:.3f}"),
+            (f"c={c} throughput / best", f"c{c}_fraction_of_best", "{:.1%}")]
+    for title, key, fmt in rows:
+        print(f"| {title} | " + " | ".join(fmt.format(summary[m][key]) if m in summary else "-" for m in ("bf16", "fp8"))
+              + " |")
+    print(f"| FP8 logits rel. error / top-1 / greedy agreement | | {err['logits_rel_err']:.4f} / "
+          f"{err['top1_agreement']:.3f} / {err['greedy_agreement']:.3f} |")
+    print(f"wrote {out}")
+    return 0
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--quant", choices=["none", "nf4"], default="none")
+    p.add_argument("--quant", choices=["none", "nf4", "fp8"], default="none")
+    p.add_argument("--compare", action="store_true",
+                   help="bf16 and FP8 side by side in one run (--compare-concurrency, --ttft-concurrency)")
+    p.add_argument("--compare-concurrency", type=int, nargs="+", default=[64, 128])
+    p.add_argument("--ttft-concurrency", type=int, default=64)
+    p.add_argument("--error-tokens", type=int, default=32, help="greedy steps compared for FP8's error figures")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     p.add_argument("--images-per-client", type=float, default=2.0)
     p.add_argument("--baseline-images", type=int, default=3)
     p.add_argument("--new-tokens", type=int, default=256)
     p.add_argument("--three-task-concurrency", type=int, default=32)
     p.add_argument("--out", default=None, help="default: bench/results/serve_throughput[_nf4].json")
+    p.add_argument("--budget-gib", type=float, default=None,
+                   help="emulate a card of this many GiB: torch's per-process memory fraction capped to it (less the "
+                        "CUDA context), the KV cache sized to what the weights leave, smaller prefill micro-batches; "
+                        "concurrencies above the KV slots it holds are capped to them")
     args = p.parse_args(argv)
+    if args.budget_gib:  # before the first CUDA allocation: a capped pool cannot afford fragmentation
+        os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
         return 2
     torch.backends.cuda.matmul.allow_tf32 = True
+    if args.compare:
+        return compare_main(args)
     dev_name = torch.cuda.get_device_name()
     peak = matmul_peak()
     print(f"{dev_name}: measured bf16 matmul peak {peak / 1e12:.0f} TFLOP/s", flush=True)
+    cap = memory_cap(args.budget_gib) if args.budget_gib else None
 
     t = time.perf_counter()
     model, cfg = build_model(args.quant)
     print(f"model ({args.quant}) built in {time.perf_counter() - t:.1f}s, "
           f"{torch.cuda.memory_allocated() / 2**30:.1f} GiB", flush=True)
     max_c = max(args.concurrency + [args.three_task_concurrency * 3])
+    engine_kw = {}
+    if cap is not None:
+        apply_cap(cap)
+        engine_kw = dict(BUDGET_ENGINE, kv_budget_tokens=budget_kv_tokens(cap, cfg, BUDGET_ENGINE))
+        print(f"budget {args.budget_gib} GiB card: torch capped at {cap / 2**30:.2f} GiB, "
+              f"KV budget {engine_kw['kv_budget_tokens']} tokens", flush=True)
     engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=max(64, min(max_c, 96)), slot_len=2048,
-                                                       max_waiting=10_000)).start()
+                                                       max_waiting=10_000, **engine_kw)).start()
+    if cap is not None:
+        args.concurrency = sorted({min(c, engine.n_slots) for c in args.concurrency})
+        args.three_task_concurrency = min(args.three_task_concurrency, engine.n_slots)
     t = time.perf_counter()
     engine.decoder.warm_up(2048)
     print(f"CUDA graphs: {len(engine.decoder._graphs)} captured in {time.perf_counter() - t:.1f}s "
@@ -188,6 +366,8 @@ def main(argv=None) -> int:
           f"prefill {fl['prefill'] / 1e12:.1f}, decode {fl['decode'] / 1e12:.1f})", flush=True)
 
     results = {"device": dev_name, "quant": args.quant, "matmul_peak_tflops": peak / 1e12,
+               "budget_gib": args.budget_gib, "torch_cap_gib": cap / 2**30 if cap else None,
+               "kv_slots": engine.n_slots, "engine_config": {k: v for k, v in engine_kw.items()},
                "flops_per_image": fl, "new_tokens": args.new_tokens, "prompt_tokens": plen,
                "driver": "in-process engine, concurrent asyncio clients (no HTTP: the GPU machine has no fastapi/uvicorn)",
                "runs": []}
@@ -211,10 +391,12 @@ def main(argv=None) -> int:
         n = max(int(c * args.images_per_client), 4)
         record("caption", c, ["caption"], asyncio.run(drive(engine, pixels, n, c, ["caption"], args.new_tokens)))
     tc = args.three_task_concurrency
-    one = asyncio.run(drive(engine, pixels, 2 * tc, tc, ["caption"], args.new_tokens))
-    record("1 task/image (same load)", tc, ["caption"], one)
-    three = asyncio.run(drive(engine, pixels, 2 * tc, tc, ["caption", "ocr", "classify"], args.new_tokens))
-    record("3 tasks/image", tc, ["caption", "ocr", "classify"], three)
+    one = three = None
+    if tc > 0:  # 0 skips the three-task comparison
+        one = asyncio.run(drive(engine, pixels, 2 * tc, tc, ["caption"], args.new_tokens))
+        record("1 task/image (same load)", tc, ["caption"], one)
+        three = asyncio.run(drive(engine, pixels, 2 * tc, tc, ["caption", "ocr", "classify"], args.new_tokens))
+        record("3 tasks/image", tc, ["caption", "ocr", "classify"], three)
 
     best = max((r for r in rows if r["tasks"] == ["caption"]), key=lambda r: r["images_per_s"])
     results["summary"] = {
@@ -222,16 +404,19 @@ def main(argv=None) -> int:
         "best_images_per_s": best["images_per_s"], "best_concurrency": best["concurrency"],
         "speedup_vs_baseline": best["images_per_s"] / base["images_per_s"],
         "best_flop_fraction": best["flop_fraction_of_peak"],
-        "three_tasks_cost_ratio": one["images_per_s"] / three["images_per_s"],
+        "three_tasks_cost_ratio": one["images_per_s"] / three["images_per_s"] if three else None,
         "prefix_cache_hits": engine.metrics.prefix_cache_hits.value,
         "images_encoded": engine.metrics.images_encoded.value,
+        "kv_slots": engine.n_slots, "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30,
     }
     s = results["summary"]
     print(f"\nbest {s['best_images_per_s']:.3f} img/s at c={s['best_concurrency']} = {s['speedup_vs_baseline']:.1f}x "
           f"baseline, {s['best_flop_fraction'] * 100:.1f}% of measured peak; 3 tasks cost "
-          f"{s['three_tasks_cost_ratio']:.2f}x one; ttft(c=1) {s['ttft_c1_s']:.3f}s", flush=True)
+          f"{s['three_tasks_cost_ratio'] or float('nan'):.2f}x one; ttft(c=1) {s['ttft_c1_s']:.3f}s; "
+          f"KV slots {engine.n_slots}; peak reserved {torch.cuda.max_memory_reserved() / 2**30:.2f} GiB", flush=True)
     engine.stop()
-    name = args.out or f"bench/results/serve_throughput{'_nf4' if args.quant == 'nf4' else ''}.json"
+    name = args.out or (f"bench/results/serve_throughput{'' if args.quant == 'none' else '_' + args.quant}"
+                        f"{f'_{args.budget_gib:g}gib' if args.budget_gib else ''}.json")
     out = Path(os.environ["OUT"]) / Path(name).name if os.environ.get("OUT") else Path(name)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -2,11 +2,19 @@
 ../shared) and a tiny random checkpoint made once per session."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
-import pytest
-import torch
-from safetensors.torch import load_file
+# These tests check the vlmserve of this checkout, in-process and in the subprocesses they start,
+# whichever checkout the shared venv's editable install happens to point at.
+INFERENCE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(INFERENCE))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(INFERENCE), os.environ.get("PYTHONPATH")) if p)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 FIXTURE_A = DATA / "glm4v-tiny-a"

@@ -4,7 +4,7 @@ from vlmserve.chat import build_prompt
 from vlmserve.tiny import tiny_ranks
 from vlmserve.tokenizer import Tokenizer
 
-# facts §9, real ids for "Describe this image."
+# the ids the official tokenizer gives for "Describe this image." with an image (real ranks file)
 REAL = [151331, 151333, 151336, 198, 151339, 151329, 151340, 74198, 419, 2168, 13, 151337]
 REAL_FIRST_SPECIAL, TINY_FIRST_SPECIAL = 151329, 400
 

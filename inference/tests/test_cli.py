@@ -68,7 +68,13 @@ def test_bad_inputs_are_clear_errors(fixture_dir, tmp_path):
     assert p.returncode != 0 and "not a checkpoint directory" in p.stderr
 
 
-def test_serve_is_delegated_to_the_server_module():
-    pytest.importorskip("vlmserve.server")
-    p = vlmserve("serve", "--help")
-    assert "--model" in p.stdout
+def test_serve_generate_and_logits_take_the_same_model_flags():
+    from vlmserve.model_flags import QUANT_CHOICES
+
+    for command in ("serve", "generate", "logits"):
+        out = vlmserve(command, "--help").stdout
+        for flag in ("--model", "--dtype", "--quant", "--keep-16bit", "--device"):
+            assert flag in out, (command, flag)
+        assert "{" + ",".join(QUANT_CHOICES) + "}" in out, command
+    bad = vlmserve("serve", "--model", "tiny-random", "--quant", "int3", check=False)
+    assert bad.returncode == 2 and "invalid choice: 'int3'" in bad.stderr

@@ -26,9 +26,10 @@ def test_dequantize_rows_equals_slices_of_the_full_weight(double_quant):
 
 def test_rows_per_chunk_aligns_and_caps():
     assert chunked.rows_per_chunk(100, 64, 2, 1 << 20) == 100                 # all of it fits
-    assert chunked.rows_per_chunk(151552, 4096, 2, 16 << 20) == 2048
-    assert chunked.rows_per_chunk(4096, 13696, 2, 16 << 20) == 576            # 612 rounded down to 64s
-    assert chunked.rows_per_chunk(4096, 13696, 2, 1 << 40) == 576             # never beyond the scratch
+    assert chunked.SCRATCH_BYTES == 8 << 20
+    assert chunked.rows_per_chunk(151552, 4096, 2, 8 << 20) == 1024
+    assert chunked.rows_per_chunk(4096, 13696, 2, 8 << 20) == 256             # 306 rounded down to 64s
+    assert chunked.rows_per_chunk(4096, 13696, 2, 1 << 40) == 256             # never beyond the scratch
     assert chunked.rows_per_chunk(10, 100, 4, 1000) == 2                      # < 64 rows: no rounding
     with pytest.raises(ValueError, match="does not fit"):
         chunked.rows_per_chunk(10, 1000, 4, 1000)

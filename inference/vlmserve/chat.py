@@ -1,4 +1,4 @@
-"""GLM-4V chat template on token ids (facts §9).
+"""GLM-4V chat template on token ids, in the order the official tokenizer's chat template gives.
 
 ``[gMASK]<sop>`` then, per message, the role token, "\\n", the image ids (first user message only,
 when the conversation has an image) and the message text; finally ``<|assistant|>``. Building ids

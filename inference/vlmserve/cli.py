@@ -6,21 +6,15 @@ import sys
 import time
 from pathlib import Path
 
+from vlmserve.model_flags import add_model_flags, load_from_flags
+from vlmserve.serve import add_serve_flags, run as serve_run
+
 
 def _make_tiny(args) -> int:
     from vlmserve.tiny import make_tiny
     out = make_tiny(args.out, seed=args.seed)
     print(f"tiny random GLM-4V checkpoint written to {out} (its answers are random text)")
     return 0
-
-
-def _load(args):
-    import torch
-
-    from vlmserve.tiny import resolve_model
-    from vlmserve.weights import default_device, load_model
-    device = torch.device(args.device) if args.device else default_device()
-    return load_model(resolve_model(args.model), device, args.dtype, quant=args.quant, keep_16bit=args.keep_16bit)
 
 
 def _logits(args) -> int:
@@ -30,7 +24,7 @@ def _logits(args) -> int:
     inputs = load_file(args.inputs)
     if "input_ids" not in inputs:
         raise SystemExit(f"{args.inputs}: no 'input_ids' tensor (has {sorted(inputs)})")
-    model, _ = _load(args)
+    model = load_from_flags(args, with_tokenizer=False).model
     device = model.transformer.output_layer.weight.device
     ids = inputs["input_ids"].long().to(device)
     get = lambda k: inputs[k].to(device) if k in inputs else None  # noqa: E731
@@ -56,13 +50,10 @@ def _generate(args) -> int:
     from vlmserve.chat import build_prompt
     from vlmserve.generate import generate
     from vlmserve.image import load_rgb, preprocess
-    from vlmserve.tiny import resolve_model
-    from vlmserve.tokenizer import Tokenizer
 
-    model_dir = resolve_model(args.model)
-    tok = Tokenizer.from_dir(model_dir)
     t0 = time.perf_counter()
-    model, cfg = _load(args)
+    loaded = load_from_flags(args)
+    model, cfg, tok = loaded.model, loaded.config, loaded.tokenizer
     load_s = time.perf_counter() - t0
     pixels = None
     if args.image:
@@ -78,23 +69,6 @@ def _generate(args) -> int:
     return 0
 
 
-def _serve(argv) -> int:
-    try:
-        from vlmserve import server
-    except ImportError as e:
-        raise SystemExit(f"serve: the HTTP server module vlmserve.server is not available ({e})") from e
-    return server.main(argv) or 0
-
-
-def _model_args(p):
-    p.add_argument("--model", required=True, help="checkpoint directory, or 'tiny-random'")
-    p.add_argument("--dtype", default="auto", help="auto | bfloat16 | float16 | float32 (auto: bf16/fp16 on GPU, fp32 on CPU)")
-    p.add_argument("--quant", default="none", choices=["none", "nf4"])
-    p.add_argument("--keep-16bit", action="append", default=[], metavar="PATTERN",
-                   help="keep layers matching this glob over the module path in 16-bit with --quant nf4 (repeatable; e.g. output_layer, vision, 'encoder.layers.3?.*')")
-    p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
-
-
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m vlmserve", description="GLM-4V-9B inference server tools")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -103,12 +77,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=_make_tiny)
     p = sub.add_parser("logits", help="full-sequence logits for a safetensors inputs file (parity checks)")
-    _model_args(p)
+    add_model_flags(p)
     p.add_argument("--inputs", required=True, help="safetensors with input_ids [, attention_mask, position_ids, pixel_values]")
     p.add_argument("--out", required=True)
     p.set_defaults(run=_logits)
     p = sub.add_parser("generate", help="answer one prompt about one image")
-    _model_args(p)
+    add_model_flags(p)
     p.add_argument("--image", default=None, help="image file (omit for a text-only prompt)")
     p.add_argument("--prompt", required=True)
     p.add_argument("--max-tokens", type=int, default=256)
@@ -116,14 +90,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(run=_generate)
-    sub.add_parser("serve", help="OpenAI-compatible HTTP server (see vlmserve.server)", add_help=False)
+    p = sub.add_parser("serve", help="OpenAI-compatible HTTP server with continuous batching")
+    add_serve_flags(p)
+    p.set_defaults(run=serve_run)
     return ap
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "serve":
-        return _serve(argv[1:])
     args = parser().parse_args(argv)
     try:
         return args.run(args)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # Rotary tables are built for at least this many positions: the model card states an 8K
-# context while the only config copy found says seq_length 2048 (facts §1, §14).
+# context while the published config.json says seq_length 2048; the larger of the two is safe.
 MIN_ROTARY_POSITIONS = 8192
 
 
@@ -159,5 +159,5 @@ class ModelConfig:
 
 
 def glm4v_9b() -> ModelConfig:
-    """The real GLM-4V-9B shapes (facts §1), for building the model without a checkpoint."""
+    """The real GLM-4V-9B shapes (its published config.json), for building the model without a checkpoint."""
     return ModelConfig()

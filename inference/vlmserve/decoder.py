@@ -1,13 +1,14 @@
-"""ChatGLM4 decoder blocks (facts §8): pre-RMSNorm, fused QKV with bias, grouped kv heads,
+"""ChatGLM4 decoder blocks as the official GLM-4 code builds them: pre-RMSNorm, fused QKV with bias, grouped kv heads,
 GLM rotary on half the head dims, SwiGLU MLP. Names follow ``transformer.encoder.*``."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vlmserve.attention import AttentionBackend
 from vlmserve.config import ModelConfig
+from vlmserve.fused import add_rms_norm, rms_norm, swiglu
+from vlmserve.quant.fp8 import takes_fp8
 from vlmserve.rotary import apply_rotary
 
 
@@ -18,9 +19,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.empty(dim))
 
     def forward(self, x):
-        # mean of squares in float32; result cast back after the gain, as the official code does
-        var = x.float().pow(2).mean(-1, keepdim=True)
-        return (self.weight * (x * torch.rsqrt(var + self.eps))).to(x.dtype)
+        return rms_norm(x, self.weight, self.eps)
 
 
 class SelfAttention(nn.Module):
@@ -33,6 +32,7 @@ class SelfAttention(nn.Module):
         self.dense = nn.Linear(q_size, cfg.hidden_size, bias=False)
 
     def forward(self, x, cos_sin, attn: AttentionBackend):
+        """x: [B, T, H], a tensor or (when query_key_value is FP8) its FP8Act."""
         B, T, _ = x.shape
         qkv = self.query_key_value(x)
         q, k, v = qkv.split([self.n_heads * self.head_dim, self.n_kv * self.head_dim,
@@ -53,7 +53,8 @@ class MLP(nn.Module):
 
     def forward(self, x):
         gate, up = self.dense_h_to_4h(x).chunk(2, dim=-1)
-        return self.dense_4h_to_h(F.silu(gate) * up)
+        # FP8: SwiGLU and the quantization of its output in one pass
+        return self.dense_4h_to_h(swiglu(gate, up, quantize=takes_fp8(self.dense_4h_to_h)))
 
 
 class Block(nn.Module):
@@ -65,8 +66,12 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
 
     def forward(self, x, cos_sin, attn: AttentionBackend):
-        x = x + self.self_attention(self.input_layernorm(x), cos_sin, attn)
-        return x + self.mlp(self.post_attention_layernorm(x))
+        norm1, norm2 = self.input_layernorm, self.post_attention_layernorm
+        # FP8 linears get their input from the norm kernel already quantized (one pass, no bf16 copy)
+        h = rms_norm(x, norm1.weight, norm1.eps, quantize=takes_fp8(self.self_attention.query_key_value))
+        a = self.self_attention(h, cos_sin, attn)
+        x, h = add_rms_norm(x, a, norm2.weight, norm2.eps, quantize=takes_fp8(self.mlp.dense_h_to_4h))
+        return x + self.mlp(h)
 
 
 class Encoder(nn.Module):

@@ -2,7 +2,8 @@
 
 Stops a row at the model's end tokens (``<|endoftext|>``, ``<|user|>``, ``<|observation|>``);
 without them GLM-4V keeps writing the next turn. Decode positions continue from each row's
-last prompt position + 1 (the UNexpanded prompt length, facts §6), not from the spliced length.
+last prompt position + 1 (the UNexpanded prompt length, see `ImageTokens` in model.py), not from
+the spliced length.
 """
 from __future__ import annotations
 

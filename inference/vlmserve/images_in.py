@@ -4,6 +4,11 @@ Data URLs are always accepted. Local files (a path or file:// URL) and http(s) U
 when the server was started with the matching flag, because either lets a client make the server
 read things on the client's behalf. Every way in is bounded in bytes and in pixels, so a hostile
 image (huge file, decompression bomb) is a 400, never a crashed or swapped-out server.
+
+The model sees every image at a fixed size (1120 px for GLM-4V), so an image far larger than that is
+decoded at reduced size: JPEG by the decoder's own 1/2, 1/4, 1/8 scaling (PIL's draft mode, which
+never builds the full-size pixels), other formats by an integer box reduction after decoding. The
+pixel limit applies to what is actually decoded.
 """
 from __future__ import annotations
 
@@ -16,11 +21,15 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .protocol import ApiError, bad_request
 
 PARAM = "messages"
+
+# The pixel limit below replaces PIL's own decompression-bomb guard, which would refuse a huge
+# JPEG before draft mode could decode it at reduced size.
+Image.MAX_IMAGE_PIXELS = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,7 @@ class ImagePolicy:
     max_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 64_000_000
     http_timeout_s: float = 20.0
+    target_size: int = 1120       # the model's input side; images far above it are decoded smaller
 
 
 @dataclass(frozen=True)
@@ -100,18 +110,29 @@ def fetch_bytes(url: str, policy: ImagePolicy) -> bytes:
 
 
 def decode(data: bytes, policy: ImagePolicy) -> Image.Image:
+    """Decoded RGB image, at reduced size when the file is far larger than the model's input."""
     from .image import load_rgb
 
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            width, height = probe.size
+        img = Image.open(io.BytesIO(data))
+        width, height = img.size
+        if img.format == "JPEG" and min(width, height) >= 2 * policy.target_size:
+            # the decoder picks the largest 1/2^k scale that keeps both sides >= the target
+            img.draft("RGB", (policy.target_size, policy.target_size))
     except Exception:
         raise bad_request("image could not be decoded (not a supported image format)", PARAM, "invalid_image") from None
-    if width * height > policy.max_pixels:
-        raise bad_request(f"image is {width}x{height} pixels, over the limit of {policy.max_pixels} pixels",
-                          PARAM, "image_too_large")
+    dw, dh = img.size
+    if dw * dh > policy.max_pixels:
+        reduced = f", {dw}x{dh} at the reduced size it is decoded at" if (dw, dh) != (width, height) else ""
+        raise bad_request(
+            f"image is {width}x{height} pixels{reduced}, over the limit of {policy.max_pixels} pixels. The model "
+            f"sees {policy.target_size}x{policy.target_size}; images far larger are decoded at reduced size "
+            "(JPEG up to 8x smaller per side), so send a smaller image or a JPEG", PARAM, "image_too_large")
     try:
-        return load_rgb(data)
+        img.load()
+        img = load_rgb(ImageOps.exif_transpose(img))
+        factor = min(img.size) // (2 * policy.target_size)
+        return img.reduce(factor) if factor >= 2 else img
     except Exception as e:
         raise bad_request(f"image could not be decoded: {e}", PARAM, "invalid_image") from None
 

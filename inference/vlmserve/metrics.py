@@ -83,6 +83,23 @@ class Histogram(_Metric):
         return lines
 
 
+class HttpMetrics:
+    """The HTTP side's own figures: request preparation (image decoding, tokenizing) runs in a bounded
+    worker pool, and these show how busy it is."""
+
+    def __init__(self):
+        self.prep_running = Gauge("prep_running", "Requests being prepared (image decoding, tokenizing) now")
+        self.prep_running_peak = Gauge("prep_running_peak", "Most requests ever prepared at the same time")
+        self.prep_waiting = Gauge("prep_waiting", "Requests waiting for a preparation worker")
+        self.client_disconnects = Counter("client_disconnects_total", "Requests whose client went away before the answer")
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for metric in vars(self).values():
+            lines.extend(metric.render())
+        return "\n".join(lines) + "\n"
+
+
 def _gpu_memory(kind: str) -> Callable[[], float]:
     def read() -> float:
         import torch
@@ -108,6 +125,7 @@ class EngineMetrics:
         self.prefix_cache_misses = Counter("prefix_cache_misses_total", "Image prefixes computed")
         self.requests_finished = Counter("requests_finished_total", "Requests finished")
         self.requests_rejected = Counter("requests_rejected_total", "Requests refused because the KV budget was full")
+        self.requests_aborted = Counter("requests_aborted_total", "Requests ended because their client went away")
         self.ttft = Histogram("time_to_first_token_seconds", "Time from admission request to first token",
                               [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60])
         self.gpu_allocated = Gauge("gpu_memory_allocated_bytes", "GPU memory allocated by torch",

@@ -16,6 +16,39 @@ from vlmserve.rotary import RotaryTable
 from vlmserve.vision import VisionTower
 
 
+class ImageTokens:
+    """GLM-4V's image-token arithmetic, for code that schedules a prompt in pieces (the engine).
+
+    In the prompt ids an image is 3 ids: <|begin_of_image|>, a placeholder, <|end_of_image|>. The
+    model replaces them by the vision tower's n vectors (boi, the image tokens, eoi), so the prompt
+    takes n - 3 more K/V entries than it has ids. Rotary positions do NOT grow with the image: the
+    boi vector keeps the boi id's position, every image vector the placeholder's, the eoi vector the
+    eoi id's, so a token's rotary position is its index in the UNexpanded ids (the official GLM-4V
+    code numbers positions this way; `GLM4V._splice_plan` applies it to whole sequences).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        self.n_vectors = cfg.n_vision_embeds
+        self.boi_id, self.eoi_id = cfg.boi_token_id, cfg.eoi_token_id
+
+    def expanded_len(self, n_ids: int, has_image: bool) -> int:
+        """K/V entries taken by a prompt of n_ids ids (the image counted as its vectors)."""
+        return n_ids + (self.n_vectors - 3 if has_image else 0)
+
+    def split(self, prompt_ids: list[int]) -> tuple[list[int], list[int]]:
+        """The prompt cut right after the image: (ids up to and with <|end_of_image|>, the rest)."""
+        try:
+            cut = prompt_ids.index(self.eoi_id) + 1
+        except ValueError:
+            raise ValueError("the prompt has no <|end_of_image|> id, so it carries no image") from None
+        return list(prompt_ids[:cut]), list(prompt_ids[cut:])
+
+    @staticmethod
+    def position_after(n_ids: int) -> int:
+        """Rotary position of the token that follows the first n_ids prompt ids, image or not."""
+        return n_ids
+
+
 class ChatGLMTransformer(nn.Module):
     """Container that gives the official ``transformer.*`` parameter names."""
 
@@ -33,6 +66,7 @@ class GLM4V(nn.Module):
         super().__init__()
         self.config = cfg
         self.transformer = ChatGLMTransformer(cfg)
+        self.image_tokens = ImageTokens(cfg)
 
     @property
     def vision(self) -> VisionTower:
@@ -54,7 +88,7 @@ class GLM4V(nn.Module):
     # -- splice ---------------------------------------------------------------------------------
     def _splice_plan(self, input_ids: torch.Tensor):
         """Index maps for replacing each row's 3 image ids (boi, placeholder, eoi) by the
-        n = n_img + 2 vision vectors (facts §5-§6). All rows have the same length L, so every
+        n = n_img + 2 vision vectors, with the position rule of `ImageTokens`. All rows have the same length L, so every
         expanded row has L' = L - 3 + n. Returns (in_image, vision_idx, text_src, pos_src), [B, L']."""
         cfg = self.config
         B, L = input_ids.shape

@@ -5,12 +5,42 @@ renders as OpenAI's error JSON. The engine only ever sees a validated `ChatReque
 """
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+# Bounds on what one request may ask for: each is far above any real use and keeps the work a
+# request can cause (stop-string matching per token, the choice trie, parsing) small.
 MAX_STOP_STRINGS = 8
+MAX_STOP_CHARS = 256
+MAX_LABELS = 256
+MAX_LABEL_CHARS = 256
+MAX_JSON_DEPTH = 32
+SEED_RANGE = (-(2**63), 2**64 - 1)        # what torch.Generator.manual_seed accepts
+PRIORITY_RANGE = (-(2**31), 2**31 - 1)
+
+# OpenAI fields this server does not implement, with the values that mean "not used" (accepted).
+# Anything else is refused rather than silently ignored: a client asking for JSON mode or tool
+# calls must learn that it will not get them.
+UNSUPPORTED = {
+    "response_format": (None, {"type": "text"}),
+    "tools": (None, []),
+    "tool_choice": (None, "none"),
+    "functions": (None, []),
+    "function_call": (None, "none"),
+    "logprobs": (None, False),
+    "top_logprobs": (None, 0),
+    "logit_bias": (None, {}),
+    "frequency_penalty": (None, 0),
+    "presence_penalty": (None, 0),
+    "best_of": (None, 1),
+    "echo": (None, False),
+    "audio": (None,),
+    "prediction": (None,),
+    "modalities": (None, ["text"]),
+}
 
 
 class ApiError(Exception):
@@ -47,8 +77,70 @@ class ChatRequest:
     include_usage: bool
     choices: list[str] | None         # structured_outputs.choice / guided_choice
     ignore_eos: bool = False          # vLLM's extension; the benchmark forces lengths with it
+    priority: int = 0                 # vLLM's extension: lower is served first
     request_id: str = field(default_factory=lambda: "chatcmpl-" + uuid.uuid4().hex)
     created: int = field(default_factory=lambda: int(time.time()))
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """True when arrays/objects nest deeper than `limit` (iterative: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """The request body as JSON, or an OpenAI-style 400: malformed, not UTF-8, NaN/Infinity, or
+    nested deeper than MAX_JSON_DEPTH (very deep nesting would exhaust the parser's recursion)."""
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise bad_request("the request body is not UTF-8 text", code="invalid_json") from None
+    except RecursionError:
+        raise bad_request(f"the request body nests deeper than {MAX_JSON_DEPTH} levels", code="invalid_json") from None
+    except ValueError as e:   # JSONDecodeError is a ValueError, as is a rejected NaN
+        raise bad_request(f"the request body is not valid JSON: {e}", code="invalid_json") from None
+    if _depth_over(body, MAX_JSON_DEPTH):
+        raise bad_request(f"the request body nests deeper than {MAX_JSON_DEPTH} levels", code="invalid_json")
+    return body
+
+
+def _integer(body: dict, name: str, lo: int, hi: int, value: Any = None) -> int | None:
+    value = body.get(name) if value is None else value
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad_request(f"'{name}' must be an integer", name)
+    if not lo <= value <= hi:
+        raise bad_request(f"'{name}' must be between {lo} and {hi}, got {value}", name)
+    return value
+
+
+def _strings(values: list, what: str, param: str, max_count: int, max_chars: int) -> list[str]:
+    if len(values) > max_count:
+        raise bad_request(f"at most {max_count} {what} are accepted, got {len(values)}", param)
+    for v in values:
+        if not isinstance(v, str) or not v:
+            raise bad_request(f"every {what[:-1]} must be a non-empty string", param)
+        if len(v) > max_chars:
+            raise bad_request(f"a {what[:-1]} may be at most {max_chars} characters, got {len(v)}", param)
+    return values
+
+
+def _refuse_unsupported(body: dict) -> None:
+    for name, unused in UNSUPPORTED.items():
+        if name in body and body[name] not in unused:
+            raise bad_request(f"'{name}' is not supported by this server", name, "unsupported_parameter")
 
 
 def _number(body: dict, name: str, default: float, lo: float, hi: float) -> float:
@@ -107,9 +199,7 @@ def _choices(body: dict) -> list[str] | None:
         return None
     if not isinstance(choices, list) or not choices:
         raise bad_request("the choice list must be a non-empty list of strings", param)
-    if not all(isinstance(c, str) and c for c in choices):
-        raise bad_request("every choice must be a non-empty string", param)
-    return list(dict.fromkeys(choices))
+    return list(dict.fromkeys(_strings(choices, "labels", param, MAX_LABELS, MAX_LABEL_CHARS)))
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -119,6 +209,8 @@ def parse_chat_request(body: Any) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("'model' is required", "model")
+    if len(model) > 256:
+        raise bad_request("'model' is longer than any model name (256 characters)", "model")
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
         raise bad_request("'messages' must be a non-empty list", "messages")
@@ -143,21 +235,21 @@ def parse_chat_request(body: Any) -> ChatRequest:
 
     n = body.get("n", 1)
     if n != 1:
-        raise bad_request("only n=1 is supported", "n")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
-        raise bad_request("'max_tokens' must be a positive integer", "max_tokens")
-    seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise bad_request("'seed' must be an integer", "seed")
+        raise bad_request("only n=1 is supported", "n", "unsupported_parameter")
+    _refuse_unsupported(body)
+    # the context check bounds it further once the prompt is known
+    max_tokens = _integer(body, "max_tokens", 1, 2**31 - 1, body.get("max_completion_tokens"))
+    seed = _integer(body, "seed", *SEED_RANGE)
+    priority = _integer(body, "priority", *PRIORITY_RANGE) or 0
 
     stop = body.get("stop")
     if stop is None:
         stop = []
     elif isinstance(stop, str):
         stop = [stop]
-    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop) or len(stop) > MAX_STOP_STRINGS:
-        raise bad_request(f"'stop' must be a non-empty string or a list of up to {MAX_STOP_STRINGS} of them", "stop")
+    if not isinstance(stop, list):
+        raise bad_request(f"'stop' must be a string or a list of up to {MAX_STOP_STRINGS} strings", "stop")
+    stop = _strings(stop, "stop strings", "stop", MAX_STOP_STRINGS, MAX_STOP_CHARS)
 
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
@@ -165,6 +257,9 @@ def parse_chat_request(body: Any) -> ChatRequest:
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise bad_request("'stream_options' must be an object", "stream_options")
+    include_usage = options.get("include_usage", False)
+    if not isinstance(include_usage, bool):
+        raise bad_request("'stream_options.include_usage' must be a boolean", "stream_options")
     ignore_eos = body.get("ignore_eos", False)
     if not isinstance(ignore_eos, bool):
         raise bad_request("'ignore_eos' must be a boolean", "ignore_eos")
@@ -179,9 +274,10 @@ def parse_chat_request(body: Any) -> ChatRequest:
         seed=seed,
         stop=stop,
         stream=stream,
-        include_usage=bool(options.get("include_usage", False)),
+        include_usage=include_usage,
         choices=_choices(body),
         ignore_eos=ignore_eos,
+        priority=priority,
     )
 
 

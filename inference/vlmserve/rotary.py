@@ -1,4 +1,4 @@
-"""GLM-4 rotary embedding ("original_rope", facts §8).
+"""GLM-4 rotary embedding (the official config's "original_rope" variant).
 
 Only the first half of each head's dims rotate, in adjacent (interleaved) pairs (0,1), (2,3)...
 The cos/sin table is precomputed in float32 and indexed with the position ids, so the forward

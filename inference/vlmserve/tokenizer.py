@@ -10,7 +10,8 @@ from pathlib import Path
 
 import tiktoken
 
-# cl100k-style split, in the old non-possessive spelling the official tokenizer uses (facts §11).
+# cl100k-style split, in the old non-possessive regex spelling the official GLM-4 tokenizer uses
+# (the possessive form splits some inputs differently).
 PAT_STR = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -22,7 +23,8 @@ SPECIAL_TOKENS = (
     "<|begin_of_image|>", "<|end_of_image|>", "<|begin_of_video|>", "<|end_of_video|>",
 )
 
-# The tokens that end a model turn (facts §12).
+# The tokens that end a model turn: the official generation config stops on all three, and
+# without <|user|> / <|observation|> the model goes on to write the next turn itself.
 STOP_TOKENS = ("<|endoftext|>", "<|user|>", "<|observation|>")
 
 

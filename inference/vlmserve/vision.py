@@ -1,4 +1,5 @@
-"""EVA2-CLIP vision tower, 2x2 conv downsample and GLU projector of GLM-4V (facts §3-§4).
+"""EVA2-CLIP vision tower, 2x2 conv downsample and GLU projector of GLM-4V, as in the official
+model code.
 
 Module and parameter names follow the official state dict (``transformer.vision.*``).
 """
@@ -8,7 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vlmserve.attention import full_attention
 from vlmserve.config import ModelConfig
+from vlmserve.fused import add_layer_norm, gelu, quantize_rows, swiglu
+from vlmserve.quant.fp8 import n_rows, rows_of, takes_fp8
 
 
 class PatchEmbedding(nn.Module):
@@ -34,10 +38,11 @@ class Attention(nn.Module):
         self.query_key_value = nn.Linear(v.hidden_size, 3 * v.hidden_size)
         self.dense = nn.Linear(v.hidden_size, v.hidden_size)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x) -> torch.Tensor:
+        """x: [B, L, C], a tensor or (when query_key_value is FP8) its FP8Act."""
         B, L, _ = x.shape
         q, k, v = self.query_key_value(x).view(B, L, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)                # full attention, no mask
+        out = full_attention(q, k, v)                                # no mask, no causality
         return self.dense(out.transpose(1, 2).reshape(B, L, -1))
 
 
@@ -54,18 +59,25 @@ class MLP(nn.Module):
         self.fc2 = nn.Linear(v.intermediate_size, v.hidden_size)
 
     def forward(self, x):
-        flat = x.reshape(-1, x.shape[-1])
-        n = flat.shape[0]
+        """x: [..., C], a tensor or (when fc1 is FP8) its FP8Act."""
+        shape = x.shape
+        n = n_rows(x)
         if n <= self.tokens_per_chunk:
-            return self.fc2(F.gelu(self.fc1(x)))
+            return self._mlp(x)
+        flat = x if not isinstance(x, torch.Tensor) else x.reshape(-1, shape[-1])
         size = -(-n // -(-n // self.tokens_per_chunk))
         out = None
         for i in range(0, n, size):
-            y = self.fc2(F.gelu(self.fc1(flat[i:i + size])))
+            y = self._mlp(rows_of(flat, i, min(i + size, n)))
             if out is None:
                 out = y.new_empty(n, y.shape[-1])
             out[i:i + size] = y
-        return out.view(*x.shape[:-1], out.shape[-1])
+        return out.view(*shape[:-1], out.shape[-1])
+
+    def _mlp(self, x):
+        h = self.fc1(x)
+        # FP8: GELU and fc2's input quantization in one pass over fc1's output
+        return self.fc2(gelu(h, quantize=takes_fp8(self.fc2)))
 
 
 class TransformerLayer(nn.Module):
@@ -79,9 +91,18 @@ class TransformerLayer(nn.Module):
         self.mlp = MLP(cfg)
         self.post_attention_layernorm = nn.LayerNorm(v.hidden_size, eps=v.layer_norm_eps)
 
-    def forward(self, x):
-        x = x + self.input_layernorm(self.attention(x))
-        return x + self.post_attention_layernorm(self.mlp(x))
+    def forward(self, x, xq=None, quantize_out: bool = False):
+        """Returns (x, its FP8Act or None). `xq` is x in FP8 when the layer's qkv takes it; with
+        `quantize_out` the output comes with its FP8 copy for the next layer (one fused pass each)."""
+        x = self._add_norm(x, self.attention(x if xq is None else xq), self.input_layernorm,
+                           takes_fp8(self.mlp.fc1))
+        x, xq = x if isinstance(x, tuple) else (x, None)
+        out = self._add_norm(x, self.mlp(x if xq is None else xq), self.post_attention_layernorm, quantize_out)
+        return out if isinstance(out, tuple) else (out, None)
+
+    @staticmethod
+    def _add_norm(x, branch, norm: nn.LayerNorm, quantize: bool):
+        return add_layer_norm(x, branch, norm.weight, norm.bias, norm.eps, quantize)
 
 
 class Transformer(nn.Module):
@@ -90,8 +111,10 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(TransformerLayer(cfg) for _ in range(cfg.vision.num_hidden_layers))
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer(x)
+        xq = None
+        for i, layer in enumerate(self.layers):
+            nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
+            x, xq = layer(x, xq, quantize_out=nxt is not None and takes_fp8(nxt.attention.query_key_value))
         return x
 
 
@@ -109,7 +132,10 @@ class GLU(nn.Module):
 
     def forward(self, x):
         x = F.gelu(self.norm1(self.linear_proj(x)))
-        return self.dense_4h_to_h(F.silu(self.gate_proj(x)) * self.dense_h_to_4h(x))
+        if takes_fp8(self.gate_proj) and takes_fp8(self.dense_h_to_4h):
+            x = quantize_rows(x)            # once for both
+        return self.dense_4h_to_h(swiglu(self.gate_proj(x), self.dense_h_to_4h(x),
+                                         quantize=takes_fp8(self.dense_4h_to_h)))
 
 
 class VisionTower(nn.Module):

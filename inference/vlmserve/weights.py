@@ -104,8 +104,11 @@ def _quantizer(quant: str, keep_16bit):
     """Returns (should_quantize(param_name) -> bool, make(weight, bias) -> module) or None."""
     if quant in (None, "none"):
         return None
+    if quant == "fp8":
+        from vlmserve.quant.fp8 import FP8Linear, should_quantize_fp8
+        return (lambda name: should_quantize_fp8(name, keep_16bit)), FP8Linear.from_weight
     if quant != "nf4":
-        raise ValueError(f"unknown quant {quant!r} (expected nf4 or none)")
+        raise ValueError(f"unknown quant {quant!r} (expected none, nf4 or fp8)")
     try:
         from vlmserve.quant.linear import NF4Linear
         from vlmserve.quant.policy import should_quantize

@@ -1,7 +1,9 @@
 """The serving engine: one background thread that keeps the GPU busy.
 
 Each scheduler round:
-  1. take new requests, up to the free KV slots (the rest wait; too many waiting -> Overloaded);
+  1. take new requests in priority order, up to the free KV slots and a bounded amount of prefill work
+     (the rest wait; too many waiting -> Overloaded), so running sequences keep decoding and a new
+     request waits for a few images, not for every queued one;
   2. prefill them as a batch: images not seen before go through the vision tower in micro-batches,
      each distinct image prefix ([gMASK]<sop><|user|>\\n + image) is prefilled once and its KV copied
      to every request that shares it (and kept for later ones), then the per-request text suffixes
@@ -23,8 +25,10 @@ import torch
 
 from .decode_step import DecodeStep
 from .kv_cache import PrefixStore, SlotAttention, SlotKVCache
+from .phases import PhaseClock
 from .sequence import Sequence
 from .types import EngineConfig, GenerationRequest, Output, Overloaded
+from .waiting import WaitingLine
 from ..metrics import EngineMetrics
 
 log = logging.getLogger("vlmserve.engine")
@@ -42,12 +46,11 @@ class _Split:
     suffix_ids: list[int]
 
 
-def _split(req: GenerationRequest, eoi_id: int) -> _Split:
+def _split(req: GenerationRequest, image_tokens) -> _Split:
     if req.pixel_values is None:
         return _Split(None, [], list(req.prompt_ids))
-    cut = req.prompt_ids.index(eoi_id) + 1
-    prefix = list(req.prompt_ids[:cut])
-    return _Split((req.image_digest, tuple(prefix)), prefix, list(req.prompt_ids[cut:]))
+    prefix, suffix = image_tokens.split(req.prompt_ids)
+    return _Split((req.image_digest, tuple(prefix)), prefix, suffix)
 
 
 class LRU:
@@ -107,8 +110,9 @@ class Engine:
         log.info("KV cache: %d slots x %d tokens (%.2f GiB)", n_slots, self.slot_len,
                  n_slots * self.slot_len * per_token / 2**30)
 
+        self.clock = PhaseClock(self.device)   # bench/serve_profile.py enables it
         self._inbox: queue.Queue = queue.Queue()
-        self._waiting: collections.deque[GenerationRequest] = collections.deque()
+        self._waiting = WaitingLine()
         self._pending = 0                  # submitted, not yet admitted (inbox + waiting)
         self._pending_lock = threading.Lock()
         self._aborted: set[str] = set()
@@ -122,7 +126,7 @@ class Engine:
         return self.cache.n_slots
 
     def prompt_len(self, prompt_ids: list[int], has_image: bool) -> int:
-        return len(prompt_ids) + (self.n_vision - 3 if has_image else 0)
+        return self.model.image_tokens.expanded_len(len(prompt_ids), has_image)
 
     def check_fits(self, prompt_ids: list[int], has_image: bool, max_tokens: int | None) -> None:
         n = self.prompt_len(prompt_ids, has_image)
@@ -168,7 +172,8 @@ class Engine:
             admitted: list[GenerationRequest] = []
             try:
                 with torch.inference_mode():
-                    admitted = self._admit()
+                    with self.clock.phase("admit"):
+                        admitted = self._admit()
                     if admitted:
                         self._prefill(admitted)
                     admitted = []
@@ -185,7 +190,7 @@ class Engine:
             item = self._inbox.get(timeout=0.5) if block else self._inbox.get_nowait()
             while True:
                 if item is not None:
-                    self._waiting.append(item)
+                    self._waiting.push(item)
                 item = self._inbox.get_nowait()
         except queue.Empty:
             pass
@@ -194,15 +199,12 @@ class Engine:
         if not self._aborted:
             return
         aborted, self._aborted = self._aborted, set()
-        kept = collections.deque()
-        for req in self._waiting:
-            if req.request_id in aborted:
-                self._unpend()
-                self._emit(req, Output(req.request_id, finished=True, finish_reason="abort"))
-            else:
-                kept.append(req)
-        self._waiting = kept
+        for req in self._waiting.remove(aborted):
+            self._unpend()
+            self.metrics.requests_aborted.inc()
+            self._emit(req, Output(req.request_id, finished=True, finish_reason="abort"))
         done = [i for i, s in enumerate(self.running) if s.id in aborted]
+        self.metrics.requests_aborted.inc(len(done))
         for i in done:
             seq = self.running[i]
             seq.finish_reason = "abort"
@@ -235,9 +237,32 @@ class Engine:
             torch.cuda.empty_cache()
 
     def _admit(self) -> list[GenerationRequest]:
-        free = self.n_slots - len(self.running)
-        take = min(free, len(self._waiting), self.config.max_prefill_requests)
-        admitted = [self._waiting.popleft() for _ in range(take)]
+        """Waiting requests for this round, in serving order, within the free slots and the round's
+        prefill budget (new images and prompt tokens); the first one always fits."""
+        c = self.config
+        take = min(self.n_slots - len(self.running), c.max_prefill_requests)
+        admitted: list[GenerationRequest] = []
+        new_prefixes: set[tuple] = set()
+        tokens = 0
+        while self._waiting and len(admitted) < take:
+            req = self._waiting.peek()
+            split = _split(req, self.model.image_tokens)
+            fresh = (split.key is not None and c.prefix_cache and split.key not in new_prefixes
+                     and split.key not in self.prefix_store)
+            if not c.prefix_cache and split.key is not None:
+                fresh, cost = True, self.prompt_len(req.prompt_ids, True)
+            elif fresh:
+                cost = self.prompt_len(req.prompt_ids, True)
+            else:
+                cost = len(split.suffix_ids)
+            if admitted and (tokens + cost > c.round_tokens
+                             or (fresh and len(new_prefixes) + 1 > c.round_images)):
+                break
+            self._waiting.pop()
+            admitted.append(req)
+            tokens += cost
+            if fresh:
+                new_prefixes.add(split.key if c.prefix_cache else (req.request_id,))
         if admitted:
             self._unpend(len(admitted))
         return admitted
@@ -246,18 +271,20 @@ class Engine:
     def _prefill(self, reqs: list[GenerationRequest]) -> None:
         seqs = []
         for req in reqs:
-            seq = Sequence(req, self.tokenizer, self.eos_ids, self.n_vision, self.slot_len, self.device)
+            seq = Sequence(req, self.tokenizer, self.eos_ids, self.model.image_tokens, self.slot_len, self.device)
             seqs.append(seq)
             self.metrics.prompt_tokens.inc(seq.prompt_len)
         base = len(self.running)
         slots = list(range(base, base + len(seqs)))
         self.metrics.prefill_batch.observe(len(seqs))
-        splits = [_split(r, self.cfg.eoi_token_id) for r in reqs]
+        splits = [_split(r, self.model.image_tokens) for r in reqs]
 
         if self.config.prefix_cache:
             starts = self._prefill_prefixes(reqs, splits, slots)
-            rows = [(s.suffix_ids, len(s.prefix_ids), st) for s, st in zip(splits, starts)]
-            hidden_last = self._prefill_text(rows, slots)
+            position_after = self.model.image_tokens.position_after
+            rows = [(s.suffix_ids, position_after(len(s.prefix_ids)), st) for s, st in zip(splits, starts)]
+            with self.clock.phase("prefill_text"):
+                hidden_last = self._prefill_text(rows, slots)
         else:
             hidden_last = self._prefill_whole(reqs, slots)
 
@@ -265,7 +292,8 @@ class Engine:
         for seq in seqs:
             seq.cache_len = seq.prompt_len
         self.running.extend(seqs)
-        self._sample_and_emit(seqs, logits, first_slot=base)
+        with self.clock.phase("sample_emit"):
+            self._sample_and_emit(seqs, logits, first_slot=base)
 
     def _vision(self, reqs: list[GenerationRequest]) -> dict[str, torch.Tensor]:
         """Vision embeddings for the distinct images of `reqs`, from the cache or the tower."""
@@ -308,7 +336,8 @@ class Engine:
                 owner[s.key] = i
                 self.metrics.prefix_cache_misses.inc()
         if owner:
-            vision = self._vision([reqs[i] for i in owner.values()])
+            with self.clock.phase("vision"):
+                vision = self._vision([reqs[i] for i in owner.values()])
             todo = list(owner.values())
             per_row = self.prompt_len(splits[todo[0]].prefix_ids, True)
             step = max(1, self.config.prefill_tokens // per_row)
@@ -317,7 +346,8 @@ class Engine:
                 embeds, positions = self._embed_rows(
                     [splits[i].prefix_ids for i in chunk], [vision[reqs[i].image_digest] for i in chunk])
                 self.attn.plan_prefill([slots[i] for i in chunk], [0] * len(chunk))
-                self.model.forward_embeds(embeds, positions, self.attn)
+                with self.clock.phase("prefill_prefix"):
+                    self.model.forward_embeds(embeds, positions, self.attn)
         for i, s in enumerate(splits):
             if s.key in owner:
                 starts[i] = self.prompt_len(s.prefix_ids, True)
@@ -376,12 +406,14 @@ class Engine:
     def _decode(self) -> None:
         seqs = self.running
         self.metrics.batch_size.observe(len(seqs))
-        logits = self.decoder.run([s.tokens[-1] for s in seqs], [s.next_position for s in seqs],
-                                  [s.cache_len for s in seqs])
+        with self.clock.phase("decode"):
+            logits = self.decoder.run([s.tokens[-1] for s in seqs], [s.next_position for s in seqs],
+                                      [s.cache_len for s in seqs])
         for s in seqs:
             s.cache_len += 1
             s.next_position += 1
-        self._sample_and_emit(seqs, logits)
+        with self.clock.phase("sample_emit"):
+            self._sample_and_emit(seqs, logits)
 
     def _sample_and_emit(self, seqs: list[Sequence], logits: torch.Tensor, first_slot: int = 0) -> None:
         """`seqs` are running[first_slot:first_slot + len(seqs)]; finished ones leave their slots."""

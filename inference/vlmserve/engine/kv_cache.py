@@ -59,6 +59,10 @@ class PrefixStore:
             self._index[key] = entry  # most recently used goes last
         return entry
 
+    def __contains__(self, key: tuple) -> bool:
+        """Whether `key` is stored, without making it the most recently used."""
+        return key in self._index
+
     def length(self, key: tuple) -> int:
         return self._length[key]
 

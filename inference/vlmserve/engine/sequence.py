@@ -11,11 +11,11 @@ from .types import GenerationRequest, Output
 
 
 class Sequence:
-    def __init__(self, req: GenerationRequest, tokenizer, eos_ids: tuple[int, ...], n_vision: int,
+    def __init__(self, req: GenerationRequest, tokenizer, eos_ids: tuple[int, ...], image_tokens,
                  slot_len: int, device: torch.device):
         self.req = req
         self.id = req.request_id
-        self.prompt_len = len(req.prompt_ids) + (n_vision - 3 if req.pixel_values is not None else 0)
+        self.prompt_len = image_tokens.expanded_len(len(req.prompt_ids), req.pixel_values is not None)
         self.max_tokens = req.max_tokens if req.max_tokens is not None else slot_len - self.prompt_len
         self.choice = ChoiceState(req.choices) if req.choices is not None else None
         if self.choice is not None:  # never cut a label in half
@@ -25,7 +25,7 @@ class Sequence:
         self.text = TextAssembler(tokenizer, req.stop)
         self.tokens: list[int] = []
         self.cache_len = 0                      # K/V entries in the slot (expanded positions)
-        self.next_position = len(req.prompt_ids)  # rotary position of the next token (unexpanded, facts §6)
+        self.next_position = image_tokens.position_after(len(req.prompt_ids))  # rotary position of the next token
         self.generator = None
         if req.temperature > 0:
             self.generator = torch.Generator(device=device)

@@ -26,6 +26,11 @@ class EngineConfig:
     vision_batch: int = 8               # images per vision-tower micro-batch
     prefill_tokens: int = 16384         # tokens per prefill micro-batch
     max_prefill_requests: int = 64      # requests admitted per scheduler round (decode waits meanwhile)
+    # Prefill work per scheduler round, so that running sequences get a decode step between bounded
+    # pieces of prefill and a new request waits for a few images, not for every queued one. The first
+    # waiting request is always admitted, whatever its size.
+    round_images: int = 8               # new images (vision tower + image prefix) per round
+    round_tokens: int = 16384           # prompt tokens prefilled per round (images counted expanded)
     cuda_graphs: bool = True            # only used on CUDA
 
 
@@ -42,6 +47,7 @@ class GenerationRequest:
     stop: list[str] = field(default_factory=list)
     choices: ChoiceTrie | None = None
     ignore_eos: bool = False
+    priority: int = 0                   # lower is served first (vLLM's convention); ties in arrival order
     sink: Callable[["Output"], None] | None = None   # called on the engine thread
     arrival: float = field(default_factory=time.perf_counter)
 

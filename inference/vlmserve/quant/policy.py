@@ -1,4 +1,4 @@
-"""Which GLM-4V-9B weights become NF4 by default (issue 5).
+"""Which GLM-4V-9B weights become NF4 by default.
 
 Quantized: every linear weight — vision attention `query_key_value`, `dense`, MLP `fc1`, `fc2`;
 projector `linear_proj`, `gate_proj`, `dense_h_to_4h`, `dense_4h_to_h`; decoder `query_key_value`,

@@ -5,21 +5,28 @@ block (one absmax) and, K being even, the high nibble of every byte is an even c
 next odd column. No 16-bit copy of a whole weight is ever written.
 
 Paths (picked by `nf4_matmul` from M, by timing candidates on first use):
-- M == 1: GEMV — CUDA-core FMAs on [BLOCK_N, R, 32] byte tiles (R quant blocks per step), dequantized in
+- M == 1: GEMV - CUDA-core FMAs on [BLOCK_N, R, 32] byte tiles (R quant blocks per step), dequantized in
   registers, split-K so that even N = 4096 fills the GPU (decode at batch 1: memory-bound, reads 1/4 of bf16);
-- M > 1: dequantize W in row chunks into a shared scratch buffer and multiply each chunk with cuBLAS
-  (vlmserve.quant.chunked; prefill, vision, batched decode). For 2 <= M <= 16 the tensor-core kernel
-  (dequantized tile as the register operand, split-K) is timed against it too and used where faster.
+- 2 <= M <= 256 (batched decode, short prefills): the fused tensor-core kernel - each 64-wide quant block of the
+  weight tile is looked up in the NF4 table in registers and fed to tl.dot, so only the packed bytes and absmax
+  are read (no 16-bit weight anywhere), split-K when the tiles alone do not fill the GPU;
+- M > 256 (prefill, vision): dequantize W in row chunks into a shared scratch buffer and multiply each chunk with
+  cuBLAS (vlmserve.quant.chunked): the weight is dequantized once per call and cuBLAS runs at full speed; large
+  fused tiles compete in the tuning.
 Split-K partials go to a float32 scratch [SPLIT_K, M, N] and one reduce kernel adds them and the bias in
 a fixed order (deterministic, unlike atomics).
 
-Block sizes and paths are chosen per (M bucket, N, K, dtype) by timing the candidates' GPU time on first use
-(skipped while a CUDA graph is being captured: the first candidate is used then).
+Block sizes and paths are chosen per (M bucket, N, K, dtype) on first use (skipped while a CUDA graph is being
+captured: the first candidate is used then), a fused candidate only if its output matches the dequant + cuBLAS
+path's on that first input (a guard against a kernel that is wrong on some GPU / Triton build): up to 256 rows by the GPU time of CUDA-graph replays with L2 flushed
+between calls (decode steps are graph replays that stream every weight from HBM), above by the wall time of eager
+calls (prefill is eager, and there the launches of the chunked path count).
 Import this module only where Triton exists; vlmserve.quant.linear imports it lazily.
 """
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -88,20 +95,29 @@ def _nf4_gemv_kernel(
 
 
 @triton.jit
-def _nf4_mm_kernel(
+def _nf4_tc_kernel(
     x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, code_ptr, bias_ptr, out_ptr,
-    M, N, K, stride_xm,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SPLIT_K: tl.constexpr, GROUP_M: tl.constexpr,
-    X_MODE: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
+    M, N, K, stride_xm, SPLIT_K,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, R: tl.constexpr, IS_SPLIT: tl.constexpr, GROUP_M: tl.constexpr,
+    W_IS_A: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
 ):
-    # Computes the transposed tile out^T[BLOCK_N, BLOCK_M] = W_tile @ x_tile^T: the dequantized weight,
-    # made in registers, is the register operand of the tensor-core op, x^T comes through shared memory.
-    HALF: tl.constexpr = 32
+    # Tensor-core NF4 matmul, the weight dequantized in registers R quant blocks (R x 64 columns) per step.
+    # A step's bytes [BLOCK_N, R, 32] give two dots of K = 32R: the high nibbles against the even columns of x,
+    # the low nibbles against the odd ones, so nibbles are never interleaved. x comes permuted per quant block
+    # (its 32 even columns, then its 32 odd ones: see _launch), so both halves are contiguous, vector loads;
+    # strided loads of x cost one instruction per element and made the kernel scale with M. Each step's bytes and scales are
+    # loaded one step ahead (loop-carried), so HBM latency overlaps the lookups and dots of the step before:
+    # at decode sizes the kernel lives on the bytes it keeps in flight.
+    # W_IS_A: out^T[BLOCK_N, BLOCK_M] = W @ x^T, the dequantized weight is the first operand (Hopper's wgmma takes
+    # it from registers); else out[BLOCK_M, BLOCK_N] = x @ W^T. Values are code * absmax in float32, rounded once
+    # to the compute dtype, exactly as the fallback's dequantization.
+    # SPLIT_K is a runtime value (one compiled kernel for every split count); IS_SPLIT says whether it is > 1.
+    KB: tl.constexpr = 32 * R
     pid = tl.program_id(0)
     pid_k = tl.program_id(1)
     num_m = tl.cdiv(M, BLOCK_M)
     num_n = tl.cdiv(N, BLOCK_N)
-    # Grouped order: GROUP_M row-tiles sweep the N tiles together, so W tiles are reused from L2.
+    # Grouped order: GROUP_M row tiles sweep the N tiles together, so W tiles are reused from L2.
     in_group = GROUP_M * num_n
     first_m = (pid // in_group) * GROUP_M
     group_rows = tl.minimum(num_m - first_m, GROUP_M)
@@ -110,55 +126,79 @@ def _nf4_mm_kernel(
 
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    rj = tl.arange(0, HALF)
-    rk = tl.arange(0, 64)
+    rr = tl.arange(0, R)
+    rj = tl.arange(0, 32)
     m_mask = rm < M
     n_mask = rn < N
-    k_tiles = K // 64
-    per_split = tl.cdiv(k_tiles, SPLIT_K)
-    t_begin = pid_k * per_split
-    t_end = tl.minimum(t_begin + per_split, k_tiles)
-    w_ptrs = packed_ptr + rn[:, None] * (K // 2) + rj[None, :]
-    x_rows = x_ptr + rm[:, None] * stride_xm
-    blk_base = rn * k_tiles
+    k_blocks = K // 64
+    steps = tl.cdiv(k_blocks, R)
+    per_split = tl.cdiv(steps, SPLIT_K)
+    s_begin = pid_k * per_split
+    s_end = tl.minimum(s_begin + per_split, steps)
+    w_ptrs = packed_ptr + rn[:, None, None] * (K // 2) + rr[None, :, None] * 32 + rj[None, None, :]
+    x_ptrs = x_ptr + rm[:, None, None] * stride_xm + rr[None, :, None] * 64 + rj[None, None, :]  # [BLOCK_M, R, 32]
+    blk_base = rn[:, None] * k_blocks
     dt = x_ptr.dtype.element_ty
-    acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
-    for t in range(t_begin, t_end):
-        wb = tl.load(w_ptrs + t * HALF, mask=n_mask[:, None], other=0)
-        scale = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base + t, n_mask, DOUBLE_QUANT)
-        w_hi = (tl.load(code_ptr + (wb >> 4).to(tl.int32)) * scale[:, None]).to(dt)  # columns k0, k0+2, ...
-        w_lo = (tl.load(code_ptr + (wb & 15).to(tl.int32)) * scale[:, None]).to(dt)  # columns k0+1, k0+3, ...
-        k0 = t * 64
-        if X_MODE == 1:
-            # Contiguous x tile, split into even/odd columns in registers.
-            xk = tl.load(x_rows + k0 + rk[None, :], mask=m_mask[:, None], other=0.0)
-            x_even, x_odd = tl.split(tl.reshape(xk, (BLOCK_M, HALF, 2)))
-        else:
-            # Strided loads of the even and odd columns.
-            x_even = tl.load(x_rows + k0 + 2 * rj[None, :], mask=m_mask[:, None], other=0.0)
-            x_odd = tl.load(x_rows + k0 + 2 * rj[None, :] + 1, mask=m_mask[:, None], other=0.0)
-        if IEEE:
-            acc = tl.dot(w_hi, tl.trans(x_even), acc, input_precision="ieee")
-            acc = tl.dot(w_lo, tl.trans(x_odd), acc, input_precision="ieee")
-        else:
-            acc = tl.dot(w_hi, tl.trans(x_even), acc)
-            acc = tl.dot(w_lo, tl.trans(x_odd), acc)
-    out_mask = n_mask[:, None] & m_mask[None, :]
-    if SPLIT_K == 1:
-        if HAS_BIAS:
-            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[:, None]
-        tl.store(out_ptr + rm[None, :] * N + rn[:, None], acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+
+    blk = s_begin * R + rr
+    b_mask = (blk < k_blocks) & (s_begin < s_end)
+    wb = tl.load(w_ptrs + s_begin * KB, mask=n_mask[:, None, None] & b_mask[None, :, None], other=0)
+    scale = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base + blk[None, :],
+                         n_mask[:, None] & b_mask[None, :], DOUBLE_QUANT)
+    if W_IS_A:
+        acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
     else:
-        tl.store(out_ptr + pid_k * M * N + rm[None, :] * N + rn[:, None], acc, mask=out_mask)
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for s in range(s_begin, s_end):
+        nxt = (s + 1) * R + rr
+        nxt_mask = (nxt < k_blocks) & (s + 1 < s_end)
+        wb_next = tl.load(w_ptrs + (s + 1) * KB, mask=n_mask[:, None, None] & nxt_mask[None, :, None], other=0)
+        scale_next = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base + nxt[None, :],
+                                  n_mask[:, None] & nxt_mask[None, :], DOUBLE_QUANT)
+        x_mask = m_mask[:, None, None] & (s * R + rr < k_blocks)[None, :, None]
+        x_even = tl.reshape(tl.load(x_ptrs + s * (64 * R), mask=x_mask, other=0.0), (BLOCK_M, KB))
+        x_odd = tl.reshape(tl.load(x_ptrs + s * (64 * R) + 32, mask=x_mask, other=0.0), (BLOCK_M, KB))
+        w_hi = tl.reshape((tl.load(code_ptr + (wb >> 4).to(tl.int32)) * scale[:, :, None]).to(dt), (BLOCK_N, KB))
+        w_lo = tl.reshape((tl.load(code_ptr + (wb & 15).to(tl.int32)) * scale[:, :, None]).to(dt), (BLOCK_N, KB))
+        if W_IS_A:
+            if IEEE:
+                acc = tl.dot(w_hi, tl.trans(x_even), acc, input_precision="ieee")
+                acc = tl.dot(w_lo, tl.trans(x_odd), acc, input_precision="ieee")
+            else:
+                acc = tl.dot(w_hi, tl.trans(x_even), acc)
+                acc = tl.dot(w_lo, tl.trans(x_odd), acc)
+        else:
+            if IEEE:
+                acc = tl.dot(x_even, tl.trans(w_hi), acc, input_precision="ieee")
+                acc = tl.dot(x_odd, tl.trans(w_lo), acc, input_precision="ieee")
+            else:
+                acc = tl.dot(x_even, tl.trans(w_hi), acc)
+                acc = tl.dot(x_odd, tl.trans(w_lo), acc)
+        wb = wb_next
+        scale = scale_next
+    if W_IS_A:
+        out_mask = n_mask[:, None] & m_mask[None, :]
+        out_offs = rm[None, :] * N + rn[:, None]
+        if HAS_BIAS and not IS_SPLIT:
+            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[:, None]
+    else:
+        out_mask = m_mask[:, None] & n_mask[None, :]
+        out_offs = rm[:, None] * N + rn[None, :]
+        if HAS_BIAS and not IS_SPLIT:
+            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[None, :]
+    if IS_SPLIT:
+        tl.store(out_ptr + pid_k * M * N + out_offs, acc, mask=out_mask)
+    else:
+        tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
 
 
 @triton.jit
-def _splitk_reduce_kernel(part_ptr, bias_ptr, out_ptr, MN, N,
-                          SPLIT_K: tl.constexpr, BLOCK: tl.constexpr, HAS_BIAS: tl.constexpr):
+def _splitk_reduce_kernel(part_ptr, bias_ptr, out_ptr, MN, N, SPLIT_K,
+                          BLOCK: tl.constexpr, HAS_BIAS: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < MN
     acc = tl.zeros((BLOCK,), dtype=tl.float32)
-    for s in tl.static_range(SPLIT_K):
+    for s in range(SPLIT_K):
         acc += tl.load(part_ptr + s * MN + offs, mask=mask, other=0.0)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + offs % N, mask=mask, other=0.0).to(tl.float32)
@@ -188,14 +228,14 @@ def _nf4_dequant_kernel(packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr,
 
 @dataclass(frozen=True)
 class Config:
-    block_m: int  # GEMV: 1; dequant + cuBLAS: 0
+    block_m: int  # GEMV: 1; dequant + cuBLAS: 0; tensor-core kernel: rows per tile (>= 16)
     block_n: int
     num_warps: int
     num_stages: int
-    x_mode: int = 0  # tensor-core kernel: 0 strided even/odd x loads, 1 contiguous load split in registers
-    r: int = 4  # GEMV: quant blocks per step
-    waves: int = 2  # split-K paths: aim for this many programs per SM
+    r: int = 4  # GEMV: quant blocks per step; tensor-core kernel: quant blocks unrolled per loop step
+    waves: int = 2  # split-K: aim for this many programs per SM (1 = no split unless the grid is tiny)
     chunk_mib: int = 0  # dequant + cuBLAS: rows dequantized per step, in MiB of the compute dtype
+    w_is_a: bool = True  # tensor-core kernel: the weight is the register (first) operand
 
     @property
     def dequant(self) -> bool:
@@ -206,21 +246,35 @@ def _dq(mib: int) -> Config:
     return Config(0, 0, 4, 1, chunk_mib=mib)
 
 
+def _tc(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_a: bool = True) -> Config:
+    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a)
+
+
 # Small N (qkv, dense) need more programs than N / BLOCK_N to hide latency: the waves=8 variants split K more.
 GEMV_CONFIGS = (Config(1, 32, 4, 3, r=4), Config(1, 64, 8, 3, r=4), Config(1, 16, 4, 3, r=8),
                 Config(1, 64, 4, 2, r=2), Config(1, 128, 8, 2, r=2),
                 Config(1, 16, 4, 3, r=4, waves=8), Config(1, 32, 4, 3, r=2, waves=8), Config(1, 16, 2, 4, r=2, waves=16))
-SMALL_M_CONFIGS = (Config(16, 64, 4, 4), Config(16, 128, 4, 4), Config(16, 128, 8, 3), Config(16, 64, 4, 4, 1))
-# Chunk sizes: small chunks stay in L2 between the dequant kernel and the GEMM (what matters when the GEMM
-# is memory-bound, small M); large ones mean fewer, wider GEMMs (prefill).
-DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (16, 8, 4, 2))
-# The tensor-core kernel as a tiled GEMM: 5-7x slower than dequant + cuBLAS for M >= 512 on an H100, so it is
-# not a tuning candidate; kept for explicit configs (kernel tests) and GPUs where cuBLAS is unavailable.
-PREFILL_CONFIGS = tuple(
-    Config(bm, bn, w, s, xm)
-    for xm in (0, 1)
-    for bm, bn, w, s in ((128, 128, 8, 3), (64, 128, 4, 4), (128, 256, 8, 3), (64, 256, 8, 3))
-)
+
+
+def _tc_configs(bm: int) -> tuple[Config, ...]:
+    """Candidates for 2..256 rows: dequant + cuBLAS in small chunks first (the default when tuning is off), then
+    the fused kernel, memory-bound at these sizes, in variants that differ in how many weight bytes are in flight
+    (block_n x r) and how the K loop is split (the split count is a runtime argument: waves variants share one
+    compiled kernel). Measured on an H200, Triton's software pipelining (num_stages > 1) made the fused kernel
+    5-8x slower than none (the kernel prefetches one step ahead itself)."""
+    return (_dq(4), _tc(bm, 128, 4, 1, 4), _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2))
+
+
+# M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
+# 64-row tiles loop over M: fewer compiled variants for the engine's start-up.
+TC_CONFIGS = {16: _tc_configs(16), 32: _tc_configs(32), 64: _tc_configs(64), 128: _tc_configs(64),
+              256: _tc_configs(64)}
+# M > 256 (prefill, vision): dequantize row chunks into the shared scratch and let cuBLAS multiply each. Small
+# chunks stay in L2 between the dequant kernel and the GEMM; large ones mean fewer launches (eager prefill is
+# bound by launches). The fused kernel as a 128x128 tile was 10x slower than these on an H200: not a candidate.
+DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (8, 4, 2))
+LARGE_M_CONFIGS = DEQUANT_CONFIGS
+MAX_FUSED_M = 256
 
 _tuned: dict[tuple, Config] = {}
 _sm_count: dict[int, int] = {}
@@ -242,9 +296,9 @@ def _split_k(n_programs: int, k_steps: int, sms: int, min_steps: int, waves: int
 
 
 def _m_bucket(m: int) -> int:
-    if m <= 16:
-        return m if m == 1 else 16
-    return min(1 << (m - 1).bit_length(), 8192)
+    if m == 1:
+        return 1
+    return min(max(16, 1 << (m - 1).bit_length()), 8192)
 
 
 @dataclass
@@ -290,29 +344,35 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
                                cfg.chunk_mib << 20, out)
         return
     m = x.shape[0]
-    k_tiles = w.k // QBLOCK
+    k_blocks = w.k // QBLOCK
     dq = w.double_quant
     dummy = w.code
     absmax = w.absmax if not dq else dummy
     qabs, code2, nested = (w.qabs, w.code2, w.nested) if dq else (dummy, dummy, dummy)
     has_bias = bias is not None
     bias_arg = bias if has_bias else dummy
-    n_programs = triton.cdiv(m, cfg.block_m) * triton.cdiv(w.n, cfg.block_n)
-    k_steps = k_tiles if m > 1 else triton.cdiv(k_tiles, cfg.r)
-    split = _split_k(n_programs, k_steps, _num_sms(x.device), 8 if m > 1 else 4, cfg.waves) if m <= 16 else 1
+    if m == 1 and cfg.block_m == 1:
+        n_programs = triton.cdiv(w.n, cfg.block_n)
+        split = _split_k(n_programs, triton.cdiv(k_blocks, cfg.r), _num_sms(x.device), 4, cfg.waves)
+    else:
+        n_programs = triton.cdiv(m, cfg.block_m) * triton.cdiv(w.n, cfg.block_n)
+        split = _split_k(n_programs, triton.cdiv(k_blocks, cfg.r), _num_sms(x.device), 4, cfg.waves)
     target = out if split == 1 else torch.empty((split, m, w.n), device=x.device, dtype=torch.float32)
-    if m == 1:
-        grid = (triton.cdiv(w.n, cfg.block_n), split)
-        _nf4_gemv_kernel[grid](
+    if m == 1 and cfg.block_m == 1:
+        _nf4_gemv_kernel[(n_programs, split)](
             x, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, w.n, w.k,
             BLOCK_N=cfg.block_n, R=cfg.r, SPLIT_K=split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
             num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         )
     else:
-        grid = (n_programs, split)
-        _nf4_mm_kernel[grid](
-            x, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k, x.stride(0),
-            BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, SPLIT_K=split, GROUP_M=8, X_MODE=cfg.x_mode,
+        if cfg.block_m < 16 or cfg.block_n < 16:
+            raise ValueError(f"tensor-core tiles need block_m, block_n >= 16, got {cfg}")
+        # per quant block: the 32 even columns, then the 32 odd ones (one small copy; the kernel loads both halves
+        # as contiguous vectors)
+        xp = x.view(m, k_blocks, 32, 2).transpose(2, 3).contiguous()
+        _nf4_tc_kernel[(n_programs, split)](
+            xp, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k, w.k, split,
+            BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1, GROUP_M=8, W_IS_A=cfg.w_is_a,
             DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
             num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         )
@@ -320,7 +380,7 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
         mn = m * w.n
         block = 1024
         _splitk_reduce_kernel[(triton.cdiv(mn, block),)](
-            target, bias_arg, out, mn, w.n, SPLIT_K=split, BLOCK=block, HAS_BIAS=has_bias, num_warps=4,
+            target, bias_arg, out, mn, w.n, split, BLOCK=block, HAS_BIAS=has_bias, num_warps=4,
         )
 
 
@@ -328,11 +388,76 @@ def candidates(m: int) -> tuple[Config, ...]:
     """Tuning candidates for M rows; the first is the default when tuning is off or a graph is captured."""
     if m == 1:
         return GEMV_CONFIGS
-    return DEQUANT_CONFIGS[1:] + SMALL_M_CONFIGS if m <= 16 else DEQUANT_CONFIGS
+    if m <= MAX_FUSED_M:
+        return TC_CONFIGS[_m_bucket(m)]
+    return LARGE_M_CONFIGS
 
 
 def _capturing() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
+
+
+FLUSH_BYTES = 64 << 20  # written between timed calls so each reads its weight from HBM, as a decode step does
+
+
+def graph_time_us(fn, device: torch.device, reps: int = 8, flush: bool = True) -> float:
+    """GPU time of one fn() call, replayed from a CUDA graph of `reps` calls (best of 3 replays). With flush,
+    a 64 MiB memset between calls evicts L2 and its own time (a graph of memsets alone) is subtracted."""
+    # allocated per call, not kept: 64 MiB held for good would count against the 8 GiB batch-1 budget
+    buf = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device=device) if flush else None
+
+    def timed(body) -> float:
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            body()  # lazy inits and compilation outside the graph
+        torch.cuda.current_stream(device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            for _ in range(reps):
+                body()
+        graph.replay()
+        best = float("inf")
+        for _ in range(3):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            graph.replay()
+            end.record()
+            end.synchronize()
+            best = min(best, start.elapsed_time(end) * 1000 / reps)
+        del graph
+        return best
+
+    if buf is None:
+        return timed(fn)
+
+    def with_flush():
+        buf.zero_()
+        fn()
+
+    return max(timed(with_flush) - timed(buf.zero_), 0.0)
+
+
+def wall_time_us(fn, reps: int = 3) -> float:
+    """Wall time of one eager fn() call, host launch cost included (what an eager prefill pays)."""
+    fn()
+    torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        best = min(best, (time.perf_counter() - t0) * 1e6)
+    return best
+
+
+def agrees(out: torch.Tensor, ref: torch.Tensor) -> bool:
+    """A candidate's output against the dequant + cuBLAS path's on the same input: both use the same dequantized
+    values (code * absmax in float32, rounded once) and float32 accumulation, so only the order of additions
+    differs; anything beyond that is a broken kernel on this GPU / Triton build."""
+    scale = ref.float().abs().max().clamp_min(1e-12)
+    err = ((out.float() - ref.float()).abs().max() / scale).item()
+    return err <= (1e-4 if ref.dtype == torch.float32 else 1e-2)
 
 
 def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
@@ -345,26 +470,34 @@ def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
     if x.device.type != "cuda" or _capturing() or os.environ.get("VLMSERVE_NF4_TUNE", "1") == "0":
         return cands[0]
     best, best_t = cands[0], float("inf")
+    timings = []
+    ref = None
     for cfg in cands:
         try:
-            _launch(x, w, bias, out, cfg)  # compile + warm
-        except Exception:  # a config that does not fit this GPU (shared memory, registers): skip it
-            continue
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        reps = 10
-        # GPU time, not launch time: the GPU sleeps while the calls are queued behind it, so candidates with
-        # more (cheap) launches are not charged for Python overhead; decode replays them from CUDA graphs.
-        torch.cuda._sleep(20_000_000)
-        start.record()
-        for _ in range(reps):
             _launch(x, w, bias, out, cfg)
-        end.record()
-        end.synchronize()
-        t = start.elapsed_time(end) / reps
+            if cfg.dequant and ref is None:
+                ref = out.clone()  # the dequant + cuBLAS path: the reference the fused candidates must match
+            elif not cfg.dequant and ref is not None and not agrees(out, ref):
+                timings.append((cfg, None, "output differs from dequant + cuBLAS: not used"))
+                continue
+            # Up to MAX_FUSED_M rows the call runs in decode steps, which the engine replays from CUDA graphs:
+            # time graph replays, L2 flushed. Above, it runs in eager prefill: time it as called, launches included.
+            if m <= MAX_FUSED_M:
+                t = graph_time_us(lambda: _launch(x, w, bias, out, cfg), x.device)
+            else:
+                t = wall_time_us(lambda: _launch(x, w, bias, out, cfg))
+        except Exception as exc:  # a config that does not fit this GPU (shared memory, registers): skip it
+            timings.append((cfg, None, f"{type(exc).__name__}: {str(exc)[:120]}"))
+            continue
+        timings.append((cfg, t, None))
         if t < best_t:
             best, best_t = cfg, t
     _tuned[key] = best
+    _timings[key] = timings
     return best
+
+
+_timings: dict[tuple, list] = {}
 
 
 def nf4_matmul(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None = None,
@@ -386,3 +519,8 @@ def nf4_matmul(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None = None,
 
 def tuned_configs() -> dict[tuple, Config]:
     return dict(_tuned)
+
+
+def tuning_timings() -> dict[tuple, list]:
+    """Per tuned key: (config, microseconds or None, error or None) for every candidate tried."""
+    return dict(_timings)

@@ -9,6 +9,7 @@ import io.vlmbatch.batch.PrepareProcessor;
 import io.vlmbatch.batch.PreparedItem;
 import io.vlmbatch.batch.RunOwnerListener;
 import io.vlmbatch.image.ImagePreparer;
+import io.vlmbatch.inference.EmbeddedInferenceServer;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
@@ -27,9 +28,11 @@ import org.springframework.batch.core.job.builder.JobBuilder;
 import org.springframework.batch.core.repository.JobRepository;
 import org.springframework.batch.core.step.Step;
 import org.springframework.batch.core.step.builder.StepBuilder;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.context.annotation.Primary;
 import org.springframework.core.task.SimpleAsyncTaskExecutor;
 import org.springframework.transaction.PlatformTransactionManager;
 
@@ -44,9 +47,17 @@ public class PipelineConfig {
 
     public record ModelOption(Path dir) {}
 
+    /**
+     * Primary: in serve, the parent context holds the playground's InferenceService too. The embedded
+     * server is serve's (shared by its runs and the playground) when there is one, else this run's own.
+     */
     @Bean(destroyMethod = "close")
-    InferenceService inferenceService(JobDefinition def, AppPaths paths, ModelOption model) {
-        return new InferenceService(def.inference(), paths.home(), model.dir(), paths.logs());
+    @Primary
+    InferenceService inferenceService(JobDefinition def, AppPaths paths, ModelOption model,
+                                      ObjectProvider<EmbeddedInferenceServer> shared) {
+        EmbeddedInferenceServer server = shared.getIfAvailable();
+        if (server != null) return new InferenceService(def.inference(), server, false);
+        return new InferenceService(def.inference(), new EmbeddedInferenceServer(paths.home(), model.dir(), paths.logs()), true);
     }
 
     @Bean(destroyMethod = "close")

@@ -16,8 +16,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs `python -m vlmserve serve` from the repo's venv as a child process for jobs with
- * {@code inference.base_url: embedded}, waits for /health, and stops it at exit.
+ * The embedded inference server: `python -m vlmserve serve` from the repo's venv as a child process,
+ * started on first use, shared by everything in this process that asks for it (a CLI run; in `serve`
+ * every run and the playground), stopped at close.
  *
  * The server runs under a small bash watchdog that holds our stdin: if this JVM dies without running
  * its shutdown hooks (kill -9), the pipe closes and the watchdog stops the server, so no orphaned
@@ -25,6 +26,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class EmbeddedInferenceServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EmbeddedInferenceServer.class);
+    /** Loading GLM-4V-9B from a slow disk and quantizing it can take minutes. */
+    private static final Duration HEALTH_TIMEOUT = Duration.ofMinutes(15);
     // stop: TERM, then KILL if the server is still there after 10 s (uvicorn's graceful shutdown waits
     // for requests in flight, which may never end).
     private static final String WATCHDOG = """
@@ -41,22 +44,46 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
             stop
             """;
 
-    private final Process process;
-    private final int port;
-    private final Path logFile;
-
-    private EmbeddedInferenceServer(Process process, int port, Path logFile) {
-        this.process = process;
-        this.port = port;
-        this.logFile = logFile;
-    }
+    private final Path home;
+    private final Path model;
+    private final Path logDir;
+    // volatile: close() and knownUrl() must not wait for a start in progress (minutes, under the lock)
+    private volatile Process process;
+    private volatile String healthyUrl;
+    private volatile boolean closed;
+    private int port;
+    private Path logFile;
 
     /**
+     * Nothing starts before {@link #baseUrl()} is called.
+     *
      * @param home   the vlm-batch checkout (holds .venv and inference/)
      * @param model  a checkpoint folder, or null for the tiny random model
      */
-    public static EmbeddedInferenceServer start(Path home, Path model, Path logDir, Duration healthTimeout)
-            throws IOException, InterruptedException {
+    public EmbeddedInferenceServer(Path home, Path model, Path logDir) {
+        this.home = home;
+        this.model = model;
+        this.logDir = logDir;
+    }
+
+    /** The checkpoint folder, or null for the tiny random model. */
+    public Path model() { return model; }
+
+    /** The server's root URL, starting it (and waiting until it is healthy) on the first call. */
+    public synchronized String baseUrl() throws IOException, InterruptedException {
+        if (closed) throw new IllegalStateException("the embedded inference server was stopped");
+        if (process == null) start();
+        return url();
+    }
+
+    /** The root URL once the server is up, else null (nothing is started). */
+    public String knownUrl() {
+        return healthyUrl;
+    }
+
+    private String url() { return "http://127.0.0.1:" + port; }
+
+    private void start() throws IOException, InterruptedException {
         Path python = home.resolve(".venv/bin/python");
         if (!Files.isExecutable(python)) {
             throw new IllegalStateException("inference.base_url is 'embedded' but the Python venv is missing (" + python
@@ -67,9 +94,17 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
             throw new IllegalStateException("--model " + model + " is not a checkpoint folder (no config.json there)."
                     + " Download THUDM/glm-4v-9b into a folder and pass that folder.");
         }
-        int port = freePort();
+        if (model == null) {
+            System.err.println("""
+                    ************************************************************************
+                    * WARNING: no --model given: the embedded inference server runs the TINY *
+                    * RANDOM model. Its answers are RANDOM TEXT, useful only to check the    *
+                    * pipeline. Pass --model DIR (THUDM/glm-4v-9b) or set inference.base_url. *
+                    ************************************************************************""");
+        }
+        port = freePort();
         Files.createDirectories(logDir);
-        Path logFile = logDir.resolve("vlmserve-" + port + ".log");
+        logFile = logDir.resolve("vlmserve-" + port + ".log");
         List<String> cmd = new ArrayList<>(List.of("bash", "-c", WATCHDOG, "vlmserve-watchdog",
                 python.toString(), "-m", "vlmserve", "serve",
                 "--model", model == null ? "tiny-random" : model.toAbsolutePath().toString(),
@@ -79,21 +114,19 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
         pb.environment().merge("PYTHONPATH", home.resolve("inference").toString(), (a, b) -> b + ":" + a);
         log.info("starting the inference server: {} -m vlmserve serve --model {} --port {} (log: {})",
                 python, model == null ? "tiny-random" : model, port, logFile);
-        Process p = pb.start();
-        EmbeddedInferenceServer server = new EmbeddedInferenceServer(p, port, logFile);
+        process = pb.start();
         try {
-            server.awaitHealthy(healthTimeout);
+            awaitHealthy(HEALTH_TIMEOUT);
+            healthyUrl = url();
         } catch (IOException | RuntimeException | InterruptedException e) {
-            server.close();
+            stop();
+            process = null;
             throw e;
         }
-        return server;
     }
 
-    public String baseUrl() { return "http://127.0.0.1:" + port; }
-
     private void awaitHealthy(Duration timeout) throws IOException, InterruptedException {
-        URI health = URI.create(baseUrl() + "/health");
+        URI health = URI.create(url() + "/health");
         long deadline = System.nanoTime() + timeout.toNanos();
         try (HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build()) {
             while (true) {
@@ -139,7 +172,13 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
 
     @Override
     public void close() {
-        if (!process.isAlive()) return;
+        closed = true;
+        stop();
+    }
+
+    private void stop() {
+        Process process = this.process;
+        if (process == null || !process.isAlive()) return;
         process.destroy(); // SIGTERM to the watchdog, which passes it on and waits for the server
         try {
             if (!process.waitFor(20, java.util.concurrent.TimeUnit.SECONDS)) {

@@ -1,22 +1,28 @@
 package io.vlmbatch.job;
 
 import io.vlmbatch.image.ResizeSpec;
-import io.vlmbatch.inference.PromptTemplate;
+import io.vlmbatch.inference.InferenceSpec;
 import io.vlmbatch.source.S3Settings;
 import io.vlmbatch.source.SourceSpec;
+import io.vlmbatch.template.TextTemplate;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.time.DateTimeException;
 import java.time.Duration;
+import java.time.LocalDate;
+import java.time.ZoneId;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
@@ -30,14 +36,17 @@ import org.yaml.snakeyaml.nodes.ScalarNode;
 import org.yaml.snakeyaml.nodes.SequenceNode;
 
 /**
- * Reads and validates a job file. Works on SnakeYAML's node tree rather than on plain maps so that
- * every error can name the line of the value at fault. Nothing is started before this succeeds.
+ * Reads and validates a whole job file, schedule included, with one set of value rules (booleans,
+ * numbers, durations). Works on SnakeYAML's node tree rather than on plain maps so that every error
+ * can name the line of the value at fault. Nothing is started before this succeeds.
  */
 public final class JobFileLoader {
     private static final Pattern JOB_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,99}");
     private static final Pattern TASK_NAME = Pattern.compile("[a-z][a-z0-9_]{0,62}");
-    private static final Pattern PATH_VAR = Pattern.compile("\\{\\{\\s*([^}]*?)\\s*}}");
     private static final Pattern KNOWN_PATH_VAR = Pattern.compile("ds|ds_nodash|prev_ds|job|params\\.[A-Za-z_][A-Za-z0-9_]*");
+    /** What every item has for its prompts; a manifest's columns come on top ({{labels}} is the task's). */
+    private static final List<String> ITEM_VARS = List.of("file_name", "item_key", "uri");
+    private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)?");
 
     private final Path file;
 
@@ -52,9 +61,8 @@ public final class JobFileLoader {
     private JobDefinition load() {
         Node root;
         try (Reader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            LoaderOptions options = new LoaderOptions();
-            options.setAllowDuplicateKeys(false);
-            root = new Yaml(options).compose(reader);
+            // Duplicated keys are found by mapping() below: composing a node tree does not check them.
+            root = new Yaml(new LoaderOptions()).compose(reader);
         } catch (NoSuchFileException e) {
             throw new JobFileException(file, 0, "", "no such file");
         } catch (MarkedYAMLException e) {
@@ -69,16 +77,16 @@ public final class JobFileLoader {
         }
         if (root == null) throw new JobFileException(file, 1, "", "the file is empty");
         Map<String, Node> top = mapping(root, "", Set.of("name", "schedule", "source", "resize", "tasks",
-                "output", "inference", "run", "scheduling")); // scheduling: read by io.vlmbatch.schedule
+                "output", "inference", "run", "scheduling"));
 
         String name = requiredString(top, "name", root, "");
         if (!JOB_NAME.matcher(name).matches()) {
             throw error(top.get("name"), "name", "must be letters, digits, '_', '.' or '-' (at most 100), got \"" + name + "\"");
         }
-        String schedule = optionalString(top, "schedule", "", null);
+        ScheduleSpec schedule = schedule(top);
         SourceSpec source = source(required(top, "source", root, ""));
         ResizeSpec resize = resize(top.get("resize"));
-        List<TaskSpec> tasks = tasks(required(top, "tasks", root, ""));
+        List<TaskSpec> tasks = tasks(required(top, "tasks", root, ""), source.manifest() != null);
         String csv = null;
         boolean csvRaw = false;
         if (top.containsKey("output")) {
@@ -127,7 +135,8 @@ public final class JobFileLoader {
         return new ResizeSpec(maxSide, maxPixels, format, (float) quality);
     }
 
-    private List<TaskSpec> tasks(Node node) {
+    /** @param manifest the source is a manifest, whose columns are prompt variables too */
+    private List<TaskSpec> tasks(Node node, boolean manifest) {
         if (!(node instanceof SequenceNode seq) || seq.getValue().isEmpty()) {
             throw error(node, "tasks", "must be a non-empty list of tasks");
         }
@@ -148,19 +157,19 @@ public final class JobFileLoader {
             if ((templateName == null) == (inline == null)) {
                 throw error(item, f, "needs exactly one of template (describe, ocr, classify or a .txt file) or prompt (inline text)");
             }
-            PromptTemplate template;
+            TextTemplate template;
             if (inline != null) {
-                template = new PromptTemplate(name + " (inline)", inline);
-            } else if (PromptTemplate.BUILT_IN.contains(templateName)) {
-                template = PromptTemplate.builtIn(templateName);
+                template = new TextTemplate(name + " (inline)", inline.strip());
+            } else if (TextTemplate.BUILT_IN.contains(templateName)) {
+                template = TextTemplate.builtIn(templateName);
             } else {
                 Path path = file.toAbsolutePath().getParent().resolve(templateName).normalize();
                 if (!Files.isRegularFile(path)) {
-                    throw error(m.get("template"), f + ".template", "neither a built-in template " + PromptTemplate.BUILT_IN
+                    throw error(m.get("template"), f + ".template", "neither a built-in template " + TextTemplate.BUILT_IN
                             + " nor a readable file (" + path + ")");
                 }
                 try {
-                    template = PromptTemplate.fromFile(path);
+                    template = TextTemplate.fromFile(path);
                 } catch (IOException e) {
                     throw error(m.get("template"), f + ".template", "cannot read " + path + ": " + e.getMessage());
                 }
@@ -175,6 +184,15 @@ public final class JobFileLoader {
             if (template.variables().contains("labels") && labels.isEmpty()) {
                 throw error(item, f + ".labels", "the template uses {{labels}} but the task has no labels");
             }
+            if (!manifest) {
+                String key = inline != null ? "prompt" : "template";
+                for (String v : template.variables()) {
+                    if (!v.equals("labels") && !ITEM_VARS.contains(v)) {
+                        throw error(m.get(key), f + "." + key, "unknown variable {{" + v + "}} in " + template.source()
+                                + " (known: " + String.join(", ", ITEM_VARS) + ", labels; a manifest's columns too)");
+                    }
+                }
+            }
             int maxTokens = (int) optionalLong(m, "max_tokens", f, labels.isEmpty() ? 256 : 16, 1, 32768);
             Double temperature = m.containsKey("temperature") ? optionalDouble(m, "temperature", f, 0, 0, 2) : null;
             Double topP = m.containsKey("top_p") ? optionalDouble(m, "top_p", f, 1, 0.0001, 1) : null;
@@ -182,6 +200,49 @@ public final class JobFileLoader {
             tasks.add(new TaskSpec(name, template, labels, maxTokens, temperature, topP, seed));
         }
         return tasks;
+    }
+
+    /**
+     * {@code schedule} (a cron) and {@code scheduling}: start_date, catchup, max_active_runs, retries,
+     * retry_delay, timezone. No schedule = manual runs only.
+     */
+    private ScheduleSpec schedule(Map<String, Node> top) {
+        String f = "scheduling";
+        Node settings = top.get(f);
+        if (top.get("schedule") == null || isNull(top.get("schedule"))) {
+            if (settings != null) throw error(settings, f, "needs a schedule: (a cron expression) beside it");
+            return ScheduleSpec.MANUAL;
+        }
+        Map<String, Node> s = settings == null || isNull(settings) ? Map.of() : mapping(settings, f,
+                Set.of("start_date", "catchup", "max_active_runs", "retries", "retry_delay", "timezone"));
+        ZoneId zone = ZoneId.of("UTC");
+        String tz = optionalString(s, "timezone", f, null);
+        if (tz != null) {
+            try {
+                zone = ZoneId.of(tz.strip());
+            } catch (DateTimeException e) {
+                throw error(s.get("timezone"), f + ".timezone", "not a time zone (e.g. UTC, Europe/Berlin): " + e.getMessage());
+            }
+        }
+        Intervals intervals;
+        try {
+            intervals = Intervals.parse(optionalString(top, "schedule", "", null), zone);
+        } catch (IllegalArgumentException e) {
+            throw error(top.get("schedule"), "schedule", e.getMessage());
+        }
+        LocalDate start = null;
+        String startText = optionalString(s, "start_date", f, null);
+        if (startText != null) {
+            try {
+                start = LocalDate.parse(startText.strip());
+            } catch (DateTimeException e) {
+                throw error(s.get("start_date"), f + ".start_date", "must be YYYY-MM-DD, got \"" + startText + "\"");
+            }
+        }
+        return new ScheduleSpec(intervals, start, optionalBoolean(s, "catchup", f, false),
+                (int) optionalLong(s, "max_active_runs", f, 1, 1, 64),
+                (int) optionalLong(s, "retries", f, 0, 0, 100),
+                optionalDuration(s, "retry_delay", f, Duration.ofMinutes(5)));
     }
 
     private InferenceSpec inference(Node node) {
@@ -209,14 +270,21 @@ public final class JobFileLoader {
 
     // ---- node helpers: each names the field and line when the value has the wrong shape ----
 
+    /** The entries of a mapping; an unknown or a repeated key is an error (YAML would keep the last one silently). */
     private Map<String, Node> mapping(Node node, String field, Set<String> allowed) {
         if (!(node instanceof MappingNode map)) throw error(node, field, "must be a mapping (key: value)");
         Map<String, Node> out = new LinkedHashMap<>();
+        Map<String, Node> keys = new HashMap<>();
         for (NodeTuple t : map.getValue()) {
             if (!(t.getKeyNode() instanceof ScalarNode key)) throw error(t.getKeyNode(), field, "keys must be plain names");
             String k = key.getValue();
             if (!allowed.contains(k)) {
                 throw error(key, join(field, k), "unknown field (allowed here: " + String.join(", ", allowed.stream().sorted().toList()) + ")");
+            }
+            Node first = keys.putIfAbsent(k, key);
+            if (first != null) {
+                throw error(key, join(field, k), "duplicated key (first on line " + (first.getStartMark().getLine() + 1)
+                        + ", again on line " + (key.getStartMark().getLine() + 1) + ")");
             }
             out.put(k, t.getValueNode());
         }
@@ -227,10 +295,9 @@ public final class JobFileLoader {
     private String pathTemplate(Map<String, Node> m, String key, String field) {
         String value = optionalString(m, key, field, null);
         if (value == null) return null;
-        var matcher = PATH_VAR.matcher(value);
-        while (matcher.find()) {
-            if (!KNOWN_PATH_VAR.matcher(matcher.group(1)).matches()) {
-                throw error(m.get(key), join(field, key), "unknown variable {{ " + matcher.group(1)
+        for (String v : new TextTemplate(join(field, key), value).variables()) {
+            if (!KNOWN_PATH_VAR.matcher(v).matches()) {
+                throw error(m.get(key), join(field, key), "unknown variable {{ " + v
                         + " }} (known: ds, ds_nodash, prev_ds, job, params.NAME)");
             }
         }
@@ -261,7 +328,7 @@ public final class JobFileLoader {
         if (text == null) return dflt;
         long v;
         try {
-            v = Long.parseLong(text.replace("_", ""));
+            v = Long.parseLong(text.strip().replace("_", ""));
         } catch (NumberFormatException e) {
             throw error(m.get(key), join(field, key), "must be a whole number, got \"" + text + "\"");
         }
@@ -274,7 +341,7 @@ public final class JobFileLoader {
         if (text == null) return dflt;
         double v;
         try {
-            v = Double.parseDouble(text);
+            v = Double.parseDouble(text.strip());
         } catch (NumberFormatException e) {
             throw error(m.get(key), join(field, key), "must be a number, got \"" + text + "\"");
         }
@@ -290,6 +357,32 @@ public final class JobFileLoader {
             case "false", "no", "off" -> false;
             default -> throw error(m.get(key), join(field, key), "must be true or false, got \"" + text + "\"");
         };
+    }
+
+    /** "90" (seconds), "500ms", "30s", "5m", "2h", "1d". */
+    private Duration optionalDuration(Map<String, Node> m, String key, String field, Duration dflt) {
+        String text = optionalString(m, key, field, null);
+        if (text == null) return dflt;
+        Matcher d = DURATION.matcher(text.strip());
+        if (!d.matches()) throw error(m.get(key), join(field, key), "must be a duration like 30s, 5m, 2h (got \"" + text + "\")");
+        long amount;
+        try {
+            amount = Long.parseLong(d.group(1));
+        } catch (NumberFormatException e) {
+            throw error(m.get(key), join(field, key), "is too large, got \"" + text + "\"");
+        }
+        String unit = d.group(2) == null ? "s" : d.group(2);
+        try {
+            return switch (unit) {
+                case "ms" -> Duration.ofMillis(amount);
+                case "m" -> Duration.ofMinutes(amount);
+                case "h" -> Duration.ofHours(amount);
+                case "d" -> Duration.ofDays(amount);
+                default -> Duration.ofSeconds(amount);
+            };
+        } catch (ArithmeticException e) {
+            throw error(m.get(key), join(field, key), "is too large, got \"" + text + "\"");
+        }
     }
 
     private List<String> stringOrList(Node node, String field) {

@@ -3,6 +3,7 @@ package io.vlmbatch.schedule;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.JobFileException;
 import io.vlmbatch.job.JobFileLoader;
+import io.vlmbatch.job.ScheduleSpec;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -50,12 +51,11 @@ public final class JobCatalog {
             String fallback = f.getFileName().toString().replaceFirst("\\.ya?ml$", "");
             try {
                 JobDefinition def = JobFileLoader.load(f);
-                ScheduleSpec schedule = ScheduleReader.read(f);
                 if (!names.add(def.name())) {
                     entries.add(new Entry(f, def.name(), null, null, f + ": job name \"" + def.name() + "\" is used by another file too"));
                     continue;
                 }
-                entries.add(new Entry(f, def.name(), def, schedule, null));
+                entries.add(new Entry(f, def.name(), def, def.schedule(), null));
             } catch (JobFileException e) {
                 log.error("job file not loaded: {}", e.getMessage());
                 entries.add(new Entry(f, fallback, null, null, e.getMessage()));

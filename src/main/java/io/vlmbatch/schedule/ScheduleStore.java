@@ -1,5 +1,6 @@
 package io.vlmbatch.schedule;
 
+import io.vlmbatch.job.Intervals;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;

@@ -1,6 +1,8 @@
 package io.vlmbatch.schedule;
 
-import io.vlmbatch.schedule.Intervals.Interval;
+import io.vlmbatch.job.Intervals;
+import io.vlmbatch.job.Intervals.Interval;
+import io.vlmbatch.job.ScheduleSpec;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;

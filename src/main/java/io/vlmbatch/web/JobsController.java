@@ -2,7 +2,7 @@ package io.vlmbatch.web;
 
 import io.vlmbatch.job.TaskSpec;
 import io.vlmbatch.schedule.JobCatalog;
-import io.vlmbatch.schedule.ScheduleSpec;
+import io.vlmbatch.job.ScheduleSpec;
 import io.vlmbatch.schedule.ScheduledRun;
 import io.vlmbatch.schedule.Scheduler;
 import java.time.LocalDate;

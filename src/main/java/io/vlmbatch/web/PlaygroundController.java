@@ -4,16 +4,18 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.vlmbatch.cli.Commands;
 import io.vlmbatch.image.ImageRejectedException;
-import io.vlmbatch.inference.PromptTemplate;
+import io.vlmbatch.inference.ChatRequest;
+import io.vlmbatch.inference.InferenceService;
+import io.vlmbatch.template.TextTemplate;
 import io.vlmbatch.job.TaskSpec;
 import io.vlmbatch.schedule.JobCatalog;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.springframework.beans.factory.annotation.Qualifier;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
@@ -26,9 +28,6 @@ import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.multipart.MultipartFile;
 import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
-import tools.jackson.databind.node.ArrayNode;
-import tools.jackson.databind.node.JsonNodeFactory;
-import tools.jackson.databind.node.ObjectNode;
 
 /**
  * Ask about one uploaded image, as many questions as you like: each answer streams in (server-sent
@@ -40,14 +39,15 @@ import tools.jackson.databind.node.ObjectNode;
 @RequestMapping("/api/playground")
 class PlaygroundController {
     private final PlaygroundSessions sessions;
-    private final PlaygroundEndpoint endpoint;
+    private final InferenceService inference;
     private final JobCatalog catalog;
     private final Timer latency;
     private final AtomicInteger inFlight;
 
-    PlaygroundController(PlaygroundSessions sessions, PlaygroundEndpoint endpoint, JobCatalog catalog, MeterRegistry meters) {
+    PlaygroundController(PlaygroundSessions sessions, @Qualifier("playgroundInference") InferenceService inference, JobCatalog catalog,
+                         MeterRegistry meters) {
         this.sessions = sessions;
-        this.endpoint = endpoint;
+        this.inference = inference;
         this.catalog = catalog;
         this.latency = Timer.builder("vlm.playground.latency").description("time to a whole playground answer")
                 .publishPercentiles(0.5, 0.9, 0.99).register(meters);
@@ -60,7 +60,7 @@ class PlaygroundController {
     List<Template> templates() {
         List<Template> out = new ArrayList<>();
         for (String name : List.of("describe", "ocr")) {
-            out.add(new Template(name, "built-in: " + name, PromptTemplate.builtIn(name).text(), List.of(), 256));
+            out.add(new Template(name, "built-in: " + name, TextTemplate.builtIn(name).text(), List.of(), 256));
         }
         for (JobCatalog.Entry e : catalog.usable()) {
             for (TaskSpec t : e.definition().tasks()) {
@@ -115,7 +115,7 @@ class PlaygroundController {
             Map<String, String> vars = new HashMap<>(Map.of("file_name", s.fileName(), "item_key", s.fileName(), "uri", s.fileName(),
                     "labels", String.join(", ", t.labels())));
             try {
-                question = new PromptTemplate(t.id(), t.text()).render(vars);
+                question = new TextTemplate(t.id(), t.text()).render(vars);
             } catch (IllegalArgumentException e) {
                 throw ApiException.bad(e.getMessage());
             }
@@ -127,7 +127,7 @@ class PlaygroundController {
         } else {
             throw ApiException.bad("give a question or a template");
         }
-        ObjectNode body = request(s, question, labels, maxTokens);
+        ChatRequest request = new ChatRequest(null, s.image().dataUrl(), s.turns(), question, maxTokens, null, null, null, labels);
         SseEmitter emitter = new SseEmitter(600_000L);
         String q = question;
         Thread.ofVirtual().name("playground-" + id).start(() -> {
@@ -135,14 +135,15 @@ class PlaygroundController {
             Timer.Sample sample = Timer.start();
             try {
                 emitter.send(SseEmitter.event().name("question").data(Map.of("text", q), MediaType.APPLICATION_JSON));
-                String answer = endpoint.stream(body, piece -> {
+                inference.start(); // the embedded server starts on the first question
+                String answer = inference.client().stream(request, piece -> {
                     try {
                         emitter.send(SseEmitter.event().name("token").data(Map.of("text", piece), MediaType.APPLICATION_JSON));
                     } catch (IOException e) {
                         throw new java.io.UncheckedIOException(e); // the browser went away: stop reading
                     }
                 });
-                s.add(new PlaygroundSessions.Turn(q, answer));
+                s.add(new ChatRequest.Turn(q, answer));
                 emitter.send(SseEmitter.event().name("done").data(Map.of("answer", answer), MediaType.APPLICATION_JSON));
                 emitter.complete();
             } catch (Exception e) {
@@ -160,39 +161,7 @@ class PlaygroundController {
         return emitter;
     }
 
-    /** The conversation so far (image in the first question), then the new question. */
-    static ObjectNode request(PlaygroundSessions.Session s, String question, List<String> labels, int maxTokens) {
-        JsonNodeFactory f = JsonNodeFactory.instance;
-        ObjectNode body = f.objectNode();
-        ArrayNode messages = body.putArray("messages");
-        List<PlaygroundSessions.Turn> turns = s.turns();
-        for (int i = 0; i <= turns.size(); i++) {
-            String text = i < turns.size() ? turns.get(i).question() : question;
-            ObjectNode user = messages.addObject().put("role", "user");
-            if (i == 0) {
-                ArrayNode content = user.putArray("content");
-                content.addObject().put("type", "image_url").putObject("image_url").put("url", s.image().dataUrl());
-                content.addObject().put("type", "text").put("text", text);
-            } else {
-                user.put("content", text);
-            }
-            if (i < turns.size()) messages.addObject().put("role", "assistant").put("content", turns.get(i).answer());
-        }
-        body.put("max_tokens", maxTokens);
-        if (!labels.isEmpty()) {
-            ArrayNode choice = body.putObject("structured_outputs").putArray("choice");
-            labels.forEach(choice::add);
-        }
-        return body;
-    }
-
     private PlaygroundSessions.Session session0(String id) {
         return sessions.get(id).orElseThrow(() -> ApiException.notFound("no playground session " + id + " (sessions end after an idle hour)"));
-    }
-
-    static Map<String, Object> map(Object... kv) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) m.put((String) kv[i], kv[i + 1]);
-        return m;
     }
 }

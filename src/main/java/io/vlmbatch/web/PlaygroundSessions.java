@@ -4,6 +4,7 @@ import io.vlmbatch.image.ImagePreparer;
 import io.vlmbatch.image.ImageRejectedException;
 import io.vlmbatch.image.PreparedImage;
 import io.vlmbatch.image.ResizeSpec;
+import io.vlmbatch.inference.ChatRequest.Turn;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
@@ -20,8 +21,6 @@ import java.util.Optional;
  * memory, the oldest dropped beyond a bound or after an idle hour.
  */
 public final class PlaygroundSessions {
-    public record Turn(String question, String answer) {}
-
     public static final class Session {
         final String id;
         final String fileName;

@@ -3,6 +3,9 @@ package io.vlmbatch.web;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.vlmbatch.config.AppPaths;
 import io.vlmbatch.image.ResizeSpec;
+import io.vlmbatch.inference.EmbeddedInferenceServer;
+import io.vlmbatch.inference.InferenceService;
+import io.vlmbatch.inference.InferenceSpec;
 import io.vlmbatch.schedule.BatchRunLauncher;
 import io.vlmbatch.schedule.JobCatalog;
 import io.vlmbatch.schedule.ScheduleStore;
@@ -11,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import javax.sql.DataSource;
+import org.springframework.beans.factory.annotation.Qualifier;
 import org.springframework.boot.autoconfigure.EnableAutoConfiguration;
 import org.springframework.boot.context.event.ApplicationReadyEvent;
 import org.springframework.boot.health.contributor.Health;
@@ -88,9 +92,19 @@ public class ServeConfig {
         return new PlaygroundSessions(ResizeSpec.defaults());
     }
 
+    /** One embedded vlmserve for every run and the playground of this process, started on first use. */
     @Bean(destroyMethod = "close")
-    PlaygroundEndpoint playgroundEndpoint(Environment env, AppPaths paths) {
-        return new PlaygroundEndpoint(env.getProperty("vlm.playground.base-url"), paths.home(), modelDir(env), paths.logs());
+    EmbeddedInferenceServer embeddedInferenceServer(Environment env, AppPaths paths) {
+        return new EmbeddedInferenceServer(paths.home(), modelDir(env), paths.logs());
+    }
+
+    /** The playground's endpoint: --inference-url, else the embedded server. */
+    @Bean(destroyMethod = "close")
+    InferenceService playgroundInference(Environment env, EmbeddedInferenceServer embedded) {
+        String url = env.getProperty("vlm.playground.base-url");
+        InferenceSpec spec = new InferenceSpec(url == null || url.isBlank() ? InferenceSpec.EMBEDDED : url, null, 8,
+                Duration.ofMinutes(10), 2, Duration.ofMillis(500), null);
+        return new InferenceService(spec, embedded, false);
     }
 
     @Bean(destroyMethod = "close")
@@ -102,11 +116,11 @@ public class ServeConfig {
 
     /** Health "inference": the playground's endpoint answers /v1/models (an embedded one not yet started is fine). */
     @Bean
-    HealthIndicator inferenceHealthIndicator(PlaygroundEndpoint endpoint) {
+    HealthIndicator inferenceHealthIndicator(@Qualifier("playgroundInference") InferenceService inference) {
         return () -> {
-            String url = endpoint.knownUrl();
+            String url = inference.knownUrl();
             if (url == null) return Health.up().withDetail("endpoint", "embedded (starts on first use)").build();
-            return (endpoint.healthy() ? Health.up() : Health.down()).withDetail("endpoint", url).build();
+            return (inference.healthy() ? Health.up() : Health.down()).withDetail("endpoint", url).build();
         };
     }
 }

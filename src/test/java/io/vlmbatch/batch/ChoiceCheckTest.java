@@ -3,13 +3,13 @@ package io.vlmbatch.batch;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vlmbatch.inference.ChatResult;
-import io.vlmbatch.inference.PromptTemplate;
+import io.vlmbatch.template.TextTemplate;
 import io.vlmbatch.job.TaskSpec;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class ChoiceCheckTest {
-    private final TaskSpec classify = new TaskSpec("kind", PromptTemplate.builtIn("classify"), List.of("photo", "chart"), 16, null, null, null);
+    private final TaskSpec classify = new TaskSpec("kind", TextTemplate.builtIn("classify"), List.of("photo", "chart"), 16, null, null, null);
 
     private static ChatResult answer(String text) {
         return new ChatResult(text, null, "m", 1, 1, 5, 1);
@@ -32,7 +32,7 @@ class ChoiceCheckTest {
 
     @Test
     void freeTextTasksAreNotChecked() {
-        TaskSpec describe = new TaskSpec("caption", PromptTemplate.builtIn("describe"), List.of(), 64, null, null, null);
+        TaskSpec describe = new TaskSpec("caption", TextTemplate.builtIn("describe"), List.of(), 64, null, null, null);
         assertThat(InferenceWriter.checked(describe, answer("anything")).ok()).isTrue();
     }
 }

@@ -65,7 +65,7 @@ class OpenAiClientTest {
     @Test
     void sendsImageThenTextAndTheChoiceConstraint() throws Exception {
         String url = serve(List.of());
-        try (OpenAiClient client = new OpenAiClient(url + "/v1", null, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 4)) {
+        try (OpenAiClient client = new OpenAiClient(url + "/v1", null, null, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 4)) {
             ChatResult r = client.complete(request(List.of("photo", "chart")));
             assertThat(r.ok()).isTrue();
             assertThat(r.answer()).isEqualTo("a cat");
@@ -86,7 +86,7 @@ class OpenAiClientTest {
     @Test
     void retriesOverloadAndServerErrorsThenSucceeds() throws Exception {
         String url = serve(List.of(503, 429, 500));
-        try (OpenAiClient client = new OpenAiClient(url, null, Duration.ofSeconds(5), 3, Duration.ofMillis(5), 4)) {
+        try (OpenAiClient client = new OpenAiClient(url, null, null, Duration.ofSeconds(5), 3, Duration.ofMillis(5), 4)) {
             ChatResult r = client.complete(request(List.of()));
             assertThat(r.ok()).isTrue();
             assertThat(r.attempts()).isEqualTo(4);
@@ -97,7 +97,7 @@ class OpenAiClientTest {
     @Test
     void aClientErrorIsAFailedAnswerNotARetry() throws Exception {
         String url = serve(List.of(400));
-        try (OpenAiClient client = new OpenAiClient(url, null, Duration.ofSeconds(5), 3, Duration.ofMillis(5), 4)) {
+        try (OpenAiClient client = new OpenAiClient(url, null, null, Duration.ofSeconds(5), 3, Duration.ofMillis(5), 4)) {
             ChatResult r = client.complete(request(List.of()));
             assertThat(r.ok()).isFalse();
             assertThat(r.error()).startsWith("HTTP 400").contains("status 400");
@@ -111,7 +111,7 @@ class OpenAiClientTest {
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
         }
-        try (OpenAiClient client = new OpenAiClient("http://127.0.0.1:" + port, null, Duration.ofSeconds(2), 2, Duration.ofMillis(5), 4)) {
+        try (OpenAiClient client = new OpenAiClient("http://127.0.0.1:" + port, null, null, Duration.ofSeconds(2), 2, Duration.ofMillis(5), 4)) {
             assertThatThrownBy(() -> client.complete(request(List.of())))
                     .isInstanceOf(InferenceUnavailableException.class)
                     .hasMessageContaining("failed 3 times")
@@ -121,12 +121,123 @@ class OpenAiClientTest {
 
     @Test
     void backoffGrowsAndIsCapped() {
-        try (OpenAiClient client = new OpenAiClient("http://127.0.0.1:1", null, Duration.ofSeconds(1), 3, Duration.ofMillis(100), 1)) {
+        try (OpenAiClient client = new OpenAiClient("http://127.0.0.1:1", null, null, Duration.ofSeconds(1), 3, Duration.ofMillis(100), 1)) {
             assertThat(client.backoff(1).toMillis()).isBetween(50L, 100L);
             assertThat(client.backoff(4).toMillis()).isBetween(400L, 800L);
             assertThat(client.backoff(30).toMillis()).isBetween(15_000L, 30_000L);
         }
         assertThat(OpenAiClient.apiBase("http://h:8000").toString()).isEqualTo("http://h:8000/v1/");
         assertThat(OpenAiClient.apiBase("http://h:8000/v1/").toString()).isEqualTo("http://h:8000/v1/");
+        assertThat(OpenAiClient.apiBase(" http://h:8000/v1/// ").toString()).isEqualTo("http://h:8000/v1/");
+        assertThat(OpenAiClient.apiBase("http://h:8000/openai").toString()).isEqualTo("http://h:8000/openai/v1/");
+    }
+
+    private String serveModels(String body) throws IOException {
+        if (server == null) {
+            server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+            server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
+            server.start();
+        }
+        server.createContext("/v1/models", ex -> {
+            bodies.add("auth=" + ex.getRequestHeaders().getFirst("Authorization"));
+            respond(ex, 200, body);
+        });
+        return "http://127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    @Test
+    void withoutAModelItAsksTheServerOnceAndSendsTheKey() throws Exception {
+        String url = serveModels("{\"data\":[{\"id\":\"glm-4v-9b\"},{\"id\":\"other\"}]}");
+        try (OpenAiClient client = new OpenAiClient(url, "s3cret", null, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 4)) {
+            assertThat(client.model()).isEqualTo("glm-4v-9b");
+            assertThat(client.model()).isEqualTo("glm-4v-9b");
+            assertThat(client.healthy()).isTrue();
+        }
+        assertThat(bodies).containsExactly("auth=Bearer s3cret", "auth=Bearer s3cret");
+        try (OpenAiClient named = new OpenAiClient(url, null, "mine", Duration.ofSeconds(5), 0, Duration.ofMillis(1), 4)) {
+            assertThat(named.model()).isEqualTo("mine");
+        }
+    }
+
+    @Test
+    void aServerListingNoModelsOrGarbageIsUnavailable() throws Exception {
+        String url = serveModels("{\"data\":[]}");
+        try (OpenAiClient client = new OpenAiClient(url, null, null, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 4)) {
+            assertThatThrownBy(client::model).isInstanceOf(InferenceUnavailableException.class).hasMessageContaining("lists no models");
+        }
+        server.removeContext("/v1/models");
+        serveModels("<html>not json");
+        try (OpenAiClient client = new OpenAiClient(url, null, null, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 4)) {
+            assertThatThrownBy(client::model).isInstanceOf(InferenceUnavailableException.class).hasMessageContaining("is not JSON");
+        }
+    }
+
+    /** A streaming endpoint: the first {@code failures} calls answer 503, then the events are sent as they are. */
+    private String serveStream(int failures, List<String> events) throws IOException {
+        AtomicInteger call = new AtomicInteger();
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
+        server.createContext("/v1/chat/completions", ex -> {
+            bodies.add(new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
+            if (call.getAndIncrement() < failures) {
+                respond(ex, 503, "{\"error\":{\"message\":\"busy\"}}");
+                return;
+            }
+            ex.getResponseHeaders().add("Content-Type", "text/event-stream");
+            ex.sendResponseHeaders(200, 0);
+            for (String e : events) {
+                ex.getResponseBody().write(("data: " + e + "\n\n").getBytes(StandardCharsets.UTF_8));
+                ex.getResponseBody().flush();
+            }
+            ex.close();
+        });
+        server.start();
+        return "http://127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    private static String delta(String text) {
+        return "{\"choices\":[{\"index\":0,\"delta\":{\"content\":" + JsonMapper.builder().build().writeValueAsString(text) + "}}]}";
+    }
+
+    @Test
+    void streamsPiecesOfAConversationAfterRetryingOverload() throws Exception {
+        String url = serveStream(1, List.of(delta("a "), delta("cat\n\"ok\""), "[DONE]", delta("after done")));
+        List<String> pieces = new CopyOnWriteArrayList<>();
+        ChatRequest ask = new ChatRequest(null, "data:image/png;base64,AAAA", List.of(new ChatRequest.Turn("What?", "A cat.")),
+                "Which colour?", 16, null, null, null, List.of("black", "white"));
+        try (OpenAiClient client = new OpenAiClient(url, null, "m", Duration.ofSeconds(5), 2, Duration.ofMillis(5), 4)) {
+            assertThat(client.stream(ask, pieces::add)).isEqualTo("a cat\n\"ok\"");
+            assertThat(client.retryCount()).isEqualTo(1);
+        }
+        assertThat(pieces).containsExactly("a ", "cat\n\"ok\"");
+        JsonNode body = JsonMapper.builder().build().readTree(bodies.getLast());
+        assertThat(body.path("stream").asBoolean()).isTrue();
+        assertThat(body.path("model").asString()).isEqualTo("m");
+        JsonNode messages = body.path("messages");
+        assertThat(messages.size()).isEqualTo(3);
+        assertThat(messages.path(0).path("content").path(0).path("image_url").path("url").asString()).startsWith("data:image/png");
+        assertThat(messages.path(0).path("content").path(1).path("text").asString()).isEqualTo("What?");
+        assertThat(messages.path(1).path("role").asString()).isEqualTo("assistant");
+        assertThat(messages.path(1).path("content").asString()).isEqualTo("A cat.");
+        assertThat(messages.path(2).path("content").asString()).isEqualTo("Which colour?");
+        assertThat(body.path("structured_outputs").path("choice").toString()).isEqualTo("[\"black\",\"white\"]");
+    }
+
+    @Test
+    void anErrorEventOrGarbageInTheStreamIsAnError() throws Exception {
+        String url = serveStream(0, List.of(delta("par"), "{\"error\":{\"message\":\"the image is too large\"}}"));
+        try (OpenAiClient client = new OpenAiClient(url, null, "m", Duration.ofSeconds(5), 0, Duration.ofMillis(5), 4)) {
+            assertThatThrownBy(() -> client.stream(request(List.of()), p -> {})).hasMessage("the image is too large");
+        }
+        server.stop(0);
+        url = serveStream(0, List.of("<html>"));
+        try (OpenAiClient client = new OpenAiClient(url, null, "m", Duration.ofSeconds(5), 0, Duration.ofMillis(5), 4)) {
+            assertThatThrownBy(() -> client.stream(request(List.of()), p -> {})).hasMessageContaining("not JSON: <html>");
+        }
+        server.stop(0);
+        url = serve(List.of(400));
+        try (OpenAiClient client = new OpenAiClient(url, null, "m", Duration.ofSeconds(5), 0, Duration.ofMillis(5), 4)) {
+            assertThatThrownBy(() -> client.stream(request(List.of()), p -> {})).hasMessageContaining("HTTP 400").hasMessageContaining("status 400");
+        }
     }
 }

@@ -40,7 +40,7 @@ class JobFileLoaderTest {
                 resize: { max_side: 896 }
                 tasks:
                   - { name: caption, template: describe, temperature: 0.2, seed: 7 }
-                  - { name: custom, prompt: "What is in {{file_name}} from {{camera}}?" }
+                  - { name: custom, prompt: "What is in {{file_name}} ({{ item_key }})?" }
                 inference: { base_url: "http://gpu:8000/v1", model: glm-4v-9b, concurrency: 64, retries: 2 }
                 run: { chunk_size: 32, partitions: 4 }
                 """);
@@ -53,7 +53,7 @@ class JobFileLoaderTest {
         assertThat(def.tasks().get(0).maxTokens()).isEqualTo(256);
         assertThat(def.tasks().get(0).temperature()).isEqualTo(0.2);
         assertThat(def.tasks().get(0).seed()).isEqualTo(7L);
-        assertThat(def.tasks().get(1).template().variables()).containsExactly("file_name", "camera");
+        assertThat(def.tasks().get(1).template().variables()).containsExactly("file_name", "item_key");
         assertThat(def.inference().embedded()).isFalse();
         assertThat(def.inference().concurrency()).isEqualTo(64);
         assertThat(def.run()).isEqualTo(new RunSpec(32, 4));
@@ -155,6 +155,86 @@ class JobFileLoaderTest {
                   csv: "out/{{ date }}.csv"
                 """, ":5: output.csv: unknown variable {{ date }}");
         assertError("", ":1: the file is empty");
+    }
+
+    @Test
+    void aDuplicatedKeyNamesBothLines() throws Exception {
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                source: { folder: elsewhere }
+                """, ":4: source: duplicated key (first on line 2, again on line 4)");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks:
+                  - name: a
+                    template: describe
+                    max_tokens: 10
+                    max_tokens: 20
+                """, ":7: tasks[0].max_tokens: duplicated key (first on line 6, again on line 7)");
+        assertError("""
+                name: x
+                schedule: "@daily"
+                scheduling:
+                  retries: 1
+                  retries: 3
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                """, ":5: scheduling.retries: duplicated key (first on line 4, again on line 5)");
+    }
+
+    @Test
+    void anUnknownPromptVariableFailsAtLoadTime() throws Exception {
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks:
+                  - { name: a, template: describe }
+                  - { name: b, prompt: "Is {{ file_nmae }} blurry?" }
+                """, ":5: tasks[1].prompt: unknown variable {{file_nmae}} in b (inline) (known: file_name, item_key, uri, labels");
+        Files.writeString(dir.resolve("mine.txt"), "Taken by {{ camera }}?");
+        assertError("""
+                name: x
+                source: { s3: "s3://bucket/in/" }
+                tasks:
+                  - name: a
+                    template: mine.txt
+                """, ":5: tasks[0].template: unknown variable {{camera}} in " + dir.resolve("mine.txt"));
+        // With a manifest, other names are its columns: known only once the manifest is read, per item.
+        Path f = write("""
+                name: x
+                source: { manifest: photos.csv }
+                tasks: [ { name: a, template: mine.txt } ]
+                """);
+        assertThat(JobFileLoader.load(f).tasks().getFirst().template().variables()).containsExactly("camera");
+    }
+
+    @Test
+    void booleansFollowOneRuleEverywhere() throws Exception {
+        Path f = write("""
+                name: x
+                schedule: "@daily"
+                scheduling: { catchup: yes }
+                source: { folder: ., recursive: off }
+                tasks: [ { name: a, template: describe } ]
+                """);
+        JobDefinition def = JobFileLoader.load(f);
+        assertThat(def.schedule().catchup()).isTrue();
+        assertThat(def.source().recursive()).isFalse();
+        assertError("""
+                name: x
+                source: { folder: ., recursive: "1" }
+                tasks: [ { name: a, template: describe } ]
+                """, ":2: source.recursive: must be true or false, got \"1\"");
+        assertError("""
+                name: x
+                schedule: "@daily"
+                scheduling: { catchup: "sometimes" }
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                """, ":3: scheduling.catchup: must be true or false, got \"sometimes\"");
     }
 
     private void assertError(String yaml, String expected) throws Exception {

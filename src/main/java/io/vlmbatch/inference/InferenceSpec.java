@@ -1,4 +1,4 @@
-package io.vlmbatch.job;
+package io.vlmbatch.inference;
 
 import java.time.Duration;
 

@@ -1,4 +1,4 @@
-package io.vlmbatch.schedule;
+package io.vlmbatch.job;
 
 import java.time.Duration;
 import java.time.Instant;

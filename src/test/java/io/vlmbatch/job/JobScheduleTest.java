@@ -1,10 +1,8 @@
-package io.vlmbatch.schedule;
+package io.vlmbatch.job;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.vlmbatch.job.JobFileException;
-import io.vlmbatch.job.RunParameters;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -14,7 +12,8 @@ import java.time.ZoneId;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class ScheduleReaderTest {
+/** The schedule keys of a job file, read by the one job-file reader, and the cron's intervals. */
+class JobScheduleTest {
     @TempDir
     Path dir;
 
@@ -24,9 +23,13 @@ class ScheduleReaderTest {
         return f;
     }
 
+    private static ScheduleSpec schedule(Path file) {
+        return JobFileLoader.load(file).schedule();
+    }
+
     @Test
     void readsCronAndSettings() throws Exception {
-        ScheduleSpec s = ScheduleReader.read(job("""
+        ScheduleSpec s = schedule(job("""
                 schedule: "30 2 * * 1"
                 scheduling: { start_date: 2026-01-05, catchup: true, max_active_runs: 3, retries: 2, retry_delay: 90s, timezone: Europe/Berlin }
                 """));
@@ -42,26 +45,26 @@ class ScheduleReaderTest {
 
     @Test
     void defaultsAndManualJobs() throws Exception {
-        ScheduleSpec s = ScheduleReader.read(job("schedule: \"@daily\"\n"));
+        ScheduleSpec s = schedule(job("schedule: \"@daily\"\n"));
         assertThat(s.catchup()).isFalse();
         assertThat(s.maxActiveRuns()).isEqualTo(1);
         assertThat(s.retries()).isZero();
-        assertThat(ScheduleReader.read(job("")).scheduled()).isFalse();
+        assertThat(schedule(job("")).scheduled()).isFalse();
     }
 
     @Test
     void errorsNameLineAndField() throws Exception {
-        assertThatThrownBy(() -> ScheduleReader.read(job("schedule: \"61 * * * *\"\n")))
+        assertThatThrownBy(() -> schedule(job("schedule: \"61 * * * *\"\n")))
                 .isInstanceOf(JobFileException.class).hasMessageContaining("j.yaml:2: schedule: not a cron expression");
-        assertThatThrownBy(() -> ScheduleReader.read(job("schedule: \"@daily\"\nscheduling:\n  max_active_runs: 0\n")))
+        assertThatThrownBy(() -> schedule(job("schedule: \"@daily\"\nscheduling:\n  max_active_runs: 0\n")))
                 .hasMessageContaining(":4: scheduling.max_active_runs: must be between 1 and 64");
-        assertThatThrownBy(() -> ScheduleReader.read(job("schedule: \"@daily\"\nscheduling: { retry_delay: soon }\n")))
+        assertThatThrownBy(() -> schedule(job("schedule: \"@daily\"\nscheduling: { retry_delay: soon }\n")))
                 .hasMessageContaining(":3: scheduling.retry_delay: must be a duration");
-        assertThatThrownBy(() -> ScheduleReader.read(job("schedule: \"@daily\"\nscheduling: { catchup: yes please }\n")))
+        assertThatThrownBy(() -> schedule(job("schedule: \"@daily\"\nscheduling: { catchup: yes please }\n")))
                 .hasMessageContaining("scheduling.catchup: must be true or false");
-        assertThatThrownBy(() -> ScheduleReader.read(job("scheduling: { catchup: true }\n")))
+        assertThatThrownBy(() -> schedule(job("scheduling: { catchup: true }\n")))
                 .hasMessageContaining("scheduling: needs a schedule");
-        assertThatThrownBy(() -> ScheduleReader.read(job("schedule: \"@daily\"\nscheduling: { timezone: Mars/Base }\n")))
+        assertThatThrownBy(() -> schedule(job("schedule: \"@daily\"\nscheduling: { timezone: Mars/Base }\n")))
                 .hasMessageContaining("scheduling.timezone: not a time zone");
     }
 

@@ -1,0 +1,179 @@
+"""The NF4 GPU kernels against the fallback (dequantize to the compute dtype + F.linear), on every GLM-4V-9B
+layer shape and the row counts the model runs them with, plain and double-quantized absmax.
+
+On CPU (CI) the GPU tests are skipped; where Triton is installed, the tensor-core kernel also runs in Triton's
+interpreter on small fp32/fp16 shapes (every variant, split-K included), in a subprocess because
+TRITON_INTERPRET is read when Triton is imported. bench/nf4_memory_speed.py (check mode) runs `gpu_cases` on
+the GPU machine even where pytest is not installed.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+try:
+    import pytest
+except ImportError:  # imported by the GPU bench, where pytest may be absent
+    pytest = None
+
+# (name, N, K, bias, row counts): decode batches and short prefills go through the fused kernel, the prefix /
+# vision / projector prefills (1611, 2048, 6401, 1600 rows) through dequant + cuBLAS or large fused tiles.
+DECODE_ROWS = (1, 2, 7, 16, 24, 48, 64, 96, 128, 200, 256)
+LAYERS = (
+    ("lm.qkv", 4608, 4096, True, DECODE_ROWS + (1611,)),
+    ("lm.dense", 4096, 4096, False, DECODE_ROWS + (1611,)),
+    ("lm.h_to_4h", 27392, 4096, False, DECODE_ROWS + (1611,)),
+    ("lm.4h_to_h", 4096, 13696, False, DECODE_ROWS + (1611,)),
+    ("output_layer", 151552, 4096, False, (1, 5, 64, 256)),
+    ("vit.qkv", 5376, 1792, True, (6401,)),
+    ("vit.dense", 1792, 1792, True, (6401,)),
+    ("vit.fc1", 15360, 1792, True, (2048,)),
+    ("vit.fc2", 1792, 15360, True, (2048,)),
+    ("proj.h_to_4h", 13696, 4096, False, (1600,)),
+)
+
+
+def tolerance_ok(err: float, fallback_err: float, dtype: torch.dtype) -> bool:
+    # The kernels dequantize exactly as the fallback and accumulate in float32 like cuBLAS, in another order:
+    # within 2x the fallback's own error plus a floor.
+    return err <= 2 * fallback_err + (1e-5 if dtype == torch.float32 else 2e-3)
+
+
+def compare(lin, x: torch.Tensor, config=None) -> tuple[float, float]:
+    """(kernel error, fallback error), both relative to the float32 product of the same dequantized weight."""
+    from vlmserve.quant import triton_nf4 as T
+
+    dtype = x.dtype
+    wq = lin.dequantize(dtype)
+    b = lin.bias
+    ref = F.linear(x.float(), wq.float(), None if b is None else b.float())
+    scale = ref.abs().max().clamp_min(1e-12)
+    fb_err = ((F.linear(x, wq, b).float() - ref).abs().max() / scale).item()
+    del wq
+    out = lin(x) if config is None else T.nf4_matmul(x, lin._operand(), b, config=config)
+    assert out.shape == ref.shape and out.dtype == dtype
+    return ((out.float() - ref).abs().max() / scale).item(), fb_err
+
+
+def gpu_cases(layers=LAYERS, double_quants=(True, False), log=None, every_candidate: bool = True) -> list[dict]:
+    """The tuned NF4Linear forward on every layer shape x row count, plain and double-quantized absmax
+    (the double-quantized form is what bf16 serving uses), and every tensor-core candidate once."""
+    from vlmserve.quant import triton_nf4 as T
+    from vlmserve.quant.linear import NF4Linear
+
+    g = torch.Generator(device="cuda").manual_seed(0)
+    rows = []
+    for name, n, k, has_bias, ms in layers:
+        w = torch.randn(n, k, device="cuda", generator=g) * 0.02
+        b = (torch.randn(n, device="cuda", generator=g) * 0.1).to(torch.bfloat16) if has_bias else None
+        for dq in double_quants:
+            lin = NF4Linear.from_weight(w, b, compute_dtype=torch.bfloat16, double_quant=dq)
+            for m in ms:
+                x = torch.randn(m, k, device="cuda", generator=g).to(torch.bfloat16)
+                err, fb = compare(lin, x)
+                cfg = T.tuned_configs().get((T._m_bucket(m), n, k, torch.bfloat16, dq, has_bias))
+                rows.append(dict(layer=name, M=m, N=n, K=k, double_quant=dq, config=str(cfg), rel_err=err,
+                                 fallback_rel_err=fb, ok=tolerance_ok(err, fb, torch.bfloat16)))
+                if log and not rows[-1]["ok"]:
+                    log(f"WRONG {rows[-1]}")
+            del lin
+        del w
+        torch.cuda.empty_cache()
+    # every tensor-core candidate (the tuner keeps only one per shape) on one shape per bucket, both absmax forms
+    # and the three compute dtypes
+    seen = set()
+    for bucket, cfgs in T.TC_CONFIGS.items() if every_candidate else ():
+        for cfg in cfgs + T.LARGE_M_CONFIGS:
+            for dq, dtype in ((True, torch.bfloat16), (False, torch.bfloat16), (True, torch.float16),
+                              (False, torch.float32)):
+                key = (bucket, cfg, dq, dtype)
+                if key in seen or (cfg.dequant and dtype != torch.bfloat16):
+                    continue
+                seen.add(key)
+                m = max(2, bucket - 3)
+                w = torch.randn(1000, 4096, device="cuda", generator=g) * 0.02
+                b = (torch.randn(1000, device="cuda", generator=g) * 0.1).to(dtype)
+                lin = NF4Linear.from_weight(w, b, compute_dtype=dtype, double_quant=dq)
+                x = torch.randn(m, 4096, device="cuda", generator=g).to(dtype)
+                try:
+                    err, fb = compare(lin, x, config=cfg)
+                except Exception as exc:  # a config that cannot compile on this GPU is reported, not fatal
+                    rows.append(dict(layer="candidate", M=m, config=str(cfg), ok=None, error=str(exc)[:200]))
+                    continue
+                rows.append(dict(layer="candidate", M=m, N=1000, K=4096, double_quant=dq, dtype=str(dtype)[6:],
+                                 config=str(cfg), rel_err=err, fallback_rel_err=fb, ok=tolerance_ok(err, fb, dtype)))
+                if log and not rows[-1]["ok"]:
+                    log(f"WRONG {rows[-1]}")
+    return rows
+
+
+if pytest is not None:
+    gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+    @gpu
+    @pytest.mark.parametrize("layer", LAYERS, ids=[layer[0] for layer in LAYERS])
+    def test_tuned_kernels_match_fallback_on_every_shape(layer):
+        pytest.importorskip("triton")
+        bad = [r for r in gpu_cases((layer,)) if r["layer"] != "candidate" and not r["ok"]]
+        assert not bad, bad
+
+    @gpu
+    def test_every_candidate_matches_fallback():
+        pytest.importorskip("triton")
+        rows = gpu_cases(layers=())
+        bad = [r for r in rows if r["ok"] is False]
+        assert not bad, bad
+        assert any(r["ok"] for r in rows)
+
+    _INTERPRETED = r"""
+import torch
+from vlmserve.quant import triton_nf4 as T
+from vlmserve.quant.linear import NF4Linear
+from tests.test_nf4_gpu import compare, tolerance_ok
+g = torch.Generator().manual_seed(0)
+cfgs = [T._tc(16, 16, 4, 1, 1), T._tc(16, 32, 4, 1, 2, waves=64), T._dq(1), T._tc(32, 16, 4, 1, 1, w_is_a=False),
+        T._tc(16, 16, 4, 1, 4, waves=64), T._tc(16, 32, 4, 1, 4, w_is_a=False, waves=64)]
+n_split = 0
+for m, n, k, dtype, bias, dq in [(3, 40, 1024, torch.float32, True, True), (17, 48, 320, torch.float32, False, False),
+                                 (20, 32, 512, torch.float16, True, False)]:
+    lin = NF4Linear.from_weight(torch.randn(n, k, generator=g) * 0.05,
+                                (torch.randn(n, generator=g) * 0.1) if bias else None, dtype, double_quant=dq)
+    x = torch.randn(m, k, generator=g).to(dtype)
+    for cfg in cfgs:
+        n_split += not cfg.dequant and T._split_k(-(-m // cfg.block_m) * -(-n // cfg.block_n), -(-k // 64 // cfg.r), 132, 4, cfg.waves) > 1
+        err, fb = compare(lin, x, config=cfg)
+        assert tolerance_ok(err, fb, dtype), (m, n, k, dtype, cfg, err, fb)
+assert n_split >= 2, n_split
+print("ok")
+"""
+
+    def test_tensor_core_kernel_in_triton_interpreter():
+        """Every variant of the fused kernel (operand order, blocks per step not dividing K, split-K) against the
+        fallback, on CPU. bf16 is left to the GPU test: Triton's interpreter has no bf16 dot."""
+        pytest.importorskip("triton")
+        inference = Path(__file__).resolve().parents[1]
+        env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=str(inference))
+        proc = subprocess.run([sys.executable, "-c", _INTERPRETED], cwd=inference, env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+
+    def test_tuner_guard_rejects_outputs_that_differ_from_the_reference():
+        """The tuner keeps a fused candidate only if it agrees with dequant + cuBLAS: summation-order noise passes,
+        a wrong kernel does not."""
+        T = pytest.importorskip("vlmserve.quant.triton_nf4")
+        g = torch.Generator().manual_seed(3)
+        ref = torch.randn(16, 300, generator=g).to(torch.bfloat16)
+        assert T.agrees(ref, ref)
+        assert T.agrees((ref.float() * (1 + 1e-3)).to(torch.bfloat16), ref)
+        wrong = ref.clone()
+        wrong[3, 7] += ref.float().abs().max().item() * 0.1
+        assert not T.agrees(wrong, ref)
+        assert not T.agrees(torch.full_like(ref, float("nan")), ref)
+        ref32 = ref.float()
+        assert T.agrees(ref32 + 1e-6 * ref32.abs().max(), ref32)
+        assert not T.agrees(ref32 * 1.01, ref32)

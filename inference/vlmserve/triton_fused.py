@@ -1,0 +1,207 @@
+"""Triton kernels for the model's element-wise producers (GPU; TRITON_INTERPRET=1 runs them on CPU).
+
+Each program handles one row (one token). The norms load their row once, compute in float32 and write
+it in the compute dtype or, with QUANT, as e4m3 plus the row's scale (amax / 448) for the FP8 GEMM that
+follows; the wide element-wise ops (GELU, SwiGLU, plain quantization; rows up to 15,360) walk the row in
+chunks, a first pass for the absolute maximum and a second that writes, so no row has to fit in
+registers. `vlmserve.fused` holds the plain-torch definitions of the same functions.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from vlmserve.quant.fp8 import E4M3, E4M3_MAX, MIN_SCALE, FP8Act
+
+CHUNK = 2048
+
+
+@triton.jit
+def _finish_row(y, out_ptr, q_ptr, s_ptr, row, cols, mask, K, QUANT: tl.constexpr):
+    if QUANT:
+        amax = tl.max(tl.where(mask, tl.abs(y), 0.0), axis=0)
+        scale = tl.maximum(amax / 448.0, 1e-12)
+        q = tl.minimum(tl.maximum(y / scale, -448.0), 448.0)
+        tl.store(q_ptr + row * K + cols, q.to(tl.float8e4nv), mask=mask)
+        tl.store(s_ptr + row, scale)
+    else:
+        tl.store(out_ptr + row * K + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _rms_norm(x_ptr, w_ptr, out_ptr, q_ptr, s_ptr, K, stride_x, eps, QUANT: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < K
+    x = tl.load(x_ptr + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
+    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    rstd = 1.0 / tl.sqrt(tl.sum(x * x, axis=0) / K + eps)
+    _finish_row(x * rstd * w, out_ptr, q_ptr, s_ptr, row, cols, mask, K, QUANT)
+
+
+@triton.jit
+def _add_rms_norm(x_ptr, y_ptr, sum_ptr, w_ptr, out_ptr, q_ptr, s_ptr, K, stride_x, stride_y, eps,
+                  QUANT: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < K
+    x = tl.load(x_ptr + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
+    y = tl.load(y_ptr + row * stride_y + cols, mask=mask, other=0.0).to(tl.float32)
+    s = (x + y).to(sum_ptr.dtype.element_ty)          # the residual stream keeps its dtype's rounding
+    tl.store(sum_ptr + row * K + cols, s, mask=mask)
+    s = s.to(tl.float32)
+    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    rstd = 1.0 / tl.sqrt(tl.sum(s * s, axis=0) / K + eps)
+    _finish_row(s * rstd * w, out_ptr, q_ptr, s_ptr, row, cols, mask, K, QUANT)
+
+
+@triton.jit
+def _add_layer_norm(x_ptr, y_ptr, sum_ptr, w_ptr, b_ptr, q_ptr, s_ptr, K, stride_x, stride_y, eps,
+                    QUANT: tl.constexpr, BLOCK: tl.constexpr):
+    """sum = x + LayerNorm(y); with QUANT also e4m3(sum)."""
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < K
+    y = tl.load(y_ptr + row * stride_y + cols, mask=mask, other=0.0).to(tl.float32)
+    mean = tl.sum(y, axis=0) / K
+    d = tl.where(mask, y - mean, 0.0)
+    rstd = 1.0 / tl.sqrt(tl.sum(d * d, axis=0) / K + eps)
+    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    b = tl.load(b_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    x = tl.load(x_ptr + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
+    s = (x + d * rstd * w + b).to(sum_ptr.dtype.element_ty)
+    tl.store(sum_ptr + row * K + cols, s, mask=mask)
+    if QUANT:
+        _finish_row(s.to(tl.float32), sum_ptr, q_ptr, s_ptr, row, cols, mask, K, QUANT)
+
+
+@triton.jit
+def _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, OP: tl.constexpr):
+    a = tl.load(a_ptr + row * stride_a + cols, mask=mask, other=0.0).to(tl.float32)
+    if OP == 1:      # exact GELU
+        return 0.5 * a * (1.0 + tl.math.erf(a * 0.7071067811865476))
+    elif OP == 2:    # SwiGLU: silu(a) * b
+        b = tl.load(b_ptr + row * stride_b + cols, mask=mask, other=0.0).to(tl.float32)
+        return a / (1.0 + tl.exp(-a)) * b
+    else:            # identity
+        return a
+
+
+@triton.jit
+def _wide_rows(a_ptr, b_ptr, out_ptr, q_ptr, s_ptr, K, stride_a, stride_b, OP: tl.constexpr,
+               QUANT: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    offs = tl.arange(0, BLOCK)
+    if QUANT:
+        peak = tl.zeros([BLOCK], dtype=tl.float32)
+        for start in range(0, K, BLOCK):
+            cols = start + offs
+            mask = cols < K
+            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, OP)
+            peak = tl.maximum(peak, tl.where(mask, tl.abs(y), 0.0))
+        scale = tl.maximum(tl.max(peak, axis=0) / 448.0, 1e-12)
+        for start in range(0, K, BLOCK):
+            cols = start + offs
+            mask = cols < K
+            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, OP)
+            q = tl.minimum(tl.maximum(y / scale, -448.0), 448.0)
+            tl.store(q_ptr + row * K + cols, q.to(tl.float8e4nv), mask=mask)
+        tl.store(s_ptr + row, scale)
+    else:
+        for start in range(0, K, BLOCK):
+            cols = start + offs
+            mask = cols < K
+            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, OP)
+            tl.store(out_ptr + row * K + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+# ---- launchers -------------------------------------------------------------------------------------
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    flat = x.reshape(-1, x.shape[-1])
+    return flat if flat.stride(-1) == 1 else flat.contiguous()
+
+
+def _whole_row(K: int) -> dict:
+    block = triton.next_power_of_2(K)
+    return {"BLOCK": block, "num_warps": 4 if block <= 2048 else 8 if block <= 8192 else 16}
+
+
+def _quant_out(M: int, K: int, device):
+    return torch.empty(M, K, dtype=E4M3, device=device), torch.empty(M, 1, dtype=torch.float32, device=device)
+
+
+def _result(out, q, s, shape, quantize: bool):
+    return FP8Act(q, s, shape) if quantize else out.view(shape)
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, quantize: bool = False):
+    flat = _rows(x)
+    M, K = flat.shape
+    out = q = s = None
+    if quantize:
+        q, s = _quant_out(M, K, x.device)
+    else:
+        out = torch.empty(M, K, dtype=x.dtype, device=x.device)
+    if M:
+        _rms_norm[(M,)](flat, weight, out, q, s, K, flat.stride(0), eps, QUANT=quantize, **_whole_row(K))
+    return _result(out, q, s, tuple(x.shape), quantize)
+
+
+def add_rms_norm(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, eps: float, quantize: bool = False):
+    fx, fy = _rows(x), _rows(y)
+    M, K = fx.shape
+    total = torch.empty(M, K, dtype=x.dtype, device=x.device)
+    out = q = s = None
+    if quantize:
+        q, s = _quant_out(M, K, x.device)
+    else:
+        out = torch.empty(M, K, dtype=x.dtype, device=x.device)
+    if M:
+        _add_rms_norm[(M,)](fx, fy, total, weight, out, q, s, K, fx.stride(0), fy.stride(0), eps,
+                            QUANT=quantize, **_whole_row(K))
+    return total.view(x.shape), _result(out, q, s, tuple(x.shape), quantize)
+
+
+def add_layer_norm(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float,
+                   quantize: bool = False):
+    fx, fy = _rows(x), _rows(y)
+    M, K = fx.shape
+    total = torch.empty(M, K, dtype=x.dtype, device=x.device)
+    q = s = None
+    if quantize:
+        q, s = _quant_out(M, K, x.device)
+    if M:
+        _add_layer_norm[(M,)](fx, fy, total, weight, bias, q, s, K, fx.stride(0), fy.stride(0), eps,
+                              QUANT=quantize, **_whole_row(K))
+    return (total.view(x.shape), FP8Act(q, s, tuple(x.shape))) if quantize else total.view(x.shape)
+
+
+def _wide(op: int, a: torch.Tensor, b: torch.Tensor | None, quantize: bool):
+    fa = _rows(a)
+    fb = _rows(b) if b is not None else fa
+    M, K = fa.shape
+    out = q = s = None
+    if quantize:
+        q, s = _quant_out(M, K, a.device)
+    else:
+        out = torch.empty(M, K, dtype=a.dtype, device=a.device)
+    if M:
+        _wide_rows[(M,)](fa, fb, out, q, s, K, fa.stride(0), fb.stride(0), OP=op, QUANT=quantize,
+                         BLOCK=min(CHUNK, triton.next_power_of_2(K)), num_warps=4)
+    return _result(out, q, s, tuple(a.shape), quantize)
+
+
+def gelu(h: torch.Tensor, quantize: bool = False):
+    return _wide(1, h, None, quantize)
+
+
+def swiglu(gate: torch.Tensor, up: torch.Tensor, quantize: bool = False):
+    return _wide(2, gate, up, quantize)
+
+
+def quantize_rows(x: torch.Tensor) -> FP8Act:
+    return _wide(0, x, None, True)
+
+
+assert E4M3_MAX == 448.0 and MIN_SCALE == 1e-12   # the kernels spell these out
