@@ -112,7 +112,11 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
         // The server logs to a file, not to pipes into this JVM: were this process killed, a server
         // writing into a dead pipe would die with it, taking other clients' connections along.
         java.io.File pgLog = dataDir.resolveSibling("postgres.log").toFile();
-        EmbeddedPostgres pg = EmbeddedPostgres.builder()
+        EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder();
+        String password = passwordIn(dataDir);
+        // zonky checks that the server is up by logging in: with the password, once the directory has one
+        if (!password.isEmpty()) builder.setConnectConfig("password", password);
+        EmbeddedPostgres pg = builder
                 .setOutputRedirector(ProcessBuilder.Redirect.appendTo(pgLog))
                 .setErrorRedirector(ProcessBuilder.Redirect.appendTo(pgLog))
                 .setDataDirectory(dataDir)

@@ -65,6 +65,12 @@ class EmbeddedPostgresServerTest {
                 assertThat(c.isValid(5)).isTrue();
             }
         }
+        String password = passwordFile(dataDir);
+        // started again later: the same password, still required
+        try (EmbeddedPostgresServer pg = EmbeddedPostgresServer.startOrJoin(dataDir)) {
+            assertLockedDown(dataDir, pg);
+            assertThat(passwordFile(dataDir)).isEqualTo(password);
+        }
     }
 
     @Test
@@ -95,6 +101,9 @@ class EmbeddedPostgresServerTest {
         try (EmbeddedPostgresServer pg = EmbeddedPostgresServer.startOrJoin(dataDir)) {
             assertLockedDown(dataDir, pg);
             assertThat(passwordFile(dataDir)).as("the password kept").isEqualTo(password);
+        }
+        try (EmbeddedPostgresServer pg = EmbeddedPostgresServer.startOrJoin(dataDir)) {
+            assertLockedDown(dataDir, pg);
         }
     }
 }

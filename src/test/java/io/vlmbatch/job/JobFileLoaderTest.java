@@ -237,6 +237,28 @@ class JobFileLoaderTest {
                 """, ":3: scheduling.catchup: must be true or false, got \"sometimes\"");
     }
 
+    @Test
+    void csvRawIsOffUnlessAskedFor() throws Exception {
+        assertThat(JobFileLoader.load(write("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                output: { csv: out.csv }
+                """)).csvRaw()).isFalse();
+        assertThat(JobFileLoader.load(write("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                output: { csv: out.csv, csv_raw: true }
+                """)).csvRaw()).isTrue();
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                output: { csv: out.csv, csv_raw: "=1+1" }
+                """, ":4: output.csv_raw: must be true or false, got \"=1+1\"");
+    }
+
     private void assertError(String yaml, String expected) throws Exception {
         Path f = write(yaml);
         assertThatThrownBy(() -> JobFileLoader.load(f)).isInstanceOf(JobFileException.class).hasMessageContaining(f + expected);
