@@ -84,7 +84,7 @@ class SchemaMigrationsTest {
     static AnnotationConfigApplicationContext startNewVersion(String url) {
         AnnotationConfigApplicationContext ctx = new AnnotationConfigApplicationContext();
         ctx.getEnvironment().getPropertySources().addFirst(new MapPropertySource("test", Map.of(
-                "spring.datasource.url", url, "spring.datasource.username", pg.user(), "spring.datasource.password", "")));
+                "spring.datasource.url", url, "spring.datasource.username", pg.user(), "spring.datasource.password", pg.password())));
         ctx.register(DatabaseConfig.class, BatchConfig.class);
         ctx.refresh();
         return ctx;
