@@ -28,6 +28,10 @@ CREATE TABLE IF NOT EXISTS vlm_work_item (
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     UNIQUE (run_id, item_key)
 );
+-- Lineage of a page or archive member (issue 10): uri is the file as listed (source_uri), member the
+-- path inside the container (nested levels joined by '!/', '' for none), page the 1-based page or frame.
+ALTER TABLE vlm_work_item ADD COLUMN IF NOT EXISTS member TEXT NOT NULL DEFAULT '';
+ALTER TABLE vlm_work_item ADD COLUMN IF NOT EXISTS page   INT;
 -- The infer step pages through pending items of one run by id range.
 CREATE INDEX IF NOT EXISTS vlm_work_item_pending ON vlm_work_item (run_id, id) WHERE status = 'pending';
 

@@ -5,6 +5,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.store.CsvExporter;
+import io.vlmbatch.store.JsonlExporter;
 import io.vlmbatch.store.ResultStore;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
@@ -103,5 +104,10 @@ public class DatabaseConfig {
     @Bean
     CsvExporter csvExporter(JdbcTemplate jdbc, TransactionTemplate tx) {
         return new CsvExporter(jdbc, tx);
+    }
+
+    @Bean
+    JsonlExporter jsonlExporter(JdbcTemplate jdbc, TransactionTemplate tx) {
+        return new JsonlExporter(jdbc, tx);
     }
 }
