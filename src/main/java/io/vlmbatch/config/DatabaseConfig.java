@@ -6,6 +6,7 @@ import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.db.SchemaMigrations;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.store.CsvExporter;
+import io.vlmbatch.store.JsonlExporter;
 import io.vlmbatch.store.ResultStore;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
@@ -106,5 +107,10 @@ public class DatabaseConfig {
     @Bean
     CsvExporter csvExporter(JdbcTemplate jdbc, TransactionTemplate tx) {
         return new CsvExporter(jdbc, tx);
+    }
+
+    @Bean
+    JsonlExporter jsonlExporter(JdbcTemplate jdbc, TransactionTemplate tx) {
+        return new JsonlExporter(jdbc, tx);
     }
 }

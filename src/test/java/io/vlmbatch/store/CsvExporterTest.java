@@ -81,7 +81,7 @@ class CsvExporterTest {
             assertThat(left).as("no temporary file left behind").containsExactly(out);
         }
         String text = Files.readString(out, StandardCharsets.UTF_8);
-        assertThat(text).startsWith("item_key,uri,status,error,caption,kind,meta.camera\r\n");
+        assertThat(text).startsWith("item_key,source_uri,member,page,status,error,caption,kind,meta.camera\r\n");
         List<CSVRecord> records;
         try (Reader in = Files.newBufferedReader(out, StandardCharsets.UTF_8)) {
             records = CSVFormat.RFC4180.builder().setHeader().setSkipHeaderRecord(true).get().parse(in).getRecords();
