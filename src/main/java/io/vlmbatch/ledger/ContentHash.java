@@ -41,6 +41,27 @@ public final class ContentHash {
         return HexFormat.of().formatHex(d.digest());
     }
 
+    /**
+     * A page or member inside a listed file, by that file's hash ({@link #of} or {@link #ofStream}), the
+     * member path ("" or null: the file itself) and the 1-based page (null: a whole image). Hashing the
+     * document once and the page number on top keeps a 500-page PDF from being read 500 times.
+     */
+    public static String ofPart(String documentHash, String member, Integer page) {
+        MessageDigest d = sha256();
+        String m = member == null ? "" : member;
+        d.update(("part\u0000" + documentHash + "\u0000" + m.length() + ":" + m + "\u0000" + (page == null ? "-" : page))
+                .getBytes(StandardCharsets.UTF_8));
+        return HexFormat.of().formatHex(d.digest());
+    }
+
+    /** SHA-256 of everything the stream holds (the caller closes it); equal to {@link #of} of the same bytes. */
+    public static String ofStream(InputStream in) throws IOException {
+        MessageDigest d = sha256();
+        byte[] buf = new byte[64 * 1024];
+        for (int n; (n = in.read(buf)) > 0; ) d.update(buf, 0, n);
+        return HexFormat.of().formatHex(d.digest());
+    }
+
     static MessageDigest sha256() {
         try {
             return MessageDigest.getInstance("SHA-256");
