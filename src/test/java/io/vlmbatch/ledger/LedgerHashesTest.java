@@ -38,6 +38,30 @@ class LedgerHashesTest {
     }
 
     @Test
+    void partsOfADocumentAreKeyedByItsHashMemberAndPageAndTheDocumentIsReadOnce() throws Exception {
+        byte[] doc = "%PDF-1.7 pretend".getBytes(StandardCharsets.US_ASCII);
+        String h = ContentHash.ofStream(new ByteArrayInputStream(doc));
+        assertThat(h).isEqualTo(ContentHash.of(doc));
+        assertThat(Set.of(ContentHash.ofPart(h, null, 1), ContentHash.ofPart(h, null, 2), ContentHash.ofPart(h, "a.pdf", 1),
+                ContentHash.ofPart(h, "", null), ContentHash.ofPart(ContentHash.of(new byte[1]), null, 1))).hasSize(5);
+        assertThat(ContentHash.ofPart(h, null, 1)).isEqualTo(ContentHash.ofPart(h, "", 1));
+        // a member name cannot pose as another (member, page) pair
+        assertThat(ContentHash.ofPart(h, "x\u00001", 2)).isNotEqualTo(ContentHash.ofPart(h, "x", 12));
+
+        DocumentHashes cache = new DocumentHashes(2);
+        int[] opened = {0};
+        DocumentHashes.Opener open = () -> {
+            opened[0]++;
+            return new ByteArrayInputStream(doc);
+        };
+        for (int page = 1; page <= 50; page++) assertThat(cache.hash("file:///d.pdf", open)).isEqualTo(h);
+        assertThat(opened[0]).isEqualTo(1);
+        assertThatThrownBy(() -> cache.hash("file:///gone.pdf", () -> {
+            throw new java.nio.file.NoSuchFileException("/gone.pdf");
+        })).hasMessageContaining("cannot read file:///gone.pdf");
+    }
+
+    @Test
     void everyFieldThatDeterminesTheAnswerChangesTheFingerprint() {
         String base = TaskFingerprint.of("glm-4v-9b", "Which one?", KIND, RESIZE);
         Set<String> all = new HashSet<>(List.of(base,
