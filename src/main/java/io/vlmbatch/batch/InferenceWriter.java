@@ -5,6 +5,7 @@ import io.vlmbatch.inference.ChatResult;
 import io.vlmbatch.inference.InferenceUnavailableException;
 import io.vlmbatch.inference.OpenAiClient;
 import io.vlmbatch.job.TaskSpec;
+import io.vlmbatch.store.ItemStatus;
 import io.vlmbatch.store.ResultStore;
 import io.vlmbatch.store.TaskOutcome;
 import io.vlmbatch.store.WorkItemStore;
@@ -67,7 +68,7 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
         for (PreparedItem p : chunk) {
             List<Future<ChatResult>> perTask = answers.get(i++);
             if (p.rejected()) {
-                items.finish(p.item().id(), "failed", p.rejectReason(), null, null);
+                items.finish(p.item().id(), ItemStatus.FAILED, p.rejectReason(), null, null);
                 continue;
             }
             List<TaskOutcome> outcomes = new ArrayList<>();
@@ -79,7 +80,7 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
                 if (!r.ok()) errors.add(task.name() + ": " + r.error());
             }
             results.upsert(p.item().id(), outcomes);
-            items.finish(p.item().id(), errors.isEmpty() ? "done" : "failed",
+            items.finish(p.item().id(), errors.isEmpty() ? ItemStatus.DONE : ItemStatus.FAILED,
                     errors.isEmpty() ? null : String.join("; ", errors), p.width(), p.height());
         }
     }

@@ -50,16 +50,13 @@ public class WorkItemStore {
                 runId, afterId, maxId, limit);
     }
 
-    public void finish(long id, String status, String error, Integer width, Integer height) {
+    public void finish(long id, ItemStatus status, String error, Integer width, Integer height) {
         jdbc.update("UPDATE vlm_work_item SET status = ?, error = ?, width = ?, height = ?, updated_at = now() WHERE id = ?",
-                status, ResultStore.storable(error), width, height, id);
+                status.sql(), ResultStore.storable(error), width, height, id);
     }
 
     public ItemCounts counts(long runId) {
-        return jdbc.query("""
-                SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'failed'),
-                       count(*) FILTER (WHERE status = 'pending')
-                FROM vlm_work_item WHERE run_id = ?""", rs -> {
+        return jdbc.query("SELECT c.done, c.failed, c.pending FROM (SELECT ?::bigint AS run_id) r " + ItemCounts.join("r.run_id"), rs -> {
             rs.next();
             return new ItemCounts(rs.getLong(1), rs.getLong(2), rs.getLong(3));
         }, runId);

@@ -68,8 +68,8 @@ class CsvExporterTest {
                 new TaskOutcome("kind", new ChatResult("photo", null, "m", 1, 1, 3, 1))));
         // upsert again (a redone chunk): replaces, never duplicates
         results.upsert(a, List.of(new TaskOutcome("kind", new ChatResult("chart", null, "m", 1, 1, 3, 2))));
-        items.finish(a, "done", null, 640, 480);
-        items.finish(b, "failed", "empty file (0 bytes)", null, null);
+        items.finish(a, ItemStatus.DONE, null, 640, 480);
+        items.finish(b, ItemStatus.FAILED, "empty file (0 bytes)", null, null);
         assertThat(items.counts(7)).isEqualTo(new ItemCounts(1, 1, 1));
 
         Path out = tmp.resolve("out/run.csv");
