@@ -58,8 +58,12 @@ def check_kernels() -> list[dict]:
             "rms_norm": (T.rms_norm(x, w, 1e-5, True), fused.rms_norm(xc, wc, 1e-5, True)),
             "gelu": (T.gelu(x, True), fused.gelu(xc, True)),
             "swiglu": (T.swiglu(x, y, True), fused.swiglu(xc, yc, True)),
-            "add_layer_norm": (T.add_layer_norm(x, y, w, b, 1e-6, True)[1], fused.add_layer_norm(xc, yc, wc, bc, 1e-6, True)[1]),
-            "add_rms_norm": (T.add_rms_norm(x, y, w, 1e-5, True)[1], fused.add_rms_norm(xc, yc, wc, 1e-5, True)[1]),
+            # the residual sum is rounded to bf16 before its quantization (it is the bf16 residual stream):
+            # the reference rounds it too
+            "add_layer_norm": (T.add_layer_norm(x, y, w, b, 1e-6, True)[1],
+                               fused.add_layer_norm(x.cpu(), y.cpu(), w.cpu(), b.cpu(), 1e-6, True)[1]),
+            "add_rms_norm": (T.add_rms_norm(x, y, w, 1e-5, True)[1],
+                             fused.rms_norm((x.cpu() + y.cpu()).float(), wc, 1e-5, True)),
         }
         for name, (got, want) in quant.items():
             gd, wd = got.dequantize().cpu(), want.dequantize()
@@ -155,7 +159,7 @@ def layer_times() -> list[dict]:
                 def fp8_path():
                     return lin(producer_out(True))
 
-                xq = fp8.quantize_rows(x[:, :K].contiguous())
+                xq = fused.quantize_rows(x[:, :K].contiguous())
                 gemm_bf16 = timed_us(lambda: F.linear(x[:, :K], w), M)
                 gemm_fp8 = timed_us(lambda: lin(xq), M)
                 t_eager, t_bf16, t_fp8 = timed_us(eager_path, M), timed_us(bf16_path, M), timed_us(fp8_path, M)

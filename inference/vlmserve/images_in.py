@@ -130,7 +130,8 @@ def decode(data: bytes, policy: ImagePolicy) -> Image.Image:
             "(JPEG up to 8x smaller per side), so send a smaller image or a JPEG", PARAM, "image_too_large")
     try:
         img.load()
-        img = load_rgb(ImageOps.exif_transpose(img))
+        ImageOps.exif_transpose(img, in_place=True)   # in place: no copy of an image without rotation
+        img = load_rgb(img)
         factor = min(img.size) // (2 * policy.target_size)
         return img.reduce(factor) if factor >= 2 else img
     except Exception as e:

@@ -32,7 +32,9 @@ class FP8Act:
         self.data, self.scale, self.shape = data, scale, tuple(shape)   # data [M, K], scale [M, 1] float32
 
     def rows(self, start: int, stop: int) -> "FP8Act":
-        return FP8Act(self.data[start:stop], self.scale[start:stop], (stop - start, self.shape[-1]))
+        # The scales are copied: a view starting at row `start` is only 4-byte aligned, and cuBLASLt
+        # refuses scale pointers that are not 16-byte aligned (CUBLAS_STATUS_NOT_SUPPORTED on the H200).
+        return FP8Act(self.data[start:stop], self.scale[start:stop].clone(), (stop - start, self.shape[-1]))
 
     def dequantize(self, dtype=torch.float32) -> torch.Tensor:
         return (self.data.float() * self.scale).to(dtype).view(self.shape)
@@ -90,6 +92,10 @@ class FP8Linear(nn.Module):
                     compute_dtype: torch.dtype = torch.bfloat16) -> "FP8Linear":
         if weight.shape[0] % 16 or weight.shape[1] % 16:
             raise ValueError(f"FP8 needs both weight dimensions divisible by 16, got {list(weight.shape)}")
+        if weight.is_cuda and not fp8_matmul_supported(weight.device):
+            # the float32 emulation would dequantize every weight on every call: far slower than bf16
+            raise ValueError(f"--quant fp8 needs a GPU with FP8 matrix units (compute capability 8.9+: Ada, "
+                             f"Hopper); {torch.cuda.get_device_name(weight.device)} has none (use none or nf4)")
         q, s = quantize_weight(weight)
         return cls(q, s, bias, compute_dtype)
 

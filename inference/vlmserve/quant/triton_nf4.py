@@ -369,7 +369,7 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
             raise ValueError(f"tensor-core tiles need block_m, block_n >= 16, got {cfg}")
         # per quant block: the 32 even columns, then the 32 odd ones (one small copy; the kernel loads both halves
         # as contiguous vectors)
-        xp = x.view(m, k_blocks, 32, 2).transpose(2, 3).contiguous()
+        xp = x.reshape(m, k_blocks, 32, 2).transpose(2, 3).contiguous()  # x may have any row stride
         _nf4_tc_kernel[(n_programs, split)](
             xp, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k, w.k, split,
             BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1, GROUP_M=8, W_IS_A=cfg.w_is_a,

@@ -3,6 +3,7 @@ package io.vlmbatch.config;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.vlmbatch.db.EmbeddedPostgresServer;
+import io.vlmbatch.db.SchemaMigrations;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.store.CsvExporter;
 import io.vlmbatch.store.ResultStore;
@@ -21,7 +22,8 @@ import org.springframework.transaction.support.TransactionTemplate;
 
 /**
  * The database: spring.datasource.url (or SPRING_DATASOURCE_URL) when given, else the embedded
- * PostgreSQL under the user's data folder. Schema applied before anything else touches it.
+ * PostgreSQL under the user's data folder. Its schema is migrated to the newest version before anything
+ * else touches it (db/SchemaMigrations).
  */
 @Configuration(proxyBeanMethods = false)
 public class DatabaseConfig {
@@ -62,7 +64,7 @@ public class DatabaseConfig {
             }
         };
         try {
-            SchemaInitializer.apply(ds);
+            SchemaMigrations.migrate(ds);
         } catch (RuntimeException e) {
             ds.close();
             throw e;

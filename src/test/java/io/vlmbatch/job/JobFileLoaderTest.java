@@ -237,6 +237,29 @@ class JobFileLoaderTest {
                 """, ":3: scheduling.catchup: must be true or false, got \"sometimes\"");
     }
 
+    @Test
+    void hostileYamlIsRefusedNotExpanded() throws Exception {
+        StringBuilder laughs = new StringBuilder("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for (int i = 1; i < 12; i++) {
+            laughs.append("a").append(i).append(": &a").append(i).append(" [");
+            for (int j = 0; j < 9; j++) laughs.append(j == 0 ? "" : ", ").append("*a").append(i - 1);
+            laughs.append("]\n");
+        }
+        Path bomb = write(laughs.toString());
+        assertThatThrownBy(() -> JobFileLoader.load(bomb)).isInstanceOf(JobFileException.class)
+                .hasMessageContaining("malformed YAML").hasMessageContaining("aliases");
+        Path deep = write("name: x\nsource: " + "[".repeat(5000) + "]".repeat(5000) + "\n");
+        assertThatThrownBy(() -> JobFileLoader.load(deep)).isInstanceOf(JobFileException.class)
+                .hasMessageStartingWith(deep + ":").hasMessageContaining("malformed YAML: Nesting Depth exceeded");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                ? [complex, key]
+                : 1
+                """, ":4: keys must be plain names");
+    }
+
     private void assertError(String yaml, String expected) throws Exception {
         Path f = write(yaml);
         assertThatThrownBy(() -> JobFileLoader.load(f)).isInstanceOf(JobFileException.class).hasMessageContaining(f + expected);

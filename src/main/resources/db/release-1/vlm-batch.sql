@@ -1,7 +1,8 @@
+-- Schema version 1 (release 1), part of db/Release1Schema: never edit it; change the schema with a
+-- new migration in db/migration. Idempotent, because it also completes databases made by release 1.
 -- vlm-batch tables: one row per run, one row per image of a run (frozen by the discover step),
--- one row per (image, task) result. Idempotent: the app applies it at every start.
--- The Spring Batch job repository tables come from spring-batch-core's schema-postgresql.sql,
--- which the app applies when BATCH_JOB_INSTANCE is missing.
+-- one row per (image, task) result. The Spring Batch job repository tables come from
+-- spring-batch-core's schema-postgresql.sql, applied by the same migration.
 
 CREATE TABLE IF NOT EXISTS vlm_run (
     run_id        BIGINT PRIMARY KEY,            -- = BATCH_JOB_INSTANCE.JOB_INSTANCE_ID (job name + logical date + params)

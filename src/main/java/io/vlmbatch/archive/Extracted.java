@@ -1,0 +1,18 @@
+package io.vlmbatch.archive;
+
+import java.awt.image.BufferedImage;
+
+/** What the processor gets for one work item: an image file's bytes, or a rendered / decoded page. */
+public sealed interface Extracted {
+
+    /** A member image (or a single-image file) as stored: decode it like any uploaded image. */
+    record ImageBytes(byte[] bytes) implements Extracted {}
+
+    /**
+     * A PDF page rendered at the requested size, or a TIFF frame decoded (possibly subsampled).
+     *
+     * @param originalWidth  the page's size at the render resolution, or the frame's stored size
+     * @param originalHeight likewise
+     */
+    record Page(BufferedImage image, int originalWidth, int originalHeight) implements Extracted {}
+}

@@ -1,0 +1,202 @@
+package io.vlmbatch.bench;
+
+import io.vlmbatch.archive.ExpandSpec;
+import io.vlmbatch.archive.Extracted;
+import io.vlmbatch.archive.LocalFileSource;
+import io.vlmbatch.archive.PageExtractor;
+import io.vlmbatch.archive.RenderSpec;
+import io.vlmbatch.testsupport.ArchiveFiles;
+import java.awt.Color;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javax.imageio.IIOImage;
+import javax.imageio.ImageIO;
+import javax.imageio.ImageWriteParam;
+import javax.imageio.ImageWriter;
+import javax.imageio.stream.ImageOutputStream;
+import org.apache.pdfbox.pdmodel.PDDocument;
+import org.apache.pdfbox.pdmodel.PDPage;
+import org.apache.pdfbox.pdmodel.PDPageContentStream;
+import org.apache.pdfbox.pdmodel.common.PDRectangle;
+import org.apache.pdfbox.pdmodel.graphics.image.JPEGFactory;
+
+/**
+ * Pages per second per core for what the processor does with a document page: PDF pages rendered at the
+ * default size (long side 1120 px) and TIFF frames decoded, each opened from its lineage as a work item
+ * is (document parsed again per page), one thread, CPU time of that thread. Printed next to the image
+ * figures of bench/results/pipeline_overhead.json. Writes bench/results/archive_pages.json.
+ *
+ * Run: bench/archive_pages [--pages N]
+ */
+public final class ArchivePagesBench {
+
+    record Row(String input, String pixels, int pages, double cpuMsPerPage, double wallMsPerPage, double pagesPerSecondPerCore,
+               double encodeMsPerPage) {}
+
+    public static void main(String[] args) throws Exception {
+        int pages = 24;
+        for (int i = 0; i < args.length - 1; i++) {
+            if (args[i].equals("--pages")) pages = Integer.parseInt(args[++i]);
+        }
+        Path work = Files.createTempDirectory("vlm-archive-bench");
+        Path root = Path.of("").toAbsolutePath();
+        PageExtractor extractor = new PageExtractor(ExpandSpec.defaults(), RenderSpec.defaults());
+        List<Row> rows = new ArrayList<>();
+        try {
+            Color[] colors = new Color[pages];
+            for (int i = 0; i < pages; i++) colors[i] = Color.getHSBColor(i / (float) pages, 0.7f, 0.8f);
+            System.out.println("making inputs...");
+            Map<String, Path> inputs = new java.util.LinkedHashMap<>();
+            inputs.put("PDF, text (A4)", ArchiveFiles.write(work.resolve("text.pdf"), ArchiveFiles.textPdf(pages, "a line of body text")));
+            inputs.put("PDF, scan 150 dpi (Letter, JPEG 1275x1650)", ArchiveFiles.write(work.resolve("scan150.pdf"), ArchiveFiles.scannedPdf(colors)));
+            inputs.put("PDF, scan 300 dpi (Letter, JPEG 2550x3300)", ArchiveFiles.write(work.resolve("scan300.pdf"), scannedPdf300(colors)));
+            inputs.put("PDF, scan 150 dpi, inside a ZIP", ArchiveFiles.write(work.resolve("scans.zip"),
+                    ArchiveFiles.zip(ArchiveFiles.members("box/scan150.pdf", Files.readAllBytes(work.resolve("scan150.pdf"))))));
+            int frames = Math.max(2, pages / 2);
+            inputs.put("TIFF, bilevel CCITT G4 300 dpi (2550x3300)", ArchiveFiles.write(work.resolve("g4.tif"),
+                    ArchiveFiles.multiPageTiff(2550, 3300, BufferedImage.TYPE_BYTE_BINARY, "CCITT T.6", java.util.Arrays.copyOf(colors, frames))));
+            inputs.put("TIFF, gray LZW 300 dpi (2550x3300)", ArchiveFiles.write(work.resolve("gray.tif"),
+                    ArchiveFiles.multiPageTiff(2550, 3300, BufferedImage.TYPE_BYTE_GRAY, "LZW", java.util.Arrays.copyOf(colors, frames))));
+            inputs.put("TIFF, RGB LZW 150 dpi (1275x1650)", ArchiveFiles.write(work.resolve("rgb150.tif"),
+                    ArchiveFiles.multiPageTiff(1275, 1650, java.util.Arrays.copyOf(colors, frames))));
+            inputs.put("TIFF, RGB LZW 300 dpi (2550x3300)", ArchiveFiles.write(work.resolve("rgb300.tif"),
+                    ArchiveFiles.multiPageTiff(2550, 3300, java.util.Arrays.copyOf(colors, frames))));
+            for (Map.Entry<String, Path> input : inputs.entrySet()) {
+                String member = input.getKey().contains("ZIP") ? "box/scan150.pdf" : "";
+                int n = input.getKey().startsWith("TIFF") ? frames : pages;
+                rows.add(measure(extractor, input.getKey(), input.getValue(), member, n));
+            }
+        } finally {
+            try (var files = Files.walk(work)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+        String cpu = cpuModel();
+        System.out.printf(Locale.ROOT, "%nDocument pages, default size (long side %d px), one thread (%s, Java %s)%n",
+                RenderSpec.DEFAULT_MAX_SIDE, cpu, Runtime.version());
+        System.out.printf(Locale.ROOT, "%-44s %11s %6s %12s %13s %15s %16s%n", "input", "out px", "pages", "CPU ms/page",
+                "wall ms/page", "pages/s/core", "+JPEG ms/page");
+        for (Row r : rows) {
+            System.out.printf(Locale.ROOT, "%-44s %11s %6d %12.1f %13.1f %15.1f %16.1f%n", r.input(), r.pixels(), r.pages(),
+                    r.cpuMsPerPage(), r.wallMsPerPage(), r.pagesPerSecondPerCore(), r.encodeMsPerPage());
+        }
+        printPipelineImages(root.resolve("bench/results/pipeline_overhead.json"));
+        write(root.resolve("bench/results/archive_pages.json"), rows, cpu);
+    }
+
+    /** Warm-up on the first pages, then every page once, as separate work items would. */
+    private static Row measure(PageExtractor extractor, String name, Path file, String member, int pages) throws IOException {
+        LocalFileSource source = new LocalFileSource(file);
+        for (int p = 1; p <= Math.min(3, pages); p++) {
+            extractor.extract(source, member, p);
+        }
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        long cpu0 = mx.getCurrentThreadCpuTime();
+        long wall0 = System.nanoTime();
+        BufferedImage last = null;
+        for (int p = 1; p <= pages; p++) {
+            last = ((Extracted.Page) extractor.extract(source, member, p)).image();
+        }
+        double cpuMs = (mx.getCurrentThreadCpuTime() - cpu0) / 1e6 / pages;
+        double wallMs = (System.nanoTime() - wall0) / 1e6 / pages;
+        // What sending it would add at the pipeline's JPEG quality, for pages already at the model's size.
+        double encodeMs = Double.NaN;
+        if (Math.max(last.getWidth(), last.getHeight()) <= RenderSpec.DEFAULT_MAX_SIDE) {
+            long e0 = mx.getCurrentThreadCpuTime();
+            for (int i = 0; i < 5; i++) jpeg(last);
+            encodeMs = (mx.getCurrentThreadCpuTime() - e0) / 1e6 / 5;
+        }
+        System.out.printf(Locale.ROOT, "  %-44s %.1f ms/page%n", name, cpuMs);
+        return new Row(name, last.getWidth() + "x" + last.getHeight(), pages, cpuMs, wallMs, 1000.0 / cpuMs, encodeMs);
+    }
+
+    private static byte[] jpeg(BufferedImage img) throws IOException {
+        ImageWriter writer = ImageIO.getImageWritersByFormatName("jpeg").next();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (ImageOutputStream ios = ImageIO.createImageOutputStream(out)) {
+            writer.setOutput(ios);
+            ImageWriteParam param = writer.getDefaultWriteParam();
+            param.setCompressionMode(ImageWriteParam.MODE_EXPLICIT);
+            param.setCompressionQuality(0.9f);
+            writer.write(null, new IIOImage(img, null, null), param);
+        } finally {
+            writer.dispose();
+        }
+        return out.toByteArray();
+    }
+
+    /** A 300 dpi scan per page (2550x3300 JPEG), as archival scanning produces. */
+    private static byte[] scannedPdf300(Color[] colors) throws IOException {
+        try (PDDocument doc = new PDDocument()) {
+            for (Color c : colors) {
+                PDPage page = new PDPage(PDRectangle.LETTER);
+                doc.addPage(page);
+                var image = JPEGFactory.createFromImage(doc, ArchiveFiles.scan(2550, 3300, c), 0.85f);
+                try (PDPageContentStream cs = new PDPageContentStream(doc, page)) {
+                    cs.drawImage(image, 0, 0, 612, 792);
+                }
+            }
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            doc.save(out);
+            return out.toByteArray();
+        }
+    }
+
+    /** The pipeline-overhead bench's image rows, for comparison (its prepare column is the same kind of CPU). */
+    private static void printPipelineImages(Path json) throws IOException {
+        if (!Files.exists(json)) {
+            return;
+        }
+        String text = Files.readString(json);
+        Matcher m = Pattern.compile("\"size\": \"([^\"]+)\".*?\"images_per_s_per_core\": ([0-9.]+), \"prepare_cpu_ms_per_image\": ([0-9.]+)")
+                .matcher(text);
+        System.out.println("\nfor comparison, bench/results/pipeline_overhead.json (images, whole pipeline incl. PostgreSQL):");
+        while (m.find()) {
+            System.out.printf(Locale.ROOT, "  %-6s JPEG: prepare %s CPU ms/image, whole pipeline %s images/s/core%n",
+                    m.group(1), m.group(3), m.group(2));
+        }
+    }
+
+    private static String cpuModel() {
+        try {
+            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("unknown CPU");
+        } catch (IOException e) {
+            return "unknown CPU";
+        }
+    }
+
+    private static void write(Path file, List<Row> rows, String cpu) throws IOException {
+        Files.createDirectories(file.getParent());
+        StringBuilder b = new StringBuilder("{\n");
+        b.append("  \"benchmark\": \"archive_pages\",\n");
+        b.append("  \"description\": \"PDF pages rendered at long side 1120 px and TIFF frames decoded, each re-opened from its lineage as one work item, one thread; CPU time of that thread\",\n");
+        b.append("  \"cores\": ").append(Runtime.getRuntime().availableProcessors()).append(",\n");
+        b.append("  \"cpu\": \"").append(cpu.replace("\"", "'")).append("\",\n");
+        b.append("  \"java\": \"").append(Runtime.version()).append("\",\n");
+        b.append("  \"results\": [\n");
+        for (int i = 0; i < rows.size(); i++) {
+            Row r = rows.get(i);
+            b.append(String.format(Locale.ROOT,
+                    "    {\"input\": \"%s\", \"output_pixels\": \"%s\", \"pages\": %d, \"cpu_ms_per_page\": %.2f, \"wall_ms_per_page\": %.2f, "
+                            + "\"pages_per_s_per_core\": %.2f, \"jpeg_encode_ms_per_page\": %s}%s%n",
+                    r.input(), r.pixels(), r.pages(), r.cpuMsPerPage(), r.wallMsPerPage(), r.pagesPerSecondPerCore(),
+                    Double.isNaN(r.encodeMsPerPage()) ? "null" : String.format(Locale.ROOT, "%.2f", r.encodeMsPerPage()),
+                    i + 1 < rows.size() ? "," : ""));
+        }
+        b.append("  ]\n}\n");
+        Files.writeString(file, b.toString());
+        System.out.println("wrote " + file);
+    }
+}
