@@ -70,7 +70,7 @@ public final class Main {
             }
         });
         try (ConfigurableApplicationContext ctx = app.run()) {
-            Commands commands = new Commands(ctx.getBean(JobRepository.class), ctx.getBean(RunLifecycle.class),
+            Commands commands = new Commands(ctx.getBean(JobRepository.class), ctx.getBeanProvider(RunLifecycle.class),
                     ctx.getBean(RunStore.class), ctx.getBean(WorkItemStore.class), ctx.getBean(CsvExporter.class),
                     ctx.getBeanProvider(Job.class), ctx.getBeanProvider(InferenceService.class),
                     ctx.getBeanProvider(JobDefinition.class), ctx.getBeanProvider(RunParameters.class));

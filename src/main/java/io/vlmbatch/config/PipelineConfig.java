@@ -13,6 +13,7 @@ import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.run.Heartbeat;
+import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.run.RunOwnerListener;
 import io.vlmbatch.run.RunOwnership;
 import io.vlmbatch.source.ImageFetcher;
@@ -27,6 +28,7 @@ import java.nio.file.Path;
 import org.springframework.batch.core.configuration.annotation.StepScope;
 import org.springframework.batch.core.job.Job;
 import org.springframework.batch.core.job.builder.JobBuilder;
+import org.springframework.batch.core.launch.JobOperator;
 import org.springframework.batch.core.repository.JobRepository;
 import org.springframework.batch.core.step.Step;
 import org.springframework.batch.core.step.builder.StepBuilder;
@@ -48,6 +50,12 @@ public class PipelineConfig {
     static final long MAX_IMAGE_BYTES = 256L * 1024 * 1024;
 
     public record ModelOption(Path dir) {}
+
+    /** Starts, resumes and refuses runs of the job (the one lifecycle, with this context's JobOperator). */
+    @Bean
+    RunLifecycle runLifecycle(JobRepository repository, JobOperator operator, RunStore runs, RunOwnership ownership) {
+        return new RunLifecycle(repository, operator, runs, ownership);
+    }
 
     /**
      * Primary: in serve, the parent context holds the playground's InferenceService too. The embedded

@@ -9,10 +9,8 @@ import static org.springframework.test.web.servlet.result.MockMvcResultMatchers.
 import io.vlmbatch.config.DatabaseConfig;
 import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.schedule.JobCatalog;
-import io.vlmbatch.schedule.ScheduleStore;
 import io.vlmbatch.store.WorkItemStore;
 import java.nio.file.Files;
-import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -40,14 +38,6 @@ class RunsControllerTest {
         @Bean
         RunQueries runQueries(JdbcTemplate jdbc, WorkItemStore items) {
             return new RunQueries(jdbc, items);
-        }
-
-        /** The scheduler's tables, which the run detail reads (a CLI run has no row there). */
-        @Bean
-        ScheduleStore scheduleStore(DataSource dataSource) {
-            ScheduleStore store = new ScheduleStore(dataSource);
-            store.applySchema();
-            return store;
         }
 
         @Bean(destroyMethod = "close")
