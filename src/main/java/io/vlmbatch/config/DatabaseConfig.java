@@ -6,6 +6,7 @@ import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.db.SchemaMigrations;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.store.CsvExporter;
+import io.vlmbatch.store.JsonlExporter;
 import io.vlmbatch.store.ResultStore;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
@@ -46,6 +47,7 @@ public class DatabaseConfig {
             embedded = EmbeddedPostgresServer.startOrJoin(paths.postgresData());
             config.setJdbcUrl(embedded.jdbcUrl());
             config.setUsername(embedded.user());
+            config.setPassword(embedded.password());
         }
         config.setPoolName("vlm-batch");
         // Each partition holds a connection for its chunk's transaction; a few more serve the job
@@ -105,5 +107,10 @@ public class DatabaseConfig {
     @Bean
     CsvExporter csvExporter(JdbcTemplate jdbc, TransactionTemplate tx) {
         return new CsvExporter(jdbc, tx);
+    }
+
+    @Bean
+    JsonlExporter jsonlExporter(JdbcTemplate jdbc, TransactionTemplate tx) {
+        return new JsonlExporter(jdbc, tx);
     }
 }
