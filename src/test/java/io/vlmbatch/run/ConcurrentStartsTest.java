@@ -51,7 +51,7 @@ class ConcurrentStartsTest {
         pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
         ctx = new AnnotationConfigApplicationContext();
         ctx.getEnvironment().getPropertySources().addFirst(new MapPropertySource("test", Map.of(
-                "spring.datasource.url", pg.jdbcUrl(), "spring.datasource.username", pg.user(), "spring.datasource.password", "")));
+                "spring.datasource.url", pg.jdbcUrl(), "spring.datasource.username", pg.user(), "spring.datasource.password", pg.password())));
         ctx.register(DatabaseConfig.class, RunConfig.class, BatchConfig.class);
         ctx.refresh();
     }

@@ -51,7 +51,7 @@ class RunsControllerTest {
         if (pg == null) pg = EmbeddedPostgresServer.startOrJoin(Files.createTempDirectory("runs-api").resolve("pg"));
         registry.add("spring.datasource.url", pg::jdbcUrl);
         registry.add("spring.datasource.username", pg::user);
-        registry.add("spring.datasource.password", () -> "");
+        registry.add("spring.datasource.password", pg::password);
     }
 
     @AfterAll
