@@ -1,7 +1,7 @@
 -- The item ledger (issue 11): what each item's bytes were and what each answer was asked with, so a
 -- later run can reuse a done answer instead of asking the server again.
 ALTER TABLE vlm_work_item ADD COLUMN content_hash TEXT;      -- SHA-256 hex of the bytes (a page: document bytes + page number); set when prepared
-ALTER TABLE vlm_work_item ADD COLUMN reused BOOLEAN NOT NULL DEFAULT FALSE; -- every task's answer was reused, no request sent
+ALTER TABLE vlm_work_item ADD COLUMN reused BOOLEAN;        -- TRUE: every task's answer was reused, no request sent
 
 ALTER TABLE vlm_result ADD COLUMN content_hash TEXT;         -- copied from the item, so the lookup needs no join to find candidates
 ALTER TABLE vlm_result ADD COLUMN fingerprint TEXT;          -- SHA-256 hex of model, final prompt, labels, sampling, resize
@@ -15,7 +15,7 @@ ALTER TABLE vlm_run ADD COLUMN inference_model TEXT;         -- the model the se
 
 -- retry: an attempt is its own Batch job instance working on the items of the run it retries
 ALTER TABLE vlm_run ADD COLUMN retry_of BIGINT;              -- the run whose failed items this attempt asks again; NULL for a run itself
-ALTER TABLE vlm_run ADD COLUMN attempt INT NOT NULL DEFAULT 1;
+ALTER TABLE vlm_run ADD COLUMN attempt INT;                 -- of an attempt: 2, 3, ... (NULL: the run itself, attempt 1)
 
 -- answers an attempt replaced, so earlier attempts stay readable; vlm_result holds the latest
 CREATE TABLE vlm_result_history (

@@ -12,11 +12,8 @@ CREATE TABLE IF NOT EXISTS vlm_run (
     discovered    BOOLEAN     NOT NULL DEFAULT FALSE, -- true once the work-item list is complete and frozen
     owner_host    TEXT,                          -- process currently executing the run, to tell a killed run
     owner_pid     BIGINT,                        -- from a live one before `restart` recovers it
-    owner_heartbeat_at TIMESTAMPTZ,              -- refreshed by the owner every few seconds: liveness seen from other hosts
     created_at    TIMESTAMPTZ NOT NULL DEFAULT now()
 );
--- databases made before the heartbeat existed get the column here
-ALTER TABLE vlm_run ADD COLUMN IF NOT EXISTS owner_heartbeat_at TIMESTAMPTZ;
 CREATE INDEX IF NOT EXISTS vlm_run_job ON vlm_run (job_name, logical_date);
 
 CREATE TABLE IF NOT EXISTS vlm_work_item (

@@ -8,6 +8,7 @@ import io.vlmbatch.image.ResizeSpec;
 import io.vlmbatch.job.TaskSpec;
 import io.vlmbatch.ledger.LedgerStore;
 import io.vlmbatch.ledger.TaskFingerprint;
+import io.vlmbatch.store.ItemStatus;
 import io.vlmbatch.store.ResultStore;
 import io.vlmbatch.store.TaskOutcome;
 import io.vlmbatch.store.WorkItemStore;
@@ -123,7 +124,7 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
             List<String> fps = fingerprints.get(i);
             List<Future<ChatResult>> perTask = answers.get(i++);
             if (p.rejected()) {
-                items.finish(p.item().id(), "failed", p.rejectReason(), null, null, p.contentHash(), false);
+                items.finish(p.item().id(), ItemStatus.FAILED, p.rejectReason(), null, null, p.contentHash(), false);
                 continue;
             }
             List<TaskOutcome> outcomes = new ArrayList<>();
@@ -150,7 +151,7 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
                 items.finishFromResults(p.item().id(), p.width(), p.height(), p.contentHash());
                 continue;
             }
-            items.finish(p.item().id(), errors.isEmpty() ? "done" : "failed",
+            items.finish(p.item().id(), errors.isEmpty() ? ItemStatus.DONE : ItemStatus.FAILED,
                     errors.isEmpty() ? null : String.join("; ", errors), p.width(), p.height(), p.contentHash(),
                     allReused && !tasks.isEmpty());
         }

@@ -8,6 +8,7 @@ import io.vlmbatch.image.ImageRejectedException;
 import io.vlmbatch.image.PreparedImage;
 import io.vlmbatch.job.TaskSpec;
 import io.vlmbatch.ledger.ContentHash;
+import io.vlmbatch.ledger.ItemPrompts;
 import io.vlmbatch.ledger.DocumentHashes;
 import io.vlmbatch.source.ByteSources;
 import io.vlmbatch.source.ImageFetcher;
@@ -55,7 +56,7 @@ public class PrepareProcessor implements ItemProcessor<WorkItem, PreparedItem> {
     public PreparedItem process(WorkItem item) {
         List<String> prompts;
         try {
-            prompts = prompts(item, tasks);
+            prompts = ItemPrompts.render(item, tasks);
         } catch (IllegalArgumentException e) {
             return PreparedItem.rejected(item, e.getMessage());
         }
@@ -101,32 +102,4 @@ public class PrepareProcessor implements ItemProcessor<WorkItem, PreparedItem> {
         return new PreparedItem(item, dataUrl, image.originalWidth(), image.originalHeight(), prompts, null, contentHash);
     }
 
-    /**
-     * Each task's final prompt for this item (what is sent, and what the ledger's fingerprint hashes).
-     * @throws IllegalArgumentException naming the task whose template the item cannot fill
-     */
-    public static List<String> prompts(WorkItem item, List<TaskSpec> tasks) {
-        List<String> prompts = new ArrayList<>();
-        Map<String, String> vars = variables(item);
-        for (TaskSpec task : tasks) {
-            Map<String, String> v = new HashMap<>(vars);
-            v.put("labels", String.join(", ", task.labels()));
-            try {
-                prompts.add(task.template().render(v));
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("task " + task.name() + ": " + e.getMessage(), e);
-            }
-        }
-        return prompts;
-    }
-
-    static Map<String, String> variables(WorkItem item) {
-        Map<String, String> vars = new HashMap<>(item.metadata());
-        vars.put("member", item.member());
-        vars.put("page", item.page() == null ? "" : item.page().toString());
-        vars.put("file_name", item.fileName());
-        vars.put("item_key", item.itemKey());
-        vars.put("uri", item.uri());
-        return vars;
-    }
 }

@@ -1,5 +1,6 @@
 package io.vlmbatch.cli;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDate;
 import java.time.format.DateTimeParseException;
@@ -7,73 +8,134 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
-/** Parses `vlm-batch run|restart|status|export ...` (see USAGE). */
+/**
+ * The one parser of `vlm-batch COMMAND ...` for every command, serve included. Options take their value
+ * as the next word or after '='; --force is the only flag; `--help` (or -h) on any command prints its
+ * usage.
+ */
 public final class CommandLine {
-    public static final String USAGE = """
-            usage:
-              vlm-batch run JOB.yaml [--date YYYY-MM-DD] [--param k=v]... [--model DIR]
-              vlm-batch restart JOB.yaml (--date YYYY-MM-DD [--param k=v]... | --execution ID) [--model DIR] [--force]
-              vlm-batch status [JOB.yaml | JOB-NAME]
-              vlm-batch export JOB.yaml [--date YYYY-MM-DD] [--param k=v]... --csv FILE
-              vlm-batch plan JOB.yaml [--date YYYY-MM-DD] [--param k=v]... [--model DIR] [--json]
-              vlm-batch retry JOB.yaml --date YYYY-MM-DD [--param k=v]... [--task NAME] [--set key=value]... [--model DIR]
-              vlm-batch serve [--port 8080]   (scheduler, REST API and web UI: docs/web-ui.md)
-              vlm-batch serve [--port 8080] [--host 127.0.0.1] [--jobs DIR] [--model DIR] [--inference-url URL]
+    /** One command: its usage text and the options it takes. */
+    private record Spec(String usage, Set<String> options) {}
+
+    private static final Map<String, Spec> COMMANDS = new LinkedHashMap<>();
+
+    static {
+        COMMANDS.put("run", new Spec("vlm-batch run JOB.yaml [--date YYYY-MM-DD] [--param k=v]... [--model DIR]",
+                Set.of("--date", "--param", "--model")));
+        COMMANDS.put("restart", new Spec(
+                "vlm-batch restart JOB.yaml (--date YYYY-MM-DD [--param k=v]... | --execution ID) [--model DIR] [--force]",
+                Set.of("--date", "--param", "--model", "--execution", "--force")));
+        COMMANDS.put("status", new Spec("vlm-batch status [JOB.yaml | JOB-NAME]", Set.of()));
+        COMMANDS.put("export", new Spec("vlm-batch export JOB.yaml [--date YYYY-MM-DD] [--param k=v]... --csv FILE",
+                Set.of("--date", "--param", "--csv")));
+        COMMANDS.put("plan", new Spec("vlm-batch plan JOB.yaml [--date YYYY-MM-DD] [--param k=v]... [--model DIR] [--json]",
+                Set.of("--date", "--param", "--model", "--json")));
+        COMMANDS.put("retry", new Spec(
+                "vlm-batch retry JOB.yaml --date YYYY-MM-DD [--param k=v]... [--task NAME] [--set key=value]... [--model DIR]",
+                Set.of("--date", "--param", "--model", "--task", "--set")));
+        COMMANDS.put("serve", new Spec(
+                "vlm-batch serve [--port 8080] [--host 127.0.0.1] [--jobs DIR] [--model DIR] [--inference-url URL] [--spring.x=v | --vlm.x=v ...]",
+                Set.of("--port", "--host", "--jobs", "--model", "--inference-url")));
+    }
+
+    private static final String NOTES = """
             --date is the run's logical date (default: today); with --param it identifies the run.
             --force takes a run over from an owner that still looks alive (it says which).
-            plan lists what a run would ask (and reuse) and its estimated GPU time, without running it.
-            retry asks the failed items of a run again (--task: one task of every item), with --set overrides of
-              the job file (--set tasks.caption.max_tokens=512); the run's outputs then show the latest answers.""";
+            plan: what a run would ask (and reuse from earlier runs) and its estimated GPU time, without running it.
+            retry: asks the failed items of a run again (--task: one task of every item), with --set overrides of
+              the job file (--set tasks.caption.max_tokens=512); the run's outputs then show the latest answers.
+            serve: the scheduler, REST API and web UI (docs/web-ui.md); --host other than loopback requires
+              VLM_WEB_USER / VLM_WEB_PASSWORD; --jobs is the folder of job files (default: jobs); --inference-url
+              is the playground's OpenAI-compatible server (default: the embedded vlmserve).""";
+
+    /** Settings serve passes straight to Spring (as --name=value) for experts. */
+    private static final List<String> SPRING_PREFIXES = List.of("--spring.", "--vlm.", "--server.", "--management.");
 
     private CommandLine() {}
+
+    /** Usage of every command. */
+    public static String usage() {
+        StringBuilder b = new StringBuilder("usage:\n");
+        COMMANDS.values().forEach(s -> b.append("  ").append(s.usage()).append('\n'));
+        return b.append(NOTES).toString();
+    }
+
+    /** Usage of one command (all of them for an unknown name). */
+    public static String usage(String command) {
+        Spec s = COMMANDS.get(command);
+        return s == null ? usage() : "usage: " + s.usage() + "\n" + NOTES;
+    }
 
     public static Invocation parse(String[] args) {
         if (args.length == 0) throw new UsageException("no command given");
         String command = args[0];
-        if (!List.of("run", "restart", "status", "export", "plan", "retry").contains(command)) {
-            throw new UsageException("unknown command '" + command + "'");
+        if (command.equals("--help") || command.equals("-h") || command.equals("help")) return Invocation.help(null);
+        Spec spec = COMMANDS.get(command);
+        if (spec == null) throw new UsageException("unknown command '" + command + "'");
+        // asking for help wins over whatever else the line holds
+        for (int i = 1; i < args.length; i++) {
+            if (args[i].equals("--help") || args[i].equals("-h")) return Invocation.help(command);
         }
-        List<String> positional = new ArrayList<>();
-        LocalDate date = null;
-        Map<String, String> params = new LinkedHashMap<>();
-        Path model = null;
-        Long execution = null;
-        Path csv = null;
-        boolean force = false;
-        boolean json = false;
-        String task = null;
-        List<String> sets = new ArrayList<>();
+        Parsed p = new Parsed();
         for (int i = 1; i < args.length; i++) {
             String a = args[i];
+            if (!a.startsWith("-")) {
+                p.positional.add(a);
+                continue;
+            }
             String value = null;
-            if (a.startsWith("--") && a.contains("=") && !a.startsWith("--param=") && !a.startsWith("--set=")) {
-                value = a.substring(a.indexOf('=') + 1);
-                a = a.substring(0, a.indexOf('='));
-            } else if (a.startsWith("--param=")) {
-                value = a.substring("--param=".length());
-                a = "--param";
-            } else if (a.startsWith("--set=")) {
-                value = a.substring("--set=".length());
-                a = "--set";
+            int eq = a.indexOf('=');
+            if (a.startsWith("--") && eq > 0) {
+                value = a.substring(eq + 1);
+                a = a.substring(0, eq);
             }
-            if (!a.startsWith("--")) {
-                positional.add(a);
+            if (command.equals("serve") && SPRING_PREFIXES.stream().anyMatch(a::startsWith)) {
+                if (value == null) throw new UsageException(a + " needs =value");
+                p.springArgs.add(a + "=" + value);
                 continue;
             }
-            if (a.equals("--force") && value == null) {
-                force = true;
+            if (!spec.options().contains(a)) throw new UsageException("unknown option " + a + " for " + command);
+            if (a.equals("--force")) {
+                if (value != null) throw new UsageException("--force takes no value");
+                p.force = true;
                 continue;
             }
-            if (a.equals("--json") && value == null) {
-                json = true;
+            if (a.equals("--json")) {
+                if (value != null) throw new UsageException("--json takes no value");
+                p.json = true;
                 continue;
             }
             if (value == null) {
                 if (i + 1 >= args.length) throw new UsageException(a + " needs a value");
                 value = args[++i];
             }
-            switch (a) {
+            p.option(a, value);
+        }
+        return switch (command) {
+            case "status" -> status(p);
+            case "serve" -> serve(p);
+            default -> pipeline(command, p);
+        };
+    }
+
+    /** What the loop collects, before the command's own rules. */
+    private static final class Parsed {
+        final List<String> positional = new ArrayList<>();
+        final Map<String, String> params = new LinkedHashMap<>();
+        final List<String> springArgs = new ArrayList<>();
+        LocalDate date;
+        Path model;
+        Long execution;
+        Path csv;
+        boolean force;
+        boolean json;
+        String task;
+        final List<String> sets = new ArrayList<>();
+
+        void option(String name, String value) {
+            switch (name) {
                 case "--date" -> {
                     try {
                         date = LocalDate.parse(value);
@@ -105,43 +167,57 @@ public final class CommandLine {
                     if (value.indexOf('=') <= 0) throw new UsageException("--set must be key=value, got '" + value + "'");
                     sets.add(value);
                 }
-                default -> throw new UsageException("unknown option " + a);
+                case "--port" -> {
+                    int port;
+                    try {
+                        port = Integer.parseInt(value);
+                    } catch (NumberFormatException e) {
+                        throw new UsageException("--port must be a number, got '" + value + "'");
+                    }
+                    if (port < 0 || port > 65535) throw new UsageException("--port must be 0..65535");
+                    springArgs.add("--server.port=" + port);
+                }
+                case "--host" -> springArgs.add("--server.address=" + value);
+                case "--jobs" -> {
+                    if (!Files.isDirectory(Path.of(value))) throw new UsageException("--jobs " + value + " is not a folder");
+                    springArgs.add("--vlm.jobs-dir=" + value);
+                }
+                case "--inference-url" -> {
+                    if (!value.matches("https?://\\S+")) throw new UsageException("--inference-url must be an http(s):// URL");
+                    springArgs.add("--vlm.playground.base-url=" + value);
+                }
+                default -> throw new IllegalStateException(name);
             }
         }
-        switch (command) {
-            case "status" -> {
-                if (positional.size() > 1) throw new UsageException("status takes at most one job");
-                if (date != null || !params.isEmpty() || model != null || execution != null || csv != null) {
-                    throw new UsageException("status takes no options");
-                }
-                if (force) throw new UsageException("--force is only for restart");
-                if (json) throw new UsageException("--json is only for plan");
-                if (task != null || !sets.isEmpty()) throw new UsageException("--task and --set are only for retry");
-                if (positional.isEmpty()) return new Invocation(command, null, null, null, Map.of(), null, null, null, false);
-                String job = positional.getFirst();
-                boolean file = job.endsWith(".yaml") || job.endsWith(".yml");
-                return new Invocation(command, file ? Path.of(job) : null, file ? null : job, null, Map.of(), null, null, null, false);
-            }
-            default -> {
-                if (positional.size() != 1) throw new UsageException(command + " needs exactly one job file");
-                if (!command.equals("restart") && force) throw new UsageException("--force is only for restart");
-                if (!command.equals("plan") && json) throw new UsageException("--json is only for plan");
-                if (!command.equals("retry") && (task != null || !sets.isEmpty())) throw new UsageException("--task and --set are only for retry");
-                if (command.equals("retry") && date == null) throw new UsageException("retry needs --date (the logical date of the run)");
-                if (!command.equals("restart") && execution != null) throw new UsageException("--execution is only for restart");
-                if (!command.equals("export") && csv != null) throw new UsageException("--csv is only for export");
-                if (command.equals("export") && csv == null) throw new UsageException("export needs --csv FILE");
-                if (command.equals("export") && model != null) throw new UsageException("export takes no --model");
-                if (execution != null && (date != null || !params.isEmpty())) {
-                    throw new UsageException("give either --execution or --date/--param, not both");
-                }
-                if (command.equals("restart") && execution == null && date == null) {
-                    throw new UsageException("restart needs --date (the logical date of the run) or --execution ID");
-                }
-                if (date == null && execution == null) date = LocalDate.now();
-                return new Invocation(command, Path.of(positional.getFirst()), null, date, params, model, execution, csv, force, json,
-                        task, sets);
-            }
+    }
+
+    private static Invocation status(Parsed p) {
+        if (p.positional.size() > 1) throw new UsageException("status takes at most one job");
+        if (p.positional.isEmpty()) return Invocation.status(null, null);
+        String job = p.positional.getFirst();
+        boolean file = job.endsWith(".yaml") || job.endsWith(".yml");
+        return Invocation.status(file ? Path.of(job) : null, file ? null : job);
+    }
+
+    private static Invocation serve(Parsed p) {
+        if (!p.positional.isEmpty()) throw new UsageException("serve takes no job file (it runs the jobs of --jobs DIR)");
+        // serve's --model reaches the embedded inference server of its jobs and the playground
+        if (p.model != null) p.springArgs.add("--vlm.model-dir=" + p.model);
+        return Invocation.serve(p.springArgs);
+    }
+
+    private static Invocation pipeline(String command, Parsed p) {
+        if (p.positional.size() != 1) throw new UsageException(command + " needs exactly one job file");
+        if (command.equals("export") && p.csv == null) throw new UsageException("export needs --csv FILE");
+        if (p.execution != null && (p.date != null || !p.params.isEmpty())) {
+            throw new UsageException("give either --execution or --date/--param, not both");
         }
+        if (command.equals("restart") && p.execution == null && p.date == null) {
+            throw new UsageException("restart needs --date (the logical date of the run) or --execution ID");
+        }
+        if (command.equals("retry") && p.date == null) throw new UsageException("retry needs --date (the logical date of the run)");
+        LocalDate date = p.date == null && p.execution == null ? LocalDate.now() : p.date;
+        return new Invocation(command, Path.of(p.positional.getFirst()), null, date, p.params, p.model, p.execution, p.csv,
+                p.force, List.of(), false, p.json, p.task, p.sets);
     }
 }

@@ -25,7 +25,7 @@ import org.springframework.beans.factory.ObjectProvider;
 /** The four commands. Each returns the process exit code: 0 success, 1 failure. */
 public class Commands {
     private final JobRepository repository;
-    private final RunLifecycle lifecycle;
+    private final ObjectProvider<RunLifecycle> lifecycle; // run/restart only
     private final RunStore runs;
     private final WorkItemStore items;
     private final CsvExporter exporter;
@@ -36,7 +36,7 @@ public class Commands {
     private final PrintStream out = System.out;
     private final boolean tty = "1".equals(System.getenv("VLM_TTY"));
 
-    public Commands(JobRepository repository, RunLifecycle lifecycle, RunStore runs, WorkItemStore items,
+    public Commands(JobRepository repository, ObjectProvider<RunLifecycle> lifecycle, RunStore runs, WorkItemStore items,
                     CsvExporter exporter, ObjectProvider<Job> job, ObjectProvider<InferenceService> inference,
                     ObjectProvider<JobDefinition> definition, ObjectProvider<RunParameters> runParameters) {
         this.repository = repository;
@@ -64,7 +64,7 @@ public class Commands {
         JobDefinition def = definition.getObject();
         RunParameters p = runParameters.getObject();
         JobParameters jp = RunKeys.jobParameters(p);
-        RunPlan plan = lifecycle.prepare(def.name(), jp, RunLifecycle.Intent.START, false);
+        RunPlan plan = lifecycle.getObject().prepare(def.name(), jp, RunLifecycle.Intent.START, false);
         String what = describe(def, p);
         switch (plan.action()) {
             case ALREADY_DONE -> {
@@ -85,7 +85,7 @@ public class Commands {
         out.println("running " + what);
         JobExecution execution;
         try (ProgressReporter progress = progress(def.name(), jp)) {
-            execution = lifecycle.execute(plan, job.getObject(), jp);
+            execution = lifecycle.getObject().execute(plan, job.getObject(), jp);
         }
         printInferenceSummary();
         return report(def, p, execution);
@@ -110,10 +110,10 @@ public class Commands {
                         + ", not " + def.name());
                 return 1;
             }
-            plan = lifecycle.prepare(named, inv.force());
+            plan = lifecycle.getObject().prepare(named, inv.force());
         } else {
             RunParameters p = runParameters.getObject();
-            plan = lifecycle.prepare(def.name(), RunKeys.jobParameters(p), RunLifecycle.Intent.RESUME, inv.force());
+            plan = lifecycle.getObject().prepare(def.name(), RunKeys.jobParameters(p), RunLifecycle.Intent.RESUME, inv.force());
             if (plan.refusal() == RunPlan.Refusal.NO_RUN) {
                 System.err.println("no run of " + describe(def, p) + " to restart; start one with `vlm-batch run`");
                 return 1;
@@ -137,7 +137,7 @@ public class Commands {
         out.println("restarting " + describe(def, p) + " from execution " + plan.previous().getId());
         JobExecution execution;
         try (ProgressReporter progress = new ProgressReporter(items, () -> runId, tty, out).start()) {
-            execution = lifecycle.execute(plan, job.getObject(), jp);
+            execution = lifecycle.getObject().execute(plan, job.getObject(), jp);
         } catch (RunRefusedException e) {
             System.err.println(e.getMessage());
             return 1;

@@ -1,12 +1,6 @@
 package io.vlmbatch.config;
 
-import io.vlmbatch.run.RunLifecycle;
-import io.vlmbatch.run.RunOwnership;
-import io.vlmbatch.store.RunStore;
 import org.springframework.batch.core.configuration.support.JdbcDefaultBatchConfiguration;
-import org.springframework.batch.core.launch.JobOperator;
-import org.springframework.batch.core.repository.JobRepository;
-import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.transaction.annotation.Isolation;
 
@@ -28,10 +22,5 @@ public class BatchConfig extends JdbcDefaultBatchConfiguration {
     @Override
     protected Isolation getIsolationLevelForCreate() {
         return Isolation.READ_COMMITTED;
-    }
-
-    @Bean
-    RunLifecycle runLifecycle(JobRepository repository, JobOperator operator, RunStore runs, RunOwnership ownership) {
-        return new RunLifecycle(repository, operator, runs, ownership);
     }
 }

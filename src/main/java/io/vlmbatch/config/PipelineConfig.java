@@ -7,9 +7,6 @@ import io.vlmbatch.batch.InferenceWriter;
 import io.vlmbatch.batch.PendingItemReader;
 import io.vlmbatch.batch.PrepareProcessor;
 import io.vlmbatch.batch.PreparedItem;
-import io.vlmbatch.cli.PlanCommand;
-import io.vlmbatch.cli.RetryCommand;
-import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.archive.PageExtractor;
 import io.vlmbatch.archive.RenderSpec;
 import io.vlmbatch.image.ImagePreparer;
@@ -21,6 +18,7 @@ import io.vlmbatch.ledger.Attempts;
 import io.vlmbatch.ledger.LedgerStore;
 import io.vlmbatch.ledger.RunEndpointListener;
 import io.vlmbatch.run.Heartbeat;
+import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.run.RunOwnerListener;
 import io.vlmbatch.run.RunOwnership;
 import io.vlmbatch.source.ImageFetcher;
@@ -37,6 +35,7 @@ import java.nio.file.Path;
 import org.springframework.batch.core.configuration.annotation.StepScope;
 import org.springframework.batch.core.job.Job;
 import org.springframework.batch.core.job.builder.JobBuilder;
+import org.springframework.batch.core.launch.JobOperator;
 import org.springframework.batch.core.repository.JobRepository;
 import org.springframework.batch.core.step.Step;
 import org.springframework.batch.core.step.builder.StepBuilder;
@@ -55,12 +54,17 @@ import org.springframework.transaction.PlatformTransactionManager;
 @Configuration(proxyBeanMethods = false)
 public class PipelineConfig {
     /** Bytes read per image before giving up on it: far above any sane photo, below a memory problem. */
-    static final long MAX_IMAGE_BYTES = 256L * 1024 * 1024;
+    public static final long MAX_IMAGE_BYTES = 256L * 1024 * 1024;
 
     public record ModelOption(Path dir) {}
 
     /** The run whose items a step works on: the retried run for a retry attempt (Attempts), else its own. */
     static final String WORK_RUN = "#{jobParameters['" + Attempts.RETRY_OF + "'] ?: jobInstanceId}";
+    /** Starts, resumes and refuses runs of the job (the one lifecycle, with this context's JobOperator). */
+    @Bean
+    RunLifecycle runLifecycle(JobRepository repository, JobOperator operator, RunStore runs, RunOwnership ownership) {
+        return new RunLifecycle(repository, operator, runs, ownership);
+    }
 
     /**
      * Primary: in serve, the parent context holds the playground's InferenceService too. The embedded
@@ -84,18 +88,6 @@ public class PipelineConfig {
     @Bean(destroyMethod = "close")
     ByteSources byteSources(JobDefinition def) {
         return ByteSources.of(def.source().s3Settings());
-    }
-
-    @Bean
-    PlanCommand planCommand(JobDefinition def, RunParameters params, ImageFetcher fetcher, InferenceService inference,
-                            LedgerStore ledger) {
-        return new PlanCommand(def, params, fetcher, inference, ledger, MAX_IMAGE_BYTES);
-    }
-
-    @Bean
-    RetryCommand retryCommand(JobDefinition def, RunParameters params, JobRepository repository, RunLifecycle lifecycle, Job vlmJob,
-                              InferenceService inference, Attempts attempts, WorkItemStore items) {
-        return new RetryCommand(def, params, repository, lifecycle, vlmJob, inference, attempts, items);
     }
 
     @Bean

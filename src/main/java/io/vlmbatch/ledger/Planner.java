@@ -1,6 +1,5 @@
 package io.vlmbatch.ledger;
 
-import io.vlmbatch.batch.PrepareProcessor;
 import io.vlmbatch.image.ResizeSpec;
 import io.vlmbatch.job.TaskSpec;
 import io.vlmbatch.source.ImageFetcher;
@@ -84,7 +83,7 @@ public final class Planner {
         List<String> prompts;
         String hash;
         try {
-            prompts = PrepareProcessor.prompts(w, tasks);
+            prompts = ItemPrompts.render(w, tasks);
             hash = ContentHash.of(fetcher.fetch(item.uri(), maxBytes));
         } catch (IOException | RuntimeException e) {
             return null;

@@ -13,7 +13,7 @@ import org.springframework.jdbc.core.JdbcTemplate;
 /**
  * The vlm_run table: one row per Spring Batch job instance (job name + logical date + params), with the
  * process that is executing it and that process's last heartbeat, so a killed run can be told from one
- * still going (io.vlmbatch.run.RunOwnership).
+ * still going.
  */
 public class RunStore {
     /** heartbeatAge: by the database's clock (one clock for every host), null when none was recorded. */
@@ -88,15 +88,13 @@ public class RunStore {
     public List<RunRow> list(String jobName, int limit) {
         return jdbc.query("""
                 SELECT r.run_id, r.job_name, r.logical_date, r.params, e.job_execution_id, e.status, e.start_time, e.end_time,
-                       (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = r.run_id AND w.status = 'done'),
-                       (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = r.run_id AND w.status = 'failed'),
-                       (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = r.run_id AND w.status = 'pending'),
-                       (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = r.run_id AND w.status = 'done' AND w.reused)
+                       c.done, c.failed, c.pending, c.reused
                 FROM vlm_run r
                 LEFT JOIN LATERAL (SELECT * FROM batch_job_execution x WHERE x.job_instance_id = r.run_id
                                    ORDER BY x.job_execution_id DESC LIMIT 1) e ON TRUE
+                %s
                 WHERE (?::text IS NULL OR r.job_name = ?) AND r.retry_of IS NULL
-                ORDER BY r.logical_date DESC, r.run_id DESC LIMIT ?""",
+                ORDER BY r.logical_date DESC, r.run_id DESC LIMIT ?""".formatted(ItemCounts.join("r.run_id")),
                 (rs, n) -> new RunRow(rs.getLong(1), rs.getString(2), rs.getDate(3).toLocalDate(), rs.getString(4),
                         (Long) rs.getObject(5), rs.getString(6),
                         rs.getTimestamp(7) == null ? null : rs.getTimestamp(7).toLocalDateTime(),

@@ -58,17 +58,16 @@ public class WorkItemStore {
                 runId, afterId, maxId, limit);
     }
 
-    public void finish(long id, String status, String error, Integer width, Integer height) {
+    public void finish(long id, ItemStatus status, String error, Integer width, Integer height) {
         finish(id, status, error, width, height, null, false);
     }
 
     /** @param contentHash the ledger's hash of the item's bytes (null: never read); reused: no request was sent for it */
-    public void finish(long id, String status, String error, Integer width, Integer height, String contentHash, boolean reused) {
+    public void finish(long id, ItemStatus status, String error, Integer width, Integer height, String contentHash, boolean reused) {
         jdbc.update("""
                 UPDATE vlm_work_item SET status = ?, error = ?, width = ?, height = ?, content_hash = ?, reused = ?, updated_at = now()
-                WHERE id = ?""", status, ResultStore.storable(error), width, height, contentHash, reused, id);
+                WHERE id = ?""", status.sql(), ResultStore.storable(error), width, height, contentHash, reused, id);
     }
-
     /**
      * For an attempt limited to one task: the item's other answers are not asked again, so whether it is
      * done or failed, and why, comes from every answer it has stored.
@@ -85,10 +84,7 @@ public class WorkItemStore {
     }
 
     public ItemCounts counts(long runId) {
-        return jdbc.query("""
-                SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'failed'),
-                       count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'done' AND reused)
-                FROM vlm_work_item WHERE run_id = ?""", rs -> {
+        return jdbc.query("SELECT c.done, c.failed, c.pending, c.reused FROM (SELECT ?::bigint AS run_id) r " + ItemCounts.join("r.run_id"), rs -> {
             rs.next();
             return new ItemCounts(rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getLong(4));
         }, runId);

@@ -9,9 +9,7 @@ import io.vlmbatch.schedule.Scheduler;
 import io.vlmbatch.store.RunStore;
 import java.time.LocalDate;
 import java.time.format.DateTimeParseException;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import org.springframework.http.HttpStatus;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -38,39 +36,28 @@ class JobsController {
     }
 
     @GetMapping
-    List<Map<String, Object>> jobs() {
+    List<JobView> jobs() {
         return scheduler.catalog().entries().stream().map(this::describe).toList();
     }
 
     @GetMapping("/{job}")
-    Map<String, Object> job(@PathVariable String job) {
+    JobView job(@PathVariable String job) {
         return describe(entry(job));
     }
 
-    private Map<String, Object> describe(JobCatalog.Entry e) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", e.name());
-        m.put("file", e.file().toString());
-        m.put("error", e.error());
-        if (e.ok()) {
-            ScheduleSpec s = e.schedule();
-            m.put("schedule", s.scheduled() ? s.intervals().text() : null);
-            m.put("timezone", s.zone().getId());
-            m.put("catchup", s.catchup());
-            m.put("maxActiveRuns", s.maxActiveRuns());
-            m.put("retries", s.retries());
-            m.put("retryDelaySeconds", s.retryDelay().toSeconds());
-            m.put("startDate", s.startDate() == null ? null : s.startDate().toString());
-            m.put("nextRunAt", scheduler.nextRunAt(e.name()).map(Object::toString).orElse(null));
-            m.put("tasks", e.definition().tasks().stream().map(TaskSpec::name).toList());
-            List<Map<String, Object>> last = queries.runs(e.name(), 1);
-            m.put("lastRun", last.isEmpty() ? null : last.getFirst());
-        }
-        return m;
+    private JobView describe(JobCatalog.Entry e) {
+        if (!e.ok()) return JobView.broken(e.name(), e.file().toString(), e.error());
+        ScheduleSpec s = e.schedule();
+        List<RunSummary> last = queries.runs(e.name(), 1);
+        return new JobView(e.name(), e.file().toString(), null, s.scheduled() ? s.intervals().text() : null, s.zone().getId(),
+                s.catchup(), s.maxActiveRuns(), s.retries(), s.retryDelay().toSeconds(),
+                s.startDate() == null ? null : s.startDate().toString(),
+                scheduler.nextRunAt(e.name()).map(Object::toString).orElse(null),
+                e.definition().tasks().stream().map(TaskSpec::name).toList(), last.isEmpty() ? null : last.getFirst());
     }
 
     @GetMapping("/{job}/runs")
-    List<Map<String, Object>> runs(@PathVariable String job, @RequestParam(defaultValue = "60") int limit) {
+    List<RunSummary> runs(@PathVariable String job, @RequestParam(defaultValue = "60") int limit) {
         entry(job);
         if (limit < 1 || limit > 1000) throw ApiException.bad("limit must be 1..1000");
         return queries.runs(job, limit);
@@ -78,15 +65,15 @@ class JobsController {
 
     /** Queues a run for a logical date now (default: today in the job's time zone). */
     @PostMapping("/{job}/trigger")
-    Map<String, Object> trigger(@PathVariable String job, @RequestParam(required = false) String date) {
+    RunAction trigger(@PathVariable String job, @RequestParam(required = false) String date) {
         usable(job);
         ScheduledRun r = scheduler.trigger(job, parseDate(date));
-        return Map.of("job", job, "logicalDate", r.logicalDate().toString(), "state", r.state(), "trigger", r.trigger());
+        return new RunAction(job, r.logicalDate().toString(), r.state(), r.trigger(), null);
     }
 
     /** Resumes a failed or stopped run (it continues from its last committed chunk). */
     @PostMapping("/{job}/runs/{date}/restart")
-    Map<String, Object> restart(@PathVariable String job, @PathVariable String date,
+    RunAction restart(@PathVariable String job, @PathVariable String date,
                                 @RequestParam(defaultValue = "") String params) {
         usable(job);
         LocalDate d = parseDate(date);
@@ -99,21 +86,20 @@ class JobsController {
         } else {
             if (!params.isEmpty()) throw new ApiException(HttpStatus.CONFLICT,
                     "runs with --param values are restarted with `vlm-batch restart`");
-            Map<String, Object> cliRun = queries.runByDate(job, d, params)
-                    .orElseThrow(() -> ApiException.notFound("no run of " + job + " for " + d));
+            long runId = queries.runByDate(job, d, params).orElseThrow(() -> ApiException.notFound("no run of " + job + " for " + d));
             // A CLI run: the scheduler resumes it (through RunLifecycle), but never from a live owner.
-            Optional<RunStore.Owner> owner = runs.owner(((Number) cliRun.get("runId")).longValue());
+            Optional<RunStore.Owner> owner = runs.owner(runId);
             if (owner.isPresent() && ownership.alive(owner.get())) {
                 throw new ApiException(HttpStatus.CONFLICT, "the run for " + d + " is still running ("
                         + RunOwnership.describe(owner.get()) + "); stop that process, or use `vlm-batch restart --force`");
             }
             scheduler.trigger(job, d);
         }
-        return Map.of("job", job, "logicalDate", d.toString(), "state", "queued");
+        return new RunAction(job, d.toString(), "queued", null, null);
     }
 
     @PostMapping("/{job}/runs/{date}/stop")
-    Map<String, Object> stop(@PathVariable String job, @PathVariable String date, @RequestParam(defaultValue = "") String params) {
+    RunAction stop(@PathVariable String job, @PathVariable String date, @RequestParam(defaultValue = "") String params) {
         usable(job);
         LocalDate d = parseDate(date);
         ScheduledRun row = scheduler.store().findByDate(job, d, params)
@@ -121,7 +107,7 @@ class JobsController {
         if (!scheduler.stop(job, row.intervalStart())) {
             throw new ApiException(HttpStatus.CONFLICT, "the run for " + d + " is " + row.state() + "; nothing to stop");
         }
-        return Map.of("job", job, "logicalDate", d.toString(), "stopRequested", true);
+        return new RunAction(job, d.toString(), row.state(), null, true);
     }
 
     private JobCatalog.Entry entry(String job) {

@@ -1,14 +1,18 @@
 package io.vlmbatch.web;
 
+import java.sql.Timestamp;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.time.LocalDateTime;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import io.vlmbatch.store.ItemCounts;
+import io.vlmbatch.store.ItemStatus;
+import io.vlmbatch.store.WorkItemStore;
 import org.springframework.jdbc.core.JdbcTemplate;
+import tools.jackson.core.type.TypeReference;
 import tools.jackson.databind.ObjectMapper;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -19,14 +23,17 @@ import tools.jackson.databind.json.JsonMapper;
  */
 public class RunQueries {
     private static final ObjectMapper JSON = JsonMapper.builder().build();
+    private static final TypeReference<Map<String, Object>> OBJECT_MAP = new TypeReference<>() {};
     /** Batch's timestamps are local date-times without a zone: shown as they are. */
     private static final String LOCAL = "'YYYY-MM-DD\"T\"HH24:MI:SS'";
     private static final String UTC = "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'";
 
     private final JdbcTemplate jdbc;
+    private final WorkItemStore items;
 
-    public RunQueries(JdbcTemplate jdbc) {
+    public RunQueries(JdbcTemplate jdbc, WorkItemStore items) {
         this.jdbc = jdbc;
+        this.items = items;
     }
 
     private static String utc(String col) {
@@ -38,8 +45,8 @@ public class RunQueries {
     }
 
     /** Runs of a job, newest logical date first, with their state and item counts. */
-    public List<Map<String, Object>> runs(String job, int limit) {
-        List<Map<String, Object>> rows = jdbc.queryForList("""
+    public List<RunSummary> runs(String job, int limit) {
+        return jdbc.query("""
                 SELECT coalesce(s.logical_date, r.logical_date)::text AS "logicalDate", coalesce(s.params, r.params) AS "params",
                        s.state AS "scheduleState", s.trigger AS "trigger", s.attempt AS "attempt", s.last_error AS "lastError",
                        %s AS "intervalStart", %s AS "intervalEnd", %s AS "nextAttemptAt", s.stop_requested AS "stopRequested",
@@ -50,14 +57,15 @@ public class RunQueries {
                 FULL JOIN (SELECT * FROM vlm_run WHERE job_name = ?) r ON r.logical_date = s.logical_date AND r.params = s.params
                 LEFT JOIN LATERAL (SELECT * FROM batch_job_execution x WHERE x.job_instance_id = r.run_id
                                    ORDER BY x.job_execution_id DESC LIMIT 1) e ON TRUE
-                LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE w.status = 'done') AS done,
-                                          count(*) FILTER (WHERE w.status = 'failed') AS failed,
-                                          count(*) FILTER (WHERE w.status = 'pending') AS pending
-                                   FROM vlm_work_item w WHERE w.run_id = r.run_id) c ON TRUE
+                %s
                 ORDER BY 1 DESC, 2 DESC LIMIT ?""".formatted(utc("s.interval_start"), utc("s.interval_end"),
-                utc("s.next_attempt_at"), local("e.start_time"), local("e.end_time")), job, job, limit);
-        rows.forEach(r -> r.put("state", state((String) r.get("scheduleState"), (String) r.get("batchStatus"))));
-        return rows;
+                utc("s.next_attempt_at"), local("e.start_time"), local("e.end_time"), ItemCounts.join("r.run_id")), (rs, n) -> new RunSummary(
+                rs.getString("logicalDate"), rs.getString("params"), rs.getString("scheduleState"), rs.getString("trigger"),
+                rs.getObject("attempt", Integer.class), rs.getString("lastError"), rs.getString("intervalStart"),
+                rs.getString("intervalEnd"), rs.getString("nextAttemptAt"), rs.getObject("stopRequested", Boolean.class),
+                rs.getObject("runId", Long.class), rs.getObject("executionId", Long.class), rs.getString("batchStatus"),
+                rs.getString("startedAt"), rs.getString("endedAt"), rs.getLong("done"), rs.getLong("failed"), rs.getLong("pending"),
+                state(rs.getString("scheduleState"), rs.getString("batchStatus"))), job, job, limit);
     }
 
     /** One state word for the grid: the scheduler's when it knows the run, else Batch's. */
@@ -76,75 +84,67 @@ public class RunQueries {
         };
     }
 
-    public Optional<Map<String, Object>> run(long runId) {
-        List<Map<String, Object>> rows = jdbc.queryForList("""
-                SELECT r.run_id AS "runId", r.job_name AS "job", r.logical_date::text AS "logicalDate", r.params AS "params",
-                       r.discovered AS "discovered"
-                FROM vlm_run r WHERE r.run_id = ?""", runId);
-        if (rows.isEmpty()) return Optional.empty();
-        Map<String, Object> run = rows.getFirst();
-        String job = (String) run.get("job");
-        List<Map<String, Object>> executions = jdbc.queryForList("""
-                SELECT job_execution_id AS "id", status AS "status", exit_code AS "exitCode", exit_message AS "exitMessage",
-                       %s AS "startedAt", %s AS "endedAt", start_time AS start_raw, end_time AS end_raw
+    public Optional<RunDetail> run(long runId) {
+        record Head(String job, String logicalDate, String params, boolean discovered) {}
+        List<Head> heads = jdbc.query("SELECT job_name, logical_date::text, params, discovered FROM vlm_run WHERE run_id = ?",
+                (rs, n) -> new Head(rs.getString(1), rs.getString(2), rs.getString(3), rs.getBoolean(4)), runId);
+        if (heads.isEmpty()) return Optional.empty();
+        Head head = heads.getFirst();
+        record Timed(RunDetail.Execution execution, Timestamp start, Timestamp end) {}
+        List<Timed> executions = jdbc.query("""
+                SELECT job_execution_id, status, exit_code, exit_message, %s, %s, start_time, end_time
                 FROM batch_job_execution WHERE job_instance_id = ? ORDER BY job_execution_id DESC""".formatted(
-                local("start_time"), local("end_time")), runId);
-        Map<String, Object> counts = jdbc.queryForMap("""
-                SELECT count(*) FILTER (WHERE status = 'done') AS "done", count(*) FILTER (WHERE status = 'failed') AS "failed",
-                       count(*) FILTER (WHERE status = 'pending') AS "pending", count(*) AS "total"
-                FROM vlm_work_item WHERE run_id = ?""", runId);
-        run.put("counts", counts);
-        Map<String, Object> latest = executions.isEmpty() ? null : executions.getFirst();
-        double seconds = 0;
-        if (latest != null && latest.get("start_raw") != null) {
-            LocalDateTime start = ((java.sql.Timestamp) latest.get("start_raw")).toLocalDateTime();
-            LocalDateTime end = latest.get("end_raw") == null ? LocalDateTime.now()
-                    : ((java.sql.Timestamp) latest.get("end_raw")).toLocalDateTime();
+                local("start_time"), local("end_time")), (rs, n) -> new Timed(new RunDetail.Execution(rs.getLong(1),
+                rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5), rs.getString(6)),
+                rs.getTimestamp(7), rs.getTimestamp(8)), runId);
+        ItemCounts c = items.counts(runId);
+        Timed latest = executions.isEmpty() ? null : executions.getFirst();
+        Double rate = null;
+        Double seconds = null;
+        if (latest != null && latest.start() != null) {
+            LocalDateTime start = latest.start().toLocalDateTime();
+            LocalDateTime end = latest.end() == null ? LocalDateTime.now() : latest.end().toLocalDateTime();
             seconds = Math.max(0.001, Duration.between(start, end).toMillis() / 1000.0);
             // Items finished by this execution (a restart resumes: earlier ones don't count toward its rate).
             Long finished = jdbc.queryForObject("""
-                    SELECT count(*) FROM vlm_work_item WHERE run_id = ? AND status <> 'pending' AND updated_at >= ?""",
-                    Long.class, runId, start.atZone(java.time.ZoneId.systemDefault()).toOffsetDateTime());
-            run.put("imagesPerSecond", finished == null ? 0 : finished / seconds);
-            run.put("elapsedSeconds", seconds);
+                    SELECT count(*) FROM vlm_work_item WHERE run_id = ? AND status <> ? AND updated_at >= ?""",
+                    Long.class, runId, ItemStatus.PENDING.sql(), start.atZone(java.time.ZoneId.systemDefault()).toOffsetDateTime());
+            rate = finished == null ? 0 : finished / seconds;
         }
-        executions.forEach(e -> {
-            e.remove("start_raw");
-            e.remove("end_raw");
-        });
-        run.put("executions", executions);
-        run.put("steps", latest == null ? List.of() : jdbc.queryForList("""
-                SELECT step_name AS "name", status AS "status", read_count AS "read", write_count AS "written",
-                       commit_count AS "commits", rollback_count AS "rollbacks", exit_message AS "exitMessage",
-                       %s AS "startedAt", %s AS "endedAt"
+        List<RunDetail.StepRow> steps = latest == null ? List.of() : jdbc.query("""
+                SELECT step_name, status, read_count, write_count, commit_count, rollback_count, exit_message, %s, %s
                 FROM batch_step_execution WHERE job_execution_id = ? ORDER BY step_execution_id""".formatted(
-                local("start_time"), local("end_time")), latest.get("id")));
-        run.put("failures", jdbc.queryForList("""
-                SELECT id AS "itemId", item_key AS "itemKey", uri AS "uri", error AS "error"
-                FROM vlm_work_item WHERE run_id = ? AND status = 'failed' ORDER BY id LIMIT 200""", runId));
-        run.put("tasks", jdbc.queryForList("""
+                local("start_time"), local("end_time")), (rs, n) -> new RunDetail.StepRow(rs.getString(1), rs.getString(2),
+                rs.getLong(3), rs.getLong(4), rs.getLong(5), rs.getLong(6), rs.getString(7), rs.getString(8), rs.getString(9)),
+                latest.execution().id());
+        List<RunDetail.Failure> failures = jdbc.query("""
+                SELECT id, item_key, uri, error FROM vlm_work_item WHERE run_id = ? AND status = ? ORDER BY id LIMIT 200""",
+                (rs, n) -> new RunDetail.Failure(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4)),
+                runId, ItemStatus.FAILED.sql());
+        List<String> tasks = jdbc.queryForList("""
                 SELECT DISTINCT r.task FROM vlm_result r JOIN vlm_work_item w ON w.id = r.work_item_id WHERE w.run_id = ? ORDER BY 1""",
-                String.class, runId));
-        List<Map<String, Object>> schedule = jdbc.queryForList("""
-                SELECT state AS "state", trigger AS "trigger", attempt AS "attempt", last_error AS "lastError",
-                       %s AS "intervalStart", %s AS "intervalEnd", %s AS "nextAttemptAt"
+                String.class, runId);
+        RunDetail.Schedule schedule = jdbc.query("""
+                SELECT state, trigger, attempt, last_error, %s, %s, %s
                 FROM vlm_schedule_run WHERE job_name = ? AND logical_date = ?::date AND params = ?""".formatted(
-                utc("interval_start"), utc("interval_end"), utc("next_attempt_at")), job, run.get("logicalDate"), run.get("params"));
-        run.put("schedule", schedule.isEmpty() ? null : schedule.getFirst());
-        run.put("state", state(schedule.isEmpty() ? null : (String) schedule.getFirst().get("state"),
-                latest == null ? null : (String) latest.get("status")));
-        return Optional.of(run);
+                utc("interval_start"), utc("interval_end"), utc("next_attempt_at")), (rs, n) -> new RunDetail.Schedule(
+                rs.getString(1), rs.getString(2), rs.getInt(3), rs.getString(4), rs.getString(5), rs.getString(6), rs.getString(7)),
+                head.job(), head.logicalDate(), head.params()).stream().findFirst().orElse(null);
+        String state = state(schedule == null ? null : schedule.state(), latest == null ? null : latest.execution().status());
+        return Optional.of(new RunDetail(runId, head.job(), head.logicalDate(), head.params(), head.discovered(),
+                new RunDetail.Counts(c.done(), c.failed(), c.pending(), c.total()), rate, seconds,
+                executions.stream().map(Timed::execution).toList(), steps, failures, tasks, schedule, state));
     }
 
-    public record ResultFilter(String status, String task, String label, String q) {}
+    public record ResultFilter(ItemStatus status, String task, String label, String q) {}
 
     /** A page of a run's images with every task's answer, filtered. */
-    public Map<String, Object> results(long runId, ResultFilter f, int page, int size) {
+    public ResultsPage results(long runId, ResultFilter f, int page, int size) {
         StringBuilder where = new StringBuilder("w.run_id = ?");
         List<Object> args = new ArrayList<>(List.of(runId));
         if (f.status() != null) {
             where.append(" AND w.status = ?");
-            args.add(f.status());
+            args.add(f.status().sql());
         }
         if (f.task() != null && f.label() == null) {
             where.append(" AND EXISTS (SELECT 1 FROM vlm_result r WHERE r.work_item_id = w.id AND r.task = ?)");
@@ -170,30 +170,16 @@ public class RunQueries {
         List<Object> pageArgs = new ArrayList<>(args);
         pageArgs.add(size);
         pageArgs.add((long) page * size);
-        List<Map<String, Object>> items = jdbc.query("""
+        List<ResultsPage.Item> items = jdbc.query("""
                 SELECT w.id, w.item_key, w.uri, w.status, w.error, w.width, w.height, w.metadata::text,
                        coalesce(jsonb_object_agg(r.task, jsonb_build_object('answer', r.answer, 'status', r.status, 'error', r.error,
                                 'latencyMs', r.latency_ms)) FILTER (WHERE r.task IS NOT NULL), '{}')::text
                 FROM vlm_work_item w LEFT JOIN vlm_result r ON r.work_item_id = w.id
-                WHERE %s GROUP BY w.id ORDER BY w.id LIMIT ? OFFSET ?""".formatted(where), (rs, n) -> {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("id", rs.getLong(1));
-            m.put("itemKey", rs.getString(2));
-            m.put("uri", rs.getString(3));
-            m.put("status", rs.getString(4));
-            m.put("error", rs.getString(5));
-            m.put("width", rs.getObject(6));
-            m.put("height", rs.getObject(7));
-            m.put("metadata", JSON.readValue(rs.getString(8), Map.class));
-            m.put("answers", JSON.readValue(rs.getString(9), Map.class));
-            return m;
-        }, pageArgs.toArray());
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("total", total);
-        out.put("page", page);
-        out.put("size", size);
-        out.put("items", items);
-        return out;
+                WHERE %s GROUP BY w.id ORDER BY w.id LIMIT ? OFFSET ?""".formatted(where), (rs, n) -> new ResultsPage.Item(
+                rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
+                rs.getObject(6, Integer.class), rs.getObject(7, Integer.class),
+                JSON.readValue(rs.getString(8), OBJECT_MAP), JSON.readValue(rs.getString(9), OBJECT_MAP)), pageArgs.toArray());
+        return new ResultsPage(total == null ? 0 : total, page, size, items);
     }
 
     /** The source URI of one image of a run (never a path from the request: only what discovery stored). */
@@ -214,8 +200,9 @@ public class RunQueries {
                 GROUP BY 1, 2, 3""");
     }
 
-    public Optional<Map<String, Object>> runByDate(String job, LocalDate date, String params) {
-        return jdbc.queryForList("SELECT run_id AS \"runId\" FROM vlm_run WHERE job_name = ? AND logical_date = ? AND params = ?",
-                job, date, params).stream().findFirst();
+    /** The run id of a job's run for a date and params, if it ever started. */
+    public Optional<Long> runByDate(String job, LocalDate date, String params) {
+        return jdbc.queryForList("SELECT run_id FROM vlm_run WHERE job_name = ? AND logical_date = ? AND params = ?",
+                Long.class, job, date, params).stream().findFirst();
     }
 }

@@ -1,10 +1,9 @@
 package io.vlmbatch.web;
 
 import io.vlmbatch.image.ImageRejectedException;
+import io.vlmbatch.store.ItemStatus;
 import java.io.IOException;
 import java.time.Duration;
-import java.util.List;
-import java.util.Map;
 import org.springframework.http.CacheControl;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
@@ -19,8 +18,6 @@ import org.springframework.web.bind.annotation.RestController;
 @RestController
 @RequestMapping("/api/runs")
 class RunsController {
-    private static final List<String> STATUSES = List.of("done", "failed", "pending");
-
     private final RunQueries queries;
     private final Thumbnails thumbnails;
 
@@ -30,22 +27,26 @@ class RunsController {
     }
 
     @GetMapping("/{runId}")
-    Map<String, Object> run(@PathVariable long runId) {
+    RunDetail run(@PathVariable long runId) {
         return queries.run(runId).orElseThrow(() -> ApiException.notFound("no run " + runId));
     }
 
     @GetMapping("/{runId}/results")
-    Map<String, Object> results(@PathVariable long runId,
+    ResultsPage results(@PathVariable long runId,
                                 @RequestParam(defaultValue = "0") int page, @RequestParam(defaultValue = "24") int size,
                                 @RequestParam(required = false) String status, @RequestParam(required = false) String task,
                                 @RequestParam(required = false) String label, @RequestParam(required = false) String q) {
         if (queries.jobOfRun(runId).isEmpty()) throw ApiException.notFound("no run " + runId);
         if (page < 0) throw ApiException.bad("page must be >= 0");
         if (size < 1 || size > 200) throw ApiException.bad("size must be 1..200");
-        if (blank(status) == null) status = null;
-        else if (!STATUSES.contains(status)) throw ApiException.bad("status must be one of " + STATUSES);
+        ItemStatus wanted;
+        try {
+            wanted = blank(status) == null ? null : ItemStatus.parse(status);
+        } catch (IllegalArgumentException e) {
+            throw ApiException.bad(e.getMessage());
+        }
         if (q != null && q.length() > 200) throw ApiException.bad("q is limited to 200 characters");
-        return queries.results(runId, new RunQueries.ResultFilter(status, blank(task), blank(label), blank(q)), page, size);
+        return queries.results(runId, new RunQueries.ResultFilter(wanted, blank(task), blank(label), blank(q)), page, size);
     }
 
     @GetMapping("/{runId}/items/{itemId}/thumbnail")

@@ -10,6 +10,7 @@ import io.vlmbatch.schedule.BatchRunLauncher;
 import io.vlmbatch.schedule.JobCatalog;
 import io.vlmbatch.schedule.ScheduleStore;
 import io.vlmbatch.schedule.Scheduler;
+import io.vlmbatch.store.WorkItemStore;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -76,8 +77,8 @@ public class ServeConfig {
     }
 
     @Bean
-    RunQueries runQueries(JdbcTemplate jdbc) {
-        return new RunQueries(jdbc);
+    RunQueries runQueries(JdbcTemplate jdbc, WorkItemStore items) {
+        return new RunQueries(jdbc, items);
     }
 
     @Bean(destroyMethod = "close")

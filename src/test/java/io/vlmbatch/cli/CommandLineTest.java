@@ -36,10 +36,20 @@ class CommandLineTest {
         assertThat(i.command()).isEqualTo("plan");
         assertThat(i.json()).isTrue();
         assertThat(CommandLine.parse(new String[] {"plan", "j.yaml"}).json()).isFalse();
-        assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--json"})).hasMessageContaining("only for plan");
-        assertThatThrownBy(() -> CommandLine.parse(new String[] {"status", "--json"})).hasMessageContaining("only for plan");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--json"})).hasMessageContaining("unknown option --json");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"status", "--json"})).hasMessageContaining("unknown option --json");
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"plan", "j.yaml", "--json=$(rm -rf /)"}))
-                .hasMessageContaining("unknown option --json");
+                .hasMessageContaining("--json takes no value");
+        Invocation r = CommandLine.parse(new String[] {"retry", "j.yaml", "--date", "2026-05-01", "--task", "caption",
+                "--set", "tasks.caption.max_tokens=512", "--set=inference.base_url=http://h:1/v1"});
+        assertThat(r.task()).isEqualTo("caption");
+        assertThat(r.sets()).containsExactly("tasks.caption.max_tokens=512", "inference.base_url=http://h:1/v1");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"retry", "j.yaml"})).hasMessageContaining("retry needs --date");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"retry", "j.yaml", "--date", "2026-05-01", "--task", "../x"}))
+                .hasMessageContaining("--task must be a task name");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"retry", "j.yaml", "--date", "2026-05-01", "--set", "novalue"}))
+                .hasMessageContaining("key=value");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--set", "a=1"})).hasMessageContaining("unknown option --set");
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"plan", "j.yaml", "--date", "2026-13-45"})).hasMessageContaining("YYYY-MM-DD");
     }
 
@@ -52,5 +62,50 @@ class CommandLineTest {
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"export", "j.yaml"})).hasMessageContaining("--csv");
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--param", "novalue"})).hasMessageContaining("key=value");
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--frob", "1"})).hasMessageContaining("unknown option");
+    }
+
+    @Test
+    void serveIsACommandOfTheSameParser(@org.junit.jupiter.api.io.TempDir Path jobs) {
+        Invocation i = CommandLine.parse(new String[] {"serve", "--port", "9090", "--host=0.0.0.0", "--jobs", jobs.toString(),
+                "--model", "/m", "--inference-url", "http://x:8000/v1", "--vlm.scheduler.enabled=false"});
+        assertThat(i.command()).isEqualTo("serve");
+        assertThat(i.springArgs()).contains("--server.port=9090", "--server.address=0.0.0.0", "--vlm.jobs-dir=" + jobs,
+                "--vlm.model-dir=/m", "--vlm.playground.base-url=http://x:8000/v1", "--vlm.scheduler.enabled=false");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"serve", "--port", "70000"})).hasMessageContaining("0..65535");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"serve", "--port", "x"})).hasMessageContaining("number");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"serve", "--jobs", "/no/such/dir"})).hasMessageContaining("not a folder");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"serve", "--inference-url", "file:///etc/passwd"}))
+                .hasMessageContaining("http(s)://");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"serve", "--spring.foo"})).hasMessageContaining("=value");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"serve", "jobs/x.yaml"})).hasMessageContaining("no job file");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--spring.x=1"})).hasMessageContaining("unknown option");
+    }
+
+    @Test
+    void forceIsAFlagOfRestartOnly() {
+        assertThat(CommandLine.parse(new String[] {"restart", "j.yaml", "--date", "2026-01-01", "--force"}).force()).isTrue();
+        assertThat(CommandLine.parse(new String[] {"restart", "j.yaml", "--date", "2026-01-01"}).force()).isFalse();
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--force"})).hasMessageContaining("unknown option");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"restart", "j.yaml", "--date", "2026-01-01", "--force=yes"}))
+                .hasMessageContaining("no value");
+    }
+
+    @Test
+    void helpWorksOnEveryCommandAndExitsZero() {
+        java.io.PrintStream stdout = System.out;
+        for (String command : java.util.List.of("run", "restart", "status", "export", "serve")) {
+            var out = new java.io.ByteArrayOutputStream();
+            System.setOut(new java.io.PrintStream(out, true));
+            try {
+                // given after other words too: help wins over a missing job file or a bad option
+                assertThat(Main.run(new String[] {command, "--help"})).as(command).isZero();
+                assertThat(Main.run(new String[] {command, "x.yaml", "--frob", "-h"})).as(command).isZero();
+            } finally {
+                System.setOut(stdout);
+            }
+            assertThat(out.toString()).as(command).contains("usage: vlm-batch " + command);
+        }
+        assertThat(Main.run(new String[] {"--help"})).isZero();
+        assertThat(Main.run(new String[] {"frobnicate", "--help"})).isEqualTo(Main.EXIT_USAGE);
     }
 }

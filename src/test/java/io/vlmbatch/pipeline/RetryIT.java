@@ -96,7 +96,7 @@ class RetryIT {
             Launcher.Result badSet = launcher.run(60, "retry", job.toString(), "--date", "2026-04-01",
                     "--set", "tasks.caption.max_tokens='; DROP TABLE vlm_result; --");
             assertThat(badSet.exitCode()).isEqualTo(2);
-            assertThat(badSet.output()).contains("--set tasks[0].max_tokens");
+            assertThat(badSet.output()).contains("--set tasks.caption.max_tokens");
             Launcher.Result noRun = launcher.run(120, "retry", job.toString(), "--date", "2026-04-02");
             assertThat(noRun.exitCode()).isEqualTo(1);
             assertThat(noRun.output()).contains("no run of job retryjob for 2026-04-02");

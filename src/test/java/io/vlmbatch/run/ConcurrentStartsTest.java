@@ -25,6 +25,7 @@ import org.springframework.batch.core.job.Job;
 import org.springframework.batch.core.job.JobExecution;
 import org.springframework.batch.core.job.builder.JobBuilder;
 import org.springframework.batch.core.job.parameters.JobParameters;
+import org.springframework.batch.core.launch.JobOperator;
 import org.springframework.batch.core.repository.JobRepository;
 import org.springframework.batch.core.step.builder.StepBuilder;
 import org.springframework.batch.infrastructure.repeat.RepeatStatus;
@@ -50,7 +51,7 @@ class ConcurrentStartsTest {
         pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
         ctx = new AnnotationConfigApplicationContext();
         ctx.getEnvironment().getPropertySources().addFirst(new MapPropertySource("test", Map.of(
-                "spring.datasource.url", pg.jdbcUrl(), "spring.datasource.username", pg.user(), "spring.datasource.password", "")));
+                "spring.datasource.url", pg.jdbcUrl(), "spring.datasource.username", pg.user(), "spring.datasource.password", pg.password())));
         ctx.register(DatabaseConfig.class, RunConfig.class, BatchConfig.class);
         ctx.refresh();
     }
@@ -63,7 +64,8 @@ class ConcurrentStartsTest {
 
     @Test
     void runsStartedAtOnceAllComplete() throws Exception {
-        RunLifecycle lifecycle = ctx.getBean(RunLifecycle.class);
+        RunLifecycle lifecycle = new RunLifecycle(ctx.getBean(JobRepository.class), ctx.getBean(JobOperator.class),
+                ctx.getBean(RunStore.class), ctx.getBean(RunOwnership.class));
         CyclicBarrier together = new CyclicBarrier(RUNS);
         List<Future<JobExecution>> runs = new ArrayList<>();
         try (ExecutorService threads = Executors.newFixedThreadPool(RUNS)) {

@@ -66,8 +66,8 @@ class CsvExporterTest {
                 new TaskOutcome("kind", new ChatResult("photo", null, "m", 1, 1, 3, 1))));
         // upsert again (a redone chunk): replaces, never duplicates
         results.upsert(a, List.of(new TaskOutcome("kind", new ChatResult("chart", null, "m", 1, 1, 3, 2))));
-        items.finish(a, "done", null, 640, 480);
-        items.finish(b, "failed", "empty file (0 bytes)", null, null);
+        items.finish(a, ItemStatus.DONE, null, 640, 480);
+        items.finish(b, ItemStatus.FAILED, "empty file (0 bytes)", null, null);
         assertThat(items.counts(7)).isEqualTo(new ItemCounts(1, 1, 1));
 
         Path out = tmp.resolve("out/run.csv");
@@ -122,7 +122,7 @@ class CsvExporterTest {
         for (int i = 0; i < pending.size(); i++) {
             String answer = i < hostile.size() ? hostile.get(i) : "-3";
             results.upsert(pending.get(i).id(), List.of(new TaskOutcome("caption", new ChatResult(answer, null, "m", 1, 1, 3, 1))));
-            items.finish(pending.get(i).id(), "failed", i < hostile.size() ? hostile.get(i) : "+1", null, null);
+            items.finish(pending.get(i).id(), ItemStatus.FAILED, i < hostile.size() ? hostile.get(i) : "+1", null, null);
         }
         CsvExporter exporter = new CsvExporter(jdbc, new TransactionTemplate(new DataSourceTransactionManager(ds)));
 

@@ -1,0 +1,113 @@
+package io.vlmbatch.cli;
+
+import io.vlmbatch.config.CoreConfig;
+import io.vlmbatch.config.PipelineConfig;
+import io.vlmbatch.inference.InferenceService;
+import io.vlmbatch.job.JobDefinition;
+import io.vlmbatch.job.JobFileException;
+import io.vlmbatch.job.JobFileLoader;
+import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.run.Errors;
+import io.vlmbatch.run.RunLifecycle;
+import io.vlmbatch.store.CsvExporter;
+import io.vlmbatch.store.RunStore;
+import io.vlmbatch.store.WorkItemStore;
+import java.time.LocalDate;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.springframework.batch.core.job.Job;
+import org.springframework.batch.core.repository.JobRepository;
+import org.springframework.boot.SpringApplication;
+import org.springframework.context.ConfigurableApplicationContext;
+
+/**
+ * Runs one command line: parse it (one parser for every command), check the job file before anything
+ * starts (exit 2 when either is wrong), then bring up the command's Spring context: serve's web one, or
+ * the database + Batch repository (+ the job's steps for run/restart).
+ */
+public final class Main {
+    public static final int EXIT_FAILED = 1;
+    public static final int EXIT_USAGE = 2;
+
+    private Main() {}
+
+    public static int run(String[] args) {
+        Invocation inv;
+        JobDefinition def = null;
+        RunParameters params = null;
+        try {
+            inv = CommandLine.parse(args);
+            if (inv.help()) {
+                System.out.println(inv.command() == null ? CommandLine.usage() : CommandLine.usage(inv.command()));
+                return 0;
+            }
+            if (inv.command().equals("serve")) return ServeCommand.run(inv);
+            if (inv.jobFile() != null) {
+                def = JobFileLoader.load(inv.jobFile(), inv.sets());
+                if (inv.task() != null && !def.taskNames().contains(inv.task())) {
+                    throw new UsageException("--task " + inv.task() + ": the job has no such task (it has " + def.taskNames() + ")");
+                }
+                params = new RunParameters(inv.date() == null ? LocalDate.now() : inv.date(), inv.params());
+                checkRendering(def, params);
+            }
+        } catch (UsageException e) {
+            System.err.println("error: " + e.getMessage());
+            System.err.println(args.length > 0 ? CommandLine.usage(args[0]) : CommandLine.usage());
+            return EXIT_USAGE;
+        } catch (JobFileException e) {
+            System.err.println("error: " + e.getMessage());
+            return EXIT_USAGE;
+        }
+
+        boolean pipeline = java.util.List.of("run", "restart", "plan", "retry").contains(inv.command());
+        SpringApplication app = pipeline ? new SpringApplication(CoreConfig.class, PipelineConfig.class)
+                : new SpringApplication(CoreConfig.class);
+        app.setRegisterShutdownHook(true);
+        JobDefinition definition = def;
+        RunParameters runParameters = params;
+        app.addInitializers(ctx -> {
+            if (definition != null) {
+                ctx.getBeanFactory().registerSingleton("jobDefinition", definition);
+                ctx.getBeanFactory().registerSingleton("runParameters", runParameters);
+                ctx.getBeanFactory().registerSingleton("modelOption", new PipelineConfig.ModelOption(inv.model()));
+            }
+        });
+        try (ConfigurableApplicationContext ctx = app.run()) {
+            if (inv.command().equals("plan")) {
+                return new PlanCommand(definition, runParameters, ctx.getBean(io.vlmbatch.source.ImageFetcher.class),
+                        ctx.getBean(InferenceService.class), ctx.getBean(io.vlmbatch.ledger.LedgerStore.class),
+                        PipelineConfig.MAX_IMAGE_BYTES).execute(inv);
+            }
+            if (inv.command().equals("retry")) {
+                return new RetryCommand(definition, runParameters, ctx.getBean(JobRepository.class), ctx.getBean(RunLifecycle.class),
+                        ctx.getBean(Job.class), ctx.getBean(InferenceService.class), ctx.getBean(io.vlmbatch.ledger.Attempts.class),
+                        ctx.getBean(WorkItemStore.class)).execute(inv);
+            }
+            Commands commands = new Commands(ctx.getBean(JobRepository.class), ctx.getBeanProvider(RunLifecycle.class),
+                    ctx.getBean(RunStore.class), ctx.getBean(WorkItemStore.class), ctx.getBean(CsvExporter.class),
+                    ctx.getBeanProvider(Job.class), ctx.getBeanProvider(InferenceService.class),
+                    ctx.getBeanProvider(JobDefinition.class), ctx.getBeanProvider(RunParameters.class));
+            return commands.execute(inv);
+        } catch (Exception e) {
+            System.err.println("error: " + Errors.rootMessage(e));
+            return EXIT_FAILED;
+        }
+    }
+
+    /** Path variables are checked by the loader; here, that every {{ params.x }} has its --param x=... */
+    private static void checkRendering(JobDefinition def, RunParameters params) {
+        Map<String, String> paths = new LinkedHashMap<>();
+        paths.put("source.folder", def.source().folder());
+        paths.put("source.manifest", def.source().manifest());
+        paths.put("source.s3", def.source().s3());
+        paths.put("output.csv", def.csv());
+        paths.forEach((field, value) -> {
+            try {
+                params.render(value, def.name());
+            } catch (IllegalArgumentException e) {
+                // the loader accepted the variable, so what is missing is a --param
+                throw new UsageException(field + ": " + e.getMessage());
+            }
+        });
+    }
+}
