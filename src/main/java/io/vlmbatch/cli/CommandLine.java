@@ -15,7 +15,7 @@ public final class CommandLine {
               vlm-batch run JOB.yaml [--date YYYY-MM-DD] [--param k=v]... [--model DIR]
               vlm-batch restart JOB.yaml (--date YYYY-MM-DD [--param k=v]... | --execution ID) [--model DIR]
               vlm-batch status [JOB.yaml | JOB-NAME]
-              vlm-batch export JOB.yaml [--date YYYY-MM-DD] [--param k=v]... --csv FILE
+              vlm-batch export JOB.yaml [--date YYYY-MM-DD] [--param k=v]... [--csv FILE] [--jsonl FILE]
               vlm-batch serve [--port 8080]   (scheduler, REST API and web UI: docs/web-ui.md)
               vlm-batch serve [--port 8080] [--host 127.0.0.1] [--jobs DIR] [--model DIR] [--inference-url URL]
             --date is the run's logical date (default: today); with --param it identifies the run.""";
@@ -34,6 +34,7 @@ public final class CommandLine {
         Path model = null;
         Long execution = null;
         Path csv = null;
+        Path jsonl = null;
         for (int i = 1; i < args.length; i++) {
             String a = args[i];
             String value = null;
@@ -76,25 +77,29 @@ public final class CommandLine {
                     }
                 }
                 case "--csv" -> csv = Path.of(value);
+                case "--jsonl" -> jsonl = Path.of(value);
                 default -> throw new UsageException("unknown option " + a);
             }
         }
         switch (command) {
             case "status" -> {
                 if (positional.size() > 1) throw new UsageException("status takes at most one job");
-                if (date != null || !params.isEmpty() || model != null || execution != null || csv != null) {
+                if (date != null || !params.isEmpty() || model != null || execution != null || csv != null || jsonl != null) {
                     throw new UsageException("status takes no options");
                 }
-                if (positional.isEmpty()) return new Invocation(command, null, null, null, Map.of(), null, null, null);
+                if (positional.isEmpty()) return new Invocation(command, null, null, null, Map.of(), null, null, null, null);
                 String job = positional.getFirst();
                 boolean file = job.endsWith(".yaml") || job.endsWith(".yml");
-                return new Invocation(command, file ? Path.of(job) : null, file ? null : job, null, Map.of(), null, null, null);
+                return new Invocation(command, file ? Path.of(job) : null, file ? null : job, null, Map.of(), null, null, null, null);
             }
             default -> {
                 if (positional.size() != 1) throw new UsageException(command + " needs exactly one job file");
                 if (!command.equals("restart") && execution != null) throw new UsageException("--execution is only for restart");
                 if (!command.equals("export") && csv != null) throw new UsageException("--csv is only for export");
-                if (command.equals("export") && csv == null) throw new UsageException("export needs --csv FILE");
+                if (!command.equals("export") && jsonl != null) throw new UsageException("--jsonl is only for export");
+                if (command.equals("export") && csv == null && jsonl == null) {
+                    throw new UsageException("export needs --csv FILE and/or --jsonl FILE");
+                }
                 if (command.equals("export") && model != null) throw new UsageException("export takes no --model");
                 if (execution != null && (date != null || !params.isEmpty())) {
                     throw new UsageException("give either --execution or --date/--param, not both");
@@ -103,7 +108,7 @@ public final class CommandLine {
                     throw new UsageException("restart needs --date (the logical date of the run) or --execution ID");
                 }
                 if (date == null && execution == null) date = LocalDate.now();
-                return new Invocation(command, Path.of(positional.getFirst()), null, date, params, model, execution, csv);
+                return new Invocation(command, Path.of(positional.getFirst()), null, date, params, model, execution, csv, jsonl);
             }
         }
     }

@@ -112,6 +112,11 @@ class ArchivesJobIT {
             assertThat(docs).extracting(d -> d.get("document").asString()).contains("box.zip!/docs/inner.pdf", "stack.tif",
                     "bundle.tar.gz!/scans/two.pdf", "box.zip!/photos/c.jpg", "a.jpg", "locked.pdf");
             assertThat(docs).hasSize(10);
+
+            Launcher.Result export = launcher.run(120, "export", job.toString(), "--date", "2026-05-01", "--jsonl", "again.jsonl");
+            assertThat(export.exitCode()).as(export.output()).isZero();
+            assertThat(export.output()).contains("wrote 16 records to again.jsonl");
+            assertThat(Files.readAllLines(work.resolve("again.jsonl"))).isEqualTo(Files.readAllLines(work.resolve("out/archives.jsonl")));
         }
     }
 
