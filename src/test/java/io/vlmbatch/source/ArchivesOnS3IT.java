@@ -47,7 +47,7 @@ class ArchivesOnS3IT {
                     "1903/letter.pdf", ArchiveFiles.scannedPdf(Color.RED, Color.BLUE))));
             put(s3, "box/stack.tif", ArchiveFiles.multiPageTiff(200, 300, Color.RED, Color.BLUE));
             put(s3, "box/bundle.tgz", ArchiveFiles.tarGz(members("x/b.jpg", JPEG, "x/report.pdf", ArchiveFiles.textPdf(2, "s3"))));
-            put(s3, "lists/m.csv", "id,path\nbox1,../box/letters.zip\n".getBytes(StandardCharsets.UTF_8));
+            put(s3, "box/m.csv", "id,path\nbox1,letters.zip\n".getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -91,7 +91,7 @@ class ArchivesOnS3IT {
 
     @Test
     void aManifestOnS3ExpandsTheArchivesItNames() throws Exception {
-        List<SourceItem> items = Discovered.items(SourceSpec.manifest("s3://scans/lists/m.csv", settings), tmp);
+        List<SourceItem> items = Discovered.items(SourceSpec.manifest("s3://scans/box/m.csv", settings), tmp);
         assertThat(Discovered.keys(items)).containsExactly("box1!/a.jpg", "box1!/1903/letter.pdf#p1", "box1!/1903/letter.pdf#p2");
         assertThat(items).allSatisfy(i -> assertThat(i.uri()).isEqualTo("s3://scans/box/letters.zip"));
     }
