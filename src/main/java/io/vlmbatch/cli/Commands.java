@@ -213,7 +213,7 @@ public class Commands {
         ItemCounts c = items.counts(instance.getInstanceId());
         String counts = " (" + c.done() + " done, " + c.failed() + " failed, " + c.pending() + " pending)";
         if (inv.csv() != null) {
-            long rows = exporter.export(instance.getInstanceId(), def.taskNames(), inv.csv());
+            long rows = exporter.export(instance.getInstanceId(), def.taskNames(), inv.csv(), def.csvRaw());
             out.println("wrote " + rows + " rows to " + inv.csv() + counts);
         }
         if (inv.jsonl() != null) {
