@@ -11,7 +11,6 @@ WORKDIR /src
 COPY pom.xml .
 RUN mvn -B -ntp -q dependency:go-offline
 COPY src/main src/main
-COPY sql sql
 RUN mvn -B -ntp -q -DskipTests -Dbuild.dir=/src/target package
 
 # ---- run -------------------------------------------------------------------------------------

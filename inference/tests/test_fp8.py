@@ -179,3 +179,22 @@ def test_triton_kernels_match_the_reference_in_the_interpreter():
     close(s, xf + yf)
     close(n, fused.rms_norm(s.float(), wf, 1e-5))
     same(T.add_rms_norm(x, y, w, 1e-5, True)[1], fused.add_rms_norm(x, y, w, 1e-5, True)[1])
+
+
+def test_row_slices_get_their_own_scales():
+    """cuBLASLt refuses scale pointers that are not 16-byte aligned: a slice starting at row 1601 of the
+    scales failed on the H200, so `rows` copies them."""
+    q = fp8.quantize_rows_reference(torch.randn(20, 32))
+    part = q.rows(3, 11)
+    assert part.scale.storage_offset() == 0 and part.scale.shape == (8, 1)
+    assert torch.equal(part.dequantize(), q.dequantize()[3:11])
+
+
+def test_vision_mlp_in_token_chunks_gives_the_same_fp8_result(fp8_fixture_model, fixture_inputs, monkeypatch):
+    from vlmserve.vision import MLP
+    px = fixture_inputs["pixel_values"]
+    with torch.inference_mode():
+        whole = fp8_fixture_model.encode_images(px)
+        monkeypatch.setattr(MLP, "tokens_per_chunk", 5)     # 2 x 17 tokens -> chunks of 5 rows (FP8Act rows)
+        chunked = fp8_fixture_model.encode_images(px)
+    assert torch.equal(whole, chunked)

@@ -82,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
                          max_bytes=args.max_image_bytes, max_pixels=args.max_image_pixels,
                          target_size=engine.image_size)
     app = build_app(engine, loaded.tokenizer, names, policy, limits)
+    if not limits.loopback_only and not limits.api_key:
+        log.warning("listening on %s without an API key: anyone who can reach this address can use the server "
+                    "(set VLMSERVE_API_KEY, or keep it on 127.0.0.1 behind a proxy)", args.host or "all interfaces")
     log.info("serving %s on http://%s:%d (models: %s)", loaded.model_dir, args.host, args.port, names)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
                 http=with_header_timeout(args.read_timeout), limit_concurrency=args.max_connections)

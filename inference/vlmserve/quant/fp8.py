@@ -92,6 +92,10 @@ class FP8Linear(nn.Module):
                     compute_dtype: torch.dtype = torch.bfloat16) -> "FP8Linear":
         if weight.shape[0] % 16 or weight.shape[1] % 16:
             raise ValueError(f"FP8 needs both weight dimensions divisible by 16, got {list(weight.shape)}")
+        if weight.is_cuda and not fp8_matmul_supported(weight.device):
+            # the float32 emulation would dequantize every weight on every call: far slower than bf16
+            raise ValueError(f"--quant fp8 needs a GPU with FP8 matrix units (compute capability 8.9+: Ada, "
+                             f"Hopper); {torch.cuda.get_device_name(weight.device)} has none (use none or nf4)")
         q, s = quantize_weight(weight)
         return cls(q, s, bias, compute_dtype)
 

@@ -27,7 +27,8 @@ public final class Expander {
 
     /**
      * @param sourceKey the key the source gave the file (its path relative to the folder, the S3 key...)
-     * @param sourceUri the file's URI, kept as the items' {@code source_uri}
+     * @param sourceUri the file's URI, kept as the items' {@code source_uri}; a name ending like an image
+     *                  (.jpg, .png...) is passed through unopened
      * @param file      its bytes
      * @param sink      receives the items, in a stable order (archive order, then page order)
      * @return counts of what was found and skipped
@@ -38,7 +39,7 @@ public final class Expander {
             throws IOException {
         ExpandStats stats = new ExpandStats();
         Lineage root = new Lineage(sourceUri, "", null);
-        if (spec.expand().isEmpty() || Format.imageByName(sourceKey)) {
+        if (spec.expand().isEmpty() || Format.imageByName(sourceUri)) {
             emit(sink, stats, sourceKey, root, null);
             return stats;
         }

@@ -1,6 +1,7 @@
 package io.vlmbatch.batch;
 
 import io.vlmbatch.store.CsvExporter;
+import io.vlmbatch.store.JsonlExporter;
 import java.nio.file.Path;
 import java.util.List;
 import org.slf4j.Logger;
@@ -10,27 +11,45 @@ import org.springframework.batch.core.scope.context.ChunkContext;
 import org.springframework.batch.core.step.tasklet.Tasklet;
 import org.springframework.batch.infrastructure.repeat.RepeatStatus;
 
-/** Writes the run's CSV from the database (when the job names one). */
+/** Writes the run's CSV, items JSONL and documents JSONL from the database (those the job names). */
 public class ExportTasklet implements Tasklet {
     private static final Logger log = LoggerFactory.getLogger(ExportTasklet.class);
 
     private final CsvExporter exporter;
+    private final JsonlExporter jsonlExporter;
     private final List<String> tasks;
     private final Path csv;
+    private final Path jsonl;
+    private final Path documents;
 
     public ExportTasklet(CsvExporter exporter, List<String> tasks, Path csv) {
+        this(exporter, null, tasks, csv, null, null);
+    }
+
+    public ExportTasklet(CsvExporter exporter, JsonlExporter jsonlExporter, List<String> tasks, Path csv, Path jsonl,
+                         Path documents) {
         this.exporter = exporter;
+        this.jsonlExporter = jsonlExporter;
         this.tasks = tasks;
         this.csv = csv;
+        this.jsonl = jsonl;
+        this.documents = documents;
     }
 
     @Override
     public RepeatStatus execute(StepContribution contribution, ChunkContext chunkContext) throws Exception {
-        if (csv == null) return RepeatStatus.FINISHED;
         long runId = chunkContext.getStepContext().getStepExecution().getJobExecution().getJobInstance().getInstanceId();
-        long rows = exporter.export(runId, tasks, csv);
-        contribution.incrementWriteCount(rows);
-        log.info("wrote {} rows to {}", rows, csv);
+        if (csv != null) {
+            long rows = exporter.export(runId, tasks, csv);
+            contribution.incrementWriteCount(rows);
+            log.info("wrote {} rows to {}", rows, csv);
+        }
+        if (jsonl != null) {
+            log.info("wrote {} items to {}", jsonlExporter.exportItems(runId, tasks, jsonl), jsonl);
+        }
+        if (documents != null) {
+            log.info("wrote {} documents to {}", jsonlExporter.exportDocuments(runId, tasks, documents), documents);
+        }
         return RepeatStatus.FINISHED;
     }
 }

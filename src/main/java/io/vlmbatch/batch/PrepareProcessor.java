@@ -1,9 +1,13 @@
 package io.vlmbatch.batch;
 
+import io.vlmbatch.archive.ArchiveRejectedException;
+import io.vlmbatch.archive.Extracted;
+import io.vlmbatch.archive.PageExtractor;
 import io.vlmbatch.image.ImagePreparer;
 import io.vlmbatch.image.ImageRejectedException;
 import io.vlmbatch.image.PreparedImage;
 import io.vlmbatch.job.TaskSpec;
+import io.vlmbatch.source.ByteSources;
 import io.vlmbatch.source.ImageFetcher;
 import io.vlmbatch.store.WorkItem;
 import java.io.IOException;
@@ -16,19 +20,31 @@ import org.springframework.batch.infrastructure.item.ItemProcessor;
 
 /**
  * Fetches an image, decodes and resizes it (the inputs' ImagePreparer), and renders each task's prompt.
- * Whatever is wrong with one image becomes that item's failure reason; the job goes on.
+ * A page of a PDF or TIFF is rendered or decoded from its lineage, and an archive member streamed out of
+ * its archive, one at a time (see {@link PageExtractor}). Whatever is wrong with one image or page
+ * becomes that item's failure reason; the job goes on.
  */
 public class PrepareProcessor implements ItemProcessor<WorkItem, PreparedItem> {
     private final ImageFetcher fetcher;
     private final ImagePreparer preparer;
     private final List<TaskSpec> tasks;
     private final long maxBytes;
+    private final ByteSources files;
+    private final PageExtractor pages;
 
     public PrepareProcessor(ImageFetcher fetcher, ImagePreparer preparer, List<TaskSpec> tasks, long maxBytes) {
+        this(fetcher, preparer, tasks, maxBytes, null, null);
+    }
+
+    /** @param files, pages for items inside containers (null: such items fail) */
+    public PrepareProcessor(ImageFetcher fetcher, ImagePreparer preparer, List<TaskSpec> tasks, long maxBytes,
+                            ByteSources files, PageExtractor pages) {
         this.fetcher = fetcher;
         this.preparer = preparer;
         this.tasks = tasks;
         this.maxBytes = maxBytes;
+        this.files = files;
+        this.pages = pages;
     }
 
     @Override
@@ -44,15 +60,33 @@ public class PrepareProcessor implements ItemProcessor<WorkItem, PreparedItem> {
                 return PreparedItem.rejected(item, "task " + task.name() + ": " + e.getMessage());
             }
         }
-        byte[] bytes;
-        try {
-            bytes = fetcher.fetch(item.uri(), maxBytes);
-        } catch (IOException | RuntimeException e) {
-            return PreparedItem.rejected(item, "cannot read " + item.uri() + ": " + e.getMessage());
-        }
         PreparedImage image;
         try {
-            image = preparer.prepare(bytes, item.fileName());
+            if (item.inContainer()) {
+                if (pages == null) {
+                    return PreparedItem.rejected(item, "pages and archive members are not enabled for this job");
+                }
+                Extracted extracted;
+                try {
+                    extracted = pages.extract(files.open(item.uri()), item.member(), item.page());
+                } catch (ArchiveRejectedException e) {
+                    return PreparedItem.rejected(item, e.getMessage());
+                } catch (IOException | RuntimeException e) {
+                    return PreparedItem.rejected(item, "cannot read " + item.uri() + ": " + e.getMessage());
+                }
+                image = switch (extracted) {
+                    case Extracted.ImageBytes b -> preparer.prepare(b.bytes(), item.member());
+                    case Extracted.Page p -> preparer.prepare(p.image());
+                };
+            } else {
+                byte[] bytes;
+                try {
+                    bytes = fetcher.fetch(item.uri(), maxBytes);
+                } catch (IOException | RuntimeException e) {
+                    return PreparedItem.rejected(item, "cannot read " + item.uri() + ": " + e.getMessage());
+                }
+                image = preparer.prepare(bytes, item.fileName());
+            }
         } catch (ImageRejectedException e) {
             return PreparedItem.rejected(item, e.getMessage());
         } catch (RuntimeException | OutOfMemoryError e) {
@@ -65,6 +99,8 @@ public class PrepareProcessor implements ItemProcessor<WorkItem, PreparedItem> {
 
     static Map<String, String> variables(WorkItem item) {
         Map<String, String> vars = new HashMap<>(item.metadata());
+        vars.put("member", item.member());
+        vars.put("page", item.page() == null ? "" : item.page().toString());
         vars.put("file_name", item.fileName());
         vars.put("item_key", item.itemKey());
         vars.put("uri", item.uri());

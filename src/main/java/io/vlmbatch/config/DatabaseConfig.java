@@ -3,8 +3,10 @@ package io.vlmbatch.config;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.vlmbatch.db.EmbeddedPostgresServer;
+import io.vlmbatch.db.SchemaMigrations;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.store.CsvExporter;
+import io.vlmbatch.store.JsonlExporter;
 import io.vlmbatch.store.ResultStore;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
@@ -21,7 +23,8 @@ import org.springframework.transaction.support.TransactionTemplate;
 
 /**
  * The database: spring.datasource.url (or SPRING_DATASOURCE_URL) when given, else the embedded
- * PostgreSQL under the user's data folder. Schema applied before anything else touches it.
+ * PostgreSQL under the user's data folder. Its schema is migrated to the newest version before anything
+ * else touches it (db/SchemaMigrations).
  */
 @Configuration(proxyBeanMethods = false)
 public class DatabaseConfig {
@@ -62,7 +65,7 @@ public class DatabaseConfig {
             }
         };
         try {
-            SchemaInitializer.apply(ds);
+            SchemaMigrations.migrate(ds);
         } catch (RuntimeException e) {
             ds.close();
             throw e;
@@ -103,5 +106,10 @@ public class DatabaseConfig {
     @Bean
     CsvExporter csvExporter(JdbcTemplate jdbc, TransactionTemplate tx) {
         return new CsvExporter(jdbc, tx);
+    }
+
+    @Bean
+    JsonlExporter jsonlExporter(JdbcTemplate jdbc, TransactionTemplate tx) {
+        return new JsonlExporter(jdbc, tx);
     }
 }

@@ -9,6 +9,8 @@ import io.vlmbatch.batch.PendingItemReader;
 import io.vlmbatch.batch.PrepareProcessor;
 import io.vlmbatch.batch.PreparedItem;
 import io.vlmbatch.batch.RunOwnerListener;
+import io.vlmbatch.archive.PageExtractor;
+import io.vlmbatch.archive.RenderSpec;
 import io.vlmbatch.image.ImagePreparer;
 import io.vlmbatch.inference.EmbeddedInferenceServer;
 import io.vlmbatch.inference.InferenceService;
@@ -16,8 +18,10 @@ import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.source.ImageFetcher;
 import io.vlmbatch.source.SourceSpec;
+import io.vlmbatch.source.ByteSources;
 import io.vlmbatch.source.Sources;
 import io.vlmbatch.store.CsvExporter;
+import io.vlmbatch.store.JsonlExporter;
 import io.vlmbatch.store.ResultStore;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItem;
@@ -66,6 +70,12 @@ public class PipelineConfig {
         return Sources.fetcher(def.source().s3Settings());
     }
 
+    /** Opens listed files for pages and archive members (S3 by ranged reads). */
+    @Bean(destroyMethod = "close")
+    ByteSources byteSources(JobDefinition def) {
+        return ByteSources.of(def.source().s3Settings());
+    }
+
     @Bean
     Job vlmJob(JobDefinition def, RunParameters params, JobRepository repository, RunStore runs, WorkItemStore items,
                Step discover, Step infer, Step export) {
@@ -80,8 +90,8 @@ public class PipelineConfig {
     Step discover(JobDefinition def, RunParameters params, JobRepository repository, PlatformTransactionManager tm,
                   RunStore runs, WorkItemStore items) {
         SourceSpec s = def.source();
-        SourceSpec rendered = new SourceSpec(params.render(s.folder(), def.name()), params.render(s.manifest(), def.name()),
-                params.render(s.s3(), def.name()), s.include(), s.exclude(), s.recursive(), s.s3Settings());
+        SourceSpec rendered = s.withLocations(params.render(s.folder(), def.name()), params.render(s.manifest(), def.name()),
+                params.render(s.s3(), def.name()));
         return new StepBuilder("discover", repository)
                 .tasklet(new DiscoverTasklet(() -> Sources.open(rendered, def.baseDir()), runs, items), tm)
                 .build();
@@ -107,13 +117,16 @@ public class PipelineConfig {
 
     @Bean
     Step inferWorker(JobDefinition def, JobRepository repository, PlatformTransactionManager tm,
-                     PendingItemReader reader, ImageFetcher fetcher, InferenceService inference,
+                     PendingItemReader reader, ImageFetcher fetcher, ByteSources files, InferenceService inference,
                      WorkItemStore items, ResultStore results) {
+        PageExtractor pages = new PageExtractor(def.source().expand(),
+                new RenderSpec(def.resize().maxSide(), def.source().pdfDpi(), def.resize().maxPixels()));
         return new StepBuilder("infer-worker", repository)
                 .<WorkItem, PreparedItem>chunk(def.run().chunkSize())
                 .transactionManager(tm)
                 .reader(reader)
-                .processor(new PrepareProcessor(fetcher, new ImagePreparer(def.resize()), def.tasks(), MAX_IMAGE_BYTES))
+                .processor(new PrepareProcessor(fetcher, new ImagePreparer(def.resize()), def.tasks(), MAX_IMAGE_BYTES,
+                        files, pages))
                 .writer(new InferenceWriter(inference::client, inference::model, def.tasks(), items, results))
                 .build();
     }
@@ -128,10 +141,13 @@ public class PipelineConfig {
 
     @Bean
     Step export(JobDefinition def, RunParameters params, JobRepository repository, PlatformTransactionManager tm,
-                CsvExporter exporter) {
+                CsvExporter exporter, JsonlExporter jsonlExporter) {
         Path csv = def.csv() == null ? null : def.baseDir().resolve(params.render(def.csv(), def.name())).normalize();
+        Path jsonl = def.jsonl() == null ? null : def.baseDir().resolve(params.render(def.jsonl(), def.name())).normalize();
+        Path documents = def.documents() == null ? null
+                : def.baseDir().resolve(params.render(def.documents(), def.name())).normalize();
         return new StepBuilder("export", repository)
-                .tasklet(new ExportTasklet(exporter, def.taskNames(), csv), tm)
+                .tasklet(new ExportTasklet(exporter, jsonlExporter, def.taskNames(), csv, jsonl, documents), tm)
                 .build();
     }
 }

@@ -45,4 +45,20 @@ public final class ImagePreparer {
                     + (name == null ? "" : " " + name) + ": " + e, e);
         }
     }
+
+    /**
+     * The same for pixels that are already decoded: a rendered PDF page or a TIFF frame (upright as
+     * stored; there is no EXIF orientation to apply).
+     */
+    public PreparedImage prepare(BufferedImage decoded) throws ImageRejectedException {
+        try {
+            BufferedImage rgb = RgbConverter.toRgb(decoded);
+            BufferedImage scaled = Downscaler.fit(rgb, spec.maxSide());
+            byte[] bytes = Encoder.encode(scaled, spec.format(), spec.quality());
+            return new PreparedImage(bytes, spec.format().equals("png") ? "image/png" : "image/jpeg",
+                    scaled.getWidth(), scaled.getHeight(), decoded.getWidth(), decoded.getHeight());
+        } catch (RuntimeException e) {
+            throw new ImageRejectedException("cannot convert the page: " + e, e);
+        }
+    }
 }

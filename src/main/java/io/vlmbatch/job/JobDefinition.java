@@ -8,11 +8,13 @@ import java.util.List;
 
 /**
  * A validated job file. Strings in source and csv may hold {{ ds }}, {{ ds_nodash }}, {{ prev_ds }},
- * {{ job }} and {{ params.x }}, rendered per run; relative paths are relative to the job file's folder.
+ * {{ job }} and {{ params.x }}, rendered per run (so may output.jsonl, one JSON object per item, and
+ * output.documents, one per source document); relative paths are relative to the job file's folder.
  * schedule is {@link ScheduleSpec#MANUAL} for a job without a cron.
  */
 public record JobDefinition(Path file, String name, ScheduleSpec schedule, SourceSpec source, ResizeSpec resize,
-                            List<TaskSpec> tasks, String csv, InferenceSpec inference, RunSpec run) {
+                            List<TaskSpec> tasks, String csv, String jsonl, String documents, InferenceSpec inference,
+                            RunSpec run) {
 
     public Path baseDir() {
         Path parent = file.toAbsolutePath().getParent();

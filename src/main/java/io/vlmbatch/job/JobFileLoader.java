@@ -1,5 +1,7 @@
 package io.vlmbatch.job;
 
+import io.vlmbatch.archive.Container;
+import io.vlmbatch.archive.ExpandSpec;
 import io.vlmbatch.image.ResizeSpec;
 import io.vlmbatch.inference.InferenceSpec;
 import io.vlmbatch.source.S3Settings;
@@ -79,30 +81,34 @@ public final class JobFileLoader {
         }
         if (root == null) throw new JobFileException(file, 1, "", "the file is empty");
         Map<String, Node> top = mapping(root, "", Set.of("name", "schedule", "source", "resize", "tasks",
-                "output", "inference", "run", "scheduling"));
+                "output", "inference", "run", "scheduling", "pdf"));
 
         String name = requiredString(top, "name", root, "");
         if (!JOB_NAME.matcher(name).matches()) {
             throw error(top.get("name"), "name", "must be letters, digits, '_', '.' or '-' (at most 100), got \"" + name + "\"");
         }
         ScheduleSpec schedule = schedule(top);
-        SourceSpec source = source(required(top, "source", root, ""));
+        SourceSpec source = source(required(top, "source", root, ""), pdfDpi(top.get("pdf")));
         ResizeSpec resize = resize(top.get("resize"));
         List<TaskSpec> tasks = tasks(required(top, "tasks", root, ""), source.manifest() != null);
         String csv = null;
+        String jsonl = null;
+        String documents = null;
         if (top.containsKey("output")) {
-            Map<String, Node> output = mapping(top.get("output"), "output", Set.of("csv"));
+            Map<String, Node> output = mapping(top.get("output"), "output", Set.of("csv", "jsonl", "documents"));
             csv = pathTemplate(output, "csv", "output");
+            jsonl = pathTemplate(output, "jsonl", "output");
+            documents = pathTemplate(output, "documents", "output");
         }
         InferenceSpec inference = inference(top.get("inference"));
         RunSpec run = run(top.get("run"));
-        return new JobDefinition(file, name, schedule, source, resize, tasks, csv, inference, run);
+        return new JobDefinition(file, name, schedule, source, resize, tasks, csv, jsonl, documents, inference, run);
     }
 
-    private SourceSpec source(Node node) {
+    private SourceSpec source(Node node, int pdfDpi) {
         String f = "source";
         Map<String, Node> m = mapping(node, f, Set.of("folder", "manifest", "s3", "include", "exclude",
-                "recursive", "endpoint", "region", "path_style"));
+                "recursive", "endpoint", "region", "path_style", "expand", "max_pages"));
         String folder = pathTemplate(m, "folder", f);
         String manifest = pathTemplate(m, "manifest", f);
         String s3 = pathTemplate(m, "s3", f);
@@ -118,7 +124,23 @@ public final class JobFileLoader {
         boolean recursive = optionalBoolean(m, "recursive", f, true);
         S3Settings s3Settings = new S3Settings(optionalString(m, "endpoint", f, null),
                 optionalString(m, "region", f, null), optionalBoolean(m, "path_style", f, false));
-        return new SourceSpec(folder, manifest, s3, include, exclude, recursive, s3Settings);
+        ExpandSpec expand = ExpandSpec.defaults();
+        if (m.containsKey("expand")) {
+            try {
+                expand = expand.withExpand(Container.parse(stringOrList(m.get("expand"), f + ".expand")));
+            } catch (IllegalArgumentException e) {
+                throw error(m.get("expand"), f + ".expand", e.getMessage());
+            }
+        }
+        expand = expand.withMaxPages((int) optionalLong(m, "max_pages", f, ExpandSpec.DEFAULT_MAX_PAGES, 1, 1_000_000));
+        return new SourceSpec(folder, manifest, s3, include, exclude, recursive, s3Settings, expand, pdfDpi);
+    }
+
+    /** {@code pdf: { dpi: N }}: render PDF pages at N dpi instead of to resize.max_side. */
+    private int pdfDpi(Node node) {
+        if (node == null) return 0;
+        Map<String, Node> m = mapping(node, "pdf", Set.of("dpi"));
+        return (int) optionalLong(m, "dpi", "pdf", 0, 1, 1200);
     }
 
     private ResizeSpec resize(Node node) {

@@ -11,11 +11,9 @@ import java.time.ZoneOffset;
 import java.util.List;
 import java.util.Optional;
 import javax.sql.DataSource;
-import org.springframework.core.io.ClassPathResource;
 import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.jdbc.core.RowMapper;
 import org.springframework.jdbc.datasource.DataSourceTransactionManager;
-import org.springframework.jdbc.datasource.init.ResourceDatabasePopulator;
 import org.springframework.transaction.support.TransactionTemplate;
 
 /**
@@ -36,17 +34,6 @@ public class ScheduleStore {
     public ScheduleStore(DataSource dataSource) {
         this.jdbc = new JdbcTemplate(dataSource);
         this.tx = new TransactionTemplate(new DataSourceTransactionManager(dataSource));
-    }
-
-    /** Applies sql/vlm-schedule.sql (idempotent) under a lock, so instances starting together don't race. */
-    public void applySchema() {
-        tx.executeWithoutResult(s -> {
-            jdbc.queryForObject("SELECT pg_advisory_xact_lock(?, 0)", Object.class, LOCK_NAMESPACE);
-            jdbc.execute((java.sql.Connection con) -> {
-                new ResourceDatabasePopulator(new ClassPathResource("sql/vlm-schedule.sql")).populate(con);
-                return null;
-            });
-        });
     }
 
     /** When a scheduler first saw the job (recorded now if never). */

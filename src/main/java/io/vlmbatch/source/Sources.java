@@ -25,17 +25,25 @@ public final class Sources {
             if (!spec.include().isEmpty() || !spec.exclude().isEmpty()) {
                 throw new SourceException("include/exclude apply to folder and s3 sources, not to a manifest");
             }
-            return new ManifestSource(spec.manifest().strip(), baseDir, clients);
+            return expanding(new ManifestSource(spec.manifest().strip(), baseDir, clients), spec);
         }
-        PathFilter filter = new PathFilter(spec.include(), spec.exclude());
+        PathFilter filter = new PathFilter(spec.include(), spec.exclude(), spec.expand().expand());
         if (spec.s3() != null) {
-            return new S3Source(S3Uri.parse(spec.s3().strip()), filter, spec.recursive(), clients, null);
+            return expanding(new S3Source(S3Uri.parse(spec.s3().strip()), filter, spec.recursive(), clients, null), spec);
         }
         Path root = baseDir.resolve(spec.folder().strip()).toAbsolutePath().normalize();
         if (!Files.isDirectory(root)) {
             throw new SourceException("source folder not found: " + root);
         }
-        return new FolderSource(root, filter, spec.recursive());
+        return expanding(new FolderSource(root, filter, spec.recursive()), spec);
+    }
+
+    /** PDFs, multi-page TIFFs and archives become pages and members, unless the job expands nothing. */
+    private static ImageSource expanding(ImageSource files, SourceSpec spec) {
+        if (spec.expand().expand().isEmpty()) {
+            return files;
+        }
+        return new ExpandingSource(files, spec.expand(), ByteSources.of(spec.s3Settings()));
     }
 
     /** A fetcher for the URIs that sources produce; S3 is contacted only on the first s3:// fetch. */

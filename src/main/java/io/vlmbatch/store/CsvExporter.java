@@ -20,8 +20,8 @@ import tools.jackson.databind.ObjectMapper;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * Writes a run's results as CSV (RFC 4180, UTF-8): one row per image in discovery order, columns
- * item_key, uri, status, error, one column per task (the raw answer), then meta.&lt;field&gt; for each
+ * Writes a run's results as CSV (RFC 4180, UTF-8): one row per image, page or archive member in
+ * discovery order, columns item_key, source_uri, member, page, status, error, one column per task (the raw answer), then meta.&lt;field&gt; for each
  * metadata field. Read from the database, so the file always matches what is stored; written to a
  * temporary file and moved into place, so a reader never sees half a file.
  */
@@ -41,7 +41,7 @@ public class CsvExporter {
     public long export(long runId, List<String> tasks, Path out) throws IOException {
         List<String> metaKeys = new ArrayList<>(new TreeSet<>(jdbc.queryForList(
                 "SELECT DISTINCT jsonb_object_keys(metadata) FROM vlm_work_item WHERE run_id = ?", String.class, runId)));
-        List<String> header = new ArrayList<>(List.of("item_key", "uri", "status", "error"));
+        List<String> header = new ArrayList<>(List.of("item_key", "source_uri", "member", "page", "status", "error"));
         header.addAll(tasks);
         metaKeys.forEach(k -> header.add("meta." + k));
 
@@ -58,7 +58,8 @@ public class CsvExporter {
             tx.executeWithoutResult(status -> jdbc.query(con -> {
                 var ps = con.prepareStatement("""
                         SELECT w.item_key, w.uri, w.status, w.error, w.metadata::text,
-                               coalesce(jsonb_object_agg(r.task, coalesce(r.answer, '')) FILTER (WHERE r.task IS NOT NULL), '{}')::text
+                               coalesce(jsonb_object_agg(r.task, coalesce(r.answer, '')) FILTER (WHERE r.task IS NOT NULL), '{}')::text,
+                               w.member, w.page
                         FROM vlm_work_item w LEFT JOIN vlm_result r ON r.work_item_id = w.id
                         WHERE w.run_id = ? GROUP BY w.id ORDER BY w.id""");
                 ps.setLong(1, runId);
@@ -67,7 +68,8 @@ public class CsvExporter {
             }, rs -> {
                 Map<String, String> meta = JSON.readValue(rs.getString(5), STRING_MAP);
                 Map<String, String> answers = JSON.readValue(rs.getString(6), STRING_MAP);
-                List<String> row = new ArrayList<>(List.of(rs.getString(1), rs.getString(2), rs.getString(3),
+                List<String> row = new ArrayList<>(List.of(rs.getString(1), rs.getString(2), rs.getString(7),
+                        rs.getObject(8) == null ? "" : rs.getString(8), rs.getString(3),
                         rs.getString(4) == null ? "" : rs.getString(4)));
                 tasks.forEach(t -> row.add(answers.getOrDefault(t, "")));
                 metaKeys.forEach(k -> row.add(meta.getOrDefault(k, "")));

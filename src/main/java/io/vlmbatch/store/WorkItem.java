@@ -4,10 +4,27 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 
-/** One image of one run, as frozen by the discover step. */
-public record WorkItem(long id, long runId, String itemKey, String uri, Map<String, String> metadata) {
+/**
+ * One image, page or archive member of one run, as frozen by the discover step.
+ *
+ * @param uri    the file as listed (source_uri)
+ * @param member path inside the container, nested levels joined by {@code !/}; empty when none
+ * @param page   1-based page or frame; null for a single image
+ */
+public record WorkItem(long id, long runId, String itemKey, String uri, Map<String, String> metadata, String member,
+                       Integer page) {
     public WorkItem {
         metadata = metadata == null ? Map.of() : Map.copyOf(metadata);
+        member = member == null ? "" : member;
+    }
+
+    public WorkItem(long id, long runId, String itemKey, String uri, Map<String, String> metadata) {
+        this(id, runId, itemKey, uri, metadata, "", null);
+    }
+
+    /** A page of a document or a member of an archive, rather than a whole image file. */
+    public boolean inContainer() {
+        return !member.isEmpty() || page != null;
     }
 
     /**

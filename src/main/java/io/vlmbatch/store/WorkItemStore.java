@@ -19,15 +19,23 @@ public class WorkItemStore {
         this.jdbc = jdbc;
     }
 
-    /** Adds discovered items; an item already there (same key in this run) is left as it is. */
+    /**
+     * Adds discovered items; an item already there (same key in this run) is left as it is. An item the
+     * source refused while listing (encrypted PDF, archive bomb...) goes in as failed with its reason.
+     */
     public void insert(long runId, List<SourceItem> items) {
         jdbc.batchUpdate("""
-                INSERT INTO vlm_work_item (run_id, item_key, uri, metadata) VALUES (?, ?, ?, ?::jsonb)
+                INSERT INTO vlm_work_item (run_id, item_key, uri, metadata, member, page, status, error)
+                VALUES (?, ?, ?, ?::jsonb, ?, ?, ?, ?)
                 ON CONFLICT (run_id, item_key) DO NOTHING""", items, items.size(), (ps, item) -> {
             ps.setLong(1, runId);
             ps.setString(2, item.itemKey());
             ps.setString(3, item.uri());
             ps.setString(4, JSON.writeValueAsString(item.metadata() == null ? Map.of() : item.metadata()));
+            ps.setString(5, item.member());
+            ps.setObject(6, item.page(), java.sql.Types.INTEGER);
+            ps.setString(7, item.failure() == null ? "pending" : "failed");
+            ps.setString(8, ResultStore.storable(item.failure()));
         });
     }
 
@@ -43,10 +51,10 @@ public class WorkItemStore {
     /** Pending items with afterId < id <= maxId, in id order (keyset paging: safe while statuses change). */
     public List<WorkItem> pending(long runId, long afterId, long maxId, int limit) {
         return jdbc.query("""
-                SELECT id, run_id, item_key, uri, metadata::text FROM vlm_work_item
+                SELECT id, run_id, item_key, uri, metadata::text, member, page FROM vlm_work_item
                 WHERE run_id = ? AND status = 'pending' AND id > ? AND id <= ? ORDER BY id LIMIT ?""",
                 (rs, n) -> new WorkItem(rs.getLong(1), rs.getLong(2), rs.getString(3), rs.getString(4),
-                        JSON.readValue(rs.getString(5), STRING_MAP)),
+                        JSON.readValue(rs.getString(5), STRING_MAP), rs.getString(6), (Integer) rs.getObject(7)),
                 runId, afterId, maxId, limit);
     }
 

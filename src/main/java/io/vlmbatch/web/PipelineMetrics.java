@@ -63,6 +63,19 @@ public final class PipelineMetrics implements AutoCloseable {
         this.watermark = jdbc.queryForObject("SELECT now()", OffsetDateTime.class);
     }
 
+    /**
+     * The time before which every result row is committed. Rows are stamped with now(), the start of
+     * the writing transaction, and a chunk's transaction can stay open across several polls: the
+     * bound stops at the oldest transaction still open on this database, so a row committed late is
+     * counted by a later poll instead of never.
+     */
+    private OffsetDateTime settledUpTo() {
+        return jdbc.queryForObject("""
+                SELECT least(now(), coalesce(min(xact_start), now())) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL""",
+                OffsetDateTime.class);
+    }
+
     public void start(Duration every) {
         timer.scheduleWithFixedDelay(() -> {
             try {
@@ -75,11 +88,11 @@ public final class PipelineMetrics implements AutoCloseable {
 
     synchronized void poll() {
         pollEndpoints();
-        OffsetDateTime now = jdbc.queryForObject("SELECT now()", OffsetDateTime.class);
+        OffsetDateTime now = settledUpTo();
         jdbc.query("""
                 SELECT v.job_name, r.task, r.status, r.latency_ms, coalesce(r.attempts, 1)
                 FROM vlm_result r JOIN vlm_work_item w ON w.id = r.work_item_id JOIN vlm_run v ON v.run_id = w.run_id
-                WHERE r.updated_at > ? AND r.updated_at <= ?""", rs -> {
+                WHERE r.updated_at >= ? AND r.updated_at < ?""", rs -> {
             String job = rs.getString(1), task = rs.getString(2);
             Counter.builder("vlm.items").description("task results by job, task and status")
                     .tags("job", job, "task", task, "status", rs.getString(3)).register(meters).increment();

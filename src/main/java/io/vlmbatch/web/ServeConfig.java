@@ -41,9 +41,7 @@ public class ServeConfig {
 
     @Bean
     ScheduleStore scheduleStore(DataSource dataSource) {
-        ScheduleStore store = new ScheduleStore(dataSource);
-        store.applySchema();
-        return store;
+        return new ScheduleStore(dataSource); // its tables come with the schema migrations (DatabaseConfig)
     }
 
     @Bean

@@ -3,6 +3,7 @@ package io.vlmbatch.schedule;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vlmbatch.db.EmbeddedPostgresServer;
+import io.vlmbatch.db.SchemaMigrations;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -33,7 +34,7 @@ class SchedulerTest {
     static void database() throws Exception {
         pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
         ds = new DriverManagerDataSource(pg.jdbcUrl(), pg.user(), "");
-        new ScheduleStore(ds).applySchema();
+        SchemaMigrations.migrate(ds);
         jdbc = new JdbcTemplate(ds);
     }
 

@@ -3,6 +3,7 @@ package io.vlmbatch.store;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vlmbatch.db.EmbeddedPostgresServer;
+import io.vlmbatch.db.SchemaMigrations;
 import io.vlmbatch.inference.ChatResult;
 import io.vlmbatch.source.SourceItem;
 import java.io.Reader;
@@ -18,11 +19,9 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.springframework.core.io.ClassPathResource;
 import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.jdbc.datasource.DataSourceTransactionManager;
 import org.springframework.jdbc.datasource.SingleConnectionDataSource;
-import org.springframework.jdbc.datasource.init.ResourceDatabasePopulator;
 import org.springframework.transaction.support.TransactionTemplate;
 
 /** CSV export from a real PostgreSQL (the embedded one), read back with an RFC 4180 parser. */
@@ -37,8 +36,7 @@ class CsvExporterTest {
     static void database() throws Exception {
         pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
         ds = new SingleConnectionDataSource(pg.jdbcUrl(), pg.user(), "", true);
-        ResourceDatabasePopulator schema = new ResourceDatabasePopulator(new ClassPathResource("sql/vlm-batch.sql"));
-        schema.execute(ds);
+        SchemaMigrations.migrate(ds);
         jdbc = new JdbcTemplate(ds);
     }
 
@@ -83,7 +81,7 @@ class CsvExporterTest {
             assertThat(left).as("no temporary file left behind").containsExactly(out);
         }
         String text = Files.readString(out, StandardCharsets.UTF_8);
-        assertThat(text).startsWith("item_key,uri,status,error,caption,kind,meta.camera\r\n");
+        assertThat(text).startsWith("item_key,source_uri,member,page,status,error,caption,kind,meta.camera\r\n");
         List<CSVRecord> records;
         try (Reader in = Files.newBufferedReader(out, StandardCharsets.UTF_8)) {
             records = CSVFormat.RFC4180.builder().setHeader().setSkipHeaderRecord(true).get().parse(in).getRecords();

@@ -1,4 +1,6 @@
--- Schedule state of `vlm-batch serve` (idempotent; applied when the scheduler starts).
+-- Schema version 1 (release 1), part of db/Release1Schema: never edit it; change the schema with a
+-- new migration in db/migration. Idempotent, because it also completes databases made by release 1.
+-- Schedule state of `vlm-batch serve`.
 -- One row per job a scheduler has seen, one row per (job, data interval) that was queued, by the cron
 -- or by hand. The primary key is what keeps two app instances on one database from running an
 -- interval twice: whoever inserts it first owns its queueing, and launching takes a per-job
