@@ -25,7 +25,10 @@ COPY jobs /app/jobs
 COPY samples /app/samples
 USER vlm
 # VLM_DATA_DIR: embedded database and logs (unused when SPRING_DATASOURCE_URL is set).
+# SERVER_ADDRESS: serve listens on the container's interfaces so that a published port reaches it; that
+# requires a login, so `serve` refuses to start until VLM_WEB_USER / VLM_WEB_PASSWORD are given.
 ENV VLM_DATA_DIR=/data \
+    SERVER_ADDRESS=0.0.0.0 \
     VLM_HOME=/app \
     JAVA_TOOL_OPTIONS="-XX:+UseParallelGC -XX:MaxRAMPercentage=75"
 VOLUME ["/data"]

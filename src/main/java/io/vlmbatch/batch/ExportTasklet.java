@@ -21,26 +21,34 @@ public class ExportTasklet implements Tasklet {
     private final Path csv;
     private final Path jsonl;
     private final Path documents;
+    private final boolean raw;
 
     public ExportTasklet(CsvExporter exporter, List<String> tasks, Path csv) {
-        this(exporter, null, tasks, csv, null, null);
+        this(exporter, null, tasks, csv, null, null, false);
     }
 
     public ExportTasklet(CsvExporter exporter, JsonlExporter jsonlExporter, List<String> tasks, Path csv, Path jsonl,
                          Path documents) {
+        this(exporter, jsonlExporter, tasks, csv, jsonl, documents, false);
+    }
+
+    /** @param raw CSV cells exactly as stored (output.csv_raw), formula-like ones not neutralised */
+    public ExportTasklet(CsvExporter exporter, JsonlExporter jsonlExporter, List<String> tasks, Path csv, Path jsonl,
+                         Path documents, boolean raw) {
         this.exporter = exporter;
         this.jsonlExporter = jsonlExporter;
         this.tasks = tasks;
         this.csv = csv;
         this.jsonl = jsonl;
         this.documents = documents;
+        this.raw = raw;
     }
 
     @Override
     public RepeatStatus execute(StepContribution contribution, ChunkContext chunkContext) throws Exception {
         long runId = chunkContext.getStepContext().getStepExecution().getJobExecution().getJobInstance().getInstanceId();
         if (csv != null) {
-            long rows = exporter.export(runId, tasks, csv);
+            long rows = exporter.export(runId, tasks, csv, raw);
             contribution.incrementWriteCount(rows);
             log.info("wrote {} rows to {}", rows, csv);
         }

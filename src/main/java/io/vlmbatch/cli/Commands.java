@@ -202,7 +202,7 @@ public class Commands {
             System.err.println("no run of " + describe(def, p));
             return 1;
         }
-        long rows = exporter.export(instance.getInstanceId(), def.taskNames(), inv.csv());
+        long rows = exporter.export(instance.getInstanceId(), def.taskNames(), inv.csv(), def.csvRaw());
         ItemCounts c = items.counts(instance.getInstanceId());
         out.println("wrote " + rows + " rows to " + inv.csv() + " (" + c.done() + " done, " + c.failed() + " failed, "
                 + c.pending() + " pending)");

@@ -47,6 +47,7 @@ public class DatabaseConfig {
             embedded = EmbeddedPostgresServer.startOrJoin(paths.postgresData());
             config.setJdbcUrl(embedded.jdbcUrl());
             config.setUsername(embedded.user());
+            config.setPassword(embedded.password());
         }
         config.setPoolName("vlm-batch");
         // Each partition holds a connection for its chunk's transaction; a few more serve the job

@@ -147,7 +147,7 @@ public class PipelineConfig {
         Path documents = def.documents() == null ? null
                 : def.baseDir().resolve(params.render(def.documents(), def.name())).normalize();
         return new StepBuilder("export", repository)
-                .tasklet(new ExportTasklet(exporter, jsonlExporter, def.taskNames(), csv, jsonl, documents), tm)
+                .tasklet(new ExportTasklet(exporter, jsonlExporter, def.taskNames(), csv, jsonl, documents, def.csvRaw()), tm)
                 .build();
     }
 }

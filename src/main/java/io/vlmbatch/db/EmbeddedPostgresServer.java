@@ -11,6 +11,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.Base64;
 import java.util.List;
 import java.util.Optional;
 import org.slf4j.Logger;
@@ -23,9 +24,18 @@ import org.slf4j.LoggerFactory;
  * Several vlm-batch processes may use it at once (a run and a `status`), so a process that finds the
  * server already running joins it, and the last one out stops it. A server left behind by a killed
  * process is joined the same way; a postmaster.pid whose process is gone is removed before starting.
+ *
+ * Local connections are not trusted: any user of the machine could otherwise connect as the superuser
+ * and read or change every result. The superuser has a generated password, kept in the data directory
+ * (vlm-batch.password, mode 0600, readable only by the user the server runs as), and pg_hba.conf asks
+ * every connection for it (scram-sha-256). zonky's initdb always makes a trusting cluster, and data
+ * directories of earlier releases are trusting too: both are locked down right after the server first
+ * starts, and on every start until pg_hba.conf is ours, so a crash halfway through is finished next time.
  */
 public final class EmbeddedPostgresServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EmbeddedPostgresServer.class);
+    static final String PASSWORD_FILE = "vlm-batch.password";
+    static final String HBA_MARK = "# vlm-batch: every connection needs the password in " + PASSWORD_FILE;
 
     private final Path dataDir;
     private final int port;
@@ -37,10 +47,57 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
         this.started = started;
     }
 
+    /** The superuser's password; empty for a server of an earlier release not yet restarted by this one (it trusts). */
+    public String password() {
+        return passwordIn(dataDir);
+    }
+
+    /**
+     * Gives the superuser a password (generated once, kept in the data directory) and makes pg_hba.conf
+     * require it. The password is set before pg_hba.conf changes, so no step leaves a server nobody can
+     * log in to; pg_hba.conf is replaced by a rename, so it is never half written.
+     */
+    private void requirePassword() throws IOException {
+        Path hba = dataDir.resolve("pg_hba.conf");
+        if (Files.isRegularFile(hba) && Files.readString(hba).startsWith(HBA_MARK) && Files.isRegularFile(dataDir.resolve(PASSWORD_FILE))) {
+            return;
+        }
+        Path pwFile = dataDir.resolve(PASSWORD_FILE);
+        if (!Files.isRegularFile(pwFile)) {
+            byte[] random = new byte[24];
+            new java.security.SecureRandom().nextBytes(random);
+            writePrivate(pwFile, Base64.getUrlEncoder().withoutPadding().encodeToString(random) + "\n");
+        }
+        String password = password();
+        if (!password.matches("[A-Za-z0-9_-]{16,}")) throw new IOException(pwFile + " does not hold a password vlm-batch wrote");
+        try (Connection c = DriverManager.getConnection(jdbcUrl(), user(), password); Statement s = c.createStatement()) {
+            s.execute("SET password_encryption = 'scram-sha-256'");
+            s.execute("ALTER ROLE postgres PASSWORD '" + password + "'");
+            writePrivate(hba, HBA_MARK + "\n"
+                    + "local all all scram-sha-256\n"
+                    + "host  all all 127.0.0.1/32 scram-sha-256\n"
+                    + "host  all all ::1/128 scram-sha-256\n");
+            s.execute("SELECT pg_reload_conf()");
+        } catch (SQLException e) {
+            throw new IOException("cannot set the embedded PostgreSQL's password: " + e.getMessage(), e);
+        }
+        log.info("the embedded PostgreSQL in {} now requires the password kept in {}", dataDir, pwFile);
+    }
+
+    /** Written beside the target with mode 0600 from the start, then renamed over it. */
+    private static void writePrivate(Path target, String text) throws IOException {
+        Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
+        Files.deleteIfExists(tmp);
+        Files.createFile(tmp, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
+        Files.writeString(tmp, text);
+        Files.move(tmp, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+
     public static EmbeddedPostgresServer startOrJoin(Path dataDir) throws IOException {
         Files.createDirectories(dataDir);
         Optional<Integer> running = runningPort(dataDir);
-        if (running.isPresent() && canConnect(running.get())) {
+        if (running.isPresent() && canConnect(running.get(), passwordIn(dataDir))) {
             log.debug("joining the embedded PostgreSQL already running on port {} ({})", running.get(), dataDir);
             return new EmbeddedPostgresServer(dataDir, running.get(), null);
         }
@@ -55,7 +112,11 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
         // The server logs to a file, not to pipes into this JVM: were this process killed, a server
         // writing into a dead pipe would die with it, taking other clients' connections along.
         java.io.File pgLog = dataDir.resolveSibling("postgres.log").toFile();
-        EmbeddedPostgres pg = EmbeddedPostgres.builder()
+        EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder();
+        String password = passwordIn(dataDir);
+        // zonky checks that the server is up by logging in: with the password, once the directory has one
+        if (!password.isEmpty()) builder.setConnectConfig("password", password);
+        EmbeddedPostgres pg = builder
                 .setOutputRedirector(ProcessBuilder.Redirect.appendTo(pgLog))
                 .setErrorRedirector(ProcessBuilder.Redirect.appendTo(pgLog))
                 .setDataDirectory(dataDir)
@@ -67,7 +128,14 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
                 .setPGStartupWait(Duration.ofSeconds(60))
                 .start();
         log.debug("started the embedded PostgreSQL on port {} ({})", port, dataDir);
-        return new EmbeddedPostgresServer(dataDir, port, pg);
+        EmbeddedPostgresServer server = new EmbeddedPostgresServer(dataDir, port, pg);
+        try {
+            server.requirePassword();
+        } catch (IOException | RuntimeException e) {
+            pg.close();
+            throw e;
+        }
+        return server;
     }
 
     public String jdbcUrl() {
@@ -97,8 +165,17 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
         }
     }
 
-    private static boolean canConnect(int port) {
-        try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/postgres", "postgres", "")) {
+    private static String passwordIn(Path dataDir) {
+        Path f = dataDir.resolve(PASSWORD_FILE);
+        try {
+            return Files.isRegularFile(f) ? Files.readString(f).strip() : "";
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("cannot read " + f, e);
+        }
+    }
+
+    private static boolean canConnect(int port, String password) {
+        try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/postgres", "postgres", password)) {
             return c.isValid(5);
         } catch (SQLException e) {
             return false;
@@ -136,7 +213,7 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
     }
 
     private int otherClients() throws SQLException {
-        try (Connection c = DriverManager.getConnection(jdbcUrl(), user(), "");
+        try (Connection c = DriverManager.getConnection(jdbcUrl(), user(), password());
              Statement s = c.createStatement();
              ResultSet r = s.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")) {
             r.next();

@@ -14,7 +14,13 @@ import java.util.List;
  */
 public record JobDefinition(Path file, String name, ScheduleSpec schedule, SourceSpec source, ResizeSpec resize,
                             List<TaskSpec> tasks, String csv, String jsonl, String documents, InferenceSpec inference,
-                            RunSpec run) {
+                            RunSpec run, boolean csvRaw) {
+
+    /** csvRaw (output.csv_raw): cells as stored, without neutralising formula-like ones (see CsvExporter). */
+    public JobDefinition(Path file, String name, ScheduleSpec schedule, SourceSpec source, ResizeSpec resize,
+                         List<TaskSpec> tasks, String csv, String jsonl, String documents, InferenceSpec inference, RunSpec run) {
+        this(file, name, schedule, source, resize, tasks, csv, jsonl, documents, inference, run, false);
+    }
 
     public Path baseDir() {
         Path parent = file.toAbsolutePath().getParent();

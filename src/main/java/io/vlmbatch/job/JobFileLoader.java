@@ -94,15 +94,17 @@ public final class JobFileLoader {
         String csv = null;
         String jsonl = null;
         String documents = null;
+        boolean csvRaw = false;
         if (top.containsKey("output")) {
-            Map<String, Node> output = mapping(top.get("output"), "output", Set.of("csv", "jsonl", "documents"));
+            Map<String, Node> output = mapping(top.get("output"), "output", Set.of("csv", "csv_raw", "jsonl", "documents"));
             csv = pathTemplate(output, "csv", "output");
+            csvRaw = optionalBoolean(output, "csv_raw", "output", false);
             jsonl = pathTemplate(output, "jsonl", "output");
             documents = pathTemplate(output, "documents", "output");
         }
         InferenceSpec inference = inference(top.get("inference"));
         RunSpec run = run(top.get("run"));
-        return new JobDefinition(file, name, schedule, source, resize, tasks, csv, jsonl, documents, inference, run);
+        return new JobDefinition(file, name, schedule, source, resize, tasks, csv, jsonl, documents, inference, run, csvRaw);
     }
 
     private SourceSpec source(Node node, int pdfDpi) {

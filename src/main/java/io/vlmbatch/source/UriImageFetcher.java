@@ -47,7 +47,14 @@ final class UriImageFetcher implements ImageFetcher {
         } catch (IllegalArgumentException e) {
             throw new IOException("bad file URI: " + uri, e);
         }
-        long size = Files.size(path); // NoSuchFileException when missing
+        // NoSuchFileException when missing. Opening a FIFO would wait for a writer, and a device may never
+        // end: anything but a regular file (links followed) fails here, before it is opened.
+        var attributes = Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class);
+        if (!attributes.isRegularFile()) {
+            throw new IOException("not a regular file (" + (attributes.isDirectory() ? "a folder" : "a FIFO, device or socket")
+                    + "): " + path);
+        }
+        long size = attributes.size();
         if (size > maxBytes) {
             throw new FetchTooLargeException(uri, size, maxBytes);
         }

@@ -24,6 +24,11 @@ import tools.jackson.databind.json.JsonMapper;
  * discovery order, columns item_key, source_uri, member, page, status, error, one column per task (the raw answer), then meta.&lt;field&gt; for each
  * metadata field. Read from the database, so the file always matches what is stored; written to a
  * temporary file and moved into place, so a reader never sees half a file.
+ *
+ * Answers, file names and metadata come from outside: a cell a spreadsheet would run as a formula
+ * (one starting with =, +, -, @, a tab or a carriage return) gets a leading single quote, as OWASP
+ * advises for CSV injection, unless it is a plain number. The job file's `output.csv_raw: true` writes
+ * every cell as stored instead, for programs that read the CSV.
  */
 public class CsvExporter {
     private static final ObjectMapper JSON = JsonMapper.builder().build();
@@ -37,8 +42,21 @@ public class CsvExporter {
         this.tx = tx;
     }
 
-    /** @return the number of rows written (= images of the run) */
+    private static final java.util.regex.Pattern PLAIN_NUMBER = java.util.regex.Pattern.compile("[+-]?\\d+(\\.\\d+)?([eE][+-]?\\d+)?");
+
+    /** The cell as a spreadsheet will show it, never run it. */
+    static String neutralised(String cell) {
+        if (cell.isEmpty() || "=+-@\t\r".indexOf(cell.charAt(0)) < 0 || PLAIN_NUMBER.matcher(cell).matches()) return cell;
+        return "'" + cell;
+    }
+
+    /** With formula-like cells neutralised; @return the number of rows written (= images of the run) */
     public long export(long runId, List<String> tasks, Path out) throws IOException {
+        return export(runId, tasks, out, false);
+    }
+
+    /** @param raw every cell exactly as stored (output.csv_raw); @return the number of rows written (= images of the run) */
+    public long export(long runId, List<String> tasks, Path out, boolean raw) throws IOException {
         List<String> metaKeys = new ArrayList<>(new TreeSet<>(jdbc.queryForList(
                 "SELECT DISTINCT jsonb_object_keys(metadata) FROM vlm_work_item WHERE run_id = ?", String.class, runId)));
         List<String> header = new ArrayList<>(List.of("item_key", "source_uri", "member", "page", "status", "error"));
@@ -74,7 +92,7 @@ public class CsvExporter {
                 tasks.forEach(t -> row.add(answers.getOrDefault(t, "")));
                 metaKeys.forEach(k -> row.add(meta.getOrDefault(k, "")));
                 try {
-                    csv.printRecord(row);
+                    csv.printRecord(raw ? row : row.stream().map(CsvExporter::neutralised).toList());
                 } catch (IOException e) {
                     throw new UncheckedIOException(e);
                 }

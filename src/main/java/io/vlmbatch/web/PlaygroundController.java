@@ -101,7 +101,8 @@ class PlaygroundController {
 
     record Ask(String question, String template, Integer maxTokens) {}
 
-    @PostMapping(path = "/sessions/{id}/ask", produces = MediaType.TEXT_EVENT_STREAM_VALUE)
+    // No `produces`: a client that does not accept text/event-stream gets the request's real problem, not a 406
+    @PostMapping(path = "/sessions/{id}/ask")
     SseEmitter ask(@PathVariable String id, @RequestBody Ask ask) {
         PlaygroundSessions.Session s = session0(id);
         String question;

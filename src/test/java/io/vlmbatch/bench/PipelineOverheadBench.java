@@ -53,7 +53,7 @@ public final class PipelineOverheadBench {
 
         try (InstantOpenAiEndpoint endpoint = new InstantOpenAiEndpoint();
              EmbeddedPostgresServer pg = EmbeddedPostgresServer.startOrJoin(work.resolve("data/pg"));
-             Connection hold = DriverManager.getConnection(pg.jdbcUrl(), pg.user(), "")) {
+             Connection hold = DriverManager.getConnection(pg.jdbcUrl(), pg.user(), pg.password())) {
             // `hold` keeps the database up between runs, so each run joins it and PostgreSQL's CPU is countable.
             long postmaster = Long.parseLong(Files.readAllLines(work.resolve("data/pg/postmaster.pid")).getFirst().trim());
             List<Row> rows = new ArrayList<>();

@@ -65,12 +65,12 @@ class SchemaMigrationsTest {
     /** A new empty database; returns its JDBC URL. */
     static String newDatabase() {
         String name = "migrations_" + databases.incrementAndGet();
-        new JdbcTemplate(new DriverManagerDataSource(pg.jdbcUrl(), pg.user(), "")).execute("CREATE DATABASE " + name);
+        new JdbcTemplate(new DriverManagerDataSource(pg.jdbcUrl(), pg.user(), pg.password())).execute("CREATE DATABASE " + name);
         return pg.jdbcUrl().replaceFirst("/postgres$", "/" + name);
     }
 
     static DriverManagerDataSource dataSource(String url) {
-        return new DriverManagerDataSource(url, pg.user(), "");
+        return new DriverManagerDataSource(url, pg.user(), pg.password());
     }
 
     /** What release 1 applied at start: Spring Batch's DDL from its jar, then sql/vlm-batch.sql and sql/vlm-schedule.sql. */
@@ -84,7 +84,7 @@ class SchemaMigrationsTest {
     static AnnotationConfigApplicationContext startNewVersion(String url) {
         AnnotationConfigApplicationContext ctx = new AnnotationConfigApplicationContext();
         ctx.getEnvironment().getPropertySources().addFirst(new MapPropertySource("test", Map.of(
-                "spring.datasource.url", url, "spring.datasource.username", pg.user(), "spring.datasource.password", "")));
+                "spring.datasource.url", url, "spring.datasource.username", pg.user(), "spring.datasource.password", pg.password())));
         ctx.register(DatabaseConfig.class, BatchConfig.class);
         ctx.refresh();
         return ctx;

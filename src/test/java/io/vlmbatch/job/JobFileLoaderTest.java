@@ -297,6 +297,28 @@ class JobFileLoaderTest {
     }
 
     @Test
+    void csvRawIsOffUnlessAskedFor() throws Exception {
+        assertThat(JobFileLoader.load(write("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                output: { csv: out.csv }
+                """)).csvRaw()).isFalse();
+        assertThat(JobFileLoader.load(write("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                output: { csv: out.csv, csv_raw: true }
+                """)).csvRaw()).isTrue();
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                output: { csv: out.csv, csv_raw: "=1+1" }
+                """, ":4: output.csv_raw: must be true or false, got \"=1+1\"");
+    }
+
+    @Test
     void hostileYamlIsRefusedNotExpanded() throws Exception {
         StringBuilder laughs = new StringBuilder("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
         for (int i = 1; i < 12; i++) {

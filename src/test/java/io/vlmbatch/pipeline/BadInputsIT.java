@@ -26,6 +26,11 @@ class BadInputsIT {
         Files.write(images.resolve("truncated.jpg"), TestImages.truncatedJpeg());
         Files.write(images.resolve("notes.jpg"), TestImages.textFile());
         Files.write(images.resolve("huge.png"), TestImages.bombPng(30000));
+        // two names that are not UTF-8 (Latin-1 é and è): two items, not one "caf\uFFFD.jpg"
+        Files.write(Path.of(java.net.URI.create(images.toUri() + "caf%E9.jpg")), ImageFiles.jpeg(320, 240, 2));
+        Files.write(Path.of(java.net.URI.create(images.toUri() + "caf%E8.jpg")), ImageFiles.jpeg(320, 240, 3));
+        // a FIFO nobody writes to: its item fails at once instead of the run waiting on it forever
+        assertThat(new ProcessBuilder("mkfifo", images.resolve("pipe.jpg").toString()).start().waitFor()).isZero();
         try (VlmServeProcess server = VlmServeProcess.start(work)) {
             Path job = JobFiles.write(work, "badinputs", server.baseUrl(), 2, 2, 2);
             Launcher launcher = new Launcher(work.resolve("data"), work);
@@ -33,7 +38,7 @@ class BadInputsIT {
             Launcher.Result r = launcher.run(300, "run", job.toString(), "--date", "2026-04-01");
 
             assertThat(r.exitCode()).as(r.output()).isZero();
-            assertThat(r.output()).contains("COMPLETED").contains("1 done, 4 failed");
+            assertThat(r.output()).contains("COMPLETED").contains("3 done, 5 failed");
             try (RunDatabase db = new RunDatabase(work.resolve("data"))) {
                 Map<String, String> errors = db.rows("SELECT item_key, status, error FROM vlm_work_item WHERE run_id = ?",
                         db.runId("badinputs")).stream().collect(Collectors.toMap(
@@ -44,9 +49,12 @@ class BadInputsIT {
                 assertThat(errors.get("truncated.jpg")).startsWith("failed").containsIgnoringCase("jpeg");
                 assertThat(errors.get("notes.jpg")).startsWith("failed").doesNotEndWith("null");
                 assertThat(errors.get("huge.png")).startsWith("failed").contains("30000x30000");
+                assertThat(errors.get("caf\\xE9.jpg")).startsWith("done");
+                assertThat(errors.get("caf\\xE8.jpg")).startsWith("done");
+                assertThat(errors.get("pipe.jpg")).startsWith("failed").contains("not a regular file");
             }
             String csv = Files.readString(work.resolve("out/badinputs.csv"));
-            assertThat(csv.lines().count()).as(csv).isGreaterThanOrEqualTo(6);
+            assertThat(csv.lines().count()).as(csv).isGreaterThanOrEqualTo(9);
             assertThat(csv).contains("huge.png").contains("30000x30000");
         }
     }

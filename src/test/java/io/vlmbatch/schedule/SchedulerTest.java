@@ -33,7 +33,7 @@ class SchedulerTest {
     @BeforeAll
     static void database() throws Exception {
         pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
-        ds = new DriverManagerDataSource(pg.jdbcUrl(), pg.user(), "");
+        ds = new DriverManagerDataSource(pg.jdbcUrl(), pg.user(), pg.password());
         SchemaMigrations.migrate(ds);
         jdbc = new JdbcTemplate(ds);
     }

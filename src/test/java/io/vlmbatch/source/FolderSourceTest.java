@@ -111,4 +111,52 @@ class FolderSourceTest {
         assertThatThrownBy(() -> Sources.open(two, tmp)).isInstanceOf(SourceException.class)
                 .hasMessageContaining("(got 2)");
     }
+
+    /** A file whose name is the given bytes (a URI's %XX escapes become the name's bytes as they are). */
+    Path rawNamed(String percentEncodedName, String content) throws IOException {
+        Path p = Path.of(URI.create(root.toUri() + percentEncodedName));
+        Files.writeString(p, content);
+        return p;
+    }
+
+    @Test
+    void namesThatAreNotUtf8StayDistinctAndReadable() throws IOException {
+        // Latin-1 "é" and "è" as single bytes, a lone continuation byte, and a valid UTF-8 name for comparison
+        rawNamed("caf%E9.jpg", "e-acute");
+        rawNamed("caf%E8.jpg", "e-grave");
+        rawNamed("%80.jpg", "continuation");
+        rawNamed("caf%C3%A9.jpg", "utf-8");
+        // a UTF-8 name that reads like the escape of another: the UTF-8 one keeps it
+        Files.writeString(root.resolve("caf\\xE8.jpg"), "literal");
+        List<SourceItem> items = Discovered.items(SourceSpec.folder("images").withRecursive(false), tmp);
+        List<String> keys = Discovered.keys(items);
+        assertThat(keys).contains("caf\\xE9.jpg", "caf\\xE8~2.jpg", "caf\\xE8.jpg", "\\x80.jpg", "café.jpg");
+        assertThat(keys).doesNotHaveDuplicates().isSorted().noneMatch(k -> k.contains("\uFFFD"));
+        // each key's URI reads its own file, not a look-alike
+        java.util.Map<String, String> content = new java.util.HashMap<>();
+        for (SourceItem i : items) content.put(i.itemKey(), Files.readString(Path.of(URI.create(i.uri()))));
+        assertThat(content).containsEntry("caf\\xE9.jpg", "e-acute").containsEntry("caf\\xE8~2.jpg", "e-grave")
+                .containsEntry("caf\\xE8.jpg", "literal").containsEntry("\\x80.jpg", "continuation").containsEntry("café.jpg", "utf-8");
+        // a folder with such a name is walked too
+        Path dir = Path.of(URI.create(root.toUri() + "d%FF/"));
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("in.jpg"), "inside");
+        assertThat(Discovered.keys(Discovered.items(SourceSpec.folder("images"), tmp))).contains("d\\xFF/in.jpg");
+    }
+
+    @Test
+    void aFifoIsListedAndFailsWhenReadInsteadOfBlocking() throws Exception {
+        Path fifo = root.resolve("pipe.jpg");
+        Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start();
+        assertThat(mkfifo.waitFor()).isZero();
+        List<SourceItem> items = Discovered.items(SourceSpec.folder("images").withInclude(List.of("pipe.jpg")), tmp);
+        assertThat(Discovered.keys(items)).as("not silently skipped").containsExactly("pipe.jpg");
+        try (ImageFetcher fetcher = Sources.fetcher(null)) {
+            org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(10), () ->
+                    assertThatThrownBy(() -> fetcher.fetch(items.getFirst().uri(), 1 << 20))
+                            .isInstanceOf(IOException.class).hasMessageContaining("not a regular file"));
+            Path dev = Path.of("/dev/zero"); // endless: must not be read either
+            assertThatThrownBy(() -> fetcher.fetch(dev.toUri().toString(), 1 << 20)).hasMessageContaining("not a regular file");
+        }
+    }
 }

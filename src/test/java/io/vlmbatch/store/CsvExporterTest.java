@@ -35,7 +35,7 @@ class CsvExporterTest {
     @BeforeAll
     static void database() throws Exception {
         pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
-        ds = new SingleConnectionDataSource(pg.jdbcUrl(), pg.user(), "", true);
+        ds = new SingleConnectionDataSource(pg.jdbcUrl(), pg.user(), pg.password(), true);
         SchemaMigrations.migrate(ds);
         jdbc = new JdbcTemplate(ds);
     }
@@ -96,5 +96,57 @@ class CsvExporterTest {
         assertThat(records.get(2).get("status")).isEqualTo("pending");
         assertThat(records.get(2).get("meta.camera")).isEqualTo("süd");
         assertThat(jdbc.queryForObject("SELECT count(*) FROM vlm_result WHERE work_item_id = ?", Long.class, a)).isEqualTo(2);
+    }
+
+    static List<CSVRecord> read(Path out) throws Exception {
+        try (Reader in = Files.newBufferedReader(out, StandardCharsets.UTF_8)) {
+            return CSVFormat.RFC4180.builder().setHeader().setSkipHeaderRecord(true).get().parse(in).getRecords();
+        }
+    }
+
+    @Test
+    void cellsASpreadsheetWouldRunAsFormulasAreNeutralisedUnlessRawIsAskedFor() throws Exception {
+        RunStore runs = new RunStore(jdbc);
+        WorkItemStore items = new WorkItemStore(jdbc);
+        ResultStore results = new ResultStore(jdbc);
+        runs.ensure(8, "formulas", LocalDate.of(2026, 1, 1), "");
+        List<String> hostile = List.of("=HYPERLINK(\"http://evil.example\",\"click\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+                "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1");
+        List<SourceItem> batch = new java.util.ArrayList<>();
+        for (int i = 0; i < hostile.size(); i++) {
+            batch.add(new SourceItem(hostile.get(i), "file:/x/" + i + ".jpg", Map.of("note", hostile.get(i))));
+        }
+        batch.add(new SourceItem("plain.jpg", "file:/x/plain.jpg", Map.of("note", "-12.5")));
+        items.insert(8, batch);
+        List<WorkItem> pending = items.pending(8, 0, Long.MAX_VALUE, 100);
+        for (int i = 0; i < pending.size(); i++) {
+            String answer = i < hostile.size() ? hostile.get(i) : "-3";
+            results.upsert(pending.get(i).id(), List.of(new TaskOutcome("caption", new ChatResult(answer, null, "m", 1, 1, 3, 1))));
+            items.finish(pending.get(i).id(), "failed", i < hostile.size() ? hostile.get(i) : "+1", null, null);
+        }
+        CsvExporter exporter = new CsvExporter(jdbc, new TransactionTemplate(new DataSourceTransactionManager(ds)));
+
+        Path safe = tmp.resolve("out/formulas.csv");
+        exporter.export(8, List.of("caption"), safe);
+        List<CSVRecord> rows = read(safe);
+        assertThat(rows).hasSize(hostile.size() + 1);
+        for (int i = 0; i < hostile.size(); i++) {
+            for (String column : List.of("item_key", "error", "caption", "meta.note")) {
+                assertThat(rows.get(i).get(column)).as(column + " of row " + i).isEqualTo("'" + hostile.get(i));
+            }
+        }
+        CSVRecord plain = rows.get(hostile.size());
+        assertThat(plain.get("item_key")).isEqualTo("plain.jpg");
+        assertThat(plain.get("caption")).as("a plain number stays a number").isEqualTo("-3");
+        assertThat(plain.get("meta.note")).isEqualTo("-12.5");
+        assertThat(plain.get("error")).isEqualTo("+1");
+
+        Path raw = tmp.resolve("out/formulas-raw.csv");
+        exporter.export(8, List.of("caption"), raw, true);
+        List<CSVRecord> rawRows = read(raw);
+        for (int i = 0; i < hostile.size(); i++) {
+            assertThat(rawRows.get(i).get("caption")).as("raw: as stored").isEqualTo(hostile.get(i));
+            assertThat(rawRows.get(i).get("item_key")).isEqualTo(hostile.get(i));
+        }
     }
 }

@@ -18,7 +18,7 @@ public final class RunDatabase implements AutoCloseable {
 
     public RunDatabase(Path dataDir) throws Exception {
         server = EmbeddedPostgresServer.startOrJoin(dataDir.resolve("pg"));
-        dataSource = new SingleConnectionDataSource(server.jdbcUrl(), server.user(), "", true);
+        dataSource = new SingleConnectionDataSource(server.jdbcUrl(), server.user(), server.password(), true);
         jdbc = new JdbcTemplate(dataSource);
     }
 

@@ -27,11 +27,15 @@ import tools.jackson.databind.json.JsonMapper;
  * <ul>
  *   <li>gallery — samples/ plus a text file named .jpg, cron daily at midnight UTC from three days ago
  *       with catchup, so the scheduler runs three logical dates by itself;</li>
- *   <li>broken — a job file with an error, listed with it.</li>
+ *   <li>broken — a job file with an error, listed with it;</li>
+ *   <li>hostile markup where the page shows outside text: an image file named {@link #HOSTILE_IMAGE} and a
+ *       broken job file whose file name and job name are markup that would set window.pwned if it ran.</li>
  * </ul>
  */
 final class ServeFixture implements AutoCloseable {
     static final JsonMapper JSON = JsonMapper.builder().build();
+    static final String HOSTILE_IMAGE = "<img src=x onerror=window.pwned='file-name'>.jpg";
+    static final String HOSTILE_JOB_FILE = "<img src=x onerror=window.pwned='job-file'>.yaml";
 
     final Path dir;
     final EmbeddedPostgresServer pg;
@@ -56,7 +60,8 @@ final class ServeFixture implements AutoCloseable {
             }
         }
         Files.writeString(images.resolve("not-an-image.jpg"), "just text\n");
-        this.images = n;
+        Files.copy(RepoPaths.root().resolve("samples/cat.jpg"), images.resolve(HOSTILE_IMAGE));
+        this.images = n + 1;
         Files.writeString(jobs.resolve("gallery.yaml"), """
                 name: gallery
                 schedule: "0 0 * * *"
@@ -70,12 +75,13 @@ final class ServeFixture implements AutoCloseable {
                 output: { csv: "out/{{ job }}-{{ ds_nodash }}.csv" }
                 """.formatted(start, vlm.baseUrl()));
         Files.writeString(jobs.resolve("broken.yaml"), "name: broken\nsource: { folder: images }\ntasks: []\n");
+        Files.writeString(jobs.resolve(HOSTILE_JOB_FILE), "name: \"<img src=x onerror=window.pwned='job-name'>\"\n");
 
         List<String> args = new ArrayList<>(List.of(
                 "--spring.main.web-application-type=servlet",
                 "--server.port=0",
                 "--spring.datasource.url=" + pg.jdbcUrl(),
-                "--spring.datasource.username=" + pg.user(),
+                "--spring.datasource.username=" + pg.user(), "--spring.datasource.password=" + pg.password(),
                 "--vlm.jobs-dir=" + jobs,
                 "--vlm.playground.base-url=" + vlm.baseUrl(),
                 "--vlm.scheduler.tick-ms=500"));

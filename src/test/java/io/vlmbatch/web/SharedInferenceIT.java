@@ -48,7 +48,7 @@ class SharedInferenceIT {
              HttpClient http = HttpClient.newBuilder().cookieHandler(new CookieManager()).build()) {
             app = new SpringApplication(VlmBatchApplication.class, ServeConfig.class).run(
                     "--spring.main.web-application-type=servlet", "--server.port=0",
-                    "--spring.datasource.url=" + pg.jdbcUrl(), "--spring.datasource.username=" + pg.user(),
+                    "--spring.datasource.url=" + pg.jdbcUrl(), "--spring.datasource.username=" + pg.user(), "--spring.datasource.password=" + pg.password(),
                     "--vlm.jobs-dir=" + jobs, "--vlm.scheduler.tick-ms=300");
             Client c = new Client(http, "http://127.0.0.1:" + app.getEnvironment().getProperty("local.server.port") + "/");
             assertThat(inferenceEndpoint(c)).isEqualTo("embedded (starts on first use)");

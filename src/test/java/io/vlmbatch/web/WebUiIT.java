@@ -143,4 +143,86 @@ class WebUiIT {
         assertThat(answers.get(2).getText()).isIn("photo", "document", "chart", "screenshot");
         shot("6-playground");
     }
+
+    Object js(String script, Object... args) {
+        return ((JavascriptExecutor) browser).executeScript(script, args);
+    }
+
+    void go(String hash) {
+        js("location.hash = arguments[0]", hash);
+    }
+
+    void assertNothingRan(String where) throws InterruptedException {
+        Thread.sleep(700); // an <img src=x onerror=...> fires once its load has failed, a moment after it is inserted
+        assertThat(js("return window.pwned === undefined ? null : String(window.pwned)")).as("script ran on " + where).isNull();
+        assertThat(browser.findElements(By.cssSelector("#view img[src='x']"))).as("markup inserted on " + where).isEmpty();
+    }
+
+    /**
+     * Markup in a file name, a job file's name and content, an answer in the database and the URL's route
+     * shows as text and never runs; the Content-Security-Policy is in force (an inline handler injected by
+     * hand is blocked) and the app's own pages cause no violation of it.
+     */
+    @Test
+    void hostileNamesAnswersAndRoutesShowAsTextAndNeverRun() throws Exception {
+        long runId = -1;
+        for (var r : serve.get("api/jobs/gallery/runs")) {
+            if (r.path("state").asString().equals("success")) runId = r.path("runId").asLong();
+        }
+        String answer = "<img src=x onerror=window.pwned='answer'>";
+        try (var db = java.sql.DriverManager.getConnection(serve.pg.jdbcUrl(), serve.pg.user(), serve.pg.password());
+             var update = db.prepareStatement("""
+                     UPDATE vlm_result r SET answer = ? FROM vlm_work_item w
+                     WHERE r.work_item_id = w.id AND w.run_id = ? AND w.item_key = 'coffee.jpg' AND r.task = 'caption'""")) {
+            update.setString(1, answer);
+            update.setLong(2, runId);
+            assertThat(update.executeUpdate()).isEqualTo(1);
+        }
+
+        browser.get(serve.base + "#/playground");
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("upload")));
+        js("window.violations = []; document.addEventListener('securitypolicyviolation',"
+                + " e => window.violations.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber))");
+
+        go("#/");
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("tr[data-job='gallery']")));
+        assertThat(browser.findElement(By.id("jobs")).getText())
+                .contains(ServeFixture.HOSTILE_JOB_FILE.replace(".yaml", ""))
+                .contains("<img src=x onerror=window.pwned='job-name'>");
+        assertNothingRan("the jobs page");
+
+        go("#/run/" + runId + "/results");
+        wait.until(ExpectedConditions.numberOfElementsToBe(By.cssSelector("#cards .card"), serve.images + 1));
+        assertThat(js("return [...document.querySelectorAll('#cards .card')].filter(c => c.dataset.item === arguments[0])"
+                + ".map(c => c.querySelector('.key').textContent.trim())", ServeFixture.HOSTILE_IMAGE).toString())
+                .contains(ServeFixture.HOSTILE_IMAGE);
+        assertThat(browser.findElement(By.cssSelector(".card[data-item='coffee.jpg'] .answer[data-task='caption'] .text")).getText())
+                .isEqualTo(answer);
+        assertNothingRan("the gallery");
+        shot("7-hostile-gallery");
+
+        go("#/run/" + runId);
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("count-done")));
+        assertThat(((Number) js("return document.querySelector('#progress .done').getBoundingClientRect().width")).doubleValue())
+                .as("the progress bar's width is set without a style attribute").isPositive();
+        assertNothingRan("the run page");
+
+        // hostile routes: markup as a job name, markup and a path break-out as a run id, a malformed escape
+        go("#/job/%3Cimg%20src%3Dx%20onerror%3Dwindow.pwned%3D'route-job'%3E");
+        wait.until(ExpectedConditions.textToBePresentInElementLocated(By.id("not-found"), "<img src=x onerror=window.pwned='route-job'>"));
+        assertNothingRan("a job route");
+        go("#/run/" + runId + "%2F%22%3E%3Cimg%20src%3Dx%20onerror%3Dwindow.pwned%3D'route-run'%3E%2F../results");
+        wait.until(ExpectedConditions.textToBePresentInElementLocated(By.id("not-found"), "onerror=window.pwned='route-run'"));
+        assertNothingRan("a run route");
+        go("#/run/%E0%A4%A/results");
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("error")));
+        assertNothingRan("a malformed route");
+        shot("8-hostile-route");
+
+        assertThat(js("return window.violations")).as("the app's own pages keep to the policy").asList().isEmpty();
+        js("document.getElementById('view').insertAdjacentHTML('beforeend', '<img src=\"x\" onerror=\"window.cspBypassed = 1\">')");
+        Thread.sleep(700);
+        assertThat(js("return window.cspBypassed === undefined")).as("an inline handler is blocked by the policy").isEqualTo(true);
+        assertThat(js("return window.violations.join('\\n')").toString()).contains("script-src");
+    }
 }
