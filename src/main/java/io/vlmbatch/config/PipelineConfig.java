@@ -1,5 +1,6 @@
 package io.vlmbatch.config;
 
+import io.vlmbatch.batch.AllItemsFailedCheck;
 import io.vlmbatch.batch.DiscoverTasklet;
 import io.vlmbatch.batch.ExportTasklet;
 import io.vlmbatch.batch.IdRangePartitioner;
@@ -76,10 +77,11 @@ public class PipelineConfig {
     }
 
     @Bean
-    Job vlmJob(JobDefinition def, RunParameters params, JobRepository repository, RunStore runs,
+    Job vlmJob(JobDefinition def, RunParameters params, JobRepository repository, RunStore runs, WorkItemStore items,
                Step discover, Step infer, Step export) {
         return new JobBuilder(def.name(), repository)
                 .listener(new RunOwnerListener(runs, params))
+                .listener(new AllItemsFailedCheck(items))
                 .start(discover).next(infer).next(export)
                 .build();
     }
