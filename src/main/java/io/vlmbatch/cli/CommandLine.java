@@ -28,8 +28,8 @@ public final class CommandLine {
                 "vlm-batch restart JOB.yaml (--date YYYY-MM-DD [--param k=v]... | --execution ID) [--model DIR] [--force]",
                 Set.of("--date", "--param", "--model", "--execution", "--force")));
         COMMANDS.put("status", new Spec("vlm-batch status [JOB.yaml | JOB-NAME]", Set.of()));
-        COMMANDS.put("export", new Spec("vlm-batch export JOB.yaml [--date YYYY-MM-DD] [--param k=v]... --csv FILE",
-                Set.of("--date", "--param", "--csv")));
+        COMMANDS.put("export", new Spec("vlm-batch export JOB.yaml [--date YYYY-MM-DD] [--param k=v]... [--csv FILE] [--jsonl FILE]",
+                Set.of("--date", "--param", "--csv", "--jsonl")));
         COMMANDS.put("serve", new Spec(
                 "vlm-batch serve [--port 8080] [--host 127.0.0.1] [--jobs DIR] [--model DIR] [--inference-url URL] [--spring.x=v | --vlm.x=v ...]",
                 Set.of("--port", "--host", "--jobs", "--model", "--inference-url")));
@@ -116,6 +116,7 @@ public final class CommandLine {
         Path model;
         Long execution;
         Path csv;
+        Path jsonl;
         boolean force;
 
         void option(String name, String value) {
@@ -143,6 +144,7 @@ public final class CommandLine {
                     }
                 }
                 case "--csv" -> csv = Path.of(value);
+                case "--jsonl" -> jsonl = Path.of(value);
                 case "--port" -> {
                     int port;
                     try {
@@ -184,7 +186,9 @@ public final class CommandLine {
 
     private static Invocation pipeline(String command, Parsed p) {
         if (p.positional.size() != 1) throw new UsageException(command + " needs exactly one job file");
-        if (command.equals("export") && p.csv == null) throw new UsageException("export needs --csv FILE");
+        if (command.equals("export") && p.csv == null && p.jsonl == null) {
+            throw new UsageException("export needs --csv FILE and/or --jsonl FILE");
+        }
         if (p.execution != null && (p.date != null || !p.params.isEmpty())) {
             throw new UsageException("give either --execution or --date/--param, not both");
         }
@@ -193,6 +197,6 @@ public final class CommandLine {
         }
         LocalDate date = p.date == null && p.execution == null ? LocalDate.now() : p.date;
         return new Invocation(command, Path.of(p.positional.getFirst()), null, date, p.params, p.model, p.execution, p.csv,
-                p.force, List.of(), false);
+                p.jsonl, p.force, List.of(), false);
     }
 }

@@ -1,5 +1,6 @@
 package io.vlmbatch.config;
 
+import io.vlmbatch.batch.AllItemsFailedCheck;
 import io.vlmbatch.batch.DiscoverTasklet;
 import io.vlmbatch.batch.ExportTasklet;
 import io.vlmbatch.batch.IdRangePartitioner;
@@ -87,9 +88,10 @@ public class PipelineConfig {
 
     @Bean
     Job vlmJob(JobDefinition def, JobRepository repository, RunStore runs, RunOwnership ownership, Heartbeat heartbeat,
-               Step discover, Step infer, Step export) {
+               WorkItemStore items, Step discover, Step infer, Step export) {
         return new JobBuilder(def.name(), repository)
                 .listener(new RunOwnerListener(runs, ownership, heartbeat))
+                .listener(new AllItemsFailedCheck(items))
                 .start(discover).next(infer).next(export)
                 .build();
     }
