@@ -28,8 +28,8 @@ public final class CommandLine {
                 "vlm-batch restart JOB.yaml (--date YYYY-MM-DD [--param k=v]... | --execution ID) [--model DIR] [--force]",
                 Set.of("--date", "--param", "--model", "--execution", "--force")));
         COMMANDS.put("status", new Spec("vlm-batch status [JOB.yaml | JOB-NAME]", Set.of()));
-        COMMANDS.put("export", new Spec("vlm-batch export JOB.yaml [--date YYYY-MM-DD] [--param k=v]... --csv FILE",
-                Set.of("--date", "--param", "--csv")));
+        COMMANDS.put("export", new Spec("vlm-batch export JOB.yaml [--date YYYY-MM-DD] [--param k=v]... [--csv FILE] [--jsonl FILE]",
+                Set.of("--date", "--param", "--csv", "--jsonl")));
         COMMANDS.put("plan", new Spec("vlm-batch plan JOB.yaml [--date YYYY-MM-DD] [--param k=v]... [--model DIR] [--json]",
                 Set.of("--date", "--param", "--model", "--json")));
         COMMANDS.put("retry", new Spec(
@@ -129,6 +129,7 @@ public final class CommandLine {
         Path model;
         Long execution;
         Path csv;
+        Path jsonl;
         boolean force;
         boolean json;
         String task;
@@ -159,6 +160,7 @@ public final class CommandLine {
                     }
                 }
                 case "--csv" -> csv = Path.of(value);
+                case "--jsonl" -> jsonl = Path.of(value);
                 case "--task" -> {
                     if (!value.matches("[a-z][a-z0-9_]{0,62}")) throw new UsageException("--task must be a task name, got '" + value + "'");
                     task = value;
@@ -208,7 +210,9 @@ public final class CommandLine {
 
     private static Invocation pipeline(String command, Parsed p) {
         if (p.positional.size() != 1) throw new UsageException(command + " needs exactly one job file");
-        if (command.equals("export") && p.csv == null) throw new UsageException("export needs --csv FILE");
+        if (command.equals("export") && p.csv == null && p.jsonl == null) {
+            throw new UsageException("export needs --csv FILE and/or --jsonl FILE");
+        }
         if (p.execution != null && (p.date != null || !p.params.isEmpty())) {
             throw new UsageException("give either --execution or --date/--param, not both");
         }
@@ -218,6 +222,6 @@ public final class CommandLine {
         if (command.equals("retry") && p.date == null) throw new UsageException("retry needs --date (the logical date of the run)");
         LocalDate date = p.date == null && p.execution == null ? LocalDate.now() : p.date;
         return new Invocation(command, Path.of(p.positional.getFirst()), null, date, p.params, p.model, p.execution, p.csv,
-                p.force, List.of(), false, p.json, p.task, p.sets);
+                p.jsonl, p.force, List.of(), false, p.json, p.task, p.sets);
     }
 }

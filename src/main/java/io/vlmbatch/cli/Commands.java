@@ -9,6 +9,7 @@ import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.run.RunPlan;
 import io.vlmbatch.run.RunRefusedException;
 import io.vlmbatch.store.CsvExporter;
+import io.vlmbatch.store.JsonlExporter;
 import io.vlmbatch.store.ItemCounts;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
@@ -33,6 +34,7 @@ public class Commands {
     private final ObjectProvider<InferenceService> inference;
     private final ObjectProvider<JobDefinition> definition;
     private final ObjectProvider<RunParameters> runParameters;
+    private JsonlExporter jsonlExporter;
     private final PrintStream out = System.out;
     private final boolean tty = "1".equals(System.getenv("VLM_TTY"));
 
@@ -48,6 +50,12 @@ public class Commands {
         this.inference = inference;
         this.definition = definition;
         this.runParameters = runParameters;
+    }
+
+    /** For export --jsonl (a setter, so the constructor stays as the run lifecycle defines it). */
+    @org.springframework.beans.factory.annotation.Autowired
+    public void setJsonlExporter(JsonlExporter jsonlExporter) {
+        this.jsonlExporter = jsonlExporter;
     }
 
     public int execute(Invocation inv) throws Exception {
@@ -176,10 +184,16 @@ public class Commands {
             System.err.println("no run of " + describe(def, p));
             return 1;
         }
-        long rows = exporter.export(instance.getInstanceId(), def.taskNames(), inv.csv(), def.csvRaw());
         ItemCounts c = items.counts(instance.getInstanceId());
-        out.println("wrote " + rows + " rows to " + inv.csv() + " (" + c.done() + " done, " + c.failed() + " failed, "
-                + c.pending() + " pending)");
+        String counts = " (" + c.done() + " done, " + c.failed() + " failed, " + c.pending() + " pending)";
+        if (inv.csv() != null) {
+            long rows = exporter.export(instance.getInstanceId(), def.taskNames(), inv.csv(), def.csvRaw());
+            out.println("wrote " + rows + " rows to " + inv.csv() + counts);
+        }
+        if (inv.jsonl() != null) {
+            long records = jsonlExporter.exportItems(instance.getInstanceId(), def.taskNames(), inv.jsonl());
+            out.println("wrote " + records + " records to " + inv.jsonl() + counts);
+        }
         return 0;
     }
 

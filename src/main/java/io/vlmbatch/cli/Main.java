@@ -10,6 +10,7 @@ import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.run.Errors;
 import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.store.CsvExporter;
+import io.vlmbatch.store.JsonlExporter;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
 import java.time.LocalDate;
@@ -87,6 +88,7 @@ public final class Main {
                     ctx.getBean(RunStore.class), ctx.getBean(WorkItemStore.class), ctx.getBean(CsvExporter.class),
                     ctx.getBeanProvider(Job.class), ctx.getBeanProvider(InferenceService.class),
                     ctx.getBeanProvider(JobDefinition.class), ctx.getBeanProvider(RunParameters.class));
+            commands.setJsonlExporter(ctx.getBean(JsonlExporter.class));
             return commands.execute(inv);
         } catch (Exception e) {
             System.err.println("error: " + Errors.rootMessage(e));

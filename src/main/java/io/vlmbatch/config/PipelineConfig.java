@@ -1,5 +1,6 @@
 package io.vlmbatch.config;
 
+import io.vlmbatch.batch.AllItemsFailedCheck;
 import io.vlmbatch.batch.DiscoverTasklet;
 import io.vlmbatch.batch.ExportTasklet;
 import io.vlmbatch.batch.IdRangePartitioner;
@@ -97,9 +98,10 @@ public class PipelineConfig {
 
     @Bean
     Job vlmJob(JobDefinition def, JobRepository repository, RunStore runs, RunOwnership ownership, Heartbeat heartbeat,
-               LedgerStore ledger, InferenceService inference, Step discover, Step infer, Step export) {
+               WorkItemStore items, LedgerStore ledger, InferenceService inference, Step discover, Step infer, Step export) {
         return new JobBuilder(def.name(), repository)
                 .listener(new RunOwnerListener(runs, ownership, heartbeat))
+                .listener(new AllItemsFailedCheck(items))
                 .listener(new RunEndpointListener(ledger, RunEndpointListener.endpointKey(def.inference()), inference::ledgerModel))
                 .start(discover).next(infer).next(export)
                 .build();

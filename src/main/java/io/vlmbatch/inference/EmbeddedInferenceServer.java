@@ -20,6 +20,10 @@ import org.slf4j.LoggerFactory;
  * started on first use, shared by everything in this process that asks for it (a CLI run; in `serve`
  * every run and the playground), stopped at close.
  *
+ * If the server dies while in use, that is logged with the tail of its log and it is started again on
+ * the same port, at most {@link #MAX_RESTARTS} times in the life of this object; a client pool waits for
+ * it meanwhile ({@link #restarting()}).
+ *
  * The server runs under a small bash watchdog that holds our stdin: if this JVM dies without running
  * its shutdown hooks (kill -9), the pipe closes and the watchdog stops the server, so no orphaned
  * model server keeps the port and the memory.
@@ -28,6 +32,8 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EmbeddedInferenceServer.class);
     /** Loading GLM-4V-9B from a slow disk and quantizing it can take minutes. */
     private static final Duration HEALTH_TIMEOUT = Duration.ofMinutes(15);
+    /** Restarts after a crash; a server that keeps dying has a cause a restart will not fix. */
+    static final int MAX_RESTARTS = 3;
     // stop: TERM, then KILL if the server is still there after 10 s (uvicorn's graceful shutdown waits
     // for requests in flight, which may never end).
     private static final String WATCHDOG = """
@@ -47,10 +53,13 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
     private final Path home;
     private final Path model;
     private final Path logDir;
+    private final Integer gpu;
     // volatile: close() and knownUrl() must not wait for a start in progress (minutes, under the lock)
     private volatile Process process;
     private volatile String healthyUrl;
     private volatile boolean closed;
+    private volatile boolean restarting;
+    private int restarts;
     private int port;
     private Path logFile;
 
@@ -61,10 +70,24 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
      * @param model  a checkpoint folder, or null for the tiny random model
      */
     public EmbeddedInferenceServer(Path home, Path model, Path logDir) {
+        this(home, model, logDir, null);
+    }
+
+    /** @param gpu the one CUDA device this server sees (CUDA_VISIBLE_DEVICES), or null for the environment's */
+    public EmbeddedInferenceServer(Path home, Path model, Path logDir, Integer gpu) {
         this.home = home;
         this.model = model;
         this.logDir = logDir;
+        this.gpu = gpu;
     }
+
+    /** Another server like this one (same checkout, model and log folder) on the given GPU. */
+    public EmbeddedInferenceServer onGpu(int gpu) {
+        return new EmbeddedInferenceServer(home, model, logDir, gpu);
+    }
+
+    /** True while the server is being started again after it died. */
+    public boolean restarting() { return restarting; }
 
     /** The checkpoint folder, or null for the tiny random model. */
     public Path model() { return model; }
@@ -84,6 +107,7 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
     private String url() { return "http://127.0.0.1:" + port; }
 
     private void start() throws IOException, InterruptedException {
+        if (closed) throw new IllegalStateException("the embedded inference server was stopped");
         Path python = home.resolve(".venv/bin/python");
         if (!Files.isExecutable(python)) {
             throw new IllegalStateException("inference.base_url is 'embedded' but the Python venv is missing (" + python
@@ -94,7 +118,7 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
             throw new IllegalStateException("--model " + model + " is not a checkpoint folder (no config.json there)."
                     + " Download THUDM/glm-4v-9b into a folder and pass that folder.");
         }
-        if (model == null) {
+        if (model == null && port == 0) {
             System.err.println("""
                     ************************************************************************
                     * WARNING: no --model given: the embedded inference server runs the TINY *
@@ -102,7 +126,7 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
                     * pipeline. Pass --model DIR (THUDM/glm-4v-9b) or set inference.base_url. *
                     ************************************************************************""");
         }
-        port = freePort();
+        if (port == 0) port = freePort(); // a restart keeps the port: clients know the server by its URL
         Files.createDirectories(logDir);
         logFile = logDir.resolve("vlmserve-" + port + ".log");
         List<String> cmd = new ArrayList<>(List.of("bash", "-c", WATCHDOG, "vlmserve-watchdog",
@@ -110,11 +134,13 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
                 "--model", model == null ? "tiny-random" : model.toAbsolutePath().toString(),
                 "--host", "127.0.0.1", "--port", Integer.toString(port)));
         ProcessBuilder pb = new ProcessBuilder(cmd).directory(home.resolve("inference").toFile())
-                .redirectErrorStream(true).redirectOutput(logFile.toFile());
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
+        if (gpu != null) pb.environment().put("CUDA_VISIBLE_DEVICES", gpu.toString());
         pb.environment().merge("PYTHONPATH", home.resolve("inference").toString(), (a, b) -> b + ":" + a);
-        log.info("starting the inference server: {} -m vlmserve serve --model {} --port {} (log: {})",
-                python, model == null ? "tiny-random" : model, port, logFile);
-        process = pb.start();
+        log.info("starting the inference server: {} -m vlmserve serve --model {} --port {}{} (log: {})",
+                python, model == null ? "tiny-random" : model, port, gpu == null ? "" : " on GPU " + gpu, logFile);
+        Process started = pb.start();
+        process = started;
         try {
             awaitHealthy(HEALTH_TIMEOUT);
             healthyUrl = url();
@@ -122,6 +148,38 @@ public final class EmbeddedInferenceServer implements AutoCloseable {
             stop();
             process = null;
             throw e;
+        }
+        started.onExit().thenRun(() -> Thread.ofVirtual().name("vlmserve-restart").start(() -> exited(started)));
+    }
+
+    /** The server process ended: unless we stopped it, say so with its last words and start it again. */
+    private void exited(Process dead) {
+        String tail;
+        synchronized (this) {
+            if (closed || process != dead) return; // stopped by us, or already replaced
+            healthyUrl = null;
+            restarting = restarts < MAX_RESTARTS;
+        }
+        try {
+            tail = tail();
+        } catch (IOException e) {
+            tail = "(log unreadable: " + e + ")";
+        }
+        log.error("the embedded inference server (port {}) died with exit code {}; {}\n--- last lines of {} ---\n{}",
+                port, dead.exitValue(), restarting ? "starting it again (restart " + (restarts + 1) + " of " + MAX_RESTARTS + ")"
+                        : "not starting it again: it died " + (MAX_RESTARTS + 1) + " times", logFile, tail);
+        if (!restarting) return;
+        synchronized (this) {
+            try {
+                restarts++;
+                process = null;
+                start();
+                log.info("the embedded inference server is back on port {}", port);
+            } catch (Exception e) {
+                log.error("the embedded inference server could not be started again: {}", e.getMessage());
+            } finally {
+                restarting = false;
+            }
         }
     }
 

@@ -1,14 +1,21 @@
 package io.vlmbatch.inference;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * An inference endpoint as a job run or the playground uses it: an external OpenAI-compatible server,
- * or the embedded vlmserve, and the one client that talks to it. start() resolves the URL (starting the
- * embedded server if it is not up yet), builds the client and settles the model, so a missing venv,
- * model or API key is reported before any work.
+ * The inference endpoints as a job run or the playground uses them: external OpenAI-compatible servers,
+ * or the embedded vlmserve (one per GPU with {@code gpus}), and the one client that pools them. start()
+ * resolves the URLs (starting embedded servers that are not up yet), builds the client and settles the
+ * model, so a missing venv, model or API key is reported before any work.
  */
 public final class InferenceService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(InferenceService.class);
@@ -16,6 +23,8 @@ public final class InferenceService implements AutoCloseable {
     private final InferenceSpec spec;
     private final EmbeddedInferenceServer embedded;
     private final boolean ownsEmbedded;
+    /** Servers started for {@code gpus} (owned by this service), else just the embedded one. */
+    private final List<EmbeddedInferenceServer> servers = new ArrayList<>();
     private OpenAiClient client;
     private String model;
 
@@ -37,8 +46,11 @@ public final class InferenceService implements AutoCloseable {
         if (!spec.embedded() && ownsEmbedded && embedded.model() != null) {
             log.warn("--model is ignored: the job uses the external server {}", spec.baseUrl());
         }
-        String baseUrl = spec.embedded() ? embedded.baseUrl() : spec.baseUrl();
-        OpenAiClient c = new OpenAiClient(baseUrl, apiKey(), spec.model(), spec.timeout(), spec.retries(), spec.backoff(), spec.concurrency());
+        List<String> urls = spec.embedded() ? startEmbedded() : spec.baseUrls();
+        Map<String, EmbeddedInferenceServer> byUrl = new HashMap<>();
+        for (int i = 0; i < servers.size(); i++) byUrl.put(urls.get(i), servers.get(i));
+        OpenAiClient c = new OpenAiClient(urls, u -> byUrl.containsKey(u) && byUrl.get(u).restarting(), apiKey(), spec.model(),
+                spec.timeout(), spec.retries(), spec.backoff(), spec.concurrency(), spec.downAfter());
         try {
             model = c.model();
         } catch (RuntimeException | InterruptedException e) {
@@ -46,7 +58,39 @@ public final class InferenceService implements AutoCloseable {
             throw e;
         }
         client = c;
-        log.info("inference: {} model {}", client.base(), model);
+        log.info("inference: {} model {}", String.join(", ", urls), model);
+    }
+
+    /** The embedded server, or one per GPU (started side by side: loading a model takes a while). */
+    private List<String> startEmbedded() throws Exception {
+        List<Integer> gpus = spec.gpus();
+        if (gpus != null && !ownsEmbedded) {
+            log.warn("inference.gpus is ignored here: this process shares one embedded server between its runs");
+            gpus = null;
+        }
+        if (gpus != null && spec.allGpus()) {
+            int found = GpuCount.visible();
+            gpus = found <= 1 ? null : java.util.stream.IntStream.range(0, found).boxed().toList();
+            if (gpus == null) log.info("inference.gpus: all found at most one GPU: one embedded server");
+        }
+        if (gpus == null) {
+            servers.add(embedded);
+            return List.of(embedded.baseUrl());
+        }
+        for (int g : gpus) servers.add(embedded.onGpu(g));
+        List<String> urls = new ArrayList<>();
+        try (var threads = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<String>> started = servers.stream().map(srv -> threads.submit(srv::baseUrl)).toList();
+            for (Future<String> f : started) {
+                try {
+                    urls.add(f.get());
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof Exception cause) throw cause;
+                    throw e;
+                }
+            }
+        }
+        return urls;
     }
 
     public synchronized OpenAiClient client() {
@@ -54,9 +98,11 @@ public final class InferenceService implements AutoCloseable {
         return client;
     }
 
-    /** "N requests, M retries" so far, or null before start. */
+    /** "N requests, M retries" so far (and per endpoint when there are several), or null before start. */
     public synchronized String summary() {
-        return client == null ? null : client.requestCount() + " requests, " + client.retryCount() + " retries";
+        if (client == null) return null;
+        String s = client.requestCount() + " requests, " + client.retryCount() + " retries";
+        return client.endpoints().size() > 1 ? s + " (" + client.endpointSummary() + ")" : s;
     }
 
     public synchronized String model() {
@@ -76,9 +122,9 @@ public final class InferenceService implements AutoCloseable {
         return model;
     }
 
-    /** Where the endpoint is without starting anything: the URL, or null for an embedded server not started yet. */
+    /** Where the (first) endpoint is without starting anything: the URL, or null for an embedded server not started yet. */
     public String knownUrl() {
-        return spec.embedded() ? embedded.knownUrl() : spec.baseUrl();
+        return spec.embedded() ? embedded.knownUrl() : spec.baseUrls().getFirst();
     }
 
     /** The endpoint answers GET /v1/models now (one try, a few seconds at most); false when there is none yet. */
@@ -102,7 +148,9 @@ public final class InferenceService implements AutoCloseable {
     @Override
     public synchronized void close() {
         if (client != null) client.close();
+        for (EmbeddedInferenceServer s : servers) if (s != embedded) s.close();
         if (ownsEmbedded && embedded != null) embedded.close();
+        servers.clear();
         client = null;
     }
 }

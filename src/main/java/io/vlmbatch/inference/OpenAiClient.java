@@ -6,15 +6,21 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import java.util.Iterator;
+import java.util.List;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import java.util.function.Predicate;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -35,8 +41,10 @@ import tools.jackson.databind.node.ObjectNode;
 public final class OpenAiClient implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(OpenAiClient.class);
     private static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
+    /** Attempts of one request that may fail to reach an endpoint before they count against its retries. */
+    private static final int MAX_UNREACHABLE_PER_ENDPOINT = 5;
 
-    private final URI base;
+    private final EndpointPool pool;
     private final String apiKey;
     private final String configuredModel;
     private final Duration timeout;
@@ -57,7 +65,19 @@ public final class OpenAiClient implements AutoCloseable {
      */
     public OpenAiClient(String baseUrl, String apiKey, String model, Duration timeout, int retries, Duration backoff,
                         int concurrency) {
-        this.base = apiBase(baseUrl);
+        this(List.of(baseUrl), u -> false, apiKey, model, timeout, retries, backoff, concurrency, InferenceSpec.DEFAULT_DOWN_AFTER);
+    }
+
+    /**
+     * A client of a pool of servers that serve the same model.
+     *
+     * @param comingBack for an endpoint's URL: true while this app restarts that server
+     * @param downAfter  how long requests wait while no endpoint answers before they fail
+     */
+    public OpenAiClient(List<String> baseUrls, Predicate<String> comingBack, String apiKey, String model, Duration timeout,
+                        int retries, Duration backoff, int concurrency, Duration downAfter) {
+        this.pool = new EndpointPool(baseUrls.stream().map(u -> new Endpoint(apiBase(u), () -> comingBack.test(u))).toList(),
+                downAfter, this::probe);
         this.apiKey = apiKey;
         this.configuredModel = model;
         this.timeout = timeout;
@@ -79,7 +99,14 @@ public final class OpenAiClient implements AutoCloseable {
         return URI.create(b + "/");
     }
 
-    public URI base() { return base; }
+    /** The first endpoint's API root (the only one for a single server). */
+    public URI base() { return pool.endpoints().getFirst().base(); }
+
+    /** The pool's endpoints, with what was asked of each. */
+    public List<Endpoint> endpoints() { return pool.endpoints(); }
+
+    /** Per endpoint: "url: N requests, M errors, mean X ms, max Y ms"; endpoints separated by "; ". */
+    public String endpointSummary() { return pool.summary(); }
 
     public long retryCount() { return retryCount.get(); }
 
@@ -104,7 +131,9 @@ public final class OpenAiClient implements AutoCloseable {
 
     /** The first model the server lists. */
     public String firstModel() throws InterruptedException {
-        HttpResponse<String> r = send(HttpRequest.newBuilder(base.resolve("models")).GET(), "GET /v1/models").response;
+        Sent<String> sent = send(b -> HttpRequest.newBuilder(b.resolve("models")).GET(), null, "GET /v1/models");
+        HttpResponse<String> r = sent.response;
+        URI base = sent.endpoint.base();
         if (r.statusCode() != 200) throw new InferenceUnavailableException("GET " + base.resolve("models") + " answered HTTP " + r.statusCode(), null);
         JsonNode data;
         try {
@@ -118,15 +147,19 @@ public final class OpenAiClient implements AutoCloseable {
         return data.get(0).path("id").asString();
     }
 
-    /** The server answers GET /v1/models with 200 within 5 s (one attempt, for health checks). */
+    /** Some endpoint answers GET /v1/models with 200 within 5 s (one attempt each, for health checks). */
     public boolean healthy() {
+        return pool.endpoints().stream().anyMatch(this::probe);
+    }
+
+    private boolean probe(Endpoint e) {
         try {
-            HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve("models")).timeout(Duration.ofSeconds(5));
+            HttpRequest.Builder b = HttpRequest.newBuilder(e.base().resolve("models")).timeout(Duration.ofSeconds(5));
             if (apiKey != null) b.header("Authorization", "Bearer " + apiKey);
             return http.send(b.build(), HttpResponse.BodyHandlers.discarding()).statusCode() == 200;
-        } catch (IOException e) {
+        } catch (IOException ex) {
             return false;
-        } catch (InterruptedException e) {
+        } catch (InterruptedException ex) {
             Thread.currentThread().interrupt();
             return false;
         }
@@ -136,7 +169,7 @@ public final class OpenAiClient implements AutoCloseable {
         requestCount.incrementAndGet();
         String body = json.writeValueAsString(body(request, false));
         long start = System.nanoTime();
-        Sent<String> sent = send(post(body), "POST /v1/chat/completions");
+        Sent<String> sent = send(b -> post(b, body), request.imageDataUrl(), "POST /v1/chat/completions");
         long ms = (System.nanoTime() - start) / 1_000_000;
         HttpResponse<String> r = sent.response;
         if (r.statusCode() / 100 != 2) {
@@ -168,7 +201,8 @@ public final class OpenAiClient implements AutoCloseable {
     public String stream(ChatRequest request, Consumer<String> piece) throws InterruptedException {
         requestCount.incrementAndGet();
         String body = json.writeValueAsString(body(request, true));
-        Sent<Stream<String>> sent = send(post(body), "POST /v1/chat/completions (stream)", HttpResponse.BodyHandlers.ofLines(),
+        Sent<Stream<String>> sent = send(b -> post(b, body), request.imageDataUrl(), "POST /v1/chat/completions (stream)",
+                HttpResponse.BodyHandlers.ofLines(),
                 lines -> String.join(" ", lines.limit(20).toList()));
         StringBuilder answer = new StringBuilder();
         try (Stream<String> lines = sent.response.body()) {
@@ -183,7 +217,7 @@ public final class OpenAiClient implements AutoCloseable {
                     if (!it.hasNext()) break;
                     line = it.next();
                 } catch (UncheckedIOException e) {
-                    throw new InferenceUnavailableException("the answer stream from " + base + " broke off: " + e.getCause(), e.getCause());
+                    throw new InferenceUnavailableException("the answer stream from " + sent.endpoint.name() + " broke off: " + e.getCause(), e.getCause());
                 }
                 if (!line.startsWith("data:")) continue;
                 String data = line.substring(5).strip();
@@ -205,7 +239,7 @@ public final class OpenAiClient implements AutoCloseable {
         return answer.toString();
     }
 
-    private HttpRequest.Builder post(String body) {
+    private static HttpRequest.Builder post(URI base, String body) {
         return HttpRequest.newBuilder(base.resolve("chat/completions"))
                 .header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body));
@@ -242,44 +276,93 @@ public final class OpenAiClient implements AutoCloseable {
         return b;
     }
 
-    private record Sent<T>(HttpResponse<T> response, int attempts) {}
+    private record Sent<T>(HttpResponse<T> response, int attempts, Endpoint endpoint) {}
 
-    private Sent<String> send(HttpRequest.Builder builder, String what) throws InterruptedException {
-        return send(builder, what, HttpResponse.BodyHandlers.ofString(), OpenAiClient::snippet);
+    private Sent<String> send(Function<URI, HttpRequest.Builder> request, Object image, String what) throws InterruptedException {
+        return send(request, image, what, HttpResponse.BodyHandlers.ofString(), OpenAiClient::snippet);
     }
 
-    /** @param describe reads the body of a response that will be retried, for the log and the last error */
-    private <T> Sent<T> send(HttpRequest.Builder builder, String what, HttpResponse.BodyHandler<T> handler,
-                             Function<T, String> describe) throws InterruptedException {
-        builder.timeout(timeout);
-        if (apiKey != null) builder.header("Authorization", "Bearer " + apiKey);
-        HttpRequest request = builder.build();
+    /**
+     * Sends to the pool: each attempt goes to an endpoint the pool chooses (the image's, if it has one).
+     * An attempt that could not reach its endpoint, or was aborted because the endpoint was taken out, is
+     * redone elsewhere without spending the request's retries (the pool bounds how long that can go on;
+     * a cap on such attempts guards against an endpoint that passes its health check but drops every
+     * request). It still counts in {@link #retryCount()}.
+     *
+     * @param request  the request for an endpoint's API root
+     * @param image    requests about the same image object go to the same endpoint (null: any)
+     * @param describe reads the body of a response that will be retried, for the log and the last error
+     */
+    private <T> Sent<T> send(Function<URI, HttpRequest.Builder> request, Object image, String what,
+                             HttpResponse.BodyHandler<T> handler, Function<T, String> describe) throws InterruptedException {
         String lastError = null;
         Throwable lastCause = null;
-        for (int attempt = 1; ; attempt++) {
+        Endpoint previous = null;
+        int unreachable = 0;
+        for (int attempt = 1; ; ) {
             Duration wait = null;
+            Endpoint endpoint = pool.acquire(image, previous, what);
             inFlight.acquire();
+            CompletableFuture<HttpResponse<T>> exchange = null;
+            boolean outOfPool = false;
             try {
-                HttpResponse<T> r = http.send(request, handler);
+                HttpRequest.Builder builder = request.apply(endpoint.base()).timeout(timeout);
+                if (apiKey != null) builder.header("Authorization", "Bearer " + apiKey);
+                long start = System.nanoTime();
+                exchange = http.sendAsync(builder.build(), handler);
+                endpoint.started(exchange);
+                HttpResponse<T> r = exchange.get();
                 int s = r.statusCode();
-                if (s != 429 && s < 500) return new Sent<>(r, attempt);
-                lastError = "HTTP " + s + ": " + snippet(describe.apply(r.body()));
+                if (s != 429 && s < 500) {
+                    endpoint.answered((System.nanoTime() - start) / 1_000_000);
+                    return new Sent<>(r, attempt, endpoint);
+                }
+                endpoint.failed();
+                lastError = "HTTP " + s + " from " + endpoint.name() + ": " + snippet(describe.apply(r.body()));
                 lastCause = null;
                 wait = r.headers().firstValue("Retry-After").flatMap(OpenAiClient::seconds).orElse(null);
-            } catch (IOException | UncheckedIOException e) {
-                lastError = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
-                lastCause = e;
+            } catch (CancellationException e) {
+                outOfPool = true;
+                lastError = endpoint.name() + " was taken out of the pool (" + endpoint.downReason() + ")";
+            } catch (ExecutionException e) {
+                Throwable cause = e.getCause();
+                if (cause instanceof CancellationException) { // the exchange was aborted by takeOut
+                    outOfPool = true;
+                    lastError = endpoint.name() + " was taken out of the pool (" + endpoint.downReason() + ")";
+                } else {
+                    endpoint.failed();
+                    lastError = cause.getClass().getSimpleName() + " from " + endpoint.name()
+                            + (cause.getMessage() == null ? "" : ": " + cause.getMessage());
+                    lastCause = cause;
+                    // unreachable (refused, reset, closed): out of the pool until its health check passes;
+                    // a timeout may be one slow request, so that is left to the health check
+                    if (cause instanceof IOException && !(cause instanceof HttpTimeoutException)) {
+                        pool.takeOut(endpoint, lastError);
+                        outOfPool = true;
+                    }
+                }
+            } catch (InterruptedException e) {
+                if (exchange != null) exchange.cancel(true);
+                throw e;
             } finally {
+                if (exchange != null) endpoint.finished(exchange);
                 inFlight.release();
+                pool.release(image);
+            }
+            previous = endpoint;
+            if (outOfPool && ++unreachable <= MAX_UNREACHABLE_PER_ENDPOINT * pool.endpoints().size()) {
+                retryCount.incrementAndGet();
+                log.warn("{} failed ({}), trying again on the pool", what, lastError);
+                continue;
             }
             if (attempt > retries) {
-                throw new InferenceUnavailableException(what + " at " + base + " failed " + attempt
-                        + " times; last error: " + lastError, lastCause);
+                throw new InferenceUnavailableException(what + " failed " + attempt + " times; last error: " + lastError, lastCause);
             }
+            attempt++;
             retryCount.incrementAndGet();
-            if (wait == null) wait = backoff(attempt);
+            if (wait == null) wait = backoff(attempt - 1);
             // Logged, not hidden: a retry after a timeout may have been answered by the server too.
-            log.warn("{} failed ({}), retry {} of {} in {} ms", what, lastError, attempt, retries, wait.toMillis());
+            log.warn("{} failed ({}), retry {} of {} in {} ms", what, lastError, attempt - 1, retries, wait.toMillis());
             Thread.sleep(wait);
         }
     }
@@ -308,6 +391,7 @@ public final class OpenAiClient implements AutoCloseable {
 
     @Override
     public void close() {
+        pool.close();
         http.close();
         executor.close();
     }

@@ -45,6 +45,8 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
 public final class JobFileLoader {
     private static final Pattern JOB_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,99}");
     private static final Pattern TASK_NAME = Pattern.compile("[a-z][a-z0-9_]{0,62}");
+    /** An endpoint pool larger than this is a mistake in the file, not a deployment. */
+    private static final int MAX_ENDPOINTS = 256;
     private static final Pattern KNOWN_PATH_VAR = Pattern.compile("ds|ds_nodash|prev_ds|job|params\\.[A-Za-z_][A-Za-z0-9_]*");
     /** What every item has for its prompts; a manifest's columns come on top ({{labels}} is the task's). */
     private static final List<String> ITEM_VARS = List.of("file_name", "item_key", "uri");
@@ -280,17 +282,74 @@ public final class JobFileLoader {
     private InferenceSpec inference(Node node) {
         String f = "inference";
         Map<String, Node> m = node == null ? Map.of() : mapping(node, f, Set.of("base_url", "model", "concurrency",
-                "timeout_s", "retries", "backoff_ms", "api_key_env"));
-        String baseUrl = optionalString(m, "base_url", f, InferenceSpec.EMBEDDED);
-        if (!baseUrl.equals(InferenceSpec.EMBEDDED) && !baseUrl.matches("https?://\\S+")) {
-            throw error(m.get("base_url"), f + ".base_url", "must be \"embedded\" or an http(s):// URL, got \"" + baseUrl + "\"");
+                "timeout_s", "retries", "backoff_ms", "api_key_env", "gpus", "down_after_s"));
+        List<String> urls = baseUrls(m.get("base_url"), f + ".base_url");
+        List<Integer> gpus = gpus(m.get("gpus"), f + ".gpus");
+        if (gpus != null && !urls.equals(List.of(InferenceSpec.EMBEDDED))) {
+            throw error(m.get("gpus"), f + ".gpus", "applies only to base_url: embedded (servers this app starts)");
         }
-        return new InferenceSpec(baseUrl, optionalString(m, "model", f, null),
+        return new InferenceSpec(urls, optionalString(m, "model", f, null),
                 (int) optionalLong(m, "concurrency", f, 16, 1, 4096),
                 Duration.ofMillis(Math.round(optionalDouble(m, "timeout_s", f, 300, 0.1, 86400) * 1000)),
                 (int) optionalLong(m, "retries", f, 5, 0, 100),
                 Duration.ofMillis(optionalLong(m, "backoff_ms", f, 500, 1, 600_000)),
-                optionalString(m, "api_key_env", f, null));
+                optionalString(m, "api_key_env", f, null), gpus,
+                Duration.ofMillis(Math.round(optionalDouble(m, "down_after_s", f,
+                        InferenceSpec.DEFAULT_DOWN_AFTER.toSeconds(), 1, 86400) * 1000)));
+    }
+
+    /** "embedded", one URL, or a list of distinct URLs (an endpoint pool). */
+    private List<String> baseUrls(Node node, String field) {
+        if (node == null || isNull(node)) return List.of(InferenceSpec.EMBEDDED);
+        if (node instanceof ScalarNode s) {
+            String url = s.getValue();
+            if (!url.equals(InferenceSpec.EMBEDDED)) checkUrl(node, field, url);
+            return List.of(url);
+        }
+        if (!(node instanceof SequenceNode seq) || seq.getValue().isEmpty()) {
+            throw error(node, field, "must be \"embedded\", an http(s):// URL or a non-empty list of URLs");
+        }
+        if (seq.getValue().size() > MAX_ENDPOINTS) throw error(node, field, "lists more than " + MAX_ENDPOINTS + " URLs");
+        List<String> urls = new ArrayList<>();
+        for (Node n : seq.getValue()) {
+            if (!(n instanceof ScalarNode s)) throw error(n, field, "must list URLs, one value each");
+            checkUrl(n, field, s.getValue());
+            String canonical = s.getValue().strip().replaceAll("/+$", "").replaceAll("/v1$", "");
+            if (urls.stream().anyMatch(u -> u.strip().replaceAll("/+$", "").replaceAll("/v1$", "").equals(canonical))) {
+                throw error(n, field, "lists " + s.getValue() + " twice");
+            }
+            urls.add(s.getValue());
+        }
+        return urls;
+    }
+
+    private void checkUrl(Node node, String field, String url) {
+        if (!url.matches("https?://[^\\s/?#]+(/\\S*)?") || url.length() > 2000) {
+            throw error(node, field, "must be \"embedded\" or an http(s):// URL, got \"" + abbreviate(url) + "\"");
+        }
+    }
+
+    /** null (not given), ALL_GPUS for "all", else distinct device numbers. */
+    private List<Integer> gpus(Node node, String field) {
+        if (node == null || isNull(node)) return null;
+        if (node instanceof ScalarNode s && s.getValue().equals("all")) return InferenceSpec.ALL_GPUS;
+        if (!(node instanceof SequenceNode seq) || seq.getValue().isEmpty()) {
+            throw error(node, field, "must be \"all\" or a non-empty list of GPU numbers, e.g. [0, 1]");
+        }
+        List<Integer> gpus = new ArrayList<>();
+        for (Node n : seq.getValue()) {
+            if (!(n instanceof ScalarNode s) || !s.getValue().matches("[0-9]{1,3}")) {
+                throw error(n, field, "must list GPU numbers (0-999), got " + (n instanceof ScalarNode s2 ? "\"" + abbreviate(s2.getValue()) + "\"" : "a structure"));
+            }
+            int g = Integer.parseInt(s.getValue());
+            if (gpus.contains(g)) throw error(n, field, "lists GPU " + g + " twice");
+            gpus.add(g);
+        }
+        return gpus;
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() > 80 ? s.substring(0, 80) + "..." : s;
     }
 
     private RunSpec run(Node node) {

@@ -1,15 +1,20 @@
 package io.vlmbatch.web;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.FunctionTimer;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.vlmbatch.inference.Endpoint;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.schedule.BatchRunLauncher;
 import io.vlmbatch.schedule.Scheduler;
 import java.time.Duration;
 import java.time.OffsetDateTime;
+import java.util.List;
 import java.util.Map;
+import java.util.WeakHashMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -29,6 +34,9 @@ import org.springframework.jdbc.core.JdbcTemplate;
  * </ul>
  * plus gauges vlm_images_per_second{job} (images finished over the last minute), vlm_runs_active
  * (runs this instance executes) and vlm_inference_in_flight (requests on the wire of those runs).
+ * Per inference endpoint of the runs of this instance (tag endpoint = its URL):
+ * vlm_inference_endpoint_requests_total and _errors_total (attempts, and those that failed),
+ * vlm_inference_endpoint_latency_seconds (answered attempts), vlm_inference_endpoint_up (1 in the pool, 0 out).
  */
 public final class PipelineMetrics implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(PipelineMetrics.class);
@@ -40,6 +48,9 @@ public final class PipelineMetrics implements AutoCloseable {
     private final ScheduledExecutorService timer =
             Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon().name("metrics").factory());
     private OffsetDateTime watermark;
+    /** What was already counted of each endpoint object (runs come and go; the meters are per URL and process). */
+    private final Map<Endpoint, long[]> counted = new WeakHashMap<>();
+    private final Map<String, long[]> endpointTotals = new ConcurrentHashMap<>();
 
     public PipelineMetrics(JdbcTemplate jdbc, MeterRegistry meters, Scheduler scheduler, BatchRunLauncher launcher) {
         this.jdbc = jdbc;
@@ -76,6 +87,7 @@ public final class PipelineMetrics implements AutoCloseable {
     }
 
     synchronized void poll() {
+        pollEndpoints();
         OffsetDateTime now = settledUpTo();
         jdbc.query("""
                 SELECT v.job_name, r.task, r.status, r.latency_ms, coalesce(r.attempts, 1)
@@ -108,6 +120,51 @@ public final class PipelineMetrics implements AutoCloseable {
             }
             rates.put(job, rs.getLong(2) / 60.0);
         });
+    }
+
+    /** Adds what each live endpoint did since the last look to its URL's totals: {requests, errors, answered, latency ms}. */
+    private void pollEndpoints() {
+        for (InferenceService s : launcher.inferenceServices()) {
+            List<Endpoint> endpoints;
+            try {
+                endpoints = s.client().endpoints();
+            } catch (IllegalStateException notStarted) {
+                continue;
+            }
+            for (Endpoint e : endpoints) {
+                long[] now = {e.requests(), e.errors(), e.answered(), e.latencyMsTotal()};
+                long[] before = counted.getOrDefault(e, new long[4]);
+                long[] total = endpointTotals.computeIfAbsent(e.name(), this::registerEndpoint);
+                synchronized (total) {
+                    for (int i = 0; i < 4; i++) total[i] += now[i] - before[i];
+                }
+                counted.put(e, now);
+            }
+        }
+    }
+
+    private long[] registerEndpoint(String url) {
+        long[] t = new long[4];
+        FunctionCounter.builder("vlm.inference.endpoint.requests", t, a -> a[0])
+                .description("attempts sent to an inference endpoint").tag("endpoint", url).register(meters);
+        FunctionCounter.builder("vlm.inference.endpoint.errors", t, a -> a[1])
+                .description("attempts that failed at an inference endpoint (no answer, 429, 5xx)").tag("endpoint", url).register(meters);
+        FunctionTimer.builder("vlm.inference.endpoint.latency", t, a -> a[2], a -> a[3], TimeUnit.MILLISECONDS)
+                .description("latency of answered attempts per inference endpoint").tag("endpoint", url).register(meters);
+        Gauge.builder("vlm.inference.endpoint.up", this, m -> m.endpointUp(url))
+                .description("1 while the endpoint is in its pool, 0 while it is taken out").tag("endpoint", url).register(meters);
+        return t;
+    }
+
+    private double endpointUp(String url) {
+        for (InferenceService s : launcher.inferenceServices()) {
+            try {
+                for (Endpoint e : s.client().endpoints()) if (e.name().equals(url)) return e.up() ? 1 : 0;
+            } catch (IllegalStateException notStarted) {
+                // starting
+            }
+        }
+        return Double.NaN; // no run uses it now
     }
 
     private double inFlight() {

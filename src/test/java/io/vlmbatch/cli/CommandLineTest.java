@@ -28,6 +28,8 @@ class CommandLineTest {
         assertThat(CommandLine.parse(new String[] {"status", "jobs/n.yaml"}).jobFile()).isEqualTo(Path.of("jobs/n.yaml"));
         assertThat(CommandLine.parse(new String[] {"export", "j.yaml", "--date", "2026-01-01", "--csv", "o.csv"}).csv())
                 .isEqualTo(Path.of("o.csv"));
+        assertThat(CommandLine.parse(new String[] {"export", "j.yaml", "--date", "2026-01-01", "--jsonl", "o.jsonl"}).jsonl())
+                .isEqualTo(Path.of("o.jsonl"));
     }
 
     @Test
@@ -59,7 +61,8 @@ class CommandLineTest {
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"run"})).hasMessageContaining("exactly one job file");
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--date", "01/02/2026"})).hasMessageContaining("YYYY-MM-DD");
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"restart", "j.yaml"})).hasMessageContaining("--date");
-        assertThatThrownBy(() -> CommandLine.parse(new String[] {"export", "j.yaml"})).hasMessageContaining("--csv");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"export", "j.yaml"})).hasMessageContaining("--csv").hasMessageContaining("--jsonl");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--jsonl", "o.jsonl"})).hasMessageContaining("unknown option --jsonl for run");
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--param", "novalue"})).hasMessageContaining("key=value");
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--frob", "1"})).hasMessageContaining("unknown option");
     }

@@ -106,16 +106,19 @@ class OpenAiClientTest {
     }
 
     @Test
-    void anUnreachableServerFailsAfterTheRetries() throws Exception {
+    void anUnreachableServerIsDeclaredDownAfterTheBoundedTimeWithoutSpendingRetries() throws Exception {
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
         }
-        try (OpenAiClient client = new OpenAiClient("http://127.0.0.1:" + port, null, null, Duration.ofSeconds(2), 2, Duration.ofMillis(5), 4)) {
+        try (OpenAiClient client = new OpenAiClient(List.of("http://127.0.0.1:" + port), u -> false, null, null,
+                Duration.ofSeconds(2), 0, Duration.ofMillis(5), 4, Duration.ofSeconds(2))) {
             assertThatThrownBy(() -> client.complete(request(List.of())))
                     .isInstanceOf(InferenceUnavailableException.class)
-                    .hasMessageContaining("failed 3 times")
+                    .hasMessageContaining("no inference endpoint answered for 2 s")
                     .hasMessageContaining("ConnectException");
+            assertThat(client.retryCount()).as("an endpoint out of the pool is waited for, not tried again and again").isEqualTo(1);
+            assertThat(client.endpoints().getFirst().up()).isFalse();
         }
     }
 

@@ -159,6 +159,65 @@ class JobFileLoaderTest {
     }
 
     @Test
+    void baseUrlTakesAListOfEndpointsAndEmbeddedTakesGpus() throws Exception {
+        JobDefinition pool = JobFileLoader.load(write("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                inference:
+                  base_url: [ "http://gpu1:8000", "http://gpu2:8000/v1" ]
+                  down_after_s: 30
+                """));
+        assertThat(pool.inference().baseUrls()).containsExactly("http://gpu1:8000", "http://gpu2:8000/v1");
+        assertThat(pool.inference().embedded()).isFalse();
+        assertThat(pool.inference().downAfter()).isEqualTo(java.time.Duration.ofSeconds(30));
+        assertThat(JobFileLoader.load(write("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                inference: { base_url: embedded, gpus: [0, 1, 3] }
+                """)).inference().gpus()).containsExactly(0, 1, 3);
+        var all = JobFileLoader.load(write("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                inference: { gpus: all }
+                """)).inference();
+        assertThat(all.allGpus()).isTrue();
+        assertThat(all.embedded()).isTrue();
+    }
+
+    @Test
+    void badEndpointListsAndGpusAreRefusedWithTheirLine() throws Exception {
+        String head = """
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                """;
+        assertError(head + "inference: { base_url: [] }\n", ":4: inference.base_url: must be \"embedded\", an http(s):// URL or a non-empty list");
+        assertError(head + "inference: { base_url: [ \"http://a:1\", \"http://a:1/v1/\" ] }\n", ":4: inference.base_url: lists http://a:1/v1/ twice");
+        assertError(head + "inference: { base_url: [ \"http://a:1\", embedded ] }\n", ":4: inference.base_url: must be \"embedded\" or an http(s):// URL, got \"embedded\"");
+        assertError(head + "inference: { base_url: [ \"http://a:1\", [ \"http://b:1\" ] ] }\n", ":4: inference.base_url: must list URLs, one value each");
+        // hostile: a URL with a space and a newline in it, an endless host, a javascript: scheme
+        assertError(head + "inference: { base_url: [ \"http://a:1/x y\" ] }\n", ":4: inference.base_url: must be");
+        assertError(head + "inference: { base_url: \"http://a:1/\\nHost: evil\" }\n", ":4: inference.base_url: must be");
+        assertError(head + "inference: { base_url: \"javascript:alert(1)\" }\n", ":4: inference.base_url: must be");
+        Path longUrl = write(head + "inference: { base_url: \"http://" + "a".repeat(3000) + "\" }\n");
+        assertThatThrownBy(() -> JobFileLoader.load(longUrl)).hasMessageContaining(":4: inference.base_url: must be")
+                .hasMessageEndingWith("...\"").message().hasSizeLessThan(400);
+        StringBuilder many = new StringBuilder(head + "inference:\n  base_url:\n");
+        for (int i = 0; i < 300; i++) many.append("    - \"http://h").append(i).append(":8000\"\n");
+        assertError(many.toString(), ":6: inference.base_url: lists more than 256 URLs");
+        assertError(head + "inference: { base_url: \"http://a:1\", gpus: [0] }\n", ":4: inference.gpus: applies only to base_url: embedded");
+        assertError(head + "inference: { gpus: [0, 0] }\n", ":4: inference.gpus: lists GPU 0 twice");
+        assertError(head + "inference: { gpus: [-1] }\n", ":4: inference.gpus: must list GPU numbers (0-999), got \"-1\"");
+        assertError(head + "inference: { gpus: [\"0; rm -rf /\"] }\n", ":4: inference.gpus: must list GPU numbers");
+        assertError(head + "inference: { gpus: some }\n", ":4: inference.gpus: must be \"all\" or a non-empty list");
+        assertError(head + "inference: { gpus: [] }\n", ":4: inference.gpus: must be \"all\" or a non-empty list");
+        assertError(head + "inference: { down_after_s: 0 }\n", ":4: inference.down_after_s:");
+    }
+
+    @Test
     void aDuplicatedKeyNamesBothLines() throws Exception {
         assertError("""
                 name: x

@@ -60,6 +60,26 @@ class BadInputsIT {
     }
 
     @Test
+    void aRunInWhichEveryItemFailedEndsFailedWithExitOne(@TempDir Path work) throws Exception {
+        Path images = work.resolve("images");
+        Files.createDirectories(images);
+        Files.write(images.resolve("empty.jpg"), new byte[0]);
+        Files.write(images.resolve("notes.jpg"), TestImages.textFile());
+        try (VlmServeProcess server = VlmServeProcess.start(work)) {
+            Path job = JobFiles.write(work, "allfailed", server.baseUrl(), 2, 2, 2);
+            Launcher.Result r = new Launcher(work.resolve("data"), work).run(300, "run", job.toString(), "--date", "2026-04-01");
+
+            assertThat(r.exitCode()).as(r.output()).isEqualTo(1);
+            assertThat(r.output()).contains("FAILED").contains("0 done, 2 failed").contains("every item failed (2 of 2)");
+            try (RunDatabase db = new RunDatabase(work.resolve("data"))) {
+                assertThat(db.count("SELECT count(*) FROM batch_job_execution WHERE job_instance_id = ? AND status = 'FAILED'",
+                        db.runId("allfailed"))).isEqualTo(1);
+            }
+            assertThat(Files.readString(work.resolve("out/allfailed.csv"))).contains("empty.jpg").contains("notes.jpg");
+        }
+    }
+
+    @Test
     void malformedJobFileExitsWithTwoAndNamesTheLine(@TempDir Path work) throws Exception {
         Path job = work.resolve("broken.yaml");
         Files.writeString(job, """

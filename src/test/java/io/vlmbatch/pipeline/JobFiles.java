@@ -10,6 +10,12 @@ final class JobFiles {
 
     /** Two tasks (a caption and a classification) over images/, asking the given server. */
     static Path write(Path dir, String name, String baseUrl, int chunkSize, int partitions, int retries) throws IOException {
+        return withInference(dir, name, "base_url: \"%s\", concurrency: 8, retries: %d, backoff_ms: 100, timeout_s: 10"
+                .formatted(baseUrl, retries), chunkSize, partitions);
+    }
+
+    /** The same job with the given inference settings (the inside of a YAML flow mapping). */
+    static Path withInference(Path dir, String name, String inference, int chunkSize, int partitions) throws IOException {
         Path file = dir.resolve(name + ".yaml");
         Files.writeString(file, """
                 name: %s
@@ -18,9 +24,9 @@ final class JobFiles {
                   - { name: caption, template: describe, max_tokens: 8 }
                   - { name: kind, template: classify, labels: [photo, document, chart] }
                 output: { csv: "out/%s.csv" }
-                inference: { base_url: "%s", concurrency: 8, retries: %d, backoff_ms: 100, timeout_s: 10 }
+                inference: { %s }
                 run: { chunk_size: %d, partitions: %d }
-                """.formatted(name, name, baseUrl, retries, chunkSize, partitions));
+                """.formatted(name, name, inference, chunkSize, partitions));
         return file;
     }
 }

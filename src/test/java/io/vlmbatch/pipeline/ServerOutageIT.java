@@ -12,7 +12,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The inference server dies mid-run: retries, then a cleanly failed step; `restart` once it is back. */
+/** The inference server dies mid-run: declared down after down_after_s, a cleanly failed step; `restart` once it is back. */
 class ServerOutageIT {
     private static final int IMAGES = 240;
 
@@ -20,7 +20,8 @@ class ServerOutageIT {
     void runFailsCleanlyWhenTheServerDiesAndRestartCompletesWhenItIsBack(@TempDir Path work) throws Exception {
         ImageFiles.writeJpegs(work.resolve("images"), IMAGES, 320, 240);
         try (VlmServeProcess server = VlmServeProcess.start(work)) {
-            Path job = JobFiles.write(work, "outage", server.baseUrl(), 4, 2, 2);
+            Path job = JobFiles.withInference(work, "outage", "base_url: \"%s\", concurrency: 8, retries: 2, backoff_ms: 100, timeout_s: 10, down_after_s: 5"
+                    .formatted(server.baseUrl()), 4, 2);
             Launcher launcher = new Launcher(work.resolve("data"), work);
             Path log = work.resolve("run.log");
             try (RunDatabase db = new RunDatabase(work.resolve("data"))) {
@@ -32,7 +33,7 @@ class ServerOutageIT {
                 assertThat(run.waitFor(120, TimeUnit.SECONDS)).as("the run ends on its own").isTrue();
                 String output = Files.readString(log);
                 assertThat(run.exitValue()).as(output).isEqualTo(1);
-                assertThat(output).contains("failed 3 times").contains("vlm-batch restart");
+                assertThat(output).contains("no inference endpoint answered for 5 s").contains("vlm-batch restart");
                 long runId = db.runId("outage");
                 assertThat(db.count("SELECT count(*) FROM batch_job_execution WHERE job_instance_id = ? AND status = 'FAILED'", runId))
                         .isEqualTo(1);
