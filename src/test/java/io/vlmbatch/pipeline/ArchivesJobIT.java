@@ -65,7 +65,7 @@ class ArchivesJobIT {
             Launcher.Result r = launcher.run(420, "run", job.toString(), "--date", "2026-05-01");
 
             assertThat(r.exitCode()).as(r.output()).isZero();
-            assertThat(r.output()).contains("COMPLETED").contains("15 done, 1 failed");
+            assertThat(r.output()).contains("COMPLETED").contains("15 done (0 reused from earlier runs, 15 asked), 1 failed");
 
             String base = images.toUri().toString();
             List<CSVRecord> rows;

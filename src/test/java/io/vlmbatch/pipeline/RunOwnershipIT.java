@@ -27,6 +27,9 @@ class RunOwnershipIT {
         ImageFiles.writeJpegs(work.resolve("images"), IMAGES, 160, 120);
         try (VlmServeProcess server = VlmServeProcess.start(work)) {
             Path job = JobFiles.write(work, "ownedjob", server.baseUrl(), 2, 1, 3);
+            // each date lists the same images: with the ledger on, the second date would reuse the first
+            // date's answers and end before the forced restart could take it over
+            Files.writeString(job, Files.readString(job).replace("run: { chunk_size", "run: { reuse: false, chunk_size"));
             Launcher here = new Launcher(work.resolve("data"), work).withJavaOpts("-Dvlm.run.stale-timeout=4s -Dvlm.run.heartbeat=1s");
             Launcher hostB = new Launcher(work.resolve("data"), work).withJavaOpts(OTHER_HOST);
             try (RunDatabase db = new RunDatabase(work.resolve("data"))) {
