@@ -38,7 +38,7 @@ class BadInputsIT {
             Launcher.Result r = launcher.run(300, "run", job.toString(), "--date", "2026-04-01");
 
             assertThat(r.exitCode()).as(r.output()).isZero();
-            assertThat(r.output()).contains("COMPLETED").contains("3 done, 5 failed");
+            assertThat(r.output()).contains("COMPLETED").contains("3 done (0 reused from earlier runs, 3 asked), 5 failed");
             try (RunDatabase db = new RunDatabase(work.resolve("data"))) {
                 Map<String, String> errors = db.rows("SELECT item_key, status, error FROM vlm_work_item WHERE run_id = ?",
                         db.runId("badinputs")).stream().collect(Collectors.toMap(
@@ -70,7 +70,7 @@ class BadInputsIT {
             Launcher.Result r = new Launcher(work.resolve("data"), work).run(300, "run", job.toString(), "--date", "2026-04-01");
 
             assertThat(r.exitCode()).as(r.output()).isEqualTo(1);
-            assertThat(r.output()).contains("FAILED").contains("0 done, 2 failed").contains("every item failed (2 of 2)");
+            assertThat(r.output()).contains("FAILED").contains("0 done (0 reused from earlier runs, 0 asked), 2 failed").contains("every item failed (2 of 2)");
             try (RunDatabase db = new RunDatabase(work.resolve("data"))) {
                 assertThat(db.count("SELECT count(*) FROM batch_job_execution WHERE job_instance_id = ? AND status = 'FAILED'",
                         db.runId("allfailed"))).isEqualTo(1);
