@@ -16,11 +16,10 @@ import software.amazon.awssdk.services.s3.S3Client;
  */
 public final class ByteSources implements AutoCloseable {
 
-    private final Supplier<S3Client> clients;
-    private volatile S3Client s3;
+    private final LazyS3Client s3;
 
     public ByteSources(Supplier<S3Client> clients) {
-        this.clients = clients;
+        this.s3 = new LazyS3Client(clients);
     }
 
     public static ByteSources of(S3Settings settings) {
@@ -44,23 +43,11 @@ public final class ByteSources implements AutoCloseable {
     }
 
     private S3Client client() {
-        S3Client c = s3;
-        if (c == null) {
-            synchronized (this) {
-                if (s3 == null) {
-                    s3 = clients.get();
-                }
-                c = s3;
-            }
-        }
-        return c;
+        return s3.get();
     }
 
     @Override
-    public synchronized void close() {
-        if (s3 != null) {
-            s3.close();
-            s3 = null;
-        }
+    public void close() {
+        s3.close();
     }
 }

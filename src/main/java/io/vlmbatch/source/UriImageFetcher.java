@@ -22,11 +22,10 @@ import software.amazon.awssdk.services.s3.model.NoSuchKeyException;
  */
 final class UriImageFetcher implements ImageFetcher {
 
-    private final Supplier<S3Client> clients;
-    private volatile S3Client s3;
+    private final LazyS3Client s3;
 
     UriImageFetcher(Supplier<S3Client> clients) {
-        this.clients = clients;
+        this.s3 = new LazyS3Client(clients);
     }
 
     @Override
@@ -89,23 +88,11 @@ final class UriImageFetcher implements ImageFetcher {
     }
 
     private S3Client client() {
-        S3Client c = s3;
-        if (c == null) {
-            synchronized (this) {
-                if (s3 == null) {
-                    s3 = clients.get();
-                }
-                c = s3;
-            }
-        }
-        return c;
+        return s3.get();
     }
 
     @Override
-    public synchronized void close() {
-        if (s3 != null) {
-            s3.close();
-            s3 = null;
-        }
+    public void close() {
+        s3.close();
     }
 }
