@@ -7,6 +7,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.springframework.beans.factory.config.BeanFactoryPostProcessor;
+import org.apache.catalina.core.StandardHost;
+import org.springframework.boot.tomcat.TomcatContextCustomizer;
 import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -131,6 +133,14 @@ class SecurityConfig {
         r.setOrder(Ordered.HIGHEST_PRECEDENCE + 20);
         r.setEnabled(loginRequired(env));
         return r;
+    }
+
+    /** Requests Tomcat rejects itself (a malformed Host header...) get the problem JSON too, not its HTML page. */
+    @Bean
+    TomcatContextCustomizer problemJsonForTomcatErrors() {
+        return context -> {
+            if (context.getParent() instanceof StandardHost host) host.setErrorReportValveClass(ProblemErrorReportValve.class.getName());
+        };
     }
 
     @Bean
