@@ -124,6 +124,14 @@ class SecurityConfig {
         return r;
     }
 
+    /** After the Host check, before Spring Security (whose filters read parameters too). */
+    @Bean
+    FilterRegistrationBean<RequestTextFilter> requestTextFilter() {
+        FilterRegistrationBean<RequestTextFilter> r = new FilterRegistrationBean<>(new RequestTextFilter());
+        r.setOrder(Ordered.HIGHEST_PRECEDENCE + 15);
+        return r;
+    }
+
     @Bean
     FilterRegistrationBean<LoginThrottle> loginThrottle(Environment env) {
         LoginThrottle throttle = new LoginThrottle(env.getProperty("vlm.web.login.max-failures-per-client", Integer.class, 5),

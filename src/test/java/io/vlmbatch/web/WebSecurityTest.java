@@ -230,6 +230,33 @@ class WebSecurityTest {
     }
 
     @Test
+    void undecodableOrNulParametersAndBrokenMultipartBodiesAre400s() throws Exception {
+        // found by bench/faults/fuzz_http.py: each of these was a 500
+        try (ConfigurableApplicationContext app = start("127.0.0.1")) {
+            int port = Integer.parseInt(app.getEnvironment().getProperty("local.server.port"));
+            for (String path : List.of("/api/jobs?limit=%", "/api/jobs/x/runs?limit=%ff%fe", "/api/runs/1/results?q=%c0%ae%c0%ae/",
+                    "/api/jobs?x=%00", "/api/jobs?%00=1", "/api/runs/1/results?page=%2")) {
+                String r = rawGet(port, "localhost", path);
+                assertThat(r).as(path).startsWith("HTTP/1.1 400").containsIgnoringCase("content-type: application/problem+json");
+                assertThat(JSON.readTree(r.substring(r.indexOf("\r\n\r\n") + 4)).path("status").asInt()).isEqualTo(400);
+            }
+            String first = rawGet(port, "localhost", "/api/jobs");
+            String token = first.lines().filter(l -> l.startsWith("Set-Cookie: XSRF-TOKEN=")).findFirst().orElseThrow()
+                    .substring("Set-Cookie: XSRF-TOKEN=".length()).split(";")[0];
+            String csrf = "X-XSRF-TOKEN: " + token + "\r\nCookie: XSRF-TOKEN=" + token + "\r\n";
+            for (String[] body : List.of(new String[] {"multipart/form-data", "x"},
+                    new String[] {"multipart/form-data; boundary=b", "--b\r\nnonsense"},
+                    new String[] {"multipart/form-data; boundary=b",
+                            "--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"<img src=x>\"';.png\"\r\n\r\nx\r\n--b--\r\n"})) {
+                String r = raw(port, "POST /api/playground/sessions HTTP/1.1\r\nHost: localhost\r\n" + csrf + "Content-Type: " + body[0]
+                        + "\r\nContent-Length: " + body[1].length() + "\r\nConnection: close\r\n\r\n" + body[1]);
+                assertThat(r).as(body[1]).matches("(?s)HTTP/1.1 4\\d\\d .*").containsIgnoringCase("content-type: application/problem+json");
+            }
+            assertThat(rawGet(port, "localhost", "/api/jobs?limit=5")).as("still answering").startsWith("HTTP/1.1 200");
+        }
+    }
+
+    @Test
     void onLoopbackOnlyLoopbackHostNamesAreAnswered() throws Exception {
         try (ConfigurableApplicationContext app = start("127.0.0.1")) {
             int port = Integer.parseInt(app.getEnvironment().getProperty("local.server.port"));
