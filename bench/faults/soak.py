@@ -228,7 +228,7 @@ output: {{ csv: "out/{{{{ job }}}}-{{{{ ds_nodash }}}}.csv" }}
                     for r in json.loads(d) if s == 200 else []:
                         if r.get("logicalDate") == date:
                             state = r.get("state", "")
-                if state:
+                if state in ("success", "failed"):   # a run the end of the soak cut short counts for nothing
                     runs_s.add(start - t0, time.monotonic() - start, state == "success")
                     if state != "success":
                         note(f"run {date} {state}")
