@@ -25,6 +25,15 @@ public record RenderSpec(int maxSide, int dpi, long maxPixels) {
         }
     }
 
+    /**
+     * What shapes a rendered PDF page beyond resize.max_side and max_pixels (which the ledger's fingerprint
+     * holds already): the dpi when one is set, so that changing it asks again. Null with the default,
+     * which keeps the fingerprints of jobs without {@code pdf:} as they were.
+     */
+    public String pdfSettings() {
+        return dpi > 0 ? "pdf.dpi=" + dpi : null;
+    }
+
     public static RenderSpec defaults() {
         return new RenderSpec(DEFAULT_MAX_SIDE, 0, DEFAULT_MAX_PIXELS);
     }

@@ -81,7 +81,22 @@ public class RunStore {
     }
 
     public void markDiscovered(long runId) {
-        jdbc.update("UPDATE vlm_run SET discovered = TRUE WHERE run_id = ?", runId);
+        markDiscovered(runId, 0);
+    }
+
+    /** @param membersSkipped archive members of unknown type the listing left out (they have no work item) */
+    public void markDiscovered(long runId, long membersSkipped) {
+        jdbc.update("UPDATE vlm_run SET discovered = TRUE, members_skipped = ? WHERE run_id = ?", membersSkipped, runId);
+    }
+
+    /** Documents (distinct file + member with numbered pages), their pages, and members skipped at discovery. */
+    public ArchiveCounts archiveCounts(long runId) {
+        return jdbc.queryForObject("""
+                SELECT (SELECT count(DISTINCT (w.uri, w.member)) FROM vlm_work_item w WHERE w.run_id = q.run_id AND w.page IS NOT NULL),
+                       (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = q.run_id AND w.page IS NOT NULL),
+                       coalesce(r.members_skipped, 0)
+                FROM (SELECT ?::bigint AS run_id) q LEFT JOIN vlm_run r ON r.run_id = q.run_id""",
+                (rs, n) -> new ArchiveCounts(rs.getLong(1), rs.getLong(2), rs.getLong(3)), runId);
     }
 
     /** Runs (newest first) with their latest execution and item counts; jobName null = every job. */
