@@ -4,7 +4,7 @@ package io.vlmbatch.archive;
  * How pages become pixels.
  *
  * @param maxSide   a PDF page is rendered so its long side is this many pixels (the model's input size);
- *                  a TIFF frame is decoded at no more than about twice this when it is very large
+ *                  a TIFF frame at least twice this is read with every n-th pixel, keeping at least this (1-bit frames whole)
  * @param dpi       when positive, PDF pages render at this resolution instead (still bounded by maxPixels)
  * @param maxPixels a rendered page or a TIFF frame claiming more pixels is scaled down / refused
  */

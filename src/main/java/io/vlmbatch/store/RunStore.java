@@ -91,12 +91,7 @@ public class RunStore {
 
     /** Documents (distinct file + member with numbered pages), their pages, and members skipped at discovery. */
     public ArchiveCounts archiveCounts(long runId) {
-        return jdbc.queryForObject("""
-                SELECT (SELECT count(DISTINCT (w.uri, w.member)) FROM vlm_work_item w WHERE w.run_id = q.run_id AND w.page IS NOT NULL),
-                       (SELECT count(*) FROM vlm_work_item w WHERE w.run_id = q.run_id AND w.page IS NOT NULL),
-                       coalesce(r.members_skipped, 0)
-                FROM (SELECT ?::bigint AS run_id) q LEFT JOIN vlm_run r ON r.run_id = q.run_id""",
-                (rs, n) -> new ArchiveCounts(rs.getLong(1), rs.getLong(2), rs.getLong(3)), runId);
+        return ArchiveCounts.of(jdbc, runId);
     }
 
     /** Runs (newest first) with their latest execution and item counts; jobName null = every job. */
