@@ -33,6 +33,23 @@ def test_rows_per_chunk_aligns_and_caps():
     assert chunked.rows_per_chunk(10, 100, 4, 1000) == 2                      # < 64 rows: no rounding
     with pytest.raises(ValueError, match="does not fit"):
         chunked.rows_per_chunk(10, 1000, 4, 1000)
+    assert chunked.rows_per_chunk(27392, 4096, 2, 1 << 40, 256 << 20) == 27392  # a 256 MiB scratch: one chunk
+
+
+@pytest.mark.parametrize("raw,mib", [(None, 8), ("", 8), ("256", 256), (" 16 ", 16)])
+def test_scratch_size_from_the_environment(monkeypatch, raw, mib):
+    if raw is None:
+        monkeypatch.delenv("VLMSERVE_NF4_SCRATCH_MIB", raising=False)
+    else:
+        monkeypatch.setenv("VLMSERVE_NF4_SCRATCH_MIB", raw)
+    assert chunked.scratch_bytes() == mib << 20
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-5", "4097", "1e9", "99999999999999999999"])
+def test_scratch_size_rejects_bad_values(monkeypatch, raw):
+    monkeypatch.setenv("VLMSERVE_NF4_SCRATCH_MIB", raw)
+    with pytest.raises(ValueError, match="VLMSERVE_NF4_SCRATCH_MIB"):
+        chunked.scratch_bytes()
 
 
 @pytest.mark.parametrize("m,n,k,bias,rows", [(5, 200, 128, True, 64), (1, 130, 64, False, 7),

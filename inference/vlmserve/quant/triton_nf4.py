@@ -369,7 +369,8 @@ TC_CONFIGS = {16: _tc_configs(16), 32: _tc_configs(32), 64: _tc_configs(64), 128
 # M > 256 (prefill, vision): dequantize row chunks into the shared scratch and let cuBLAS multiply each. Small
 # chunks stay in L2 between the dequant kernel and the GEMM; large ones mean fewer launches (eager prefill is
 # bound by launches). The fused kernel as a 128x128 tile was 10x slower than these on an H200: not a candidate.
-DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (8, 4, 2))
+# The first takes the whole scratch (8 MiB by default, more with VLMSERVE_NF4_SCRATCH_MIB: one chunk per layer).
+DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (4096, 4, 2))
 LARGE_M_CONFIGS = DEQUANT_CONFIGS
 MAX_FUSED_M = 256
 
