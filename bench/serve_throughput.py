@@ -379,6 +379,10 @@ def main(argv=None) -> int:
                "flops_per_image": fl, "new_tokens": args.new_tokens, "prompt_tokens": plen,
                "driver": "in-process engine, concurrent asyncio clients (no HTTP: the GPU machine has no fastapi/uvicorn)",
                "runs": []}
+    name = args.out or (f"bench/results/serve_throughput{'' if args.quant == 'none' else '_' + args.quant}"
+                        f"{f'_{args.budget_gib:g}gib' if args.budget_gib else ''}.json")
+    out = Path(os.environ["OUT"]) / Path(name).name if os.environ.get("OUT") else Path(name)
+    out.parent.mkdir(parents=True, exist_ok=True)
     asyncio.run(drive(engine, pixels, 2, 2, ["caption"], 8))   # warm-up: vision, prefill shapes
     rows = []
 
@@ -387,6 +391,7 @@ def main(argv=None) -> int:
         r.update({"label": label, "concurrency": conc, "tasks": tasks, "flop_fraction_of_peak": frac})
         results["runs"].append(r)
         rows.append(r)
+        out.write_text(json.dumps(results, indent=2))  # after every run: a run cut short keeps what it measured
         print(f"{label:<28} c={conc:<3} {r['images']:>4} img {r['seconds']:7.1f}s {r['images_per_s']:7.3f} img/s "
               f"{r['tokens_per_s']:8.0f} tok/s  ttft {r['ttft_s_median']:6.3f}s  {frac * 100:5.1f}% peak  "
               f"{r['peak_mem_gib']:5.1f} GiB", flush=True)
@@ -423,10 +428,6 @@ def main(argv=None) -> int:
           f"{s['three_tasks_cost_ratio'] or float('nan'):.2f}x one; ttft(c=1) {s['ttft_c1_s']:.3f}s; "
           f"KV slots {engine.n_slots}; peak reserved {torch.cuda.max_memory_reserved() / 2**30:.2f} GiB", flush=True)
     engine.stop()
-    name = args.out or (f"bench/results/serve_throughput{'' if args.quant == 'none' else '_' + args.quant}"
-                        f"{f'_{args.budget_gib:g}gib' if args.budget_gib else ''}.json")
-    out = Path(os.environ["OUT"]) / Path(name).name if os.environ.get("OUT") else Path(name)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")
     return 0
