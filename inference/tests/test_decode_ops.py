@@ -73,3 +73,26 @@ def test_slot_decode_attention_sees_exactly_the_cached_keys(dtype):
             want = w @ values[kv]
             tol = 1e-5 if dtype == torch.float32 else 3e-2
             assert torch.allclose(out[row, h, 0].float(), want, atol=tol, rtol=tol), (row, h)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_residual_add_fused_into_the_next_norm_changes_no_value(fixture_model, fixture_inputs, dtype):
+    """The encoder adds each block's MLP output in the next block's input norm (one kernel): the hidden states
+    and the traced layer inputs equal those of x + MLP(...) after every block, bit for bit."""
+    import copy
+
+    from vlmserve.attention import DynamicKVCache
+
+    model = copy.deepcopy(fixture_model).to(dtype)
+    enc = model.transformer.encoder
+    ids = fixture_inputs["text_input_ids"]
+    embeds, positions = model.embed(ids, None, None)
+    cos_sin = model.transformer.rotary(positions, embeds.dtype)
+    trace = {}
+    fused = enc(embeds, cos_sin, DynamicKVCache(len(enc.layers)), trace=trace)
+    x, inputs, cache = embeds, [], DynamicKVCache(len(enc.layers))
+    for layer in enc.layers:
+        inputs.append(x)
+        x = layer(x, cos_sin, cache)                    # no carry: the plain residual add
+    assert torch.equal(fused, enc.final_layernorm(x))
+    assert torch.equal(trace["hidden_states"], torch.stack(inputs + [x]))
