@@ -360,7 +360,7 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
     memory: 16-64 KiB, so two programs still fit an SM); not yet timed on a GPU, so they only
     compete (the tuner keeps whichever candidate is fastest and agrees with dequant + cuBLAS)."""
     return (_dq(4), _tc(bm, 128, 4, 1, 4), _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2),
-            _tiled(bm, 128, 4, 2, 4), _tiled(bm, 64, 4, 3, 8, waves=4), _tiled(bm, 128, 4, 2, 4, w_is_a=False))
+            _tiled(bm, 128, 4, 2, 4), _tiled(bm, 64, 4, 3, 8, waves=4))
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
