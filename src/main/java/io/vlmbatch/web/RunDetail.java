@@ -1,16 +1,19 @@
 package io.vlmbatch.web;
 
+import io.vlmbatch.store.ArchiveCounts;
 import java.util.List;
 
 /**
  * One run as GET /api/runs/{runId} shows it: its counts, Batch executions (newest first) and the steps of
  * the newest, failed items with their reasons, the tasks answered so far, the scheduler's row (null for
  * a CLI run) and one state word. imagesPerSecond and elapsedSeconds: of the newest execution, null
- * before it starts.
+ * before it starts. archives: documents, their pages and archive members skipped (all zero for a run
+ * over plain images).
  */
 public record RunDetail(long runId, String job, String logicalDate, String params, boolean discovered, Counts counts,
                         Double imagesPerSecond, Double elapsedSeconds, List<Execution> executions, List<StepRow> steps,
-                        List<Failure> failures, List<String> tasks, Schedule schedule, String state) {
+                        List<Failure> failures, List<String> tasks, Schedule schedule, String state,
+                        ArchiveCounts archives) {
 
     public record Counts(long done, long failed, long pending, long total) {}
 
