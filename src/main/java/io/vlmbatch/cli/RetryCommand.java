@@ -1,9 +1,11 @@
 package io.vlmbatch.cli;
 
+import io.vlmbatch.config.PipelineJobs;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.ledger.Attempts;
+import io.vlmbatch.run.RunInference;
 import io.vlmbatch.run.RunKeys;
 import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.run.RunPlan;
@@ -11,7 +13,6 @@ import io.vlmbatch.store.ItemCounts;
 import io.vlmbatch.store.WorkItemStore;
 import java.io.PrintStream;
 import org.springframework.batch.core.BatchStatus;
-import org.springframework.batch.core.job.Job;
 import org.springframework.batch.core.job.JobExecution;
 import org.springframework.batch.core.job.JobInstance;
 import org.springframework.batch.core.job.parameters.JobParameters;
@@ -29,19 +30,19 @@ public class RetryCommand {
     private final RunParameters params;
     private final JobRepository repository;
     private final RunLifecycle lifecycle;
-    private final Job job;
-    private final InferenceService inference;
+    private final PipelineJobs jobs;
+    private final RunInference inference;
     private final Attempts attempts;
     private final WorkItemStore items;
     private final PrintStream out = System.out;
 
-    public RetryCommand(JobDefinition def, RunParameters params, JobRepository repository, RunLifecycle lifecycle, Job job,
-                        InferenceService inference, Attempts attempts, WorkItemStore items) {
+    public RetryCommand(JobDefinition def, RunParameters params, JobRepository repository, RunLifecycle lifecycle, PipelineJobs jobs,
+                        RunInference inference, Attempts attempts, WorkItemStore items) {
         this.def = def;
         this.params = params;
         this.repository = repository;
         this.lifecycle = lifecycle;
-        this.job = job;
+        this.jobs = jobs;
         this.inference = inference;
         this.attempts = attempts;
         this.items = items;
@@ -63,7 +64,9 @@ public class RetryCommand {
         }
         long runId = instance.getInstanceId();
         int attempt = attempts.next(runId);
-        JobParametersBuilder b = new JobParametersBuilder(base).addLong(Attempts.ATTEMPT, (long) attempt)
+        // the attempt's job file is the run's with --set applied: job.sets carries them, so a restart of
+        // the attempt reads the same
+        JobParametersBuilder b = new JobParametersBuilder(RunKeys.launchParameters(def, inv.sets(), params)).addLong(Attempts.ATTEMPT, (long) attempt)
                 .addLong(Attempts.RETRY_OF, runId, false);
         if (inv.task() != null) b.addString(Attempts.TASK, inv.task(), false);
         JobParameters jp = b.toJobParameters();
@@ -72,13 +75,23 @@ public class RetryCommand {
             System.err.println(what + ", attempt " + attempt + ": " + plan.message());
             return 1;
         }
-        inference.start(); // before any item is reopened: a missing server changes nothing
+        // before any item is reopened: a missing server changes nothing
+        InferenceService service = inference.start(def.name(), jp, def.inference());
+        try {
+            return attempt(inv, what, runId, attempt, jp, plan, service);
+        } finally {
+            inference.release(def.name(), jp);
+        }
+    }
+
+    private int attempt(Invocation inv, String what, long runId, int attempt, JobParameters jp, RunPlan plan,
+                        InferenceService service) throws Exception {
         int reopened = attempts.reopen(runId, inv.task(), attempt);
         out.println("retrying " + what + ": attempt " + attempt + " asks " + reopened + " item" + (reopened == 1 ? "" : "s") + " again"
                 + (inv.task() == null ? " (the failed ones)" : " for task " + inv.task())
                 + (inv.sets().isEmpty() ? "" : " with " + String.join(", ", inv.sets())));
-        JobExecution execution = lifecycle.execute(plan, job, jp);
-        String summary = inference.summary();
+        JobExecution execution = lifecycle.execute(plan, jobs.jobFor(def.name()), jp);
+        String summary = service.summary();
         if (summary != null) out.println("inference: " + summary);
         ItemCounts c = items.counts(runId);
         out.printf("%s, attempt %d: %s (execution %d): %d images, %d done, %d failed, %d pending%n", what, attempt,
