@@ -46,6 +46,7 @@ public final class Main {
                 return 0;
             }
             if (inv.command().equals("serve")) return ServeCommand.run(inv);
+            if (inv.command().equals("worker")) return WorkerCommand.run(inv);
             if (inv.jobFile() != null) {
                 def = JobFileLoader.load(inv.jobFile(), inv.sets());
                 if (inv.task() != null && !def.taskNames().contains(inv.task())) {
