@@ -117,6 +117,18 @@ public final class PartitionWorker implements AutoCloseable {
 
     /** A holder on this host whose process is gone: its partition can be taken at once, without waiting for the timeout. */
     private boolean deadOnThisHost(WorkerStore.Holder h) {
-        return h.host().equals(self.host()) && ProcessHandle.of(h.pid()).map(p -> !p.isAlive()).orElse(true);
+        if (!h.host().equals(self.host())) return false;
+        return ProcessHandle.of(h.pid()).map(p -> !p.isAlive() || zombie(h.pid())).orElse(true);
+    }
+
+    /** A killed process whose parent has not reaped it yet still "is alive" to ProcessHandle; Linux says Z. */
+    private static boolean zombie(long pid) {
+        try {
+            String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + pid + "/stat"));
+            int close = stat.lastIndexOf(')');
+            return close > 0 && close + 2 < stat.length() && stat.charAt(close + 2) == 'Z';
+        } catch (java.io.IOException | RuntimeException e) {
+            return false;
+        }
     }
 }

@@ -22,7 +22,8 @@ public class WorkerStore {
 
     public record PartitionRun(long stepExecutionId, String partitionName, String workerId, String status, long items) {}
 
-    public record WorkerRow(String workerId, String host, long pid, long partitions, long items, long lost, boolean alive) {}
+    /** lastSeen: seconds since the worker's last heartbeat; stopped: it shut down cleanly. */
+    public record WorkerRow(String workerId, String host, long pid, long partitions, long items, long lost, long lastSeen, boolean stopped) {}
 
     private final JdbcTemplate jdbc;
     private final TransactionTemplate tx;
@@ -129,19 +130,19 @@ public class WorkerStore {
     }
 
     /** Per worker that took partitions of a run: partitions it finished, items it wrote, partitions lost with it. */
-    public List<WorkerRow> workersOfRun(long runId, Duration staleAfter) {
+    public List<WorkerRow> workersOfRun(long runId) {
         return jdbc.query("""
                 SELECT w.worker_id, w.host, w.pid,
                        count(*) FILTER (WHERE p.status NOT IN ('LOST', 'RUNNING')) AS partitions,
                        coalesce(sum(p.items), 0) AS items,
                        count(*) FILTER (WHERE p.status = 'LOST') AS lost,
-                       (w.stopped_at IS NULL AND w.last_seen > now() - make_interval(secs => ?)) AS alive
+                       floor(extract(epoch FROM now() - w.last_seen))::bigint AS last_seen, w.stopped_at IS NOT NULL AS stopped
                 FROM vlm_partition_run p JOIN vlm_worker w ON w.worker_id = p.worker_id
                 WHERE p.run_id = ?
                 GROUP BY w.worker_id, w.host, w.pid, w.stopped_at, w.last_seen
                 ORDER BY w.host, w.pid, w.worker_id""",
                 (rs, i) -> new WorkerRow(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4), rs.getLong(5), rs.getLong(6),
-                        rs.getBoolean(7)), seconds(staleAfter), runId);
+                        rs.getLong(7), rs.getBoolean(8)), runId);
     }
 
     public List<PartitionRun> partitionRuns(long runId) {
