@@ -7,6 +7,7 @@ import io.vlmbatch.config.PipelineJobs;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.JobFileException;
 import io.vlmbatch.job.JobFileLoader;
+import io.vlmbatch.job.OutputPaths;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.run.Errors;
 import io.vlmbatch.run.RunInference;
@@ -54,6 +55,10 @@ public final class Main {
                 }
                 params = new RunParameters(inv.date() == null ? LocalDate.now() : inv.date(), inv.params());
                 checkRendering(def, params);
+                // the export step runs last: an output it cannot write must stop the run before any inference
+                if (java.util.List.of("run", "restart", "retry").contains(inv.command()) && inv.executionId() == null) {
+                    OutputPaths.check(def, params);
+                }
             }
         } catch (UsageException e) {
             System.err.println("error: " + e.getMessage());
