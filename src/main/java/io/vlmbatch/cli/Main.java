@@ -47,6 +47,7 @@ public final class Main {
                 return 0;
             }
             if (inv.command().equals("serve")) return ServeCommand.run(inv);
+            if (inv.command().equals("worker")) return WorkerCommand.run(inv);
             if (inv.jobFile() != null) {
                 def = JobFileLoader.load(inv.jobFile(), inv.sets());
                 if (inv.task() != null && !def.taskNames().contains(inv.task())) {
@@ -92,6 +93,9 @@ public final class Main {
                     ctx.getBean(RunStore.class), ctx.getBean(WorkItemStore.class), ctx.getBean(CsvExporter.class),
                     ctx.getBeanProvider(PipelineJobs.class), ctx.getBeanProvider(RunInference.class), def, params);
             commands.setJsonlExporter(ctx.getBean(JsonlExporter.class));
+            commands.setWorkers(new io.vlmbatch.worker.WorkerStore(ctx.getBean(org.springframework.jdbc.core.JdbcTemplate.class),
+                    new org.springframework.transaction.support.TransactionTemplate(
+                            ctx.getBean(org.springframework.transaction.PlatformTransactionManager.class))));
             return commands.execute(inv);
         } catch (Exception e) {
             System.err.println("error: " + Errors.rootMessage(e));
