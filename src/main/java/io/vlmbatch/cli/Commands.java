@@ -251,8 +251,8 @@ public class Commands {
         if (archives.any()) out.println(archives.line());
         if (c.failed() > 0) out.println("failed items and their reasons are in the CSV's error column and in `vlm_work_item.error`");
         if (execution.getStatus() == BatchStatus.COMPLETED) return 0;
-        for (Throwable t : execution.getAllFailureExceptions()) {
-            System.err.println("error: " + Errors.rootMessage(t));
+        for (String cause : Errors.distinctCauses(execution.getAllFailureExceptions())) {
+            System.err.println("error: " + cause);
         }
         System.err.println("the run did not complete; after fixing the cause, resume it with `vlm-batch restart "
                 + def.file() + " --date " + p.logicalDate() + paramsFlags(p) + "`");

@@ -33,6 +33,7 @@ import org.springframework.context.ConfigurableApplicationContext;
 public final class Main {
     public static final int EXIT_FAILED = 1;
     public static final int EXIT_USAGE = 2;
+    private static final String LOG_FILE_GIVEN = System.getProperty("logging.file.name", System.getenv("LOGGING_FILE_NAME"));
 
     private Main() {}
 
@@ -40,6 +41,7 @@ public final class Main {
         Invocation inv;
         JobDefinition def = null;
         RunParameters params = null;
+        logToDataFolder();
         try {
             inv = CommandLine.parse(args);
             if (inv.help()) {
@@ -100,6 +102,13 @@ public final class Main {
         } catch (Exception e) {
             System.err.println("error: " + Errors.rootMessage(e));
             return EXIT_FAILED;
+        }
+    }
+
+    /** The full log (stack traces included) is a file beside the embedded database; the terminal gets one line per error. */
+    private static void logToDataFolder() {
+        if (LOG_FILE_GIVEN == null || LOG_FILE_GIVEN.isBlank()) {
+            System.setProperty("logging.file.name", io.vlmbatch.config.AppPaths.fromEnvironment().logs().resolve("vlm-batch.log").toString());
         }
     }
 

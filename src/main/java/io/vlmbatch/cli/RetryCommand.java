@@ -97,7 +97,7 @@ public class RetryCommand {
         out.printf("%s, attempt %d: %s (execution %d): %d images, %d done, %d failed, %d pending%n", what, attempt,
                 execution.getStatus(), execution.getId(), c.total(), c.done(), c.failed(), c.pending());
         if (execution.getStatus() == BatchStatus.COMPLETED) return 0;
-        execution.getAllFailureExceptions().forEach(t -> System.err.println("error: " + io.vlmbatch.run.Errors.rootMessage(t)));
+        io.vlmbatch.run.Errors.distinctCauses(execution.getAllFailureExceptions()).forEach(cause -> System.err.println("error: " + cause));
         return 1;
     }
 }

@@ -13,4 +13,24 @@ public final class Errors {
         }
         return b.toString();
     }
+
+    /**
+     * The lines a failed run prints: one per distinct cause, its innermost message. Each partition of a step
+     * fails with the same cause, wrapped by Spring Batch ("Unable to process chunk"), and the manager step adds
+     * a failure of its own that names no cause ("Partition handler returned an unsuccessful step"): that one
+     * is left out when a cause is known.
+     */
+    public static java.util.List<String> distinctCauses(java.util.List<Throwable> failures) {
+        java.util.Set<String> causes = new java.util.LinkedHashSet<>();
+        java.util.Set<String> framework = new java.util.LinkedHashSet<>();
+        for (Throwable t : failures) {
+            Throwable root = t;
+            while (root.getCause() != null && root.getCause() != root) root = root.getCause();
+            String line = root.getMessage() != null ? root.getMessage() : rootMessage(t);
+            boolean summary = root == t && t.getClass().getName().startsWith("org.springframework.batch.");
+            (summary ? framework : causes).add(line);
+        }
+        if (causes.isEmpty()) causes.addAll(framework);
+        return java.util.List.copyOf(causes);
+    }
 }

@@ -34,6 +34,13 @@ class ServerOutageIT {
                 String output = Files.readString(log);
                 assertThat(run.exitValue()).as(output).isEqualTo(1);
                 assertThat(output).contains("no inference endpoint answered for 5 s").contains("vlm-batch restart");
+                // an expected failure is a line on the terminal; its stack trace goes to the log file only
+                assertThat(output).as(output).doesNotContain("\tat ");
+                assertThat(output.lines().filter(l -> l.contains("ERROR") || l.startsWith("error: ")))
+                        .as(output).isNotEmpty().allMatch(l -> l.contains("no inference endpoint answered for 5 s"));
+                Path logFile = work.resolve("data/logs/vlm-batch.log");
+                assertThat(logFile).as("the full log").exists();
+                assertThat(Files.readString(logFile)).contains("\tat ").contains("no inference endpoint answered for 5 s");
                 long runId = db.runId("outage");
                 assertThat(db.count("SELECT count(*) FROM batch_job_execution WHERE job_instance_id = ? AND status = 'FAILED'", runId))
                         .isEqualTo(1);
