@@ -35,6 +35,9 @@ import org.slf4j.LoggerFactory;
 public final class EmbeddedPostgresServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EmbeddedPostgresServer.class);
     static final String PASSWORD_FILE = "vlm-batch.password";
+    private static final Duration JOIN_WAIT = Duration.ofSeconds(60);
+    /** zonky's lock file: held (an OS lock) by the process that started the server, for as long as it lives. */
+    private static final String STARTER_LOCK = "epg-lock";
     static final String HBA_MARK = "# vlm-batch: every connection needs the password in " + PASSWORD_FILE;
 
     private final Path dataDir;
@@ -97,12 +100,23 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
     public static EmbeddedPostgresServer startOrJoin(Path dataDir) throws IOException {
         Files.createDirectories(dataDir);
         Optional<Integer> running = runningPort(dataDir);
-        if (running.isPresent() && canConnect(running.get(), passwordIn(dataDir))) {
-            log.debug("joining the embedded PostgreSQL already running on port {} ({})", running.get(), dataDir);
-            return new EmbeddedPostgresServer(dataDir, running.get(), null);
+        // A live postmaster serves this folder: join it. One still starting up (or recovering after a crash)
+        // refuses connections for a while; starting a second server on the folder could only fail.
+        long deadline = System.nanoTime() + JOIN_WAIT.toNanos();
+        while (running.isPresent()) {
+            if (canConnect(running.get(), passwordIn(dataDir))) {
+                log.debug("joining the embedded PostgreSQL already running on port {} ({})", running.get(), dataDir);
+                return new EmbeddedPostgresServer(dataDir, running.get(), null);
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IOException("the embedded PostgreSQL serving " + dataDir + " (port " + running.get() + ") refused connections for "
+                        + JOIN_WAIT.toSeconds() + " s; see " + dataDir.resolveSibling("postgres.log"));
+            }
+            sleep(500);
+            running = runningPort(dataDir);
         }
         Path pidFile = dataDir.resolve("postmaster.pid");
-        if (Files.exists(pidFile) && running.isEmpty()) {
+        if (Files.exists(pidFile)) {
             // Left by a server that died with its process (kill -9 of the machine, OOM): PostgreSQL
             // would refuse to start while it names a live PID of some other program.
             log.warn("removing a stale {} (its server is gone)", pidFile);
@@ -198,6 +212,10 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
             }
             if (started != null) {
                 started.close();
+            } else if (starterAlive()) {
+                // The process that started it still holds zonky's lock and will stop it at its own exit;
+                // stopping it from here would leave a folder nobody could start a server in until it exits.
+                log.debug("leaving the embedded PostgreSQL running: the process that started it is still alive");
             } else {
                 Optional<Long> pid = Files.readAllLines(dataDir.resolve("postmaster.pid")).stream().findFirst()
                         .map(String::trim).map(Long::parseLong);
@@ -209,6 +227,29 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
             }
         } catch (Exception e) {
             log.warn("could not stop the embedded PostgreSQL cleanly: {}", e.toString());
+        }
+    }
+
+    /** Whether the starter's OS lock on epg-lock is still held (a lock of a dead process is gone with it). */
+    private boolean starterAlive() throws IOException {
+        Path lockFile = dataDir.resolve(STARTER_LOCK);
+        if (!Files.exists(lockFile)) return false;
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(lockFile, java.nio.file.StandardOpenOption.WRITE)) {
+            java.nio.channels.FileLock probe = ch.tryLock();
+            if (probe == null) return true;
+            probe.release();
+            return false;
+        } catch (java.nio.channels.OverlappingFileLockException heldByThisJvm) {
+            return true;
+        }
+    }
+
+    private static void sleep(long ms) throws IOException {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for the embedded PostgreSQL", e);
         }
     }
 

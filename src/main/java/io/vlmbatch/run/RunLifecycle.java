@@ -5,13 +5,16 @@ import io.vlmbatch.store.RunStore.Owner;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.time.LocalDateTime;
 import org.springframework.batch.core.BatchStatus;
+import org.springframework.batch.core.ExitStatus;
 import org.springframework.batch.core.job.Job;
 import org.springframework.batch.core.job.JobExecution;
 import org.springframework.batch.core.job.JobInstance;
 import org.springframework.batch.core.job.parameters.JobParameters;
 import org.springframework.batch.core.launch.JobOperator;
 import org.springframework.batch.core.repository.JobRepository;
+import org.springframework.batch.core.step.StepExecution;
 import org.springframework.dao.OptimisticLockingFailureException;
 
 /**
@@ -70,6 +73,10 @@ public final class RunLifecycle {
             return RunPlan.refused(RunPlan.Refusal.EXISTS, last, "the run exists with status " + last.getStatus()
                     + " (execution " + last.getId() + ")");
         }
+        if (last.getStatus() == BatchStatus.UNKNOWN) {
+            return new RunPlan(RunPlan.Action.RESTART, last, null, false, false, null, List.of("execution " + last.getId()
+                    + " ended UNKNOWN (its end could not be written: the database went away); marking it FAILED before restarting"));
+        }
         if (!last.isRunning()) return new RunPlan(RunPlan.Action.RESTART, last, null, false, false, null, List.of());
         // Left running: by a live process (refuse), a dead one (recover), or one the operator overrides.
         Optional<Owner> owner = runs.owner(last.getJobInstance().getInstanceId());
@@ -121,6 +128,26 @@ public final class RunLifecycle {
     }
 
     /**
+     * UNKNOWN is how Spring Batch ends an execution whose chunk transaction it could not finish, the
+     * database having gone away, and it refuses to restart one. Here that is safe: a chunk's results and
+     * item statuses commit or vanish together in PostgreSQL's transaction, and a restart asks again only
+     * for the items the ledger does not hold as done. So the execution and its UNKNOWN steps (partitions
+     * included) are marked FAILED, which Batch restarts.
+     */
+    private void failUnknown(JobExecution last) {
+        for (StepExecution step : last.getStepExecutions()) {
+            if (step.getStatus() != BatchStatus.UNKNOWN) continue;
+            step.setStatus(BatchStatus.FAILED);
+            step.setExitStatus(ExitStatus.FAILED.addExitDescription("UNKNOWN at its end (the database went away); marked FAILED to restart"));
+            if (step.getEndTime() == null) step.setEndTime(LocalDateTime.now());
+            repository.update(step);
+        }
+        last.setStatus(BatchStatus.FAILED);
+        if (last.getEndTime() == null) last.setEndTime(LocalDateTime.now());
+        repository.update(last);
+    }
+
+    /**
      * Executes a START or RESTART plan on this thread until the execution ends. Taking a run over is
      * a compare-and-set on its owner, so of two processes recovering one dead run only one goes on.
      * For RESTART, {@code jp} must identify the previous execution's run (RunKeys.relaunchParameters).
@@ -141,6 +168,7 @@ public final class RunLifecycle {
                     if (plan.forced()) last = awaitStop(last);
                     if (last.isRunning()) last = recover(last);
                 }
+                if (last.getStatus() == BatchStatus.UNKNOWN) failUnknown(last);
                 // start with the caller's parameters (the run's identity with the job file as given now) rather
                 // than restart(last), which reuses the old execution's and looks the job up by name
                 yield operator.start(job, jp);

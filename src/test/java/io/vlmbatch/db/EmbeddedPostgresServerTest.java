@@ -74,6 +74,22 @@ class EmbeddedPostgresServerTest {
     }
 
     @Test
+    void aJoinerLeavingWhileTheStarterLivesLeavesTheServerRunningForTheNextOneToJoin() throws Exception {
+        Path dataDir = tmp.resolve("shared-pg");
+        try (EmbeddedPostgresServer starter = EmbeddedPostgresServer.startOrJoin(dataDir)) {
+            String password = passwordFile(dataDir);
+            EmbeddedPostgresServer joiner = EmbeddedPostgresServer.startOrJoin(dataDir);
+            joiner.close(); // no other client is connected, but the starter (holding zonky's lock) is alive
+            try (Connection c = connect(starter, password)) {
+                assertThat(c.isValid(5)).as("still running after the joiner left").isTrue();
+            }
+            // the next process joins it; starting its own would fail on the starter's lock
+            EmbeddedPostgresServer next = EmbeddedPostgresServer.startOrJoin(dataDir);
+            assertThat(next.port()).isEqualTo(starter.port());
+        }
+    }
+
+    @Test
     void aTrustingDataDirectoryOfAnEarlierReleaseIsLockedDownWithItsDataKept() throws Exception {
         Path dataDir = tmp.resolve("old-pg");
         // what the earlier release left: zonky's initdb (-A trust) and some data, no password anywhere

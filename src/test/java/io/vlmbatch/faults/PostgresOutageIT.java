@@ -27,10 +27,9 @@ import org.junit.jupiter.api.io.TempDir;
  * sessions cut, transactions aborted) in the middle of a run and started again on the same port after a
  * while. The run either survives or fails cleanly; `restart` then completes it with nothing lost and
  * nothing stored twice. One round per outage length (CI: 5 s; full: -Dfaults.pg.outages=5,20,60).
+ * This JVM plays the process that started the server (it holds zonky's lock on the data folder, as a
+ * long-lived `serve` would): the run and `restart` join it, and must leave it running when they exit.
  */
-@org.junit.jupiter.api.Disabled("unfinished: in its one complete round the run ended with exit 1 after the outage and `restart` did not "
-        + "join the restarted server (it tried to start its own and hit the lock this test's server holds); whether the "
-        + "harness or the app's join is at fault is not yet known")
 class PostgresOutageIT {
     private static final int CHUNK = 4;
     private static final int PARTITIONS = 2;
@@ -67,7 +66,10 @@ class PostgresOutageIT {
                 String date = "2026-07-%02d".formatted(round);
                 Path log = work.resolve("run-" + round + ".log");
                 Process run = launcher.start(log, "run", job.toString(), "--date", date);
-                assertThat(Waiting.until(() -> !run.isAlive() || sql.done(date).size() >= total / 3, Duration.ofMinutes(5)))
+                // polled only once the run has started its job: a query racing the first run's schema migration
+                // can deadlock with it (seen: V4's ALTER against this poll's join)
+                assertThat(Waiting.until(() -> !run.isAlive() || text(log).contains("running job")
+                        && sql.done(date).size() >= total / 3, Duration.ofMinutes(5)))
                         .as(Files.readString(log)).isTrue();
                 assertThat(run.isAlive()).as("the run still going at the outage\n" + Files.readString(log)).isTrue();
                 Map<String, String> atStop = sql.done(date);
@@ -110,6 +112,14 @@ class PostgresOutageIT {
                             "stored twice", "stack trace lines"), rows);
             assertThat(lostTotal).isZero();
             assertThat(twiceTotal).isZero();
+        }
+    }
+
+    private static String text(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (java.io.IOException notYet) {
+            return "";
         }
     }
 
