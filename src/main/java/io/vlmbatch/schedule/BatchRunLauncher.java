@@ -5,6 +5,8 @@ import io.vlmbatch.config.PipelineConfig;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.ledger.Attempts;
+import io.vlmbatch.ledger.Retry;
 import io.vlmbatch.run.Errors;
 import io.vlmbatch.run.RunKeys;
 import io.vlmbatch.run.RunLifecycle;
@@ -63,13 +65,15 @@ public final class BatchRunLauncher implements RunLauncher {
         ctx.getBeanFactory().registerSingleton("transactionManager", parent.getBean("transactionManager"));
         ctx.register(BatchConfig.class, PipelineConfig.class);
         String key = def.name() + "@" + run.intervalStart();
-        JobParameters jp = RunKeys.jobParameters(params);
+        JobParameters base = RunKeys.jobParameters(params);
+        // the parameters of what executes: an attempt's (set once prepared) for a rerun, else the run's
+        java.util.concurrent.atomic.AtomicReference<JobParameters> executing = new java.util.concurrent.atomic.AtomicReference<>(base);
         Thread.ofPlatform().name("run-" + def.name() + "-" + run.logicalDate()).start(() -> {
             RunOutcome outcome;
             try {
                 running.put(key, ctx);
                 ctx.refresh();
-                outcome = execute(ctx, def, jp);
+                outcome = run.rerun() == null ? execute(ctx, def, base) : rerun(ctx, def, base, run.rerun(), executing);
             } catch (Exception | LinkageError e) {
                 log.warn("run of {} for {} failed: {}", def.name(), run.logicalDate(), Errors.rootMessage(e));
                 outcome = RunOutcome.failed(Errors.rootMessage(e));
@@ -87,7 +91,7 @@ public final class BatchRunLauncher implements RunLauncher {
             try {
                 if (!ctx.isActive()) return;
                 JobRepository repo = ctx.getBean(JobRepository.class);
-                JobExecution last = repo.getLastJobExecution(def.name(), jp);
+                JobExecution last = repo.getLastJobExecution(def.name(), executing.get());
                 if (last != null && last.isRunning()) ctx.getBean(JobOperator.class).stop(last);
             } catch (Exception e) {
                 log.warn("could not stop {} for {}: {}", def.name(), run.logicalDate(), e.toString());
@@ -114,6 +118,29 @@ public final class BatchRunLauncher implements RunLauncher {
         } catch (RunRefusedException e) {
             return RunOutcome.failed(e.getMessage());
         }
+        return outcome(execution);
+    }
+
+    /** A new attempt over the run's failed items or every item (Retry), or the resumption of one that did not complete. */
+    private RunOutcome rerun(AnnotationConfigApplicationContext ctx, JobDefinition def, JobParameters base, String which,
+                             java.util.concurrent.atomic.AtomicReference<JobParameters> executing) throws Exception {
+        Retry retry = new Retry(ctx.getBean(JobRepository.class), ctx.getBean(RunLifecycle.class), ctx.getBean(Attempts.class));
+        Retry.Attempt attempt = retry.prepareOrResume(def.name(), base, which.equals("all") ? Retry.Scope.EVERY_ITEM : Retry.Scope.FAILED);
+        if (!attempt.runs()) return RunOutcome.failed(attempt.refusal());
+        attempt.plan().notes().forEach(n -> log.warn("{}: {}", def.name(), n));
+        ctx.getBean(InferenceService.class).start(); // before any item is reopened: a missing server changes nothing
+        int reopened = retry.reopen(attempt);
+        log.info("{}: attempt {} of the run for {} {} ({} item(s) reopened)", def.name(), attempt.number(),
+                RunKeys.logicalDate(base), attempt.resumed() ? "resumed" : "started", reopened);
+        executing.set(attempt.jobParameters());
+        try {
+            return outcome(ctx.getBean(RunLifecycle.class).execute(attempt.plan(), ctx.getBean(Job.class), attempt.jobParameters()));
+        } catch (RunRefusedException e) {
+            return RunOutcome.failed(e.getMessage());
+        }
+    }
+
+    private static RunOutcome outcome(JobExecution execution) {
         return switch (execution.getStatus()) {
             case COMPLETED -> RunOutcome.success();
             case STOPPED, STOPPING -> RunOutcome.stopped();

@@ -49,6 +49,12 @@ class RunsController {
         return queries.results(runId, new RunQueries.ResultFilter(wanted, blank(task), blank(label), blank(q)), page, size);
     }
 
+    /** One item's answers across retry attempts and across the runs, of any job, that held the same bytes. */
+    @GetMapping("/{runId}/items/{itemId}/history")
+    ItemHistory itemHistory(@PathVariable long runId, @PathVariable long itemId) {
+        return queries.itemHistory(runId, itemId).orElseThrow(() -> ApiException.notFound("no item " + itemId + " in run " + runId));
+    }
+
     @GetMapping("/{runId}/items/{itemId}/thumbnail")
     ResponseEntity<byte[]> thumbnail(@PathVariable long runId, @PathVariable long itemId) {
         String job = queries.jobOfRun(runId).orElseThrow(() -> ApiException.notFound("no run " + runId));

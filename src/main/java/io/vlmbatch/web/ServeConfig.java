@@ -81,6 +81,11 @@ public class ServeConfig {
         return new RunQueries(jdbc, items);
     }
 
+    @Bean
+    JobPlans jobPlans(EmbeddedInferenceServer embedded, io.vlmbatch.ledger.LedgerStore ledger) {
+        return new JobPlans(embedded, ledger);
+    }
+
     @Bean(destroyMethod = "close")
     Thumbnails thumbnails(JobCatalog catalog) {
         return new Thumbnails(catalog);

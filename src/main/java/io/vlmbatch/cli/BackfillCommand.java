@@ -1,0 +1,127 @@
+package io.vlmbatch.cli;
+
+import io.vlmbatch.config.AppPaths;
+import io.vlmbatch.config.CoreConfig;
+import io.vlmbatch.inference.EmbeddedInferenceServer;
+import io.vlmbatch.job.JobDefinition;
+import io.vlmbatch.run.Errors;
+import io.vlmbatch.schedule.Backfill;
+import io.vlmbatch.schedule.BatchRunLauncher;
+import io.vlmbatch.schedule.JobCatalog;
+import io.vlmbatch.schedule.ScheduleStore;
+import io.vlmbatch.schedule.ScheduledRun;
+import io.vlmbatch.schedule.Scheduler;
+import io.vlmbatch.store.ItemCounts;
+import io.vlmbatch.store.WorkItemStore;
+import java.io.PrintStream;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import javax.sql.DataSource;
+import org.springframework.boot.SpringApplication;
+import org.springframework.context.ConfigurableApplicationContext;
+import org.springframework.jdbc.core.JdbcTemplate;
+
+/**
+ * `vlm-batch backfill JOB --from D1 --to D2 [--reprocess MODE]`: queues the runs of the range (Backfill)
+ * and executes them in this process the way `serve` does (the scheduler's queue, so the job's
+ * max_active_runs holds here and across every scheduler on the database; each run through the run
+ * lifecycle, sharing one embedded inference server), then prints what happened to each date.
+ */
+final class BackfillCommand {
+    private static final Duration TICK = Duration.ofSeconds(1);
+    private static final Set<String> ENDED = Set.of("success", "failed", "stopped");
+
+    private final PrintStream out = System.out;
+
+    private BackfillCommand() {}
+
+    static int run(Invocation inv, JobDefinition def) {
+        Backfill.Reprocess mode = Backfill.Reprocess.parse(inv.range().reprocess());
+        SpringApplication app = new SpringApplication(CoreConfig.class);
+        app.setRegisterShutdownHook(true);
+        try (ConfigurableApplicationContext ctx = app.run()) {
+            AppPaths paths = ctx.getBean(AppPaths.class);
+            try (EmbeddedInferenceServer embedded = new EmbeddedInferenceServer(paths.home(), inv.model(), paths.logs())) {
+                // the runs' contexts find it in their parent, so concurrent runs share one server (as in serve)
+                ctx.getBeanFactory().registerSingleton("embeddedInferenceServer", embedded);
+                return new BackfillCommand().execute(ctx, inv, def, mode);
+            }
+        } catch (Exception e) {
+            System.err.println("error: " + Errors.rootMessage(e));
+            return Main.EXIT_FAILED;
+        }
+    }
+
+    private int execute(ConfigurableApplicationContext ctx, Invocation inv, JobDefinition def, Backfill.Reprocess mode)
+            throws InterruptedException {
+        JobCatalog catalog = JobCatalog.of(def.file().toAbsolutePath().getParent(),
+                List.of(new JobCatalog.Entry(def.file(), def.name(), def, def.schedule(), null)));
+        ScheduleStore store = new ScheduleStore(ctx.getBean(DataSource.class));
+        Scheduler scheduler = new Scheduler(catalog, store, new BatchRunLauncher(ctx, inv.model()), Clock.systemUTC(),
+                Duration.ofSeconds(120));
+        List<Backfill.Decision> decisions;
+        try {
+            decisions = scheduler.backfill(def.name(), inv.range().from(), inv.range().to(), mode);
+        } catch (IllegalArgumentException e) {
+            System.err.println("error: " + e.getMessage());
+            return Main.EXIT_USAGE;
+        }
+        List<Backfill.Decision> queued = decisions.stream().filter(Backfill.Decision::queued).toList();
+        out.printf("backfill of job %s, %s..%s (--reprocess %s): %d run%s, %d to run, %d skipped; at most %d at once%n",
+                def.name(), inv.range().from(), inv.range().to(), mode.word(), decisions.size(), decisions.size() == 1 ? "" : "s",
+                queued.size(), decisions.size() - queued.size(), def.schedule().maxActiveRuns());
+        Map<String, String> seen = new HashMap<>();
+        while (true) {
+            scheduler.tickQueued();
+            boolean open = false;
+            for (Backfill.Decision d : queued) {
+                String state = store.find(def.name(), d.intervalStart()).map(ScheduledRun::state).orElse("gone");
+                if (!state.equals(seen.put(label(d), state))) out.println("  " + label(d) + ": " + state);
+                if (!ENDED.contains(state) && !state.equals("gone")) open = true;
+            }
+            if (!open) break;
+            Thread.sleep(TICK.toMillis());
+        }
+        return report(ctx, def, store, decisions);
+    }
+
+    private int report(ConfigurableApplicationContext ctx, JobDefinition def, ScheduleStore store, List<Backfill.Decision> decisions) {
+        JdbcTemplate jdbc = ctx.getBean(JdbcTemplate.class);
+        WorkItemStore items = ctx.getBean(WorkItemStore.class);
+        out.printf("%-27s %-10s %s%n", "DATE", "ACTION", "OUTCOME");
+        boolean failed = false;
+        for (Backfill.Decision d : decisions) {
+            String outcome;
+            if (!d.queued()) {
+                outcome = d.reason();
+            } else {
+                Optional<ScheduledRun> row = store.find(def.name(), d.intervalStart());
+                String state = row.map(ScheduledRun::state).orElse("gone");
+                failed |= !state.equals("success");
+                outcome = state + counts(jdbc, items, def.name(), d)
+                        + row.map(ScheduledRun::lastError).filter(e -> !state.equals("success")).map(e -> ": " + e).orElse("");
+            }
+            out.printf("%-27s %-10s %s%n", label(d), d.action().word(), outcome);
+        }
+        return failed ? Main.EXIT_FAILED : 0;
+    }
+
+    private static String counts(JdbcTemplate jdbc, WorkItemStore items, String job, Backfill.Decision d) {
+        List<Long> ids = jdbc.queryForList("""
+                SELECT run_id FROM vlm_run WHERE job_name = ? AND logical_date = ? AND params = ? AND retry_of IS NULL""",
+                Long.class, job, d.logicalDate(), d.params());
+        if (ids.isEmpty()) return "";
+        ItemCounts c = items.counts(ids.getFirst());
+        return String.format(" (%d images, %d done: %d reused, %d asked; %d failed, %d pending)", c.total(), c.done(), c.reused(),
+                c.asked(), c.failed(), c.pending());
+    }
+
+    private static String label(Backfill.Decision d) {
+        return d.logicalDate() + (d.params().isEmpty() ? "" : " " + d.params());
+    }
+}
