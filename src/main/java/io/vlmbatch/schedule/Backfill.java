@@ -36,8 +36,7 @@ public final class Backfill {
             if (text != null) {
                 for (Reprocess r : values()) if (r.name().toLowerCase(Locale.ROOT).equals(text)) return r;
             }
-            throw new IllegalArgumentException("reprocess must be none, failed or completed, got '"
-                    + (text == null ? "" : text.length() > 40 ? text.substring(0, 40) + "…" : text) + "'");
+            throw new IllegalArgumentException("reprocess must be none, failed or completed");
         }
 
         public String word() { return name().toLowerCase(Locale.ROOT); }
