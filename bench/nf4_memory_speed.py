@@ -37,6 +37,7 @@ from torch import nn
 from cuda_timing import graph_time_us, sync_time
 
 GIB = 2**30
+PARTIAL = "PARTIAL-RESULT "
 IDS = dict(gmask=151331, sop=151333, user=151336, assistant=151337, boi=151339, eot=151329, eoi=151340, nl=198)
 
 
@@ -278,8 +279,25 @@ def run_mode(mode: str, batches: list[int], new_tokens: int) -> dict:
         row["peak_reserved_gib"] = torch.cuda.max_memory_reserved() / GIB
         res["batches"][str(b)] = row
         print(mode, b, row, file=sys.stderr, flush=True)
+        # machine-readable too: a mode cut off by --mode-timeout keeps the batches it finished
+        print(PARTIAL + json.dumps(dict(res, batches={str(b): row})), file=sys.stderr, flush=True)
         del ids, pixels
         torch.cuda.empty_cache()
+    return res
+
+
+def partial_result(stderr: str) -> dict:
+    """What a cut-off child reported batch by batch (its PARTIAL lines), merged into one mode result."""
+    res: dict = {}
+    for line in stderr.splitlines():
+        if line.startswith(PARTIAL):
+            try:
+                part = json.loads(line[len(PARTIAL):])
+            except ValueError:
+                continue  # a line cut mid-way
+            batches = {**res.get("batches", {}), **part.get("batches", {})}
+            res.update(part)
+            res["batches"] = batches
     return res
 
 
@@ -309,13 +327,15 @@ def main() -> int:
         except subprocess.TimeoutExpired as exc:
             err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
             sys.stderr.write(err[-3000:])
-            results[mode] = dict(error=f"cut off after {args.mode_timeout} s\n" + err[-2000:])
-            continue
-        sys.stderr.write(proc.stderr[-6000:])
-        if proc.returncode != 0:
-            results[mode] = dict(error=proc.stderr[-2000:])
-            continue
-        results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+            results[mode] = partial_result(err)
+            results[mode]["error"] = f"cut off after {args.mode_timeout} s\n" + err[-2000:]
+        else:
+            sys.stderr.write(proc.stderr[-6000:])
+            if proc.returncode != 0:
+                results[mode] = partial_result(proc.stderr)
+                results[mode]["error"] = proc.stderr[-2000:]
+            else:
+                results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         with open(args.out, "w") as f:  # after each mode, so a cut-off run keeps what it measured
             json.dump(dict(partial=True, results=results), f, indent=1)
@@ -328,7 +348,7 @@ def main() -> int:
             print(f"{r['shape']:13s} {r['M']:5d} {r['bf16_us']:9.1f} {r['nf4_us']:9.1f} {r['speedup']:8.2f}  {r['config']}")
     print(f"\nGLM-4V-9B full size, random weights, {gpu}, torch {torch.__version__}; one 1120x1120 image per row, "
           f"{args.new_tokens} new tokens (batch > 1: one image's embeddings repeated per row, engine path only)")
-    modes = [m for m in results if "batches" in results[m]]
+    modes = [m for m in results if results[m].get("batches")]
     if not modes:
         batches = []
     print(f"{'':40s}" + "".join(f"{m:>14s}" for m in modes))

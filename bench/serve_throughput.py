@@ -179,26 +179,36 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 # ---- memory budget (a card of --budget-gib) ---------------------------------------------------------
-BUDGET_MARGIN = 0.25 * 2**30     # allocator fragmentation and kernels loaded later, beyond the measured context
-# Vision / prefill activations with the budget mode's smaller micro-batches. 2.0 GiB ran out of memory in the
-# warm-up's vision pass on the H200 (1.6 GiB of the cap was reserved but fragmented): 3 GiB and expandable
-# segments, not yet re-measured.
-BUDGET_ACTIVATIONS = 3.0 * 2**30
+# The plan (vlmserve.engine.memory_plan) takes the cap, the weights, the activation reserve of these micro-batch
+# sizes, a fragmentation allowance and the caches, and sizes the KV cache from the rest. Before it, 2.0 GiB of
+# activations flat ran out of memory in graph capture and the warm-up's vision pass (bench/results/
+# serve_nf4_16gib_h200.log: 1.6 GiB of the cap reserved but unusable).
 BUDGET_ENGINE = dict(prefill_tokens=4096, round_tokens=4096, vision_batch=2, round_images=2,
                      prefix_cache_entries=4, image_cache_entries=8)
+BUDGET_SLOT_LEN = 2048
 
 
-def memory_cap(budget_gib: float) -> int:
-    """What a card of budget_gib leaves torch after the CUDA context (measured now: device memory in use minus
-    torch's own reservations), in bytes."""
+def cuda_context_bytes() -> int:
+    """Device memory this process uses outside torch's pools (CUDA context, kernels): in use minus reserved."""
     torch.cuda.empty_cache()
     total = torch.cuda.get_device_properties(0).total_memory
     free, _ = torch.cuda.mem_get_info()
-    context = (total - free) - torch.cuda.memory_reserved()
-    cap = int(budget_gib * 2**30 - context - BUDGET_MARGIN)
-    if cap <= 0:
-        raise SystemExit(f"--budget-gib {budget_gib}: the CUDA context alone takes {context / 2**30:.2f} GiB")
-    return cap
+    return (total - free) - torch.cuda.memory_reserved()
+
+
+def budget_plan(budget_gib: float, context: int, cfg, max_slots: int):
+    """The memory plan of a budget_gib card for the model now allocated (its weights)."""
+    from vlmserve.engine.kv_cache import SlotKVCache
+    from vlmserve.engine.memory_plan import plan_memory
+
+    per_token = SlotKVCache.bytes_per_token(cfg.num_layers, cfg.n_kv_heads, cfg.head_dim, torch.bfloat16)
+    e = BUDGET_ENGINE
+    return plan_memory(card_bytes=int(budget_gib * 2**30), context_bytes=context,
+                       weights_bytes=torch.cuda.memory_allocated(), kv_bytes_per_token=per_token,
+                       slot_len=BUDGET_SLOT_LEN, max_slots=max_slots, vision_batch=e["vision_batch"],
+                       prefill_tokens=e["prefill_tokens"], prefix_entries=e["prefix_cache_entries"],
+                       prefix_len=cfg.n_vision_embeds + 64, image_entries=e["image_cache_entries"],
+                       image_bytes=cfg.n_vision_embeds * cfg.hidden_size * 2)
 
 
 def apply_cap(cap: int) -> None:
@@ -208,18 +218,6 @@ def apply_cap(cap: int) -> None:
     if torch.cuda.memory_reserved() > cap:
         raise SystemExit(f"the weights alone ({torch.cuda.memory_reserved() / 2**30:.2f} GiB) exceed the cap")
     torch.cuda.set_per_process_memory_fraction(cap / torch.cuda.get_device_properties(0).total_memory)
-
-
-def budget_kv_tokens(cap: int, cfg, engine_kw: dict) -> int:
-    """KV tokens that fit the cap after what is allocated now (the weights), the activation reserve and the
-    prefix store's and image cache's entries."""
-    from vlmserve.engine.kv_cache import SlotKVCache
-
-    per_token = SlotKVCache.bytes_per_token(cfg.num_layers, cfg.n_kv_heads, cfg.head_dim, torch.bfloat16)
-    prefix = engine_kw["prefix_cache_entries"] * (cfg.n_vision_embeds + 64) * per_token
-    images = engine_kw["image_cache_entries"] * cfg.n_vision_embeds * cfg.hidden_size * 2
-    left = cap - torch.cuda.memory_allocated() - BUDGET_ACTIVATIONS - prefix - images
-    return max(0, int(left) // per_token)
 
 
 # ---- bf16 and FP8 side by side ------------------------------------------------------------------------
@@ -337,20 +335,29 @@ def main(argv=None) -> int:
     dev_name = torch.cuda.get_device_name()
     peak = matmul_peak()
     print(f"{dev_name}: measured bf16 matmul peak {peak / 1e12:.0f} TFLOP/s", flush=True)
-    cap = memory_cap(args.budget_gib) if args.budget_gib else None
+    context = cuda_context_bytes() if args.budget_gib else None
 
     t = time.perf_counter()
     model, cfg = build_model(args.quant)
     print(f"model ({args.quant}) built in {time.perf_counter() - t:.1f}s, "
           f"{torch.cuda.memory_allocated() / 2**30:.1f} GiB", flush=True)
     max_c = max(args.concurrency + [args.three_task_concurrency * 3])
+    max_batch = max(64, min(max_c, 96))
     engine_kw = {}
-    if cap is not None:
+    cap = plan = None
+    if context is not None:
+        from vlmserve.engine.memory_plan import PlanError
+
+        try:
+            plan = budget_plan(args.budget_gib, context, cfg, max_batch)
+        except PlanError as e:
+            raise SystemExit(f"--budget-gib {args.budget_gib}: {e}") from None
+        cap = plan.cap
         apply_cap(cap)
-        engine_kw = dict(BUDGET_ENGINE, kv_budget_tokens=budget_kv_tokens(cap, cfg, BUDGET_ENGINE))
-        print(f"budget {args.budget_gib} GiB card: torch capped at {cap / 2**30:.2f} GiB, "
-              f"KV budget {engine_kw['kv_budget_tokens']} tokens", flush=True)
-    engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=max(64, min(max_c, 96)), slot_len=2048,
+        engine_kw = dict(BUDGET_ENGINE, kv_budget_tokens=plan.kv_budget_tokens)
+        print(f"budget {args.budget_gib} GiB card (CUDA context {context / 2**30:.2f} GiB), memory plan:\n"
+              f"{plan.table()}", flush=True)
+    engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=max_batch, slot_len=BUDGET_SLOT_LEN,
                                                        max_waiting=10_000, **engine_kw)).start()
     if cap is not None:
         args.concurrency = sorted({min(c, engine.n_slots) for c in args.concurrency})
@@ -368,9 +375,14 @@ def main(argv=None) -> int:
     results = {"device": dev_name, "quant": args.quant, "matmul_peak_tflops": peak / 1e12,
                "budget_gib": args.budget_gib, "torch_cap_gib": cap / 2**30 if cap else None,
                "kv_slots": engine.n_slots, "engine_config": {k: v for k, v in engine_kw.items()},
+               "memory_plan_gib": dict(plan.rows()) if plan else None,
                "flops_per_image": fl, "new_tokens": args.new_tokens, "prompt_tokens": plen,
                "driver": "in-process engine, concurrent asyncio clients (no HTTP: the GPU machine has no fastapi/uvicorn)",
                "runs": []}
+    name = args.out or (f"bench/results/serve_throughput{'' if args.quant == 'none' else '_' + args.quant}"
+                        f"{f'_{args.budget_gib:g}gib' if args.budget_gib else ''}.json")
+    out = Path(os.environ["OUT"]) / Path(name).name if os.environ.get("OUT") else Path(name)
+    out.parent.mkdir(parents=True, exist_ok=True)
     asyncio.run(drive(engine, pixels, 2, 2, ["caption"], 8))   # warm-up: vision, prefill shapes
     rows = []
 
@@ -379,6 +391,7 @@ def main(argv=None) -> int:
         r.update({"label": label, "concurrency": conc, "tasks": tasks, "flop_fraction_of_peak": frac})
         results["runs"].append(r)
         rows.append(r)
+        out.write_text(json.dumps(results, indent=2))  # after every run: a run cut short keeps what it measured
         print(f"{label:<28} c={conc:<3} {r['images']:>4} img {r['seconds']:7.1f}s {r['images_per_s']:7.3f} img/s "
               f"{r['tokens_per_s']:8.0f} tok/s  ttft {r['ttft_s_median']:6.3f}s  {frac * 100:5.1f}% peak  "
               f"{r['peak_mem_gib']:5.1f} GiB", flush=True)
@@ -415,10 +428,6 @@ def main(argv=None) -> int:
           f"{s['three_tasks_cost_ratio'] or float('nan'):.2f}x one; ttft(c=1) {s['ttft_c1_s']:.3f}s; "
           f"KV slots {engine.n_slots}; peak reserved {torch.cuda.max_memory_reserved() / 2**30:.2f} GiB", flush=True)
     engine.stop()
-    name = args.out or (f"bench/results/serve_throughput{'' if args.quant == 'none' else '_' + args.quant}"
-                        f"{f'_{args.budget_gib:g}gib' if args.budget_gib else ''}.json")
-    out = Path(os.environ["OUT"]) / Path(name).name if os.environ.get("OUT") else Path(name)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")
     return 0

@@ -33,6 +33,23 @@ def test_rows_per_chunk_aligns_and_caps():
     assert chunked.rows_per_chunk(10, 100, 4, 1000) == 2                      # < 64 rows: no rounding
     with pytest.raises(ValueError, match="does not fit"):
         chunked.rows_per_chunk(10, 1000, 4, 1000)
+    assert chunked.rows_per_chunk(27392, 4096, 2, 1 << 40, 256 << 20) == 27392  # a 256 MiB scratch: one chunk
+
+
+@pytest.mark.parametrize("raw,mib", [(None, 8), ("", 8), ("256", 256), (" 16 ", 16)])
+def test_scratch_size_from_the_environment(monkeypatch, raw, mib):
+    if raw is None:
+        monkeypatch.delenv("VLMSERVE_NF4_SCRATCH_MIB", raising=False)
+    else:
+        monkeypatch.setenv("VLMSERVE_NF4_SCRATCH_MIB", raw)
+    assert chunked.scratch_bytes() == mib << 20
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-5", "4097", "1e9", "99999999999999999999"])
+def test_scratch_size_rejects_bad_values(monkeypatch, raw):
+    monkeypatch.setenv("VLMSERVE_NF4_SCRATCH_MIB", raw)
+    with pytest.raises(ValueError, match="VLMSERVE_NF4_SCRATCH_MIB"):
+        chunked.scratch_bytes()
 
 
 @pytest.mark.parametrize("m,n,k,bias,rows", [(5, 200, 128, True, 64), (1, 130, 64, False, 7),
@@ -86,3 +103,35 @@ def test_dynamic_cache_keeps_its_own_kv_not_views_of_qkv(fixture_model, fixture_
     for t in cache.k + cache.v:
         assert t.is_contiguous()
         assert t.untyped_storage().nbytes() == t.numel() * t.element_size()  # not a slice of qkv
+
+
+def test_nf4_vision_mlp_dequantizes_each_weight_once_for_all_chunks(fixture_model, monkeypatch):
+    """4-bit fc1 / fc2 over many token chunks: one dequantization per weight per call (not one per chunk), the
+    same result as one pass, and chunks no larger than the activation budget left after the 16-bit weights."""
+    import copy
+
+    from vlmserve.quant.linear import NF4Linear
+    from vlmserve import vision
+
+    mlp = copy.deepcopy(fixture_model.vision.transformer.layers[0].mlp)
+    mlp.fc1 = NF4Linear.from_weight(mlp.fc1.weight, mlp.fc1.bias, torch.float32)
+    mlp.fc2 = NF4Linear.from_weight(mlp.fc2.weight, mlp.fc2.bias, torch.float32)
+    x = torch.randn(3, 50, mlp.fc1.in_features, generator=torch.Generator().manual_seed(0))
+    whole = mlp(x)
+    made = []
+    real = NF4Linear.dequantize
+    monkeypatch.setattr(NF4Linear, "dequantize", lambda self, dtype=None: made.append(self) or real(self, dtype))
+    seen_rows = []
+    dense_mlp = vision.MLP._dense_mlp
+
+    def spy(self, flat):
+        fn, rows = dense_mlp(self, flat)
+        return (lambda h: seen_rows.append(h.shape[0]) or fn(h)), rows
+
+    monkeypatch.setattr(vision.MLP, "_dense_mlp", spy)
+    monkeypatch.setattr(vision, "DENSE_MIN_ROWS", 8)
+    mlp.tokens_per_chunk = 40  # 150 tokens; weights 2 x 32 x 64 floats leave (40 * 128 - 4096) / 128 = 8 rows
+    chunks = mlp(x)
+    assert made == [mlp.fc1, mlp.fc2]
+    assert len(seen_rows) == 19 and max(seen_rows) <= 8 and sum(seen_rows) == 150
+    assert torch.allclose(chunks, whole, atol=1e-6, rtol=1e-5)

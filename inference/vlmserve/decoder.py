@@ -35,12 +35,12 @@ class SelfAttention(nn.Module):
         """x: [B, T, H], a tensor or (when query_key_value is FP8) its FP8Act."""
         B, T, _ = x.shape
         qkv = self.query_key_value(x)
-        q, k, v = qkv.split([self.n_heads * self.head_dim, self.n_kv * self.head_dim,
-                             self.n_kv * self.head_dim], dim=-1)
-        q = q.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-        k = k.view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
+        qk, v = qkv.split([(self.n_heads + self.n_kv) * self.head_dim, self.n_kv * self.head_dim], dim=-1)
+        # q and k rotated in one pass (a decode step is ~40 layers of small kernels: their count matters)
+        qk = apply_rotary(qk.view(B, T, self.n_heads + self.n_kv, self.head_dim), cos_sin)
+        q = qk[:, :, :self.n_heads].transpose(1, 2)
+        k = qk[:, :, self.n_heads:].transpose(1, 2)
         v = v.view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
-        q, k = apply_rotary(q, cos_sin), apply_rotary(k, cos_sin)
         out = attn(self.layer, q, k, v)
         return self.dense(out.transpose(1, 2).reshape(B, T, -1))
 

@@ -6,6 +6,8 @@ pass has no data-dependent shapes (CUDA-graph friendly).
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
@@ -13,6 +15,7 @@ from torch import nn
 class RotaryTable(nn.Module):
     def __init__(self, head_dim: int, max_positions: int, base: float = 10000.0):
         super().__init__()
+        self.head_dim = head_dim
         self.rot_pairs = head_dim // 4          # rotated dims = head_dim / 2, in pairs
         self.max_positions = max_positions
         self.base = base
@@ -30,18 +33,31 @@ class RotaryTable(nn.Module):
         angles = torch.outer(torch.arange(self.max_positions, dtype=torch.float32, device=device), inv_freq)
         self.cos_sin = torch.stack((angles.cos(), angles.sin()), dim=-1)
 
-    def forward(self, positions: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """positions [B, T] -> cos/sin [B, T, pairs, 2] in ``dtype`` (the official code rounds the
-        table to the model dtype and rotates in it)."""
-        return self.cos_sin[positions].to(dtype)
+    def forward(self, positions: torch.Tensor, dtype: torch.dtype) -> "RotaryFactors":
+        """positions [B, T] -> the per-position factors every layer applies, built once per forward pass
+        from the table rounded to ``dtype`` (the official code rounds the table to the model dtype and
+        rotates in it)."""
+        cs = self.cos_sin[positions].to(dtype)                         # [B, T, P, 2]
+        cos, sin = cs[..., 0], cs[..., 1]
+        b, t, p = cos.shape
+        rest = self.head_dim - 2 * p
+        # per dim d: out[d] = x[d] * c[d] + x[d ^ 1] * s[d]; pairs (a, b) -> (a cos - b sin, b cos + a sin);
+        # the unrotated dims get c = 1, s = 0
+        c = torch.cat((torch.stack((cos, cos), -1).flatten(-2), cos.new_ones(b, t, rest)), -1)
+        s = torch.cat((torch.stack((-sin, sin), -1).flatten(-2), sin.new_zeros(b, t, rest)), -1)
+        return RotaryFactors(c[:, :, None], s[:, :, None])
 
 
-def apply_rotary(x: torch.Tensor, cos_sin: torch.Tensor) -> torch.Tensor:
-    """x [B, H, T, D]; cos_sin [B, T, P, 2] with 2P = D/2. Pair (a, b) -> (a cos - b sin, b cos + a sin)."""
-    rot = 2 * cos_sin.shape[-2]
-    x_rot, x_pass = x[..., :rot], x[..., rot:]
-    pairs = x_rot.unflatten(-1, (-1, 2))
-    a, b = pairs[..., 0], pairs[..., 1]
-    cos, sin = cos_sin[:, None, ..., 0], cos_sin[:, None, ..., 1]
-    out = torch.stack((a * cos - b * sin, b * cos + a * sin), dim=-1).flatten(-2)
-    return torch.cat((out, x_pass), dim=-1)
+class RotaryFactors(NamedTuple):
+    """c, s [B, T, 1, D]: broadcast over the heads of a [B, T, heads, D] tensor."""
+    c: torch.Tensor
+    s: torch.Tensor
+
+
+def apply_rotary(x: torch.Tensor, f: RotaryFactors) -> torch.Tensor:
+    """x [B, T, heads, D] -> x * c + pair_swap(x) * s: four kernels for all heads of a layer (q and k
+    together), where the pairwise formula took ~8 per tensor. Every product and the sum are rounded in x's
+    dtype exactly as in (a cos - b sin, b cos + a sin), so the result is the same bit for bit (up to the
+    sign of zeros in the unrotated dims)."""
+    swapped = x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
+    return x * f.c + swapped * f.s

@@ -13,6 +13,7 @@ from vlmserve.attention import full_attention
 from vlmserve.config import ModelConfig
 from vlmserve.fused import add_layer_norm, gelu, quantize_rows, swiglu
 from vlmserve.quant.fp8 import n_rows, rows_of, takes_fp8
+from vlmserve.quant.linear import NF4Linear
 
 
 class PatchEmbedding(nn.Module):
@@ -46,6 +47,9 @@ class Attention(nn.Module):
         return self.dense(out.transpose(1, 2).reshape(B, L, -1))
 
 
+DENSE_MIN_ROWS = 64  # chunk rows on the dequantize-once path: a multiple of 64, and not below it
+
+
 class MLP(nn.Module):
     # fc1's output and its GELU for one 1120px image (6401 x 15360) are 2 x 197 MB in bf16, the largest
     # activation of the tower; tokens are independent here, so longer inputs go through in equal chunks of
@@ -65,14 +69,35 @@ class MLP(nn.Module):
         if n <= self.tokens_per_chunk:
             return self._mlp(x)
         flat = x if not isinstance(x, torch.Tensor) else x.reshape(-1, shape[-1])
-        size = -(-n // -(-n // self.tokens_per_chunk))
+        mlp, rows = self._mlp, self.tokens_per_chunk
+        if isinstance(self.fc1, NF4Linear) and isinstance(self.fc2, NF4Linear):
+            mlp, rows = self._dense_mlp(flat)
+        size = -(-n // -(-n // rows))
         out = None
         for i in range(0, n, size):
-            y = self._mlp(rows_of(flat, i, min(i + size, n)))
+            y = mlp(rows_of(flat, i, min(i + size, n)))
             if out is None:
                 out = y.new_empty(n, y.shape[-1])
             out[i:i + size] = y
         return out.view(*shape[:-1], out.shape[-1])
+
+    def _dense_mlp(self, x: torch.Tensor):
+        """(the MLP on the weights dequantized once, tokens per chunk) for 4-bit fc1 / fc2: called chunk by chunk
+        they would dequantize each weight once per chunk (4x per 1120px image, at every layer). The chunks shrink
+        so that both 16-bit weights and one chunk's activations take no more memory than a tokens_per_chunk
+        chunk's activations alone did (the batch-1 memory peak stays where it was)."""
+        w1, w2 = self.fc1.dense_weight(), self.fc2.dense_weight()
+        dtype = self.fc1.compute_dtype
+        act_per_row = 2 * w1.shape[0] * w1.element_size()  # fc1's output and its GELU
+        free = self.tokens_per_chunk * act_per_row - (w1.numel() + w2.numel()) * w1.element_size()
+        rows = max(DENSE_MIN_ROWS, free // act_per_row // DENSE_MIN_ROWS * DENSE_MIN_ROWS)
+        b1, b2 = self.fc1.bias, self.fc2.bias
+
+        def mlp(h):
+            y = F.linear(gelu(F.linear(h.to(dtype), w1, b1)), w2, b2)
+            return y if y.dtype == h.dtype else y.to(h.dtype)
+
+        return mlp, rows
 
     def _mlp(self, x):
         h = self.fc1(x)

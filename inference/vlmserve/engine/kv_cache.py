@@ -121,6 +121,11 @@ class SlotAttention:
         self.mode = "decode"
         self.cache_pos = cache_pos
         self.kv_len = kv_len
+        # The mask as an additive float32 bias, made once per step instead of once per layer (a decode step is
+        # ~40 layers of small kernels on a CUDA graph: each one counts).
+        visible = self._arange[None, :kv_len] <= cache_pos[:, None]              # [B, S]
+        self.decode_bias = torch.zeros(visible.shape, dtype=torch.float32, device=visible.device).masked_fill_(
+            ~visible, float("-inf"))[:, None, None, :]
 
     # ---- AttentionBackend ------------------------------------------------------------------
     def __call__(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -158,9 +163,10 @@ class SlotAttention:
         # One new token per row: fold the query heads of a kv group into the "query length" axis,
         # so K/V are read once per kv head instead of being expanded 16x.
         qg = q.reshape(b, n_kv, n_heads // n_kv, d)
-        scores = torch.matmul(qg, keys.transpose(-1, -2).to(q.dtype)).float() * (1.0 / math.sqrt(d))
-        visible = self._arange[None, :self.kv_len] <= self.cache_pos[:, None]   # [B, S]
-        scores = scores.masked_fill(~visible[:, None, None, :], float("-inf"))
+        scores = torch.matmul(qg, keys.transpose(-1, -2).to(q.dtype))
+        # bias + scale * scores in float32, one kernel (the same values as scaling the float32 scores and
+        # masking them: the bias is 0 or -inf)
+        scores = torch.add(self.decode_bias, scores, alpha=1.0 / math.sqrt(d))
         probs = torch.softmax(scores, dim=-1).to(q.dtype)
         out = torch.matmul(probs, values.to(q.dtype))                        # [B, n_kv, groups, D]
         return out.reshape(b, n_heads, 1, d)

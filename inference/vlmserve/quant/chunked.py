@@ -12,14 +12,32 @@ GPU, torch in tests).
 """
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import torch
 from torch import Tensor
 
 # The largest chunk; 8 MiB = 1024 rows x 4096 bf16. It is held for good, so it counts against the 8 GiB batch-1
-# budget (16 MiB put the measured peak at the limit); larger chunks would mean fewer launches in eager prefill.
+# budget (16 MiB put the measured peak at the limit); larger chunks would mean fewer launches in eager prefill:
+# a 1.6k-token prefill at 8 MiB launches ~100 kernels per decoder layer (27 chunks of dense_h_to_4h alone), and a
+# lone request's first token pays for them. VLMSERVE_NF4_SCRATCH_MIB (read when the buffer is first made) trades
+# memory for launches where memory is plentiful: 256 makes every decoder and vision layer one chunk.
 SCRATCH_BYTES = 8 << 20
+
+
+def scratch_bytes() -> int:
+    """The scratch size: VLMSERVE_NF4_SCRATCH_MIB if set (1..4096), else SCRATCH_BYTES."""
+    raw = os.environ.get("VLMSERVE_NF4_SCRATCH_MIB")
+    if raw is None or raw.strip() == "":
+        return SCRATCH_BYTES
+    try:
+        mib = int(raw)
+    except ValueError:
+        raise ValueError(f"VLMSERVE_NF4_SCRATCH_MIB must be a whole number of MiB, got {raw!r}") from None
+    if not 1 <= mib <= 4096:
+        raise ValueError(f"VLMSERVE_NF4_SCRATCH_MIB must be 1..4096, got {mib}")
+    return mib << 20
 ROW_ALIGN = 64  # chunk boundaries on multiples of 64 rows keep output slices 16-byte aligned for cuBLAS
 
 _scratch: dict[tuple[str, int | None], Tensor] = {}
@@ -28,18 +46,20 @@ DequantRows = Callable[[int, int, Tensor], None]  # (row0, row1, dst [row1-row0,
 
 
 def scratch(device: torch.device) -> Tensor:
-    """The device's shared dequantization buffer (uint8, SCRATCH_BYTES)."""
+    """The device's shared dequantization buffer (uint8, scratch_bytes(); its size is fixed once made: CUDA
+    graphs may hold its address)."""
     key = (device.type, device.index if device.type != "cuda" or device.index is not None
            else torch.cuda.current_device())
     buf = _scratch.get(key)
     if buf is None:
-        buf = _scratch[key] = torch.empty(SCRATCH_BYTES, dtype=torch.uint8, device=device)
+        buf = _scratch[key] = torch.empty(scratch_bytes(), dtype=torch.uint8, device=device)
     return buf
 
 
-def rows_per_chunk(n: int, k: int, itemsize: int, chunk_bytes: int) -> int:
-    """Rows of a [n, k] weight that fit in chunk_bytes (<= SCRATCH_BYTES), aligned unless it is all of n."""
-    chunk_bytes = min(chunk_bytes, SCRATCH_BYTES)
+def rows_per_chunk(n: int, k: int, itemsize: int, chunk_bytes: int, scratch_limit: int | None = None) -> int:
+    """Rows of a [n, k] weight that fit in chunk_bytes (<= scratch_limit, the scratch's size), aligned unless it is
+    all of n."""
+    chunk_bytes = min(chunk_bytes, scratch_limit if scratch_limit is not None else scratch_bytes())
     rows = chunk_bytes // (k * itemsize)
     if rows >= n:
         return n
@@ -56,8 +76,9 @@ def chunked_linear(x: Tensor, n: int, bias: Tensor | None, dequant_rows: Dequant
     m, k = x.shape
     if out.shape != (m, n) or out.stride(1) != 1:
         raise ValueError(f"out must be a row-major [{m}, {n}] tensor, got {tuple(out.shape)} {out.stride()}")
-    rows = rows_per_chunk(n, k, x.element_size(), chunk_bytes)
-    buf = scratch(x.device)[: rows * k * x.element_size()].view(x.dtype).view(rows, k)
+    whole = scratch(x.device)
+    rows = rows_per_chunk(n, k, x.element_size(), chunk_bytes, whole.numel())
+    buf = whole[: rows * k * x.element_size()].view(x.dtype).view(rows, k)
     for r0 in range(0, n, rows):
         r1 = min(n, r0 + rows)
         w = buf[: r1 - r0]

@@ -129,6 +129,17 @@ class NF4Linear(nn.Module):
     def dequantize(self, dtype: torch.dtype | None = None) -> Tensor:
         return self.nf4_weight().dequantize(dtype or self.compute_dtype)
 
+    def dense_weight(self) -> Tensor:
+        """The whole weight in the compute dtype, made in one pass (the Triton dequantizer on the GPU, which
+        writes nothing but the result; torch elsewhere). For a caller that multiplies several inputs by the
+        same weight in a row and would otherwise pay one dequantization per call."""
+        if self.packed.is_cuda and self.uses_kernel(self.packed):
+            out = torch.empty((self.out_features, self.in_features), dtype=self.compute_dtype,
+                              device=self.packed.device)
+            _kernels().dequantize_rows(self._operand(), 0, self.out_features, out)
+            return out
+        return self.dequantize(self.compute_dtype)
+
     def _apply(self, fn, recurse=True):
         self._op = None  # buffers may move: rebuild the kernel operand on next use
         return super()._apply(fn, recurse)

@@ -193,6 +193,95 @@ def _nf4_tc_kernel(
 
 
 @triton.jit
+def _nf4_tiled_kernel(
+    x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, lut_ptr, bias_ptr, out_ptr,
+    M, N, K, stride_xm, SPLIT_K,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, R: tl.constexpr, IS_SPLIT: tl.constexpr,
+    W_IS_A: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
+):
+    # The same product as _nf4_tc_kernel in plain 2-D tiles (no 3-D tiles, no reshapes, so no layout
+    # conversions between the loads, the lookups and the dots), laid out for decode batches:
+    # - the loop walks groups of R quant blocks; a group's scales are one [BLOCK_N, R] load (R contiguous
+    #   scales per row) instead of one scattered load per block, and Triton's pipeliner (num_stages) keeps
+    #   the next groups' bytes in flight;
+    # - within a group, each quant block is a [BLOCK_N, 32] byte tile (32 contiguous bytes = one sector per
+    #   row); its nibbles are looked up in a 16-entry table already in the compute dtype (no per-weight
+    #   multiply or cast) and go straight into two dots against x's even and odd columns (x is permuted per
+    #   quant block, see _launch);
+    # - the block's scale multiplies the dot's [BLOCK_M, BLOCK_N] result, not each of the 64 x BLOCK_N weights:
+    #   at decode sizes (BLOCK_M = 16) 4x fewer multiplies, and the weight needs no float32 pass at all.
+    # Values differ from the fallback's round(code * absmax) only by where the rounding falls (float32 inputs:
+    # exact code, ieee dots), well inside the tuner's agreement check.
+    pid_n = tl.program_id(0)
+    pid_m = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    rj = tl.arange(0, 32)
+    rr = tl.arange(0, R)
+    m_mask = rm < M
+    n_mask = rn < N
+    k_blocks = K // 64
+    groups = tl.cdiv(k_blocks, R)
+    per_split = tl.cdiv(groups, SPLIT_K)
+    g_begin = pid_k * per_split
+    g_end = tl.minimum(g_begin + per_split, groups)
+    w_row = packed_ptr + rn[:, None] * (K // 2) + rj[None, :]               # [BLOCK_N, 32]
+    x_row = x_ptr + rm[:, None] * stride_xm + rj[None, :]                   # [BLOCK_M, 32]
+    dt = lut_ptr.dtype.element_ty
+    if W_IS_A:
+        acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+    else:
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for g in range(g_begin, g_end):
+        blk = g * R + rr
+        b_mask = blk < k_blocks
+        scales = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset,
+                              rn[:, None] * k_blocks + blk[None, :], n_mask[:, None] & b_mask[None, :],
+                              DOUBLE_QUANT)                                 # [BLOCK_N, R]
+        for r in tl.static_range(R):
+            b = g * R + r
+            ok = b < k_blocks
+            wb = tl.load(w_row + b * 32, mask=n_mask[:, None] & ok, other=0)
+            w_hi = tl.load(lut_ptr + (wb >> 4).to(tl.int32)).to(dt)
+            w_lo = tl.load(lut_ptr + (wb & 15).to(tl.int32)).to(dt)
+            xm = m_mask[:, None] & ok
+            x_even = tl.load(x_row + b * 64, mask=xm, other=0.0).to(dt)
+            x_odd = tl.load(x_row + b * 64 + 32, mask=xm, other=0.0).to(dt)
+            s = tl.sum(tl.where(rr[None, :] == r, scales, 0.0), axis=1)           # [BLOCK_N]
+            if W_IS_A:
+                if IEEE:
+                    part = tl.dot(w_hi, tl.trans(x_even), input_precision="ieee")
+                    part = tl.dot(w_lo, tl.trans(x_odd), part, input_precision="ieee")
+                else:
+                    part = tl.dot(w_hi, tl.trans(x_even))
+                    part = tl.dot(w_lo, tl.trans(x_odd), part)
+                acc += part * s[:, None]
+            else:
+                if IEEE:
+                    part = tl.dot(x_even, tl.trans(w_hi), input_precision="ieee")
+                    part = tl.dot(x_odd, tl.trans(w_lo), part, input_precision="ieee")
+                else:
+                    part = tl.dot(x_even, tl.trans(w_hi))
+                    part = tl.dot(x_odd, tl.trans(w_lo), part)
+                acc += part * s[None, :]
+    if W_IS_A:
+        out_mask = n_mask[:, None] & m_mask[None, :]
+        out_offs = rm[None, :] * N + rn[:, None]
+        if HAS_BIAS and not IS_SPLIT:
+            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[:, None]
+    else:
+        out_mask = m_mask[:, None] & n_mask[None, :]
+        out_offs = rm[:, None] * N + rn[None, :]
+        if HAS_BIAS and not IS_SPLIT:
+            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[None, :]
+    if IS_SPLIT:
+        tl.store(out_ptr + pid_k * M * N + out_offs, acc, mask=out_mask)
+    else:
+        tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+
+
+@triton.jit
 def _splitk_reduce_kernel(part_ptr, bias_ptr, out_ptr, MN, N, SPLIT_K,
                           BLOCK: tl.constexpr, HAS_BIAS: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -236,6 +325,7 @@ class Config:
     waves: int = 2  # split-K: aim for this many programs per SM (1 = no split unless the grid is tiny)
     chunk_mib: int = 0  # dequant + cuBLAS: rows dequantized per step, in MiB of the compute dtype
     w_is_a: bool = True  # tensor-core kernel: the weight is the register (first) operand
+    tiled: bool = False  # tensor-core path: _nf4_tiled_kernel (2-D tiles, R blocks' scales per load) instead
 
     @property
     def dequant(self) -> bool:
@@ -250,6 +340,10 @@ def _tc(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_
     return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a)
 
 
+def _tiled(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_a: bool = True) -> Config:
+    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, tiled=True)
+
+
 # Small N (qkv, dense) need more programs than N / BLOCK_N to hide latency: the waves=8 variants split K more.
 GEMV_CONFIGS = (Config(1, 32, 4, 3, r=4), Config(1, 64, 8, 3, r=4), Config(1, 16, 4, 3, r=8),
                 Config(1, 64, 4, 2, r=2), Config(1, 128, 8, 2, r=2),
@@ -261,8 +355,11 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
     the fused kernel, memory-bound at these sizes, in variants that differ in how many weight bytes are in flight
     (block_n x r) and how the K loop is split (the split count is a runtime argument: waves variants share one
     compiled kernel). Measured on an H200, Triton's software pipelining (num_stages > 1) made the fused kernel
-    5-8x slower than none (the kernel prefetches one step ahead itself)."""
-    return (_dq(4), _tc(bm, 128, 4, 1, 4), _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2))
+    5-8x slower than none (the kernel prefetches one step ahead itself). The tiled kernel has no prefetch of its
+    own: its variants leave the pipelining to Triton (num_stages 3-4); not yet timed on a GPU, so they only
+    compete (the tuner keeps whichever candidate is fastest and agrees with dequant + cuBLAS)."""
+    return (_dq(4), _tc(bm, 128, 4, 1, 4), _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2),
+            _tiled(bm, 128, 4, 3, 8), _tiled(bm, 64, 4, 4, 8, waves=4), _tiled(bm, 128, 4, 3, 8, w_is_a=False))
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
@@ -272,7 +369,8 @@ TC_CONFIGS = {16: _tc_configs(16), 32: _tc_configs(32), 64: _tc_configs(64), 128
 # M > 256 (prefill, vision): dequantize row chunks into the shared scratch and let cuBLAS multiply each. Small
 # chunks stay in L2 between the dequant kernel and the GEMM; large ones mean fewer launches (eager prefill is
 # bound by launches). The fused kernel as a 128x128 tile was 10x slower than these on an H200: not a candidate.
-DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (8, 4, 2))
+# The first takes the whole scratch (8 MiB by default, more with VLMSERVE_NF4_SCRATCH_MIB: one chunk per layer).
+DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (4096, 4, 2))
 LARGE_M_CONFIGS = DEQUANT_CONFIGS
 MAX_FUSED_M = 256
 
@@ -318,6 +416,14 @@ class NF4Operand:
     @property
     def double_quant(self) -> bool:
         return self.qabs is not None
+
+    def lut(self, dtype: torch.dtype) -> torch.Tensor:
+        """The 16 code values in `dtype`, made once per dtype (the tiled kernel looks nibbles up in it)."""
+        luts = self.__dict__.setdefault("_luts", {})
+        t = luts.get(dtype)
+        if t is None:
+            t = luts[dtype] = self.code.to(dtype).contiguous()
+        return t
 
 
 def supported(k: int, blocksize: int) -> bool:
@@ -370,12 +476,21 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
         # per quant block: the 32 even columns, then the 32 odd ones (one small copy; the kernel loads both halves
         # as contiguous vectors)
         xp = x.reshape(m, k_blocks, 32, 2).transpose(2, 3).contiguous()  # x may have any row stride
-        _nf4_tc_kernel[(n_programs, split)](
-            xp, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k, w.k, split,
-            BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1, GROUP_M=8, W_IS_A=cfg.w_is_a,
-            DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
-            num_warps=cfg.num_warps, num_stages=cfg.num_stages,
-        )
+        if cfg.tiled:
+            grid = (triton.cdiv(w.n, cfg.block_n), triton.cdiv(m, cfg.block_m), split)
+            _nf4_tiled_kernel[grid](
+                xp, w.packed, absmax, qabs, code2, nested, w.offset, w.lut(x.dtype), bias_arg, target, m, w.n,
+                w.k, w.k, split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
+                W_IS_A=cfg.w_is_a, DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+            )
+        else:
+            _nf4_tc_kernel[(n_programs, split)](
+                xp, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k, w.k,
+                split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1, GROUP_M=8,
+                W_IS_A=cfg.w_is_a, DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+            )
     if split > 1:
         mn = m * w.n
         block = 1024

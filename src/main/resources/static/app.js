@@ -1,6 +1,6 @@
 // vlm-batch web UI: plain JavaScript, no build step. Hash routes:
-//   #/  jobs · #/job/NAME  runs grid, plan, backfill · #/run/ID  run detail · #/run/ID/results  gallery
-//   #/run/ID/item/ITEM  one item's answers across runs · #/playground
+//   #/  jobs · #/job/NAME  runs grid, plan, backfill · #/run/ID  run detail · #/run/ID/results  gallery ·
+//   #/run/ID/document/ITEM  a document's pages · #/run/ID/item/ITEM  one item's answers across runs · #/playground
 // Everything shown comes from the URL, the API or the database, so none of it is trusted: markup is only
 // ever built with the html`` tag below, which escapes every value put into it, and only html`` results
 // reach innerHTML (through show()). The Content-Security-Policy forbids inline script and style as a
@@ -217,6 +217,7 @@ async function runPage(id) {
       <div class="stat"><b id="count-done">${c.done}</b>done</div>
       <div class="stat"><b id="count-failed">${c.failed}</b>failed</div>
       <div class="stat"><b id="count-pending">${c.pending}</b>pending</div>
+      ${archiveStats(r.archives, c.total)}
       <div class="stat"><b>${Number(r.imagesPerSecond ?? 0).toFixed(2)}</b>images/s</div>
       <div class="stat"><b>${r.elapsedSeconds ? Number(r.elapsedSeconds).toFixed(1) + ' s' : '—'}</b>elapsed</div>
     </div>
@@ -227,7 +228,7 @@ async function runPage(id) {
       ${r.state === 'success' && r.ledger.failed > 0 ? html`<div class="stat"><button id="retry-failed">Retry failed</button></div>` : ''}
     </div>
     ${r.ledger.attempts.length ? html`<h2>Retry attempts</h2><table id="attempts"><tr><th>Attempt</th><th>Status</th><th>Task</th><th>Started</th><th>Ended</th></tr>
-      ${r.ledger.attempts.map(a => html`<tr><td>${a.attempt}</td><td>${a.status || 'queued'}</td><td>${a.task || 'failed items'}</td>
+      ${r.ledger.attempts.map(a => html`<tr><td>${a.attempt}</td><td>${a.status || 'queued'}</td><td>${a.task || 'all tasks'}</td>
         <td>${a.startedAt || ''}</td><td>${a.endedAt || ''}</td></tr>`)}</table>` : ''}` : ''}
     <p><a id="gallery-link" href="#/run/${id}/results">Results gallery →</a></p>
     ${r.schedule && r.schedule.lastError ? html`<p class="error">${r.schedule.lastError}</p>` : ''}
@@ -277,7 +278,66 @@ async function itemPage(runId, itemId) {
       ${answers(o.answers)}</div>`)}</div>` : html`<p class="muted" id="other-runs">none: no other run held these bytes</p>`}`);
 }
 
+/** Items, documents, pages and skipped members, for a run that had documents or archives. */
+function archiveStats(a, items) {
+  if (!a || !(a.documents || a.membersSkipped)) return '';
+  return html`<div class="stat"><b id="count-items">${items}</b>items</div>
+      <div class="stat"><b id="count-documents">${a.documents}</b>documents</div>
+      <div class="stat"><b id="count-pages">${a.pages}</b>pages</div>
+      <div class="stat"><b id="count-skipped">${a.membersSkipped}</b>members skipped</div>`;
+}
+
 // ---------- results gallery ----------
+const itemState = it => it.status === 'done' ? 'success' : it.status === 'pending' ? 'queued' : 'failed';
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+/** One image or page: its thumbnail, name, state, reason and answers (only the chosen task's when one is). */
+function itemCard(runId, it, name, task) {
+  return html`<div class="card" data-item="${it.itemKey}"${it.page != null ? html` data-page="${it.page}"` : ''}>
+      ${it.status === 'failed' && it.width == null ? html`<div class="noimg">no preview</div>`
+        : html`<img loading="lazy" alt="${it.itemKey}" src="api/runs/${runId}/items/${encodeURIComponent(it.id)}/thumbnail">`}
+      <div class="body"><div class="key">${name} ${badge(itemState(it))} <a class="item-link" href="#/run/${runId}/item/${encodeURIComponent(it.id)}">history</a></div>
+        ${it.error ? html`<div class="error">${it.error}</div>` : ''}
+        ${Object.entries(it.answers).filter(([t]) => !task || t === task).map(([t, a]) =>
+          html`<div class="answer" data-task="${t}"><b>${t}</b><div class="text">${a.answer ?? a.error ?? ''}</div></div>`)}
+      </div></div>`;
+}
+
+/** A document (a PDF, a TIFF stack, a PDF inside a ZIP...) as one card: first page, name, pages, states; opens to its pages. */
+function documentCard(runId, it) {
+  const d = it.document;
+  const states = [['done', 'success', d.done], ['failed', 'failed', d.failed], ['pending', 'queued', d.pending]].filter(s => s[2]);
+  return html`<a class="card doc" data-item="${d.name}" data-document="${it.id}" href="#/run/${runId}/document/${encodeURIComponent(it.id)}">
+      ${it.status === 'failed' && it.width == null ? html`<div class="noimg">no preview</div>`
+        : html`<img loading="lazy" alt="${d.name}" src="api/runs/${runId}/items/${encodeURIComponent(it.id)}/thumbnail">`}
+      <div class="body"><div class="key">${d.name}</div>
+        <div class="pages">${plural(d.pages, 'page', 'pages')}: ${states.map(([word, state, n]) =>
+          html`<span class="badge s-${state}">${n} ${word}</span> `)}</div>
+      </div></a>`;
+}
+
+// ---------- a document's pages ----------
+async function documentPage(id, item, params) {
+  const q = new URLSearchParams(params);
+  const pageText = q.get('page') || '0';
+  if (!/^[0-9]{1,6}$/.test(pageText)) return notFound('page ' + pageText);
+  const page = +pageText, size = 24;
+  const r = await api('runs/' + id);
+  const data = await api(`runs/${id}/documents/${encodeURIComponent(item)}?page=${page}&size=${size}`);
+  const name = data.items.length ? data.items[0].itemKey.replace(/#p[0-9]+$/, '') : '';
+  const pages = Math.max(1, Math.ceil(data.total / size));
+  show(view, html`<h1><a href="#/run/${id}">${r.job} · ${r.logicalDate}</a> · <a id="back" href="#/run/${id}/results">results</a></h1>
+    <h2 id="document-name">${name}</h2>
+    <p class="muted" id="total">${plural(data.total, 'page', 'pages')}</p>
+    <div class="cards" id="cards">${data.items.map(it => itemCard(id, it, 'page ' + it.page))}</div>
+    <div class="row"><button class="secondary" id="prev" ${page === 0 ? 'disabled' : ''}>← previous</button>
+      <span>${pages > 1 ? `pages ${page * size + 1}–${Math.min(data.total, (page + 1) * size)} of ${data.total}` : ''}</span>
+      <button class="secondary" id="next" ${page + 1 >= pages ? 'disabled' : ''}>next →</button></div>`);
+  const go = p => { location.hash = `#/run/${id}/document/${encodeURIComponent(item)}?page=${p}`; };
+  document.getElementById('prev').onclick = () => go(page - 1);
+  document.getElementById('next').onclick = () => go(page + 1);
+}
+
 async function galleryPage(id, params) {
   const q = new URLSearchParams(params);
   const pageText = q.get('page') || '0';
@@ -288,7 +348,7 @@ async function galleryPage(id, params) {
   ['status', 'task', 'label', 'q'].forEach(k => { if (q.get(k)) filter.set(k, q.get(k)); });
   const data = await api(`runs/${id}/results?page=${page}&size=${size}&${filter}`);
   const pages = Math.max(1, Math.ceil(data.total / size));
-  const status = it => it.status === 'done' ? 'success' : it.status === 'pending' ? 'queued' : 'failed';
+  const images = data.total - (data.documents || 0);
   show(view, html`<h1><a href="#/run/${id}">${r.job} · ${r.logicalDate}</a> · results</h1>
     <form class="row" id="filters">
       <select name="status"><option value="">any status</option>${['done', 'failed', 'pending'].map(s => html`<option ${q.get('status') === s ? 'selected' : ''}>${s}</option>`)}</select>
@@ -296,16 +356,10 @@ async function galleryPage(id, params) {
       <input name="label" placeholder="label (exact answer)" value="${q.get('label') || ''}">
       <input name="q" id="search" placeholder="search answers and names" value="${q.get('q') || ''}" size="28">
       <button id="apply">Apply</button>
-      <span class="muted" id="total">${data.total} image${data.total === 1 ? '' : 's'}</span>
+      <span class="muted" id="total">${plural(images, 'image', 'images')}${data.documents ? ', ' + plural(data.documents, 'document', 'documents') : ''}</span>
     </form>
-    <div class="cards" id="cards">${data.items.length ? data.items.map(it => html`<div class="card" data-item="${it.itemKey}">
-      ${it.status === 'failed' && it.width == null ? html`<div class="noimg">no preview</div>`
-        : html`<img loading="lazy" alt="${it.itemKey}" src="api/runs/${id}/items/${encodeURIComponent(it.id)}/thumbnail">`}
-      <div class="body"><div class="key">${it.itemKey} ${badge(status(it))} <a class="item-link" href="#/run/${id}/item/${encodeURIComponent(it.id)}">history</a></div>
-        ${it.error ? html`<div class="error">${it.error}</div>` : ''}
-        ${Object.entries(it.answers).filter(([t]) => !q.get('task') || t === q.get('task')).map(([t, a]) =>
-          html`<div class="answer" data-task="${t}"><b>${t}</b><div class="text">${a.answer ?? a.error ?? ''}</div></div>`)}
-      </div></div>`) : html`<p class="muted">no images match</p>`}</div>
+    <div class="cards" id="cards">${data.items.length ? data.items.map(it => it.document ? documentCard(id, it)
+      : itemCard(id, it, it.itemKey, q.get('task'))) : html`<p class="muted">no images match</p>`}</div>
     <div class="row"><button class="secondary" id="prev" ${page === 0 ? 'disabled' : ''}>← previous</button>
       <span>page ${page + 1} of ${pages}</span><button class="secondary" id="next" ${page + 1 >= pages ? 'disabled' : ''}>next →</button></div>`);
   const go = p => {
@@ -430,6 +484,7 @@ async function route() {
     if (parts.length === 0) await jobsPage();
     else if (parts[0] === 'job' && parts.length === 2 && JOB_NAME.test(parts[1])) await jobPage(parts[1]);
     else if (parts[0] === 'run' && parts.length === 3 && parts[2] === 'results' && RUN_ID.test(parts[1])) await galleryPage(parts[1], query);
+    else if (parts[0] === 'run' && parts.length === 4 && parts[2] === 'document' && RUN_ID.test(parts[1]) && RUN_ID.test(parts[3])) await documentPage(parts[1], parts[3], query);
     else if (parts[0] === 'run' && parts.length === 2 && RUN_ID.test(parts[1])) await runPage(parts[1]);
     else if (parts[0] === 'run' && parts.length === 4 && parts[2] === 'item' && RUN_ID.test(parts[1]) && ITEM_ID.test(parts[3])) await itemPage(parts[1], parts[3]);
     else if (parts[0] === 'playground' && parts.length === 1) await playgroundPage();

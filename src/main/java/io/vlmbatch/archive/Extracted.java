@@ -13,6 +13,13 @@ public sealed interface Extracted {
      *
      * @param originalWidth  the page's size at the render resolution, or the frame's stored size
      * @param originalHeight likewise
+     * @param renderedWith   the settings beyond the job's resize that shaped these pixels (a PDF's
+     *                       {@code pdf.dpi}), for the ledger's fingerprint; null when there are none
      */
-    record Page(BufferedImage image, int originalWidth, int originalHeight) implements Extracted {}
+    record Page(BufferedImage image, int originalWidth, int originalHeight, String renderedWith) implements Extracted {
+
+        public Page(BufferedImage image, int originalWidth, int originalHeight) {
+            this(image, originalWidth, originalHeight, null);
+        }
+    }
 }

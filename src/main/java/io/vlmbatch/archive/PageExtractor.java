@@ -43,7 +43,7 @@ public final class PageExtractor {
                 case PDF -> {
                     try (PDDocument doc = PdfPages.open(leaf)) {
                         BufferedImage image = PdfPages.render(doc, page, render);
-                        yield new Extracted.Page(image, image.getWidth(), image.getHeight());
+                        yield new Extracted.Page(image, image.getWidth(), image.getHeight(), render.pdfSettings());
                     }
                 }
                 case TIFF -> {

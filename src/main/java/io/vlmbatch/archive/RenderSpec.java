@@ -4,7 +4,7 @@ package io.vlmbatch.archive;
  * How pages become pixels.
  *
  * @param maxSide   a PDF page is rendered so its long side is this many pixels (the model's input size);
- *                  a TIFF frame is decoded at no more than about twice this when it is very large
+ *                  a TIFF frame at least twice this is read with every n-th pixel, keeping at least this (1-bit frames whole)
  * @param dpi       when positive, PDF pages render at this resolution instead (still bounded by maxPixels)
  * @param maxPixels a rendered page or a TIFF frame claiming more pixels is scaled down / refused
  */
@@ -23,6 +23,15 @@ public record RenderSpec(int maxSide, int dpi, long maxPixels) {
         if (maxPixels < 1) {
             throw new IllegalArgumentException("maxPixels must be positive, got " + maxPixels);
         }
+    }
+
+    /**
+     * What shapes a rendered PDF page beyond resize.max_side and max_pixels (which the ledger's fingerprint
+     * holds already): the dpi when one is set, so that changing it asks again. Null with the default,
+     * which keeps the fingerprints of jobs without {@code pdf:} as they were.
+     */
+    public String pdfSettings() {
+        return dpi > 0 ? "pdf.dpi=" + dpi : null;
     }
 
     public static RenderSpec defaults() {

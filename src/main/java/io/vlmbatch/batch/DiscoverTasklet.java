@@ -43,7 +43,8 @@ public class DiscoverTasklet implements Tasklet {
         }
         List<SourceItem> batch = new ArrayList<>(BATCH);
         long[] count = {0};
-        source.get().discover(item -> {
+        ImageSource listing = source.get();
+        listing.discover(item -> {
             batch.add(item);
             if (batch.size() == BATCH) {
                 items.insert(runId, batch);
@@ -53,7 +54,7 @@ public class DiscoverTasklet implements Tasklet {
         });
         items.insert(runId, batch);
         count[0] += batch.size();
-        runs.markDiscovered(runId);
+        runs.markDiscovered(runId, listing.membersSkipped());
         contribution.incrementWriteCount(count[0]);
         log.info("discovered {} images", count[0]);
         return RepeatStatus.FINISHED;

@@ -84,7 +84,7 @@ public class InferenceWriter implements ItemWriter<PreparedItem> {
                         perTask.add(null);
                         continue;
                     }
-                    String fp = TaskFingerprint.of(lm, p.prompts().get(t), tasks.get(t), resize);
+                    String fp = TaskFingerprint.of(lm, p.prompts().get(t), tasks.get(t), resize, p.renderedWith());
                     perTask.add(fp);
                     keys.add(new LedgerStore.Key(p.contentHash(), fp));
                 }

@@ -61,6 +61,7 @@ public class PrepareProcessor implements ItemProcessor<WorkItem, PreparedItem> {
             return PreparedItem.rejected(item, e.getMessage());
         }
         String contentHash = null;
+        String renderedWith = null;
         PreparedImage image;
         try {
             if (item.inContainer()) {
@@ -82,6 +83,9 @@ public class PrepareProcessor implements ItemProcessor<WorkItem, PreparedItem> {
                     case Extracted.ImageBytes b -> preparer.prepare(b.bytes(), item.member());
                     case Extracted.Page p -> preparer.prepare(p.image());
                 };
+                if (extracted instanceof Extracted.Page p) {
+                    renderedWith = p.renderedWith();
+                }
             } else {
                 byte[] bytes;
                 try {
@@ -99,7 +103,8 @@ public class PrepareProcessor implements ItemProcessor<WorkItem, PreparedItem> {
             return PreparedItem.rejected(item, "cannot decode: " + e, contentHash);
         }
         String dataUrl = "data:" + image.mimeType() + ";base64," + Base64.getEncoder().encodeToString(image.bytes());
-        return new PreparedItem(item, dataUrl, image.originalWidth(), image.originalHeight(), prompts, null, contentHash);
+        return new PreparedItem(item, dataUrl, image.originalWidth(), image.originalHeight(), prompts, null, contentHash,
+                renderedWith);
     }
 
 }

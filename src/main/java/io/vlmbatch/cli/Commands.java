@@ -10,6 +10,7 @@ import io.vlmbatch.run.RunPlan;
 import io.vlmbatch.run.RunRefusedException;
 import io.vlmbatch.store.CsvExporter;
 import io.vlmbatch.store.JsonlExporter;
+import io.vlmbatch.store.ArchiveCounts;
 import io.vlmbatch.store.ItemCounts;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
@@ -169,6 +170,10 @@ public class Commands {
                     r.params().isEmpty() ? "-" : r.params(), r.executionId() == null ? "-" : r.executionId(),
                     r.status() == null ? "-" : r.status(), time(r.started()), time(r.ended()), r.done(), r.failed(), r.pending(), r.reused());
         }
+        for (RunStore.RunRow r : rows) {
+            ArchiveCounts archives = runs.archiveCounts(r.runId());
+            if (archives.any()) out.printf("%s %s%s: %s%n", r.jobName(), r.logicalDate(), r.params().isEmpty() ? "" : " [" + r.params() + "]", archives.line());
+        }
         return 0;
     }
 
@@ -214,6 +219,8 @@ public class Commands {
         out.printf("%s: %s (execution %d): %d images, %d done (%d reused from earlier runs, %d asked), %d failed, %d pending%n",
                 describe(def, p), execution.getStatus(), execution.getId(), c.total(), c.done(), c.reused(), c.asked(),
                 c.failed(), c.pending());
+        ArchiveCounts archives = runs.archiveCounts(runId);
+        if (archives.any()) out.println(archives.line());
         if (c.failed() > 0) out.println("failed items and their reasons are in the CSV's error column and in `vlm_work_item.error`");
         if (execution.getStatus() == BatchStatus.COMPLETED) return 0;
         for (Throwable t : execution.getAllFailureExceptions()) {

@@ -48,8 +48,8 @@ public final class JobFileLoader {
     /** An endpoint pool larger than this is a mistake in the file, not a deployment. */
     private static final int MAX_ENDPOINTS = 256;
     private static final Pattern KNOWN_PATH_VAR = Pattern.compile("ds|ds_nodash|prev_ds|job|params\\.[A-Za-z_][A-Za-z0-9_]*");
-    /** What every item has for its prompts; a manifest's columns come on top ({{labels}} is the task's). */
-    private static final List<String> ITEM_VARS = List.of("file_name", "item_key", "uri");
+    /** What every item has for its prompts ({{member}}, {{page}}: its lineage, empty for a plain image); a manifest's columns come on top ({{labels}} is the task's). */
+    private static final List<String> ITEM_VARS = List.of("file_name", "item_key", "uri", "member", "page");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)?");
 
     private final Path file;

@@ -10,7 +10,7 @@ import java.util.Objects;
 /**
  * What determines an answer, hashed: the model the server reports, the final prompt text (after the
  * template's variables are filled in), the labels in order, the sampling parameters and how the image
- * is resized before it is sent. Two requests with the same fingerprint on the same bytes would ask the
+ * is resized before it is sent (and, for a PDF page rendered at a set {@code pdf.dpi}, that dpi). Two requests with the same fingerprint on the same bytes would ask the
  * same question; the task's name is left out on purpose (renaming a task changes no answer).
  */
 public final class TaskFingerprint {
@@ -20,6 +20,14 @@ public final class TaskFingerprint {
     private TaskFingerprint() {}
 
     public static String of(String model, String prompt, TaskSpec task, ResizeSpec resize) {
+        return of(model, prompt, task, resize, null);
+    }
+
+    /**
+     * @param renderedWith how a page was rendered beyond the resize settings (a PDF's {@code pdf.dpi}); null
+     *                     for images and default renders, which then hash exactly as before it existed
+     */
+    public static String of(String model, String prompt, TaskSpec task, ResizeSpec resize, String renderedWith) {
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(prompt, "prompt");
         MessageDigest d = ContentHash.sha256();
@@ -36,6 +44,10 @@ public final class TaskFingerprint {
         field(d, Long.toString(resize.maxPixels()));
         field(d, resize.format());
         field(d, Float.toString(resize.quality()));
+        if (renderedWith != null) {
+            field(d, "rendered with");
+            field(d, renderedWith);
+        }
         return HexFormat.of().formatHex(d.digest());
     }
 

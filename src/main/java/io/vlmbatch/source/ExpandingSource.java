@@ -51,4 +51,9 @@ final class ExpandingSource implements ImageSource {
     ExpandStats stats() {
         return stats;
     }
+
+    @Override
+    public long membersSkipped() {
+        return stats.skippedUnknown();
+    }
 }

@@ -7,4 +7,9 @@ import java.util.function.Consumer;
 public interface ImageSource {
 
     void discover(Consumer<SourceItem> sink) throws IOException;
+
+    /** Archive members that {@link #discover} left out as neither an image nor a container (no work item). */
+    default long membersSkipped() {
+        return 0;
+    }
 }

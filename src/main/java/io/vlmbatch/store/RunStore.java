@@ -81,7 +81,17 @@ public class RunStore {
     }
 
     public void markDiscovered(long runId) {
-        jdbc.update("UPDATE vlm_run SET discovered = TRUE WHERE run_id = ?", runId);
+        markDiscovered(runId, 0);
+    }
+
+    /** @param membersSkipped archive members of unknown type the listing left out (they have no work item) */
+    public void markDiscovered(long runId, long membersSkipped) {
+        jdbc.update("UPDATE vlm_run SET discovered = TRUE, members_skipped = ? WHERE run_id = ?", membersSkipped, runId);
+    }
+
+    /** Documents (distinct file + member with numbered pages), their pages, and members skipped at discovery. */
+    public ArchiveCounts archiveCounts(long runId) {
+        return ArchiveCounts.of(jdbc, runId);
     }
 
     /** Runs (newest first) with their latest execution and item counts; jobName null = every job. */

@@ -8,8 +8,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import io.vlmbatch.store.ArchiveCounts;
 import io.vlmbatch.store.ItemCounts;
 import io.vlmbatch.store.ItemStatus;
+import io.vlmbatch.store.WorkItem;
 import io.vlmbatch.store.WorkItemStore;
 import org.springframework.jdbc.core.JdbcTemplate;
 import tools.jackson.core.type.TypeReference;
@@ -123,7 +125,7 @@ public class RunQueries {
         return Optional.of(new RunDetail(runId, head.job(), head.logicalDate(), head.params(), head.discovered(),
                 new RunDetail.Counts(c.done(), c.failed(), c.pending(), c.total()), rate, seconds,
                 executions.stream().map(Timed::execution).toList(), steps, failures, tasks, schedule, state,
-                new RunDetail.Ledger(c.reused(), c.asked(), c.failed(), attempts(runId))));
+                ArchiveCounts.of(jdbc, runId), new RunDetail.Ledger(c.reused(), c.asked(), c.failed(), attempts(runId))));
     }
 
     /** The retry attempts of a run, newest first. */
@@ -141,7 +143,10 @@ public class RunQueries {
 
     public record ResultFilter(ItemStatus status, String task, String label, String q) {}
 
-    /** A page of a run's images with every task's answer, filtered. */
+    /**
+     * A page of a run's results with every task's answer, filtered; the matching pages of one document
+     * make one entry (see {@link ResultsPage}).
+     */
     public ResultsPage results(long runId, ResultFilter f, int page, int size) {
         StringBuilder where = new StringBuilder("w.run_id = ?");
         List<Object> args = new ArrayList<>(List.of(runId));
@@ -169,20 +174,69 @@ public class RunQueries {
             args.add(like);
             args.add(like);
         }
+        // Pages of one document (same file and member, numbered) group together; anything else stands alone.
+        String entries = """
+                SELECT min(w.id) AS id, bool_or(w.page IS NOT NULL) AS doc, count(*) AS n,
+                       count(*) FILTER (WHERE w.status = 'done') AS done, count(*) FILTER (WHERE w.status = 'failed') AS failed,
+                       count(*) FILTER (WHERE w.status = 'pending') AS pending
+                FROM vlm_work_item w WHERE %s GROUP BY w.uri, w.member, CASE WHEN w.page IS NULL THEN w.id END""".formatted(where);
+        long[] totals = jdbc.queryForObject("SELECT count(*), count(*) FILTER (WHERE doc) FROM (" + entries + ") e",
+                (rs, n) -> new long[] {rs.getLong(1), rs.getLong(2)}, args.toArray());
+        List<Object> pageArgs = new ArrayList<>(args);
+        pageArgs.add(size);
+        pageArgs.add((long) page * size);
+        record Entry(long id, boolean doc, long n, long done, long failed, long pending) {}
+        List<Entry> shown = jdbc.query(entries + " ORDER BY 1 LIMIT ? OFFSET ?", (rs, n) -> new Entry(rs.getLong(1),
+                rs.getBoolean(2), rs.getLong(3), rs.getLong(4), rs.getLong(5), rs.getLong(6)), pageArgs.toArray());
+        List<ResultsPage.Item> items = new ArrayList<>();
+        if (!shown.isEmpty()) {
+            List<Object> ids = new ArrayList<>(shown.stream().map(Entry::id).toList());
+            Map<Long, ResultsPage.Item> byId = new java.util.HashMap<>();
+            for (ResultsPage.Item it : items("w.id IN (" + String.join(",", java.util.Collections.nCopies(ids.size(), "?")) + ")",
+                    ids, "w.id")) {
+                byId.put(it.id(), it);
+            }
+            for (Entry e : shown) {
+                ResultsPage.Item it = byId.get(e.id());
+                if (it == null) continue; // the run's items are frozen, but be safe against a concurrent delete
+                items.add(e.doc() ? it.withDocument(new ResultsPage.Document(documentName(it.itemKey()), e.n(), e.done(),
+                        e.failed(), e.pending())) : it);
+            }
+        }
+        return new ResultsPage(totals[0], page, size, items, totals[1]);
+    }
+
+    /** The pages of the document one page of which is itemId, in page order; empty when it is no page of this run. */
+    public Optional<ResultsPage> documentPages(long runId, long itemId, int page, int size) {
+        List<Map<String, Object>> doc = jdbc.queryForList(
+                "SELECT uri, member FROM vlm_work_item WHERE run_id = ? AND id = ? AND page IS NOT NULL", runId, itemId);
+        if (doc.isEmpty()) return Optional.empty();
+        String where = "w.run_id = ? AND w.uri = ? AND w.member = ? AND w.page IS NOT NULL";
+        List<Object> args = List.of(runId, doc.getFirst().get("uri"), doc.getFirst().get("member"));
         Long total = jdbc.queryForObject("SELECT count(*) FROM vlm_work_item w WHERE " + where, Long.class, args.toArray());
         List<Object> pageArgs = new ArrayList<>(args);
         pageArgs.add(size);
         pageArgs.add((long) page * size);
-        List<ResultsPage.Item> items = jdbc.query("""
+        return Optional.of(new ResultsPage(total == null ? 0 : total, page, size,
+                items(where, pageArgs, "w.page, w.id LIMIT ? OFFSET ?"), 0));
+    }
+
+    /** A page's key without its "#pN": the document's key (the page suffix is always last). */
+    static String documentName(String pageKey) {
+        return pageKey.replaceFirst("#p[0-9]+$", "");
+    }
+
+    private List<ResultsPage.Item> items(String where, List<Object> args, String orderAndLimit) {
+        return jdbc.query("""
                 SELECT w.id, w.item_key, w.uri, w.status, w.error, w.width, w.height, w.metadata::text,
                        coalesce(jsonb_object_agg(r.task, jsonb_build_object('answer', r.answer, 'status', r.status, 'error', r.error,
-                                'latencyMs', r.latency_ms)) FILTER (WHERE r.task IS NOT NULL), '{}')::text
+                                'latencyMs', r.latency_ms)) FILTER (WHERE r.task IS NOT NULL), '{}')::text, w.member, w.page
                 FROM vlm_work_item w LEFT JOIN vlm_result r ON r.work_item_id = w.id
-                WHERE %s GROUP BY w.id ORDER BY w.id LIMIT ? OFFSET ?""".formatted(where), (rs, n) -> new ResultsPage.Item(
+                WHERE %s GROUP BY w.id ORDER BY %s""".formatted(where, orderAndLimit), (rs, n) -> new ResultsPage.Item(
                 rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
                 rs.getObject(6, Integer.class), rs.getObject(7, Integer.class),
-                JSON.readValue(rs.getString(8), OBJECT_MAP), JSON.readValue(rs.getString(9), OBJECT_MAP)), pageArgs.toArray());
-        return new ResultsPage(total == null ? 0 : total, page, size, items);
+                JSON.readValue(rs.getString(8), OBJECT_MAP), JSON.readValue(rs.getString(9), OBJECT_MAP),
+                rs.getString(10), rs.getObject(11, Integer.class), null), args.toArray());
     }
 
     /** Runs of other items with the same bytes an item page lists. */
@@ -227,8 +281,14 @@ public class RunQueries {
 
     /** The source URI of one image of a run (never a path from the request: only what discovery stored). */
     public Optional<String> itemUri(long runId, long itemId) {
-        return jdbc.queryForList("SELECT uri FROM vlm_work_item WHERE run_id = ? AND id = ?", String.class, runId, itemId)
-                .stream().findFirst();
+        return itemLineage(runId, itemId).map(WorkItem::uri);
+    }
+
+    /** One item of a run with its lineage (file, member, page), as discovery stored it. */
+    public Optional<WorkItem> itemLineage(long runId, long itemId) {
+        return jdbc.query("SELECT id, run_id, item_key, uri, member, page FROM vlm_work_item WHERE run_id = ? AND id = ?",
+                (rs, n) -> new WorkItem(rs.getLong(1), rs.getLong(2), rs.getString(3), rs.getString(4), Map.of(),
+                        rs.getString(5), rs.getObject(6, Integer.class)), runId, itemId).stream().findFirst();
     }
 
     public Optional<String> jobOfRun(long runId) {

@@ -2,6 +2,7 @@ package io.vlmbatch.web;
 
 import io.vlmbatch.image.ImageRejectedException;
 import io.vlmbatch.store.ItemStatus;
+import io.vlmbatch.store.WorkItem;
 import java.io.IOException;
 import java.time.Duration;
 import org.springframework.http.CacheControl;
@@ -55,12 +56,24 @@ class RunsController {
         return queries.itemHistory(runId, itemId).orElseThrow(() -> ApiException.notFound("no item " + itemId + " in run " + runId));
     }
 
+    /** The pages of the document that item {itemId} is a page of, in page order, with their answers. */
+    @GetMapping("/{runId}/documents/{itemId}")
+    ResultsPage document(@PathVariable long runId, @PathVariable long itemId,
+                         @RequestParam(defaultValue = "0") int page, @RequestParam(defaultValue = "24") int size) {
+        if (queries.jobOfRun(runId).isEmpty()) throw ApiException.notFound("no run " + runId);
+        if (page < 0) throw ApiException.bad("page must be >= 0");
+        if (size < 1 || size > 200) throw ApiException.bad("size must be 1..200");
+        return queries.documentPages(runId, itemId, page, size)
+                .orElseThrow(() -> ApiException.notFound("no page " + itemId + " of a document in run " + runId));
+    }
+
     @GetMapping("/{runId}/items/{itemId}/thumbnail")
     ResponseEntity<byte[]> thumbnail(@PathVariable long runId, @PathVariable long itemId) {
         String job = queries.jobOfRun(runId).orElseThrow(() -> ApiException.notFound("no run " + runId));
-        String uri = queries.itemUri(runId, itemId).orElseThrow(() -> ApiException.notFound("no item " + itemId + " in run " + runId));
+        WorkItem item = queries.itemLineage(runId, itemId).orElseThrow(() -> ApiException.notFound("no item " + itemId + " in run " + runId));
+        String uri = item.uri();
         try {
-            byte[] jpeg = thumbnails.thumbnail(job, runId, itemId, uri);
+            byte[] jpeg = thumbnails.thumbnail(job, item);
             return ResponseEntity.ok().contentType(MediaType.IMAGE_JPEG)
                     .cacheControl(CacheControl.maxAge(Duration.ofHours(1)).cachePrivate()).body(jpeg);
         } catch (ImageRejectedException e) {

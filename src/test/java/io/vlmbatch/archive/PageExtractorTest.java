@@ -52,6 +52,21 @@ class PageExtractorTest {
     }
 
     @Test
+    void aLargeTiffFrameIsReadSubsampledToAtLeastTheTargetSizeButABilevelOneWhole() throws Exception {
+        Path gray = ArchiveFiles.write(dir.resolve("gray.tif"), ArchiveFiles.multiPageTiff(2550, 3300,
+                BufferedImage.TYPE_BYTE_GRAY, "LZW", Color.RED, Color.BLUE));
+        BufferedImage g = page(extractor.extract(new LocalFileSource(gray), "", 2));
+        assertThat(g.getWidth()).isEqualTo(1275); // every 2nd pixel: 1650 px >= 1120, then averaged down by the preparer
+        assertThat(g.getHeight()).isEqualTo(1650);
+        Path g4 = ArchiveFiles.write(dir.resolve("g4.tif"), ArchiveFiles.multiPageTiff(2550, 3300,
+                BufferedImage.TYPE_BYTE_BINARY, "CCITT T.6", Color.RED, Color.BLUE));
+        BufferedImage b = page(extractor.extract(new LocalFileSource(g4), "", 1));
+        assertThat(b.getWidth()).isEqualTo(2550); // thin strokes kept for the averaging downscale
+        assertThat(TiffFrames.subsampling(2239, 1000, 1120)).isEqualTo(1);
+        assertThat(TiffFrames.subsampling(10000, 3000, 1120)).isEqualTo(8); // 1250 px
+    }
+
+    @Test
     void aTiffFrameDecodesToItsOwnPicture() throws Exception {
         Path tif = ArchiveFiles.write(dir.resolve("stack.tif"),
                 ArchiveFiles.multiPageTiff(400, 600, Color.RED, new Color(0, 160, 0), Color.BLUE));

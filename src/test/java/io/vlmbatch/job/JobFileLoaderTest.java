@@ -246,6 +246,28 @@ class JobFileLoaderTest {
     }
 
     @Test
+    void memberAndPageArePromptVariablesOfEveryItemFilledFromItsLineage() throws Exception {
+        JobDefinition def = JobFileLoader.load(write("""
+                name: x
+                source: { folder: . }
+                tasks:
+                  - { name: a, prompt: "Page {{ page }} of {{member}} in {{file_name}}" }
+                """));
+        TaskSpec task = def.tasks().getFirst();
+        assertThat(task.template().variables()).containsExactly("page", "member", "file_name");
+        io.vlmbatch.store.WorkItem page = new io.vlmbatch.store.WorkItem(1, 1, "box.zip!/letters/1903.pdf#p2",
+                "file:///scans/box.zip", Map.of(), "letters/1903.pdf", 2);
+        io.vlmbatch.store.WorkItem image = new io.vlmbatch.store.WorkItem(2, 1, "cat.jpg", "file:///scans/cat.jpg", Map.of());
+        // a hostile member name is text in the prompt, never a template again
+        io.vlmbatch.store.WorkItem hostile = new io.vlmbatch.store.WorkItem(3, 1, "b.zip!/x", "file:///scans/b.zip", Map.of(),
+                "{{uri}}/$1\\..<b>.jpg", null);
+        assertThat(io.vlmbatch.ledger.ItemPrompts.render(page, def.tasks())).containsExactly("Page 2 of letters/1903.pdf in box.zip");
+        assertThat(io.vlmbatch.ledger.ItemPrompts.render(image, def.tasks())).containsExactly("Page  of  in cat.jpg");
+        assertThat(io.vlmbatch.ledger.ItemPrompts.render(hostile, def.tasks()))
+                .containsExactly("Page  of {{uri}}/$1\\..<b>.jpg in b.zip");
+    }
+
+    @Test
     void anUnknownPromptVariableFailsAtLoadTime() throws Exception {
         assertError("""
                 name: x
@@ -253,7 +275,7 @@ class JobFileLoaderTest {
                 tasks:
                   - { name: a, template: describe }
                   - { name: b, prompt: "Is {{ file_nmae }} blurry?" }
-                """, ":5: tasks[1].prompt: unknown variable {{file_nmae}} in b (inline) (known: file_name, item_key, uri, labels");
+                """, ":5: tasks[1].prompt: unknown variable {{file_nmae}} in b (inline) (known: file_name, item_key, uri, member, page, labels");
         Files.writeString(dir.resolve("mine.txt"), "Taken by {{ camera }}?");
         assertError("""
                 name: x

@@ -82,6 +82,18 @@ class LedgerHashesTest {
     }
 
     @Test
+    void aPdfPagesDpiChangesTheFingerprintAndTheDefaultRenderKeepsTheOldOne() {
+        io.vlmbatch.archive.RenderSpec dpi150 = new io.vlmbatch.archive.RenderSpec(1120, 150, RESIZE.maxPixels());
+        io.vlmbatch.archive.RenderSpec dpi200 = new io.vlmbatch.archive.RenderSpec(1120, 200, RESIZE.maxPixels());
+        String base = TaskFingerprint.of("glm-4v-9b", "Read it", KIND, RESIZE);
+        assertThat(io.vlmbatch.archive.RenderSpec.defaults().pdfSettings()).isNull();
+        assertThat(TaskFingerprint.of("glm-4v-9b", "Read it", KIND, RESIZE, io.vlmbatch.archive.RenderSpec.defaults().pdfSettings()))
+                .isEqualTo(base);
+        assertThat(Set.of(base, TaskFingerprint.of("glm-4v-9b", "Read it", KIND, RESIZE, dpi150.pdfSettings()),
+                TaskFingerprint.of("glm-4v-9b", "Read it", KIND, RESIZE, dpi200.pdfSettings()))).hasSize(3);
+    }
+
+    @Test
     void fieldBoundariesCannotBeShifted() {
         TaskSpec ab = new TaskSpec("t", KIND.template(), List.of("a,b", "c"), 16, null, null, null);
         TaskSpec abc = new TaskSpec("t", KIND.template(), List.of("a", "b,c"), 16, null, null, null);

@@ -66,6 +66,8 @@ class ArchivesJobIT {
 
             assertThat(r.exitCode()).as(r.output()).isZero();
             assertThat(r.output()).contains("COMPLETED").contains("15 done (0 reused from earlier runs, 15 asked), 1 failed");
+            // readme.txt in box.zip has no item: the summary counts it
+            assertThat(r.output()).contains("archives: 4 documents, 10 pages, 1 member skipped (unknown type)");
 
             String base = images.toUri().toString();
             List<CSVRecord> rows;
@@ -120,6 +122,38 @@ class ArchivesJobIT {
             assertThat(export.exitCode()).as(export.output()).isZero();
             assertThat(export.output()).contains("wrote 16 records to again.jsonl");
             assertThat(Files.readAllLines(work.resolve("again.jsonl"))).isEqualTo(Files.readAllLines(work.resolve("out/archives.jsonl")));
+        }
+    }
+
+    @Test
+    void changingPdfDpiAsksThePdfPagesAgainAndReusesEverythingElse(@TempDir Path work) throws Exception {
+        Path images = Files.createDirectories(work.resolve("images"));
+        Files.write(images.resolve("a.jpg"), ImageFiles.jpeg(320, 240, 1));
+        Files.write(images.resolve("letter.pdf"), ArchiveFiles.textPdf(2, "Dear archivist"));
+        Files.write(images.resolve("stack.tif"), ArchiveFiles.multiPageTiff(300, 400, Color.RED, Color.GREEN));
+        try (VlmServeProcess server = VlmServeProcess.start(work)) {
+            Launcher launcher = new Launcher(work.resolve("data"), work);
+            String[] outputs = new String[3];
+            int[] dpis = {72, 72, 96};
+            for (int i = 0; i < 3; i++) {
+                Path job = work.resolve("dpi.yaml");
+                Files.writeString(job, """
+                        name: dpi
+                        source: { folder: images }
+                        pdf: { dpi: %d }
+                        tasks:
+                          - { name: text, prompt: "Read page {{page}} of {{file_name}} {{member}}", max_tokens: 8 }
+                        output: { csv: "out/dpi.csv" }
+                        inference: { base_url: "%s", concurrency: 4, retries: 2, backoff_ms: 100, timeout_s: 20 }
+                        """.formatted(dpis[i], server.baseUrl()));
+                Launcher.Result r = launcher.run(300, "run", job.toString(), "--date", "2026-05-1" + i);
+                assertThat(r.exitCode()).as(r.output()).isZero();
+                outputs[i] = r.output();
+            }
+            assertThat(outputs[0]).contains("5 done (0 reused from earlier runs, 5 asked)");
+            assertThat(outputs[1]).contains("5 done (5 reused from earlier runs, 0 asked)");
+            // the two PDF pages are rendered differently now; the image and the TIFF frames are not
+            assertThat(outputs[2]).contains("5 done (3 reused from earlier runs, 2 asked)");
         }
     }
 

@@ -26,8 +26,8 @@ import org.openqa.selenium.support.ui.WebDriverWait;
 
 /**
  * The web UI in a real headless Chromium (Debian's chromium + chromium-driver, driven by Selenium):
- * jobs → a job's grid of runs → a run's detail → its results gallery → the playground with the tiny
- * model. Screenshots of each page go to ${build.dir}/screenshots/.
+ * jobs → a job's grid of runs → a run's detail → its results gallery → a document's pages → the
+ * playground with the tiny model. Screenshots of each page go to ${build.dir}/screenshots/.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class WebUiIT {
@@ -40,7 +40,7 @@ class WebUiIT {
     @BeforeAll
     void start(@TempDir Path tmp) throws Exception {
         this.tmp = tmp;
-        serve = new ServeFixture(tmp);
+        serve = new ServeFixture(tmp, true);
         serve.awaitCatchup(Duration.ofMinutes(4));
         shots = RepoPaths.buildDir().resolve("screenshots");
         Files.createDirectories(shots);
@@ -111,6 +111,74 @@ class WebUiIT {
         wait.until(ExpectedConditions.presenceOfElementLocated(By.cssSelector(".card[data-item='not-an-image.jpg']")));
         assertThat(browser.findElement(By.id("total")).getText()).isEqualTo("1 image");
         shot("5-gallery-filtered");
+    }
+
+    /**
+     * A run over a multi-page TIFF and a ZIP whose members are named with markup: the run page counts
+     * documents, pages and the skipped member; the gallery shows each document as one card (its first
+     * page's thumbnail, name, page count, states) that opens to its pages, each with a thumbnail rendered
+     * from the page and its answers; no name runs as markup.
+     */
+    @Test
+    void documentsShowAsOneCardThatOpensToTheirPagesAndHostileMemberNamesStayText() throws Exception {
+        long runId = serve.awaitDocuments(Duration.ofMinutes(4));
+        String pdf = "hostile.zip!/" + ServeFixture.HOSTILE_PDF;
+        String member = "hostile.zip!/" + ServeFixture.HOSTILE_MEMBER;
+        browser.get(serve.base + "#/playground");
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("upload")));
+
+        go("#/run/" + runId);
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("count-documents")));
+        assertThat(browser.findElement(By.id("count-items")).getText()).isEqualTo("6");
+        assertThat(browser.findElement(By.id("count-documents")).getText()).isEqualTo("2");
+        assertThat(browser.findElement(By.id("count-pages")).getText()).isEqualTo("5");
+        assertThat(browser.findElement(By.id("count-skipped")).getText()).isEqualTo("1");
+        assertThat(browser.findElement(By.id("count-done")).getText()).isEqualTo("6");
+        shot("9-run-with-documents");
+
+        go("#/run/" + runId + "/results");
+        wait.until(ExpectedConditions.numberOfElementsToBe(By.cssSelector("#cards .card"), 3));
+        assertThat(browser.findElement(By.id("total")).getText()).isEqualTo("1 image, 2 documents");
+        wait.until(d -> (Boolean) js("return [...document.querySelectorAll('#cards img')].filter(i => i.complete && i.naturalWidth > 0).length === 3"));
+        WebElement doc = browser.findElements(By.cssSelector("#cards .card.doc")).stream()
+                .filter(c -> pdf.equals(c.getAttribute("data-item"))).findFirst().orElseThrow();
+        assertThat(doc.findElement(By.cssSelector(".key")).getText()).isEqualTo(pdf);
+        assertThat(doc.findElement(By.cssSelector(".pages")).getText()).isEqualTo("2 pages: 2 done");
+        WebElement tiff = browser.findElement(By.cssSelector(".card.doc[data-item='stack.tif']"));
+        assertThat(tiff.findElement(By.cssSelector(".pages")).getText()).isEqualTo("3 pages: 3 done");
+        assertThat(js("return [...document.querySelectorAll('#cards .card:not(.doc)')].map(c => c.dataset.item)").toString())
+                .isEqualTo("[" + member + "]");
+        assertThat(browser.findElement(By.cssSelector("#cards .card:not(.doc) .key")).getText()).startsWith(member);
+        assertNothingRan("a gallery of documents");
+        shot("10-gallery-documents");
+
+        doc.click();
+        wait.until(ExpectedConditions.numberOfElementsToBe(By.cssSelector("#cards .card[data-page]"), 2));
+        assertThat(browser.findElement(By.id("document-name")).getText()).isEqualTo(pdf);
+        assertThat(browser.findElement(By.id("total")).getText()).isEqualTo("2 pages");
+        assertThat(js("return [...document.querySelectorAll('#cards .card')].map(c => c.dataset.page)").toString()).isEqualTo("[1, 2]");
+        // thumbnails made from each page (rendered at thumbnail size), not from the ZIP's bytes
+        wait.until(d -> (Boolean) js("return [...document.querySelectorAll('#cards img')]"
+                + ".filter(i => i.complete && i.naturalWidth > 0 && Math.max(i.naturalWidth, i.naturalHeight) <= 320).length === 2"));
+        for (WebElement page : browser.findElements(By.cssSelector("#cards .card"))) {
+            assertThat(page.findElements(By.cssSelector(".answer"))).hasSize(2);
+            assertThat(page.findElement(By.cssSelector(".key")).getText()).startsWith("page " + page.getAttribute("data-page"));
+        }
+        assertNothingRan("a document's pages");
+        shot("11-document-pages");
+
+        browser.findElement(By.id("back")).click();
+        wait.until(ExpectedConditions.numberOfElementsToBe(By.cssSelector("#cards .card"), 3));
+        browser.findElement(By.cssSelector(".card.doc[data-item='stack.tif']")).click();
+        wait.until(ExpectedConditions.numberOfElementsToBe(By.cssSelector("#cards .card[data-page]"), 3));
+        wait.until(d -> (Boolean) js("return [...document.querySelectorAll('#cards img')].filter(i => i.complete && i.naturalWidth > 0).length === 3"));
+
+        // a route to an item that is no page of a document, and one with markup, are "not found"
+        go("#/run/" + runId + "/document/999999999");
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("error")));
+        go("#/run/" + runId + "/document/1%22%3E%3Cimg%20src%3Dx%20onerror%3Dwindow.pwned%3D'route-doc'%3E");
+        wait.until(ExpectedConditions.textToBePresentInElementLocated(By.id("not-found"), "onerror=window.pwned='route-doc'"));
+        assertNothingRan("a document route");
     }
 
     @Test
@@ -195,15 +263,38 @@ class WebUiIT {
         assertThat(browser.findElement(By.id("count-ledger-failed")).getText()).isEqualTo("1");
         browser.findElement(By.id("retry-failed")).click();
         wait.until(ExpectedConditions.textToBePresentInElementLocated(By.id("attempts"), "COMPLETED"));
-        assertThat(browser.findElement(By.id("attempts")).getText()).contains("failed items");
+        assertThat(browser.findElement(By.id("attempts")).getText()).contains("all tasks");
         shot("11-run-ledger");
 
         browser.findElement(By.cssSelector("#failures a.item-link")).click();
         wait.until(ExpectedConditions.textToBe(By.id("item-key"), "not-an-image.jpg"));
-        assertThat(browser.findElement(By.id("answers-replaced")).getText()).contains("replaced by attempt 2");
+        assertThat(browser.findElement(By.id("view")).getText()).containsIgnoringCase("not an image");
 
-        // a done item: its answers in the other runs that held its bytes, with links to the runs they were reused from
+        // --reprocess completed from the form: a new attempt over every item, whose answers come back from the ledger
+        go("#/job/gallery");
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("backfill-form")));
+        js("document.getElementById('backfill-from').value = arguments[0]; document.getElementById('backfill-to').value = arguments[0]", from);
+        new Select(browser.findElement(By.id("backfill-mode"))).selectByValue("completed");
+        browser.findElement(By.id("backfill-go")).click();
+        wait.until(ExpectedConditions.textToBePresentInElementLocated(By.id("backfill-runs"), "rerun"));
+        deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        var attempts = serve.get("api/runs/" + runId).path("ledger").path("attempts");
+        while (System.nanoTime() < deadline && !(attempts.size() == 2 && attempts.get(0).path("status").asString().equals("COMPLETED"))) {
+            Thread.sleep(300);
+            attempts = serve.get("api/runs/" + runId).path("ledger").path("attempts");
+        }
+        assertThat(attempts.get(0).path("attempt").asInt()).as(attempts.toString()).isEqualTo(3);
+
+        // a done item: the answers attempt 3 replaced, the run they were reused from, the other runs that held its bytes
         long doneItem = serve.get("api/runs/" + runId + "/results?status=done&q=cat.jpg").path("items").get(0).path("id").asLong();
+        go("#/run/" + runId + "/item/" + doneItem);
+        wait.until(ExpectedConditions.textToBe(By.id("item-key"), "cat.jpg"));
+        assertThat(browser.findElement(By.id("answers-replaced")).getText()).contains("replaced by attempt 3");
+        assertThat(browser.findElements(By.cssSelector("#answers-now a.reused-from"))).hasSize(2);
+        browser.findElement(By.cssSelector("#answers-now a.reused-from")).click();
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("count-done")));
+        assertThat(browser.getCurrentUrl()).doesNotEndWith("#/run/" + runId).matches(".*#/run/[0-9]+$");
+
         String answer = "<img src=x onerror=window.pwned='item-answer'>";
         try (var db = java.sql.DriverManager.getConnection(serve.pg.jdbcUrl(), serve.pg.user(), serve.pg.password());
              var update = db.prepareStatement("UPDATE vlm_result SET answer = ? WHERE work_item_id = ? AND task = 'caption'")) {

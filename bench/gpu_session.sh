@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Every done-when figure of issues 13 (NF4) and 14 (bf16 / FP8 serving) in ONE device call of 600 s:
+#
+#   run(command="bash bench/gpu_session.sh", timeout_s=600)            # all parts, in this order
+#   run(command="bash bench/gpu_session.sh compare budget16")          # only these parts
+#
+# Parts (seconds each at most; a part that would start with under 30 s left is skipped):
+#   decode    nf4_memory_speed.py nf4 + bf16, batch 1/16/64: decode tok/s per row (CUDA graphs), lone-request
+#             TTFT, batch-1 peak memory; 8 MiB NF4 scratch (the 8 GiB budget's)                        210
+#   serve_nf4 serve_throughput.py --quant nf4 at concurrency 1 and 64 (lone TTFT, images/s), with a 256 MiB
+#             NF4 scratch (one dequant chunk per layer: a big card has the room)                         130
+#   compare   serve_throughput.py --compare: bf16 and FP8 at 64 and 128 (best images/s, TTFT p50 at 64,
+#             FP8's error)                                                                              160
+#   budget16  serve_throughput.py --quant nf4 --budget-gib 16: the memory plan, the KV slots it holds,
+#             images/s                                                                                  the rest
+#   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
+#             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
+# Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
+# to $OUT/gpu_session.log, and after every part bench/gpu_session_summary.py rewrites the table of targets in
+# $OUT/gpu_session_summary.json and summary.txt (printed at the end): at most 8 files come back.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench/results/gpu_session}
+mkdir -p "$OUT"
+LOG=$OUT/gpu_session.log
+TOTAL=${GPU_SESSION_SECONDS:-585}        # the device call's 600 s, less time to print the summary
+START=$(date +%s)
+export PYTHONPATH=inference:bench PYTHONUNBUFFERED=1 OUT
+# NVLink multicast stays off on the lent machines (their rule), also for the processes started here
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+PY=${PYTHON:-python3}
+
+left() { echo $((TOTAL - ($(date +%s) - START))); }
+
+summary() { "$PY" bench/gpu_session_summary.py "$OUT" > "$OUT/summary.txt" 2>&1; }
+
+part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
+    local name=$1 want=$2; shift 2
+    local envs=()
+    while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+    shift
+    local t; t=$(left)
+    [ "$want" -gt 0 ] && [ "$want" -lt "$t" ] && t=$want
+    if [ "$t" -lt 30 ]; then
+        echo "=== $name: skipped, $(left) s left" | tee -a "$LOG"
+        return
+    fi
+    echo "=== $name: up to $t s: ${envs[*]} $*" | tee -a "$LOG"
+    local t0; t0=$(date +%s)
+    # timeout signals the whole process group, so a bench's child processes stop with it
+    env "${envs[@]}" timeout -k 10 "$t" "$@" >> "$LOG" 2>&1
+    local rc=$?
+    echo "=== $name: exit $rc after $(( $(date +%s) - t0 )) s$([ $rc -eq 124 ] && echo ' (cut off)')" | tee -a "$LOG"
+    summary
+}
+
+{
+    echo "gpu_session $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
+    "$PY" -c 'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__, "gpus", torch.cuda.device_count())' 2>&1
+} | tee -a "$LOG"
+
+PARTS=("$@")
+[ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
+for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
+    case $p in decode|serve_nf4|compare|budget16|check) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check)" | tee -a "$LOG"; exit 2 ;;
+    esac
+done
+for p in "${PARTS[@]}"; do
+    case $p in
+        decode)
+            part decode 210 VLMSERVE_NF4_SCRATCH_MIB=8 -- "$PY" bench/nf4_memory_speed.py --modes nf4,bf16 \
+                --batches 1,16,64 --new-tokens 256 --mode-timeout 105 --out "$OUT/nf4_memory_speed.json" ;;
+        serve_nf4)
+            part serve_nf4 130 VLMSERVE_NF4_SCRATCH_MIB=256 -- "$PY" bench/serve_throughput.py --quant nf4 \
+                --concurrency 1 64 --images-per-client 1 --baseline-images 2 --three-task-concurrency 0 ;;
+        compare)
+            part compare 160 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 \
+                --ttft-concurrency 64 --images-per-client 1 --error-tokens 16 ;;
+        budget16)
+            part budget16 0 VLMSERVE_NF4_SCRATCH_MIB=8 -- "$PY" bench/serve_throughput.py --quant nf4 \
+                --budget-gib 16 --concurrency 1 32 --images-per-client 1 --baseline-images 1 \
+                --three-task-concurrency 0 ;;
+        check)
+            part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
+        *)
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 check)" | tee -a "$LOG"; exit 2 ;;
+    esac
+done
+summary
+cat "$OUT/summary.txt"

@@ -1,0 +1,75 @@
+"""The decoder's per-step ops in their few-kernel forms against the formulas they replace: rotary as
+x * c + pair_swap(x) * s (q and k of a layer in one pass), and the slot cache's decode attention with its
+mask made once per step."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from vlmserve.engine.kv_cache import SlotAttention, SlotKVCache
+from vlmserve.rotary import RotaryTable, apply_rotary
+
+
+def pairwise_rotary(x: torch.Tensor, cos_sin: torch.Tensor) -> torch.Tensor:
+    """The GLM-4 formula on x [B, H, T, D], cos_sin [B, T, P, 2]: pairs (a, b) of the first 2P dims become
+    (a cos - b sin, b cos + a sin), each product and sum rounded in x's dtype."""
+    rot = 2 * cos_sin.shape[-2]
+    pairs = x[..., :rot].unflatten(-1, (-1, 2))
+    a, b = pairs[..., 0], pairs[..., 1]
+    cos, sin = cos_sin[:, None, ..., 0], cos_sin[:, None, ..., 1]
+    out = torch.stack((a * cos - b * sin, b * cos + a * sin), dim=-1).flatten(-2)
+    return torch.cat((out, x[..., rot:]), dim=-1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_rotary_equals_the_pairwise_formula_bit_for_bit(dtype):
+    g = torch.Generator().manual_seed(0)
+    table = RotaryTable(head_dim=32, max_positions=4096, base=10000.0 * 500)
+    table.build()
+    positions = torch.randint(0, 4096, (3, 5), generator=g)
+    x = (torch.randn(3, 5, 6, 32, generator=g) * 4).to(dtype)           # [B, T, heads, D]
+    got = apply_rotary(x, table(positions, dtype))
+    want = pairwise_rotary(x.transpose(1, 2), table.cos_sin[positions].to(dtype)).transpose(1, 2)
+    assert got.dtype == dtype and got.shape == x.shape
+    assert torch.equal(got, want)
+
+
+def test_rotary_leaves_the_unrotated_half_alone():
+    table = RotaryTable(head_dim=8, max_positions=16)
+    table.build()
+    x = torch.arange(2 * 8, dtype=torch.float32).view(1, 1, 2, 8) + 1
+    got = apply_rotary(x, table(torch.tensor([[7]]), torch.float32))
+    assert torch.equal(got[..., 4:], x[..., 4:])
+    assert not torch.equal(got[..., :4], x[..., :4])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_slot_decode_attention_sees_exactly_the_cached_keys(dtype):
+    """Rows at different cache positions, query heads grouped over kv heads: each row attends to its keys
+    0..cache_pos (the new one included) and nothing after, as plain softmax attention over those keys."""
+    g = torch.Generator().manual_seed(1)
+    n_layers, n_slots, slot_len, n_kv, groups, d = 2, 4, 40, 2, 3, 16
+    cache = SlotKVCache(n_layers, n_slots, slot_len, n_kv, d, dtype, torch.device("cpu"))
+    cache.k.copy_(torch.randn(cache.k.shape, generator=g))
+    cache.v.copy_(torch.randn(cache.v.shape, generator=g))
+    attn = SlotAttention(cache)
+    cache_pos = torch.tensor([0, 17, 31])
+    attn.plan_decode(cache_pos, 32)
+    b = len(cache_pos)
+    q = torch.randn(b, n_kv * groups, 1, d, generator=g).to(dtype)
+    k = torch.randn(b, n_kv, 1, d, generator=g).to(dtype)
+    v = torch.randn(b, n_kv, 1, d, generator=g).to(dtype)
+    out = attn(1, q, k, v)
+    assert out.shape == (b, n_kv * groups, 1, d)
+    for row, pos in enumerate(cache_pos.tolist()):
+        keys = cache.k[1, row, :, :pos + 1].float()                       # [kv, S, D], new key written at pos
+        values = cache.v[1, row, :, :pos + 1].float()
+        assert torch.equal(cache.k[1, row, :, pos], k[row, :, 0])
+        for h in range(n_kv * groups):
+            kv = h // groups
+            w = torch.softmax(keys[kv] @ q[row, h, 0].float() / math.sqrt(d), dim=-1)
+            want = w @ values[kv]
+            tol = 1e-5 if dtype == torch.float32 else 3e-2
+            assert torch.allclose(out[row, h, 0].float(), want, atol=tol, rtol=tol), (row, h)

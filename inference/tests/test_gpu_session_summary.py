@@ -1,0 +1,66 @@
+"""bench/gpu_session_summary.py on the H200 result files the repo holds (the last GPU session's): it must read
+the figures they contain, judge them against the issues' targets, and report what they lack as not measured."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+RESULTS = BENCH / "results"
+
+
+@pytest.fixture(scope="module")
+def summary_mod():
+    spec = importlib.util.spec_from_file_location("gpu_session_summary", BENCH / "gpu_session_summary.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture()
+def last_session(tmp_path: Path) -> Path:
+    for src, dst in (("nf4_memory_speed_h200.json", "nf4_memory_speed.json"),
+                     ("serve_nf4_vs_bf16_h200_nf4.json", "serve_throughput_nf4.json"),
+                     ("serve_throughput_compare.json", "serve_throughput_compare.json")):
+        shutil.copy(RESULTS / src, tmp_path / dst)
+    return tmp_path
+
+
+def by_figure(rows):
+    return {r["figure"]: r for r in rows}
+
+
+def test_reads_the_last_sessions_figures_and_judges_them(summary_mod, last_session):
+    rows = by_figure(summary_mod.summarize(last_session))
+    step = rows["bf16 decode step at batch 1 (CUDA graph)"]
+    assert step["value"] == pytest.approx(1000 / 79.72696594409103)
+    assert rows["bf16 best images/s (c=128)"]["value"] == pytest.approx(4.1852175141449175)
+    assert rows["bf16 best images/s (c=128)"]["met"] is False                  # target 4.9
+    assert rows["fp8 best images/s (c=128)"]["met"] is False                   # target 6.5
+    assert rows["bf16 TTFT p50 at c=64"]["value"] == pytest.approx(4.819100779999999)
+    ratio = rows["NF4 / bf16 serving images/s, c=64"]
+    assert ratio["value"] == pytest.approx(2.3049688652745224 / 3.8128571223954912) and ratio["met"] is False
+    # that session's nf4 mode was cut off before it wrote batches, and it had no 16 GiB run: not measured
+    assert rows["NF4 / bf16 decode per row, batch 16"]["value"] is None
+    assert rows["NF4 / bf16 decode per row, batch 16"]["met"] is None
+    assert rows["NF4 16 GiB budget: KV slots held"]["value"] is None
+    text = summary_mod.table(list(rows.values()))
+    assert "| bf16 best images/s (c=128) | 4.185 img/s | >= 4.9 | NO |" in text
+    assert "not measured" in text
+
+
+def test_missing_or_broken_files_are_not_measured(summary_mod, tmp_path):
+    (tmp_path / "serve_throughput_compare.json").write_text('{"runs": [{"model": "bf16", "conc')   # cut mid-write
+    (tmp_path / "nf4_memory_speed.json").write_text('{"results": {"nf4": {"batches": "not a dict"}}}')
+    rows = summary_mod.summarize(tmp_path)
+    assert rows and all(r["value"] is None and r["met"] is None for r in rows)
+
+
+def test_main_writes_the_json_and_refuses_a_missing_dir(summary_mod, last_session, tmp_path, capsys):
+    assert summary_mod.main([str(last_session)]) == 0
+    assert (last_session / "gpu_session_summary.json").is_file()
+    assert "| figure |" in capsys.readouterr().out
+    assert summary_mod.main([str(tmp_path / "nope")]) == 2

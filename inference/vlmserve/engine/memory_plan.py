@@ -1,0 +1,103 @@
+"""Where the memory of a card goes when the engine serves on it: weights, the activation reserve, the caches, and
+the KV cache in what is left. Pure arithmetic (no GPU), so a plan for a 16 GB card can be checked anywhere.
+
+Everything is in bytes. The per-unit activation peaks are the H200 measurements in bench/results
+(serve_profile.json: the vision tower's extra memory per micro-batch of images; nf4_memory_speed_h200.json:
+prefill's extra memory per prompt token, and decode's transient peak per running row during graph capture
+and tuning); the plan adds a fragmentation allowance on top, since a capped pool cannot borrow from the rest
+of the GPU.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GIB = 2**30
+MIB = 2**20
+
+VISION_PER_IMAGE = int(0.16 * GIB)    # +0.30 GiB at 2 images, +1.20 at 8, +2.39 at 16 (bf16 and NF4 alike)
+PREFILL_PER_TOKEN = int(0.2 * MIB)    # 0.31 GiB for one 1,611-token prompt; 3.8 GiB for 16 of them at once
+DECODE_PER_ROW = 12 * MIB             # decode peak above what it holds: 0.74 GiB at 64 rows, 0.16 GiB at 16
+FIXED_RESERVE = int(0.25 * GIB)       # cuBLAS workspaces, Triton launch buffers, CUDA graph pools, NF4 scratch
+FRAGMENTATION = 0.10                  # of the cap: a capped caching allocator cannot use every free byte
+
+
+class PlanError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    cap: int                # what torch may hold (set as its per-process memory fraction)
+    weights: int
+    activations: int        # vision micro-batch + prefill micro-batch + fixed reserve
+    decode: int             # per running row, for the slots planned
+    fragmentation: int
+    prefix_store: int
+    image_cache: int
+    kv: int                 # the KV cache of the planned slots
+    slots: int
+    slot_len: int
+
+    @property
+    def kv_budget_tokens(self) -> int:
+        return self.slots * self.slot_len
+
+    @property
+    def unplanned(self) -> int:
+        """Bytes of the cap left over (less than one more slot)."""
+        return self.cap - (self.weights + self.activations + self.decode + self.fragmentation + self.prefix_store
+                           + self.image_cache + self.kv)
+
+    def rows(self) -> list[tuple[str, float]]:
+        """(part, GiB) in the order they are taken from the cap."""
+        return [("torch cap", self.cap / GIB), ("weights", self.weights / GIB),
+                ("activations (vision + prefill micro-batches, fixed)", self.activations / GIB),
+                (f"decode transients ({self.slots} rows)", self.decode / GIB),
+                ("fragmentation allowance", self.fragmentation / GIB), ("prefix store", self.prefix_store / GIB),
+                ("image cache", self.image_cache / GIB),
+                (f"KV cache ({self.slots} slots x {self.slot_len} tokens)", self.kv / GIB),
+                ("left over", self.unplanned / GIB)]
+
+    def table(self) -> str:
+        return "\n".join(f"  {name:<52} {gib:7.2f} GiB" for name, gib in self.rows())
+
+
+def plan_memory(*, card_bytes: int, context_bytes: int, weights_bytes: int, kv_bytes_per_token: int,
+                slot_len: int, max_slots: int, vision_batch: int, prefill_tokens: int, prefix_entries: int,
+                prefix_len: int, image_entries: int, image_bytes: int, margin_bytes: int = int(0.25 * GIB)
+                ) -> MemoryPlan:
+    """The plan for a card of card_bytes: torch's cap is the card less the CUDA context and a margin; from it the
+    weights, the activation reserve for the given micro-batch sizes, a fragmentation allowance and the caches;
+    the rest holds as many KV slots (each with its decode transient) as fit, up to max_slots.
+    Raises PlanError when not even one slot fits (with the numbers, so the caller can say what to shrink)."""
+    for name, value in (("card_bytes", card_bytes), ("kv_bytes_per_token", kv_bytes_per_token),
+                        ("slot_len", slot_len), ("max_slots", max_slots), ("vision_batch", vision_batch),
+                        ("prefill_tokens", prefill_tokens)):
+        if value <= 0:
+            raise PlanError(f"{name} must be positive, got {value}")
+    for name, value in (("context_bytes", context_bytes), ("weights_bytes", weights_bytes),
+                        ("prefix_entries", prefix_entries), ("prefix_len", prefix_len),
+                        ("image_entries", image_entries), ("image_bytes", image_bytes),
+                        ("margin_bytes", margin_bytes)):
+        if value < 0:
+            raise PlanError(f"{name} must not be negative, got {value}")
+    cap = card_bytes - context_bytes - margin_bytes
+    if cap <= 0:
+        raise PlanError(f"a {card_bytes / GIB:.2f} GiB card leaves nothing after the CUDA context "
+                        f"({context_bytes / GIB:.2f} GiB) and margin ({margin_bytes / GIB:.2f} GiB)")
+    activations = vision_batch * VISION_PER_IMAGE + prefill_tokens * PREFILL_PER_TOKEN + FIXED_RESERVE
+    fragmentation = int(cap * FRAGMENTATION)
+    prefix_store = prefix_entries * prefix_len * kv_bytes_per_token
+    image_cache = image_entries * image_bytes
+    left = cap - weights_bytes - activations - fragmentation - prefix_store - image_cache
+    per_slot = slot_len * kv_bytes_per_token + DECODE_PER_ROW
+    slots = min(max_slots, max(0, left) // per_slot)
+    if slots < 1:
+        raise PlanError(
+            f"no KV slot fits: cap {cap / GIB:.2f} GiB - weights {weights_bytes / GIB:.2f} - activations "
+            f"{activations / GIB:.2f} - fragmentation {fragmentation / GIB:.2f} - prefix store "
+            f"{prefix_store / GIB:.2f} - image cache {image_cache / GIB:.2f} = {left / GIB:.2f} GiB < one slot "
+            f"({per_slot / GIB:.3f} GiB); shrink slot_len, the micro-batches or the caches")
+    return MemoryPlan(cap=cap, weights=weights_bytes, activations=activations, decode=slots * DECODE_PER_ROW,
+                      fragmentation=fragmentation, prefix_store=prefix_store, image_cache=image_cache,
+                      kv=slots * slot_len * kv_bytes_per_token, slots=int(slots), slot_len=slot_len)
