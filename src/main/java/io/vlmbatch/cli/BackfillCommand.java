@@ -84,7 +84,9 @@ final class BackfillCommand {
                 if (!state.equals(seen.put(label(d), state))) out.println("  " + label(d) + ": " + state);
                 if (!ENDED.contains(state) && !state.equals("gone")) open = true;
             }
-            if (!open) break;
+            // also runs of the job that were queued before (by an interrupted backfill, a trigger while serve was down)
+            // and that this process claimed: closing the context under them would cut them off
+            if (!open && scheduler.activeRuns() == 0) break;
             Thread.sleep(TICK.toMillis());
         }
         return report(ctx, def, store, decisions);
