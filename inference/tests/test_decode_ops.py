@@ -73,3 +73,42 @@ def test_slot_decode_attention_sees_exactly_the_cached_keys(dtype):
             want = w @ values[kv]
             tol = 1e-5 if dtype == torch.float32 else 3e-2
             assert torch.allclose(out[row, h, 0].float(), want, atol=tol, rtol=tol), (row, h)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_residual_add_fused_into_the_next_norm_changes_no_value(fixture_model, fixture_inputs, dtype):
+    """The encoder adds each block's MLP output in the next block's input norm (one kernel): the hidden states
+    and the traced layer inputs equal those of x + MLP(...) after every block, bit for bit."""
+    import copy
+
+    from vlmserve.attention import DynamicKVCache
+
+    model = copy.deepcopy(fixture_model).to(dtype)
+    enc = model.transformer.encoder
+    ids = fixture_inputs["text_input_ids"]
+    embeds, positions = model.embed(ids, None, None)
+    cos_sin = model.transformer.rotary(positions, embeds.dtype)
+    trace = {}
+    fused = enc(embeds, cos_sin, DynamicKVCache(len(enc.layers)), trace=trace)
+    x, inputs, cache = embeds, [], DynamicKVCache(len(enc.layers))
+    for layer in enc.layers:
+        inputs.append(x)
+        x = layer(x, cos_sin, cache)                    # no carry: the plain residual add
+    assert torch.equal(fused, enc.final_layernorm(x))
+    assert torch.equal(trace["hidden_states"], torch.stack(inputs + [x]))
+
+
+def test_a_decode_layer_stays_within_its_op_count():
+    """bench/decode_op_count.py on this tree: a decode layer's non-view ops (each a kernel in the step's CUDA
+    graph) stay at or below this session's count, and rotary no longer stacks or concatenates per layer."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("decode_op_count", root / "bench" / "decode_op_count.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = mod.count(root / "inference")
+    assert res["ops_per_layer"] <= 35, res["per_layer"]
+    assert "stack" not in res["per_layer"] and "cat" not in res["per_layer"]
+    assert res["per_layer"].get("linear") == 4

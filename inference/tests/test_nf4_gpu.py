@@ -25,11 +25,12 @@ except ImportError:  # imported by the GPU bench, where pytest may be absent
 # vision / projector prefills (1611, 2048, 6401, 1600 rows) through dequant + cuBLAS or large fused tiles; the
 # vision MLP of a whole image multiplies dense_weight() (dequantized once) in chunks of 256 rows or fewer.
 DECODE_ROWS = (1, 2, 4, 7, 8, 16, 24, 32, 48, 64, 96, 128, 192, 200, 256)  # the engine's batch buckets and odd sizes
+PREFILL_ROWS = (576, 1611)  # the engine's batched text suffixes (64 rows x 9 tokens), one image prefix
 LAYERS = (
-    ("lm.qkv", 4608, 4096, True, DECODE_ROWS + (1611,)),
-    ("lm.dense", 4096, 4096, False, DECODE_ROWS + (1611,)),
-    ("lm.h_to_4h", 27392, 4096, False, DECODE_ROWS + (1611,)),
-    ("lm.4h_to_h", 4096, 13696, False, DECODE_ROWS + (1611,)),
+    ("lm.qkv", 4608, 4096, True, DECODE_ROWS + PREFILL_ROWS),
+    ("lm.dense", 4096, 4096, False, DECODE_ROWS + PREFILL_ROWS),
+    ("lm.h_to_4h", 27392, 4096, False, DECODE_ROWS + PREFILL_ROWS),
+    ("lm.4h_to_h", 4096, 13696, False, DECODE_ROWS + PREFILL_ROWS),
     ("output_layer", 151552, 4096, False, (1, 5, 64, 256)),
     ("vit.qkv", 5376, 1792, True, (6401,)),
     ("vit.dense", 1792, 1792, True, (6401,)),

@@ -65,13 +65,24 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.layernorm_epsilon)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, cos_sin, attn: AttentionBackend):
+    def forward(self, x, cos_sin, attn: AttentionBackend, carry: list | None = None):
+        """With `carry` (the encoder's): the previous block's MLP output is taken from it and added to x by this
+        block's input norm in the same kernel, and this block's MLP output is left in it for the next block or the
+        final norm: one pass over the residual stream fewer per layer, the same values. Taken out of the list,
+        not passed as an argument, so that no frame keeps it alive through this block. Without: x + MLP(...)."""
         norm1, norm2 = self.input_layernorm, self.post_attention_layernorm
         # FP8 linears get their input from the norm kernel already quantized (one pass, no bf16 copy)
-        h = rms_norm(x, norm1.weight, norm1.eps, quantize=takes_fp8(self.self_attention.query_key_value))
+        q1 = takes_fp8(self.self_attention.query_key_value)
+        if carry:
+            x, h = add_rms_norm(x, carry.pop(), norm1.weight, norm1.eps, quantize=q1)
+        else:
+            h = rms_norm(x, norm1.weight, norm1.eps, quantize=q1)
         a = self.self_attention(h, cos_sin, attn)
         x, h = add_rms_norm(x, a, norm2.weight, norm2.eps, quantize=takes_fp8(self.mlp.dense_h_to_4h))
-        return x + self.mlp(h)
+        if carry is None:
+            return x + self.mlp(h)
+        carry.append(self.mlp(h))
+        return x
 
 
 class Encoder(nn.Module):
@@ -83,13 +94,19 @@ class Encoder(nn.Module):
     def forward(self, x, cos_sin, attn: AttentionBackend, trace: dict | None = None):
         # Layer inputs are kept only when traced: at full size they hold ~0.5 GiB through prefill.
         states = [] if trace is not None else None
+        carry: list = []
         for layer in self.layers:
             if states is not None:
-                states.append(x)
-            x = layer(x, cos_sin, attn)
+                states.append(x + carry[0] if carry else x)  # the same rounding as the fused add
+            x = layer(x, cos_sin, attn, carry)
+        final = self.final_layernorm
+        if carry:
+            x, out = add_rms_norm(x, carry.pop(), final.weight, final.eps)
+        else:
+            out = final(x)
         if states is not None:
             trace["hidden_states"] = torch.stack(states + [x]).detach()
-        return self.final_layernorm(x)
+        return out
 
 
 class Embedding(nn.Module):

@@ -47,7 +47,10 @@ class Attention(nn.Module):
         return self.dense(out.transpose(1, 2).reshape(B, L, -1))
 
 
-DENSE_MIN_ROWS = 64  # chunk rows on the dequantize-once path: a multiple of 64, and not below it
+# Chunk rows on the dequantize-once path: a multiple of 64 and at least 512. At full size the memory-neutral size
+# would be 192 rows (34 chunks per image, GEMMs too small to fill the GPU: fc2's is 512 x 1792 tiles at 512 rows);
+# 512 holds 20 MB more than the 2048-token chunks' activations did (the batch-1 vision peak had ~57 MB below 8 GiB).
+DENSE_MIN_ROWS = 512
 
 
 class MLP(nn.Module):
@@ -84,8 +87,8 @@ class MLP(nn.Module):
     def _dense_mlp(self, x: torch.Tensor):
         """(the MLP on the weights dequantized once, tokens per chunk) for 4-bit fc1 / fc2: called chunk by chunk
         they would dequantize each weight once per chunk (4x per 1120px image, at every layer). The chunks shrink
-        so that both 16-bit weights and one chunk's activations take no more memory than a tokens_per_chunk
-        chunk's activations alone did (the batch-1 memory peak stays where it was)."""
+        so that both 16-bit weights and one chunk's activations take about the memory a tokens_per_chunk chunk's
+        activations alone did (not below DENSE_MIN_ROWS rows)."""
         w1, w2 = self.fc1.dense_weight(), self.fc2.dense_weight()
         dtype = self.fc1.compute_dtype
         act_per_row = 2 * w1.shape[0] * w1.element_size()  # fc1's output and its GELU

@@ -356,10 +356,11 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
     (block_n x r) and how the K loop is split (the split count is a runtime argument: waves variants share one
     compiled kernel). Measured on an H200, Triton's software pipelining (num_stages > 1) made the fused kernel
     5-8x slower than none (the kernel prefetches one step ahead itself). The tiled kernel has no prefetch of its
-    own: its variants leave the pipelining to Triton (num_stages 3-4); not yet timed on a GPU, so they only
+    own: its variants leave the pipelining to Triton (num_stages 2-3, each stage R blocks' bytes in shared
+    memory: 16-64 KiB, so two programs still fit an SM); not yet timed on a GPU, so they only
     compete (the tuner keeps whichever candidate is fastest and agrees with dequant + cuBLAS)."""
     return (_dq(4), _tc(bm, 128, 4, 1, 4), _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2),
-            _tiled(bm, 128, 4, 3, 8), _tiled(bm, 64, 4, 4, 8, waves=4), _tiled(bm, 128, 4, 3, 8, w_is_a=False))
+            _tiled(bm, 128, 4, 2, 4), _tiled(bm, 64, 4, 3, 8, waves=4))
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the

@@ -5,6 +5,8 @@ import java.time.Duration;
 import java.time.LocalDate;
 import java.time.LocalDateTime;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -191,8 +193,8 @@ public class RunQueries {
         List<ResultsPage.Item> items = new ArrayList<>();
         if (!shown.isEmpty()) {
             List<Object> ids = new ArrayList<>(shown.stream().map(Entry::id).toList());
-            Map<Long, ResultsPage.Item> byId = new java.util.HashMap<>();
-            for (ResultsPage.Item it : items("w.id IN (" + String.join(",", java.util.Collections.nCopies(ids.size(), "?")) + ")",
+            Map<Long, ResultsPage.Item> byId = new HashMap<>();
+            for (ResultsPage.Item it : items("w.id IN (" + String.join(",", Collections.nCopies(ids.size(), "?")) + ")",
                     ids, "w.id")) {
                 byId.put(it.id(), it);
             }
