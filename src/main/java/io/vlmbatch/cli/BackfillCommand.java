@@ -2,6 +2,16 @@ package io.vlmbatch.cli;
 
 import io.vlmbatch.config.AppPaths;
 import io.vlmbatch.config.CoreConfig;
+import io.vlmbatch.config.PipelineConfig;
+import io.vlmbatch.config.PipelineJobs;
+import io.vlmbatch.ledger.Attempts;
+import io.vlmbatch.ledger.Retry;
+import io.vlmbatch.run.RunInference;
+import io.vlmbatch.run.RunLifecycle;
+import java.nio.file.Path;
+import java.util.HashMap;
+import org.springframework.batch.core.launch.JobOperator;
+import org.springframework.batch.core.repository.JobRepository;
 import io.vlmbatch.inference.EmbeddedInferenceServer;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.run.Errors;
@@ -42,14 +52,24 @@ final class BackfillCommand {
 
     static int run(Invocation inv, JobDefinition def) {
         Backfill.Reprocess mode = Backfill.Reprocess.parse(inv.range().reprocess());
-        SpringApplication app = new SpringApplication(CoreConfig.class);
+        SpringApplication app = new SpringApplication(CoreConfig.class, PipelineConfig.class);
         app.setRegisterShutdownHook(true);
-        try (ConfigurableApplicationContext ctx = app.run()) {
-            AppPaths paths = ctx.getBean(AppPaths.class);
-            try (EmbeddedInferenceServer embedded = new EmbeddedInferenceServer(paths.home(), inv.model(), paths.logs())) {
-                // the runs' contexts find it in their parent, so concurrent runs share one server (as in serve)
-                ctx.getBeanFactory().registerSingleton("embeddedInferenceServer", embedded);
-                return new BackfillCommand().execute(ctx, inv, def, mode);
+        // as `run` sizes it, for max_active_runs runs at once
+        Map<String, Object> defaults = new HashMap<>();
+        defaults.put("vlm.db.pool-size", def.schedule().maxActiveRuns() * (def.run().partitions() + 2) + 4);
+        Path model = inv.model() == null ? null : inv.model().toAbsolutePath();
+        if (model != null) defaults.put("vlm.model-dir", model.toString());
+        app.setDefaultProperties(defaults);
+        AppPaths paths = AppPaths.fromEnvironment();
+        // one embedded server for the runs executing at once, as in serve (RunInference finds it)
+        try (EmbeddedInferenceServer embedded = new EmbeddedInferenceServer(paths.home(), model, paths.logs())) {
+            app.addInitializers(ctx -> ctx.getBeanFactory().registerSingleton("embeddedInferenceServer", embedded));
+            try (ConfigurableApplicationContext ctx = app.run()) {
+                JobRepository repository = ctx.getBean(JobRepository.class);
+                RunLifecycle lifecycle = ctx.getBean(RunLifecycle.class);
+                BatchRunLauncher launcher = new BatchRunLauncher(lifecycle, ctx.getBean(PipelineJobs.class), ctx.getBean(RunInference.class),
+                        repository, ctx.getBean(JobOperator.class), new Retry(repository, lifecycle, ctx.getBean(Attempts.class)));
+                return new BackfillCommand().execute(ctx, launcher, def, inv, mode);
             }
         } catch (Exception e) {
             System.err.println("error: " + Errors.rootMessage(e));
@@ -57,12 +77,12 @@ final class BackfillCommand {
         }
     }
 
-    private int execute(ConfigurableApplicationContext ctx, Invocation inv, JobDefinition def, Backfill.Reprocess mode)
-            throws InterruptedException {
+    private int execute(ConfigurableApplicationContext ctx, BatchRunLauncher launcher, JobDefinition def, Invocation inv,
+                        Backfill.Reprocess mode) throws InterruptedException {
         JobCatalog catalog = JobCatalog.of(def.file().toAbsolutePath().getParent(),
                 List.of(new JobCatalog.Entry(def.file(), def.name(), def, def.schedule(), null)));
         ScheduleStore store = new ScheduleStore(ctx.getBean(DataSource.class));
-        Scheduler scheduler = new Scheduler(catalog, store, new BatchRunLauncher(ctx, inv.model()), Clock.systemUTC(),
+        Scheduler scheduler = new Scheduler(catalog, store, launcher, Clock.systemUTC(),
                 Duration.ofSeconds(120));
         List<Backfill.Decision> decisions;
         try {

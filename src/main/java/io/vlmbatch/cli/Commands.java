@@ -1,9 +1,11 @@
 package io.vlmbatch.cli;
 
+import io.vlmbatch.config.PipelineJobs;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.run.Errors;
+import io.vlmbatch.run.RunInference;
 import io.vlmbatch.run.RunKeys;
 import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.run.RunPlan;
@@ -17,7 +19,6 @@ import io.vlmbatch.store.WorkItemStore;
 import java.io.PrintStream;
 import java.util.List;
 import org.springframework.batch.core.BatchStatus;
-import org.springframework.batch.core.job.Job;
 import org.springframework.batch.core.job.JobExecution;
 import org.springframework.batch.core.job.JobInstance;
 import org.springframework.batch.core.job.parameters.JobParameters;
@@ -31,26 +32,26 @@ public class Commands {
     private final RunStore runs;
     private final WorkItemStore items;
     private final CsvExporter exporter;
-    private final ObjectProvider<Job> job;
-    private final ObjectProvider<InferenceService> inference;
-    private final ObjectProvider<JobDefinition> definition;
-    private final ObjectProvider<RunParameters> runParameters;
+    private final ObjectProvider<PipelineJobs> jobs; // run/restart only
+    private final ObjectProvider<RunInference> inference; // run/restart only
+    private final JobDefinition def;
+    private final RunParameters params;
     private JsonlExporter jsonlExporter;
     private final PrintStream out = System.out;
     private final boolean tty = "1".equals(System.getenv("VLM_TTY"));
 
     public Commands(JobRepository repository, ObjectProvider<RunLifecycle> lifecycle, RunStore runs, WorkItemStore items,
-                    CsvExporter exporter, ObjectProvider<Job> job, ObjectProvider<InferenceService> inference,
-                    ObjectProvider<JobDefinition> definition, ObjectProvider<RunParameters> runParameters) {
+                    CsvExporter exporter, ObjectProvider<PipelineJobs> jobs, ObjectProvider<RunInference> inference,
+                    JobDefinition def, RunParameters params) {
         this.repository = repository;
         this.lifecycle = lifecycle;
         this.runs = runs;
         this.items = items;
         this.exporter = exporter;
-        this.job = job;
+        this.jobs = jobs;
         this.inference = inference;
-        this.definition = definition;
-        this.runParameters = runParameters;
+        this.def = def;
+        this.params = params;
     }
 
     /** For export --jsonl (a setter, so the constructor stays as the run lifecycle defines it). */
@@ -70,9 +71,8 @@ public class Commands {
     }
 
     private int run() throws Exception {
-        JobDefinition def = definition.getObject();
-        RunParameters p = runParameters.getObject();
-        JobParameters jp = RunKeys.jobParameters(p);
+        RunParameters p = params;
+        JobParameters jp = RunKeys.launchParameters(def, List.of(), p);
         RunPlan plan = lifecycle.getObject().prepare(def.name(), jp, RunLifecycle.Intent.START, false);
         String what = describe(def, p);
         switch (plan.action()) {
@@ -90,23 +90,24 @@ public class Commands {
             }
             default -> { }
         }
-        inference.getObject().start();
+        InferenceService service = inference.getObject().start(def.name(), jp, def.inference());
         out.println("running " + what);
         JobExecution execution;
         try (ProgressReporter progress = progress(def.name(), jp)) {
-            execution = lifecycle.getObject().execute(plan, job.getObject(), jp);
+            execution = lifecycle.getObject().execute(plan, jobs.getObject().jobFor(def.name()), jp);
+            printInferenceSummary(service);
+        } finally {
+            inference.getObject().release(def.name(), jp);
         }
-        printInferenceSummary();
         return report(def, p, execution);
     }
 
-    private void printInferenceSummary() {
-        String s = inference.getObject().summary();
+    private void printInferenceSummary(InferenceService service) {
+        String s = service.summary();
         if (s != null) out.println("inference: " + s);
     }
 
     private int restart(Invocation inv) throws Exception {
-        JobDefinition def = definition.getObject();
         RunPlan plan;
         if (inv.executionId() != null) {
             JobExecution named = repository.getJobExecution(inv.executionId());
@@ -121,7 +122,7 @@ public class Commands {
             }
             plan = lifecycle.getObject().prepare(named, inv.force());
         } else {
-            RunParameters p = runParameters.getObject();
+            RunParameters p = params;
             plan = lifecycle.getObject().prepare(def.name(), RunKeys.jobParameters(p), RunLifecycle.Intent.RESUME, inv.force());
             if (plan.refusal() == RunPlan.Refusal.NO_RUN) {
                 System.err.println("no run of " + describe(def, p) + " to restart; start one with `vlm-batch run`");
@@ -139,25 +140,28 @@ public class Commands {
             }
             default -> plan.notes().forEach(out::println);
         }
-        inference.getObject().start();
-        JobParameters jp = plan.previous().getJobParameters();
+        // the run's own parameters (a retry attempt's included), with the job file as given now
+        JobParameters jp = RunKeys.relaunchParameters(plan.previous().getJobParameters(), def.file());
+        InferenceService service = inference.getObject().start(def.name(), jp, def.inference());
         RunParameters p = RunKeys.runParameters(jp);
         long runId = plan.previous().getJobInstance().getInstanceId();
         out.println("restarting " + describe(def, p) + " from execution " + plan.previous().getId());
         JobExecution execution;
         try (ProgressReporter progress = new ProgressReporter(items, () -> runId, tty, out).start()) {
-            execution = lifecycle.getObject().execute(plan, job.getObject(), jp);
+            execution = lifecycle.getObject().execute(plan, jobs.getObject().jobFor(def.name()), jp);
+            printInferenceSummary(service);
         } catch (RunRefusedException e) {
             System.err.println(e.getMessage());
             return 1;
+        } finally {
+            inference.getObject().release(def.name(), jp);
         }
-        printInferenceSummary();
         return report(def, p, execution);
     }
 
     private int status(Invocation inv) {
         String jobName = inv.jobName();
-        if (inv.jobFile() != null) jobName = definition.getObject().name();
+        if (inv.jobFile() != null) jobName = def.name();
         List<RunStore.RunRow> rows = runs.list(jobName, 50);
         if (rows.isEmpty()) {
             out.println(jobName == null ? "no runs yet" : "no runs of " + jobName + " yet");
@@ -182,8 +186,7 @@ public class Commands {
     }
 
     private int export(Invocation inv) throws Exception {
-        JobDefinition def = definition.getObject();
-        RunParameters p = runParameters.getObject();
+        RunParameters p = params;
         JobInstance instance = repository.getJobInstance(def.name(), RunKeys.jobParameters(p));
         if (instance == null) {
             System.err.println("no run of " + describe(def, p));

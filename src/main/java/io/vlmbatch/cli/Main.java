@@ -1,22 +1,24 @@
 package io.vlmbatch.cli;
 
 import io.vlmbatch.config.CoreConfig;
+import io.vlmbatch.config.InferWorkerConfig;
 import io.vlmbatch.config.PipelineConfig;
-import io.vlmbatch.inference.InferenceService;
+import io.vlmbatch.config.PipelineJobs;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.JobFileException;
 import io.vlmbatch.job.JobFileLoader;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.run.Errors;
+import io.vlmbatch.run.RunInference;
 import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.store.CsvExporter;
 import io.vlmbatch.store.JsonlExporter;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
 import java.time.LocalDate;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.springframework.batch.core.job.Job;
 import org.springframework.batch.core.repository.JobRepository;
 import org.springframework.boot.SpringApplication;
 import org.springframework.context.ConfigurableApplicationContext;
@@ -24,7 +26,8 @@ import org.springframework.context.ConfigurableApplicationContext;
 /**
  * Runs one command line: parse it (one parser for every command), check the job file before anything
  * starts (exit 2 when either is wrong), then bring up the command's Spring context: serve's web one, or
- * the database + Batch repository (+ the job's steps for run/restart).
+ * the database + Batch repository (+ the pipeline for run/restart/retry/plan, which binds the job file
+ * late, from the run's JobParameters).
  */
 public final class Main {
     public static final int EXIT_FAILED = 1;
@@ -65,30 +68,25 @@ public final class Main {
         SpringApplication app = pipeline ? new SpringApplication(CoreConfig.class, PipelineConfig.class)
                 : new SpringApplication(CoreConfig.class);
         app.setRegisterShutdownHook(true);
-        JobDefinition definition = def;
-        RunParameters runParameters = params;
-        app.addInitializers(ctx -> {
-            if (definition != null) {
-                ctx.getBeanFactory().registerSingleton("jobDefinition", definition);
-                ctx.getBeanFactory().registerSingleton("runParameters", runParameters);
-                ctx.getBeanFactory().registerSingleton("modelOption", new PipelineConfig.ModelOption(inv.model()));
-            }
-        });
+        // The job file reaches the job through its JobParameters; what must be known before the context
+        // exists stays a property: the pool is sized when the database comes up, before any job starts.
+        Map<String, Object> defaults = new HashMap<>();
+        if (def != null) defaults.put("vlm.db.pool-size", def.run().partitions() + 4);
+        if (inv.model() != null) defaults.put("vlm.model-dir", inv.model().toAbsolutePath().toString());
+        app.setDefaultProperties(defaults);
         try (ConfigurableApplicationContext ctx = app.run()) {
             if (inv.command().equals("plan")) {
-                return new PlanCommand(definition, runParameters, ctx.getBean(io.vlmbatch.source.ImageFetcher.class),
-                        ctx.getBean(InferenceService.class), ctx.getBean(io.vlmbatch.ledger.LedgerStore.class),
-                        PipelineConfig.MAX_IMAGE_BYTES).execute(inv);
+                return new PlanCommand(def, params, ctx.getBean(RunInference.class), ctx.getBean(io.vlmbatch.ledger.LedgerStore.class),
+                        InferWorkerConfig.MAX_IMAGE_BYTES).execute(inv);
             }
             if (inv.command().equals("retry")) {
-                return new RetryCommand(definition, runParameters, ctx.getBean(JobRepository.class), ctx.getBean(RunLifecycle.class),
-                        ctx.getBean(Job.class), ctx.getBean(InferenceService.class), ctx.getBean(io.vlmbatch.ledger.Attempts.class),
+                return new RetryCommand(def, params, ctx.getBean(JobRepository.class), ctx.getBean(RunLifecycle.class),
+                        ctx.getBean(PipelineJobs.class), ctx.getBean(RunInference.class), ctx.getBean(io.vlmbatch.ledger.Attempts.class),
                         ctx.getBean(WorkItemStore.class)).execute(inv);
             }
             Commands commands = new Commands(ctx.getBean(JobRepository.class), ctx.getBeanProvider(RunLifecycle.class),
                     ctx.getBean(RunStore.class), ctx.getBean(WorkItemStore.class), ctx.getBean(CsvExporter.class),
-                    ctx.getBeanProvider(Job.class), ctx.getBeanProvider(InferenceService.class),
-                    ctx.getBeanProvider(JobDefinition.class), ctx.getBeanProvider(RunParameters.class));
+                    ctx.getBeanProvider(PipelineJobs.class), ctx.getBeanProvider(RunInference.class), def, params);
             commands.setJsonlExporter(ctx.getBean(JsonlExporter.class));
             return commands.execute(inv);
         } catch (Exception e) {

@@ -7,6 +7,7 @@ import io.vlmbatch.ledger.LedgerStore;
 import io.vlmbatch.ledger.PlanReport;
 import io.vlmbatch.ledger.Planner;
 import io.vlmbatch.ledger.RunEndpointListener;
+import io.vlmbatch.run.RunInference;
 import io.vlmbatch.source.ImageFetcher;
 import io.vlmbatch.source.Sources;
 import java.io.PrintStream;
@@ -23,23 +24,27 @@ public class PlanCommand {
 
     private final JobDefinition def;
     private final RunParameters params;
-    private final ImageFetcher fetcher;
-    private final InferenceService inference;
+    private final RunInference inference;
     private final LedgerStore ledger;
     private final long maxBytes;
     private final PrintStream out = System.out;
 
-    public PlanCommand(JobDefinition def, RunParameters params, ImageFetcher fetcher, InferenceService inference,
-                       LedgerStore ledger, long maxBytes) {
+    public PlanCommand(JobDefinition def, RunParameters params, RunInference inference, LedgerStore ledger, long maxBytes) {
         this.def = def;
         this.params = params;
-        this.fetcher = fetcher;
         this.inference = inference;
         this.ledger = ledger;
         this.maxBytes = maxBytes;
     }
 
     public int execute(Invocation inv) throws Exception {
+        try (InferenceService service = inference.open(def.inference());
+             ImageFetcher fetcher = Sources.fetcher(def.source().s3Settings())) {
+            return execute(inv, service, fetcher);
+        }
+    }
+
+    private int execute(Invocation inv, InferenceService inference, ImageFetcher fetcher) throws Exception {
         if (!def.inference().embedded()) inference.start();
         String model = inference.ledgerModel();
         String endpoint = RunEndpointListener.endpointKey(def.inference());

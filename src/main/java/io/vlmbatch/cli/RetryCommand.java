@@ -1,10 +1,12 @@
 package io.vlmbatch.cli;
 
+import io.vlmbatch.config.PipelineJobs;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.ledger.Attempts;
 import io.vlmbatch.ledger.Retry;
+import io.vlmbatch.run.RunInference;
 import io.vlmbatch.run.RunKeys;
 import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.run.RunPlan;
@@ -12,7 +14,6 @@ import io.vlmbatch.store.ItemCounts;
 import io.vlmbatch.store.WorkItemStore;
 import java.io.PrintStream;
 import org.springframework.batch.core.BatchStatus;
-import org.springframework.batch.core.job.Job;
 import org.springframework.batch.core.job.JobExecution;
 import org.springframework.batch.core.job.parameters.JobParameters;
 import org.springframework.batch.core.repository.JobRepository;
@@ -28,19 +29,19 @@ public class RetryCommand {
     private final RunParameters params;
     private final JobRepository repository;
     private final RunLifecycle lifecycle;
-    private final Job job;
-    private final InferenceService inference;
+    private final PipelineJobs jobs;
+    private final RunInference inference;
     private final Attempts attempts;
     private final WorkItemStore items;
     private final PrintStream out = System.out;
 
-    public RetryCommand(JobDefinition def, RunParameters params, JobRepository repository, RunLifecycle lifecycle, Job job,
-                        InferenceService inference, Attempts attempts, WorkItemStore items) {
+    public RetryCommand(JobDefinition def, RunParameters params, JobRepository repository, RunLifecycle lifecycle, PipelineJobs jobs,
+                        RunInference inference, Attempts attempts, WorkItemStore items) {
         this.def = def;
         this.params = params;
         this.repository = repository;
         this.lifecycle = lifecycle;
-        this.job = job;
+        this.jobs = jobs;
         this.inference = inference;
         this.attempts = attempts;
         this.items = items;
@@ -48,8 +49,10 @@ public class RetryCommand {
 
     public int execute(Invocation inv) throws Exception {
         String what = "job " + def.name() + " for " + params.logicalDate() + (params.params().isEmpty() ? "" : " [" + params.paramsKey() + "]");
+        // the attempt's job file is the run's with --set applied: job.sets carries them, so a restart of
+        // the attempt reads the same
         Retry retry = new Retry(repository, lifecycle, attempts);
-        Retry.Attempt a = retry.prepare(def.name(), RunKeys.jobParameters(params),
+        Retry.Attempt a = retry.prepare(def.name(), RunKeys.launchParameters(def, inv.sets(), params),
                 inv.task() == null ? Retry.Scope.FAILED : Retry.Scope.task(inv.task()));
         if (!a.runs()) {
             if (a.runId() == 0) System.err.println("no run of " + what + " to retry; start one with `vlm-batch run`");
@@ -58,15 +61,23 @@ public class RetryCommand {
         }
         long runId = a.runId();
         int attempt = a.number();
-        inference.start(); // before any item is reopened: a missing server changes nothing
-        int reopened = retry.reopen(a);
+        JobParameters jp = a.jobParameters();
+        // before any item is reopened: a missing server changes nothing
+        InferenceService service = inference.start(def.name(), jp, def.inference());
+        try {
+            return attempt(inv, what, runId, attempt, jp, a.plan(), service, retry.reopen(a));
+        } finally {
+            inference.release(def.name(), jp);
+        }
+    }
+
+    private int attempt(Invocation inv, String what, long runId, int attempt, JobParameters jp, RunPlan plan,
+                        InferenceService service, int reopened) throws Exception {
         out.println("retrying " + what + ": attempt " + attempt + " asks " + reopened + " item" + (reopened == 1 ? "" : "s") + " again"
                 + (inv.task() == null ? " (the failed ones)" : " for task " + inv.task())
                 + (inv.sets().isEmpty() ? "" : " with " + String.join(", ", inv.sets())));
-        JobParameters jp = a.jobParameters();
-        RunPlan plan = a.plan();
-        JobExecution execution = lifecycle.execute(plan, job, jp);
-        String summary = inference.summary();
+        JobExecution execution = lifecycle.execute(plan, jobs.jobFor(def.name()), jp);
+        String summary = service.summary();
         if (summary != null) out.println("inference: " + summary);
         ItemCounts c = items.counts(runId);
         out.printf("%s, attempt %d: %s (execution %d): %d images, %d done, %d failed, %d pending%n", what, attempt,

@@ -25,7 +25,6 @@ final class ServeCommand {
         app.setRegisterShutdownHook(true);
         CountDownLatch closed = new CountDownLatch(1);
         app.addListeners(e -> {
-            // each run's child context closes too, and its event reaches us: only the root one ends serve
             if (e instanceof ContextClosedEvent c && c.getApplicationContext().getParent() == null) closed.countDown();
         });
         ConfigurableApplicationContext ctx;

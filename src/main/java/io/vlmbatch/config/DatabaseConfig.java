@@ -4,7 +4,6 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.db.SchemaMigrations;
-import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.store.CsvExporter;
 import io.vlmbatch.ledger.LedgerStore;
 import io.vlmbatch.store.JsonlExporter;
@@ -13,7 +12,6 @@ import io.vlmbatch.store.RunStore;
 import io.vlmbatch.store.WorkItemStore;
 import java.io.IOException;
 import javax.sql.DataSource;
-import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.env.Environment;
@@ -36,7 +34,7 @@ public class DatabaseConfig {
     }
 
     @Bean(destroyMethod = "close")
-    HikariDataSource dataSource(Environment env, AppPaths paths, ObjectProvider<JobDefinition> job) throws IOException {
+    HikariDataSource dataSource(Environment env, AppPaths paths) throws IOException {
         HikariConfig config = new HikariConfig();
         String url = env.getProperty("spring.datasource.url");
         EmbeddedPostgresServer embedded = null;
@@ -52,10 +50,9 @@ public class DatabaseConfig {
         }
         config.setPoolName("vlm-batch");
         // Each partition holds a connection for its chunk's transaction; a few more serve the job
-        // repository, the progress line and the export.
-        JobDefinition def = job.getIfAvailable();
-        int pool = def == null ? 16 : def.run().partitions() + 4; // no job here: the scheduler runs several
-        config.setMaximumPoolSize(env.getProperty("vlm.db.pool-size", Integer.class, pool));
+        // repository, the progress line and the export. A CLI run sets it from its job file (Main);
+        // serve's scheduler runs several jobs.
+        config.setMaximumPoolSize(env.getProperty("vlm.db.pool-size", Integer.class, 16));
         config.setMinimumIdle(1);
         EmbeddedPostgresServer server = embedded;
         // The embedded server stops after our pool has closed (it stays up while other processes use it).

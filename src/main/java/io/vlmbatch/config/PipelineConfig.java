@@ -4,107 +4,92 @@ import io.vlmbatch.batch.AllItemsFailedCheck;
 import io.vlmbatch.batch.DiscoverTasklet;
 import io.vlmbatch.batch.ExportTasklet;
 import io.vlmbatch.batch.IdRangePartitioner;
-import io.vlmbatch.batch.InferenceWriter;
-import io.vlmbatch.batch.PendingItemReader;
-import io.vlmbatch.batch.PrepareProcessor;
-import io.vlmbatch.batch.PreparedItem;
-import io.vlmbatch.archive.PageExtractor;
-import io.vlmbatch.archive.RenderSpec;
-import io.vlmbatch.image.ImagePreparer;
-import io.vlmbatch.inference.EmbeddedInferenceServer;
-import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.ledger.Attempts;
 import io.vlmbatch.ledger.LedgerStore;
 import io.vlmbatch.ledger.RunEndpointListener;
 import io.vlmbatch.run.Heartbeat;
+import io.vlmbatch.run.RunInference;
 import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.run.RunOwnerListener;
 import io.vlmbatch.run.RunOwnership;
-import io.vlmbatch.source.ImageFetcher;
 import io.vlmbatch.source.SourceSpec;
-import io.vlmbatch.source.ByteSources;
 import io.vlmbatch.source.Sources;
 import io.vlmbatch.store.CsvExporter;
 import io.vlmbatch.store.JsonlExporter;
-import io.vlmbatch.store.ResultStore;
 import io.vlmbatch.store.RunStore;
-import io.vlmbatch.store.WorkItem;
 import io.vlmbatch.store.WorkItemStore;
 import java.nio.file.Path;
+import java.util.List;
+import org.springframework.batch.core.configuration.JobRegistry;
+import org.springframework.batch.core.configuration.annotation.JobScope;
 import org.springframework.batch.core.configuration.annotation.StepScope;
-import org.springframework.batch.core.job.Job;
-import org.springframework.batch.core.job.builder.JobBuilder;
+import org.springframework.batch.core.job.JobExecution;
 import org.springframework.batch.core.launch.JobOperator;
+import org.springframework.batch.core.listener.JobExecutionListener;
+import org.springframework.batch.core.partition.PartitionHandler;
+import org.springframework.batch.core.partition.support.TaskExecutorPartitionHandler;
 import org.springframework.batch.core.repository.JobRepository;
 import org.springframework.batch.core.step.Step;
 import org.springframework.batch.core.step.builder.StepBuilder;
-import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
-import org.springframework.context.annotation.Primary;
+import org.springframework.context.annotation.Import;
 import org.springframework.core.task.SimpleAsyncTaskExecutor;
+import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.transaction.PlatformTransactionManager;
+import org.springframework.transaction.support.TransactionTemplate;
 
 /**
- * The Batch job of one job file: discover → infer (partitioned by id range over local threads) → export.
- * The JobDefinition, RunParameters and the --model folder are registered by the launcher before refresh.
+ * The pipeline: discover → infer (partitioned by id range) → export, one Job per job file name
+ * (PipelineJobs) over shared steps. What the steps do comes from the run's JobParameters (job.file,
+ * date, params: RunKeys), bound late in job- and step-scoped beans, so one context runs any job file.
  */
 @Configuration(proxyBeanMethods = false)
+@Import(InferWorkerConfig.class)
 public class PipelineConfig {
-    /** Bytes read per image before giving up on it: far above any sane photo, below a memory problem. */
-    public static final long MAX_IMAGE_BYTES = 256L * 1024 * 1024;
 
-    public record ModelOption(Path dir) {}
-
-    /** The run whose items a step works on: the retried run for a retry attempt (Attempts), else its own. */
-    static final String WORK_RUN = "#{jobParameters['" + Attempts.RETRY_OF + "'] ?: jobInstanceId}";
     /** Starts, resumes and refuses runs of the job (the one lifecycle, with this context's JobOperator). */
     @Bean
     RunLifecycle runLifecycle(JobRepository repository, JobOperator operator, RunStore runs, RunOwnership ownership) {
         return new RunLifecycle(repository, operator, runs, ownership);
     }
 
-    /**
-     * Primary: in serve, the parent context holds the playground's InferenceService too. The embedded
-     * server is serve's (shared by its runs and the playground) when there is one, else this run's own.
-     */
-    @Bean(destroyMethod = "close")
-    @Primary
-    InferenceService inferenceService(JobDefinition def, AppPaths paths, ModelOption model,
-                                      ObjectProvider<EmbeddedInferenceServer> shared) {
-        EmbeddedInferenceServer server = shared.getIfAvailable();
-        if (server != null) return new InferenceService(def.inference(), server, false);
-        return new InferenceService(def.inference(), new EmbeddedInferenceServer(paths.home(), model.dir(), paths.logs()), true);
-    }
-
-    @Bean(destroyMethod = "close")
-    ImageFetcher imageFetcher(JobDefinition def) {
-        return Sources.fetcher(def.source().s3Settings());
-    }
-
-    /** Opens listed files for pages and archive members (S3 by ranged reads). */
-    @Bean(destroyMethod = "close")
-    ByteSources byteSources(JobDefinition def) {
-        return ByteSources.of(def.source().s3Settings());
+    @Bean
+    Attempts attempts(JdbcTemplate jdbc, PlatformTransactionManager tm) {
+        return new Attempts(jdbc, new TransactionTemplate(tm));
     }
 
     @Bean
-    Attempts attempts(org.springframework.jdbc.core.JdbcTemplate jdbc, PlatformTransactionManager tm) {
-        return new Attempts(jdbc, new org.springframework.transaction.support.TransactionTemplate(tm));
+    PipelineJobs pipelineJobs(JobRepository repository, JobRegistry registry, RunStore runs, RunOwnership ownership,
+                              Heartbeat heartbeat, WorkItemStore items, RunEndpointListener endpointListener,
+                              RunInference inference, Step discover, Step infer, Step export) {
+        JobExecutionListener closeInference = new JobExecutionListener() {
+            @Override
+            public void afterJob(JobExecution execution) {
+                inference.jobEnded(execution);
+            }
+        };
+        return new PipelineJobs(repository, registry,
+                List.of(new RunOwnerListener(runs, ownership, heartbeat), new AllItemsFailedCheck(items), endpointListener, closeInference),
+                List.of(discover, infer, export));
     }
 
     @Bean
-    Job vlmJob(JobDefinition def, JobRepository repository, RunStore runs, RunOwnership ownership, Heartbeat heartbeat,
-               WorkItemStore items, LedgerStore ledger, InferenceService inference, Step discover, Step infer, Step export) {
-        return new JobBuilder(def.name(), repository)
-                .listener(new RunOwnerListener(runs, ownership, heartbeat))
-                .listener(new AllItemsFailedCheck(items))
-                .listener(new RunEndpointListener(ledger, RunEndpointListener.endpointKey(def.inference()), inference::ledgerModel))
-                .start(discover).next(infer).next(export)
-                .build();
+    @JobScope
+    RunEndpointListener runEndpointListener(JobDefinition def, LedgerStore ledger, RunInference inference,
+                                            @Value("#{jobExecution}") JobExecution execution) {
+        return new RunEndpointListener(ledger, RunEndpointListener.endpointKey(def.inference()), () -> {
+            try {
+                return inference.forRun(execution, def.inference()).ledgerModel();
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IllegalStateException(e.getMessage(), e);
+            }
+        });
     }
 
     /** The job's source with this run's {{ ds }}, {{ params.x }}... filled in (the run and `plan` list the same). */
@@ -115,74 +100,59 @@ public class PipelineConfig {
     }
 
     @Bean
-    Step discover(JobDefinition def, RunParameters params, JobRepository repository, PlatformTransactionManager tm,
-                  RunStore runs, WorkItemStore items) {
-        SourceSpec rendered = renderedSource(def, params);
-        return new StepBuilder("discover", repository)
-                .tasklet(new DiscoverTasklet(() -> Sources.open(rendered, def.baseDir()), runs, items), tm)
-                .build();
-    }
-
-    @Bean
-    Step infer(JobDefinition def, JobRepository repository, Step inferWorker, IdRangePartitioner partitioner) {
-        SimpleAsyncTaskExecutor threads = new SimpleAsyncTaskExecutor("infer-");
-        threads.setConcurrencyLimit(def.run().partitions());
-        return new StepBuilder("infer", repository)
-                .partitioner("infer-worker", partitioner)
-                .step(inferWorker)
-                .gridSize(def.run().partitions())
-                .taskExecutor(threads)
-                .build();
+    Step discover(JobRepository repository, PlatformTransactionManager tm, DiscoverTasklet discoverTasklet) {
+        return new StepBuilder("discover", repository).tasklet(discoverTasklet, tm).build();
     }
 
     @Bean
     @StepScope
-    IdRangePartitioner partitioner(WorkItemStore items, @Value(WORK_RUN) Long runId) {
+    DiscoverTasklet discoverTasklet(JobDefinition def, RunParameters params, RunStore runs, WorkItemStore items) {
+        SourceSpec rendered = renderedSource(def, params);
+        return new DiscoverTasklet(() -> Sources.open(rendered, def.baseDir()), runs, items);
+    }
+
+    @Bean
+    Step infer(JobRepository repository, IdRangePartitioner partitioner, PartitionHandler inferPartitionHandler) {
+        return new StepBuilder("infer", repository)
+                .partitioner(InferWorkerConfig.STEP, partitioner)
+                .partitionHandler(inferPartitionHandler)
+                .build();
+    }
+
+    /**
+     * Runs the job file's run.partitions id ranges on as many local threads. Job-scoped for the grid size;
+     * a replaceable bean (remote partitioning hands the ranges to worker processes instead).
+     */
+    @Bean
+    @JobScope
+    PartitionHandler inferPartitionHandler(JobDefinition def, Step inferWorker) {
+        SimpleAsyncTaskExecutor threads = new SimpleAsyncTaskExecutor("infer-");
+        threads.setConcurrencyLimit(def.run().partitions());
+        TaskExecutorPartitionHandler handler = new TaskExecutorPartitionHandler();
+        handler.setStep(inferWorker);
+        handler.setGridSize(def.run().partitions());
+        handler.setTaskExecutor(threads);
+        return handler;
+    }
+
+    @Bean
+    @StepScope
+    IdRangePartitioner partitioner(WorkItemStore items, @Value(InferWorkerConfig.WORK_RUN) Long runId) {
         return new IdRangePartitioner(items, runId);
     }
 
     @Bean
-    Step inferWorker(JobDefinition def, JobRepository repository, PlatformTransactionManager tm,
-                     PendingItemReader reader, ImageFetcher fetcher, ByteSources files, InferenceWriter writer) {
-        PageExtractor pages = new PageExtractor(def.source().expand(),
-                new RenderSpec(def.resize().maxSide(), def.source().pdfDpi(), def.resize().maxPixels()));
-        return new StepBuilder("infer-worker", repository)
-                .<WorkItem, PreparedItem>chunk(def.run().chunkSize())
-                .transactionManager(tm)
-                .reader(reader)
-                .processor(new PrepareProcessor(fetcher, new ImagePreparer(def.resize()), def.tasks(), MAX_IMAGE_BYTES,
-                        files, pages))
-                .writer(writer)
-                .build();
+    Step export(JobRepository repository, PlatformTransactionManager tm, ExportTasklet exportTasklet) {
+        return new StepBuilder("export", repository).tasklet(exportTasklet, tm).build();
     }
 
     @Bean
     @StepScope
-    InferenceWriter writer(JobDefinition def, InferenceService inference, WorkItemStore items, ResultStore results,
-                           LedgerStore ledger, @Value("#{jobInstanceId}") Long instanceId,
-                           @Value("#{jobParameters['" + Attempts.TASK + "']}") String onlyTask) {
-        return new InferenceWriter(inference::client, inference::model, inference::ledgerModel, def.tasks(), items, results,
-                // retry --task redoes that task on purpose: its earlier answer is not copied back
-                def.resize(), def.run().reuse() && onlyTask == null ? ledger : null, instanceId, onlyTask);
-    }
-
-    @Bean
-    @StepScope
-    PendingItemReader reader(JobDefinition def, WorkItemStore items, @Value(WORK_RUN) Long runId,
-                             @Value("#{stepExecutionContext['minId']}") Long minId,
-                             @Value("#{stepExecutionContext['maxId']}") Long maxId) {
-        return new PendingItemReader(items, runId, minId, maxId, Math.max(def.run().chunkSize() * 4, 64));
-    }
-
-    @Bean
-    Step export(JobDefinition def, RunParameters params, JobRepository repository, PlatformTransactionManager tm,
-                CsvExporter exporter, JsonlExporter jsonlExporter) {
+    ExportTasklet exportTasklet(JobDefinition def, RunParameters params, CsvExporter exporter, JsonlExporter jsonlExporter) {
         Path csv = def.csv() == null ? null : def.baseDir().resolve(params.render(def.csv(), def.name())).normalize();
         Path jsonl = def.jsonl() == null ? null : def.baseDir().resolve(params.render(def.jsonl(), def.name())).normalize();
         Path documents = def.documents() == null ? null
                 : def.baseDir().resolve(params.render(def.documents(), def.name())).normalize();
-        return new StepBuilder("export", repository)
-                .tasklet(new ExportTasklet(exporter, jsonlExporter, def.taskNames(), csv, jsonl, documents, def.csvRaw()), tm)
-                .build();
+        return new ExportTasklet(exporter, jsonlExporter, def.taskNames(), csv, jsonl, documents, def.csvRaw());
     }
 }

@@ -123,6 +123,7 @@ public final class RunLifecycle {
     /**
      * Executes a START or RESTART plan on this thread until the execution ends. Taking a run over is
      * a compare-and-set on its owner, so of two processes recovering one dead run only one goes on.
+     * For RESTART, {@code jp} must identify the previous execution's run (RunKeys.relaunchParameters).
      */
     public JobExecution execute(RunPlan plan, Job job, JobParameters jp) throws Exception {
         return switch (plan.action()) {
@@ -140,7 +141,9 @@ public final class RunLifecycle {
                     if (plan.forced()) last = awaitStop(last);
                     if (last.isRunning()) last = recover(last);
                 }
-                yield operator.restart(last);
+                // start with the caller's parameters (the run's identity with the job file as given now) rather
+                // than restart(last), which reuses the old execution's and looks the job up by name
+                yield operator.start(job, jp);
             }
             default -> throw new IllegalStateException("nothing to execute: " + plan.action());
         };

@@ -1,7 +1,6 @@
 package io.vlmbatch.web;
 
 import io.vlmbatch.config.PipelineConfig;
-import io.vlmbatch.inference.EmbeddedInferenceServer;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
@@ -9,6 +8,7 @@ import io.vlmbatch.ledger.LedgerStore;
 import io.vlmbatch.ledger.Planner;
 import io.vlmbatch.ledger.RunEndpointListener;
 import io.vlmbatch.run.Errors;
+import io.vlmbatch.run.RunInference;
 import io.vlmbatch.schedule.JobCatalog;
 import io.vlmbatch.source.ImageFetcher;
 import io.vlmbatch.source.SourceSpec;
@@ -35,11 +35,11 @@ public class JobPlans {
                            long unreadableItems, long requests, long reusedAnswers, String endpoint, String model,
                            Double estimatedSeconds, Double secondsPerRequest, int rateRuns) {}
 
-    private final EmbeddedInferenceServer embedded;
+    private final RunInference inference;
     private final LedgerStore ledger;
 
-    public JobPlans(EmbeddedInferenceServer embedded, LedgerStore ledger) {
-        this.embedded = embedded;
+    public JobPlans(RunInference inference, LedgerStore ledger) {
+        this.inference = inference;
         this.ledger = ledger;
     }
 
@@ -51,7 +51,7 @@ public class JobPlans {
         } catch (IllegalArgumentException e) {
             throw new ApiException(HttpStatus.CONFLICT, "no plan without --param values: " + e.getMessage());
         }
-        try (InferenceService inference = new InferenceService(def.inference(), embedded, false);
+        try (InferenceService inference = this.inference.open(def.inference());
              ImageFetcher fetcher = Sources.fetcher(def.source().s3Settings())) {
             if (!def.inference().embedded()) {
                 try {
@@ -66,7 +66,7 @@ public class JobPlans {
             LedgerStore.Rate rate = ledger.rate(endpoint, model, RATE_RUNS);
             Planner.Plan p;
             try {
-                p = new Planner(ledger).plan(Sources.open(source, def.baseDir()), fetcher, PipelineConfig.MAX_IMAGE_BYTES,
+                p = new Planner(ledger).plan(Sources.open(source, def.baseDir()), fetcher, io.vlmbatch.config.InferWorkerConfig.MAX_IMAGE_BYTES,
                         def.tasks(), def.resize(), model, def.run().reuse(), rate);
             } catch (Exception e) {
                 throw new ApiException(HttpStatus.CONFLICT, "cannot list the job's source for " + date + ": " + Errors.rootMessage(e));

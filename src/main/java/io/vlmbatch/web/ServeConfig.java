@@ -2,10 +2,14 @@ package io.vlmbatch.web;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.vlmbatch.config.AppPaths;
+import io.vlmbatch.config.PipelineConfig;
+import io.vlmbatch.config.PipelineJobs;
 import io.vlmbatch.image.ResizeSpec;
 import io.vlmbatch.inference.EmbeddedInferenceServer;
 import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.inference.InferenceSpec;
+import io.vlmbatch.run.RunInference;
+import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.schedule.BatchRunLauncher;
 import io.vlmbatch.schedule.JobCatalog;
 import io.vlmbatch.schedule.ScheduleStore;
@@ -20,7 +24,8 @@ import org.springframework.boot.autoconfigure.EnableAutoConfiguration;
 import org.springframework.boot.context.event.ApplicationReadyEvent;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
-import org.springframework.context.ApplicationContext;
+import org.springframework.batch.core.launch.JobOperator;
+import org.springframework.batch.core.repository.JobRepository;
 import org.springframework.context.ApplicationListener;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -37,7 +42,7 @@ import org.springframework.jdbc.core.JdbcTemplate;
 @Configuration(proxyBeanMethods = false)
 @EnableAutoConfiguration
 @PropertySource("classpath:serve.properties")
-@Import({SecurityConfig.class, JobsController.class, RunsController.class, PlaygroundController.class, ApiErrors.class})
+@Import({PipelineConfig.class, SecurityConfig.class, JobsController.class, RunsController.class, PlaygroundController.class, ApiErrors.class})
 public class ServeConfig {
 
     @Bean
@@ -56,8 +61,10 @@ public class ServeConfig {
     }
 
     @Bean
-    BatchRunLauncher batchRunLauncher(ApplicationContext ctx, Environment env) {
-        return new BatchRunLauncher(ctx, modelDir(env));
+    BatchRunLauncher batchRunLauncher(RunLifecycle lifecycle, PipelineJobs jobs, RunInference inference, JobRepository repository,
+                                      JobOperator operator, io.vlmbatch.ledger.Attempts attempts) {
+        return new BatchRunLauncher(lifecycle, jobs, inference, repository, operator,
+                new io.vlmbatch.ledger.Retry(repository, lifecycle, attempts));
     }
 
     @Bean(destroyMethod = "close")
@@ -82,8 +89,8 @@ public class ServeConfig {
     }
 
     @Bean
-    JobPlans jobPlans(EmbeddedInferenceServer embedded, io.vlmbatch.ledger.LedgerStore ledger) {
-        return new JobPlans(embedded, ledger);
+    JobPlans jobPlans(RunInference inference, io.vlmbatch.ledger.LedgerStore ledger) {
+        return new JobPlans(inference, ledger);
     }
 
     @Bean(destroyMethod = "close")

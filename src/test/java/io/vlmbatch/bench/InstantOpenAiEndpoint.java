@@ -18,16 +18,16 @@ import java.util.regex.Pattern;
  * and nothing else. It reads every request body in full (as a server must), answers a choice request
  * with its first choice, and counts the CPU time its own threads spend, to subtract it.
  */
-final class InstantOpenAiEndpoint implements AutoCloseable {
+public final class InstantOpenAiEndpoint implements AutoCloseable {
     private static final Pattern FIRST_CHOICE = Pattern.compile("\"choice\"\\s*:\\s*\\[\\s*\"([^\"]*)\"");
 
     private final HttpServer server;
     private final ExecutorService threads = Executors.newFixedThreadPool(64); // platform threads: CPU time is measurable
     private final ThreadMXBean mx = ManagementFactory.getThreadMXBean();
-    final AtomicLong requests = new AtomicLong();
+    public final AtomicLong requests = new AtomicLong();
     final AtomicLong cpuNanos = new AtomicLong();
 
-    InstantOpenAiEndpoint() throws IOException {
+    public InstantOpenAiEndpoint() throws IOException {
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 1024);
         server.setExecutor(threads);
         server.createContext("/v1/models", ex -> respond(ex, "{\"object\":\"list\",\"data\":[{\"id\":\"instant\",\"object\":\"model\"}]}"));
@@ -35,7 +35,7 @@ final class InstantOpenAiEndpoint implements AutoCloseable {
         server.start();
     }
 
-    String baseUrl() {
+    public String baseUrl() {
         return "http://127.0.0.1:" + server.getAddress().getPort();
     }
 
