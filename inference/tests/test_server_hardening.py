@@ -175,6 +175,20 @@ def test_malformed_or_deeply_nested_json_is_an_openai_400(hardened, raw):
     assert post(hardened["url"], chat("still there?", max_tokens=2)).status_code == 200
 
 
+@pytest.mark.parametrize("field", ["model", "content", "stop", "user"])
+def test_an_unpaired_surrogate_escape_is_a_400_not_a_500(hardened, field):
+    # found by bench/faults/fuzz_http.py: "model": "\\ud800" was echoed into the answer, whose UTF-8 encoding failed
+    body = {"model": "glm-4v-9b", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}
+    if field == "content":
+        body["messages"][0]["content"] = "\ud800"
+    else:
+        body[field] = "x\udfff" if field != "stop" else ["\ud800"]
+    r = httpx.post(hardened["url"] + "/v1/chat/completions", content=json.dumps(body).encode(),
+                   headers={"content-type": "application/json"})
+    assert error_of(r, 400)["code"] == "invalid_json"
+    assert post(hardened["url"], chat("still there?", max_tokens=2)).status_code == 200
+
+
 def test_docs_are_off_by_default(hardened):
     for path in ["/docs", "/redoc", "/openapi.json"]:
         assert httpx.get(hardened["url"] + path).status_code == 404

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import protocol
 from .chat_service import ChatService
 from .engine import Engine
-from .http_body import ClientGone, read_body, require_json, until_disconnected
+from .http_body import ClientGone, read_body, require_json, require_text, until_disconnected
 from .http_guard import Guard
 from .images_in import ImagePolicy
 from .metrics import HttpMetrics
@@ -35,8 +36,15 @@ class HttpLimits:
     docs: bool = False                    # FastAPI's /docs, /redoc and /openapi.json
 
 
+class _AsciiJSONResponse(JSONResponse):
+    """Errors may quote what the client sent; ASCII escapes keep any such text encodable."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def _error(err: ApiError) -> JSONResponse:
-    return JSONResponse(err.body(), status_code=err.status)
+    return _AsciiJSONResponse(err.body(), status_code=err.status)
 
 
 def build_app(engine: Engine, tokenizer, served_names: list[str], policy: ImagePolicy,
@@ -64,6 +72,12 @@ def build_app(engine: Engine, tokenizer, served_names: list[str], policy: ImageP
         kind = "not_found_error" if err.status_code == 404 else "invalid_request_error"
         return _error(ApiError(err.status_code, str(err.detail), type=kind))
 
+    @app.exception_handler(Exception)
+    async def unexpected(request, err: Exception):
+        # Starlette's own answer would be a text/plain 500; clients of an OpenAI API expect its JSON
+        log.error("%s %s failed", request.method, request.url.path, exc_info=err)
+        return _error(ApiError(500, "internal server error", type="internal_error"))
+
     async def respond(chat) -> Response:
         req = await service.to_engine(chat)
         if chat.stream:   # from here on the streaming response watches for a disconnect itself
@@ -77,7 +91,9 @@ def build_app(engine: Engine, tokenizer, served_names: list[str], policy: ImageP
             raw = await read_body(request, limits.max_body_bytes, limits.read_timeout_s)
         except ClientGone:
             return _client_gone()
-        chat = protocol.parse_chat_request(protocol.parse_json_body(raw))
+        body = protocol.parse_json_body(raw)
+        require_text(body)
+        chat = protocol.parse_chat_request(body)
         # A client that goes away before its answer must not keep an engine slot: the work is
         # cancelled, which aborts the engine request (engine.stream.submit's iterator does that).
         work = asyncio.ensure_future(respond(chat))

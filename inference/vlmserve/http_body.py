@@ -4,6 +4,7 @@ client that stalls mid-body does not hold a connection and a buffer forever."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 from starlette.requests import ClientDisconnect, Request
 
@@ -58,3 +59,14 @@ async def until_disconnected(request: Request) -> None:
         message = await request.receive()
         if message["type"] == "http.disconnect":
             return
+
+
+def require_text(body) -> None:
+    """JSON may escape a lone UTF-16 surrogate ("\\ud800"), which decodes to a Python string that no
+    UTF-8 encoder accepts: echoed back (a model name, an error message) it would fail the response.
+    Such a body is refused like any other malformed JSON."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "the JSON body holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), which is not text",
+                       code="invalid_json") from None

@@ -60,6 +60,12 @@ class ApiErrors extends ResponseEntityExceptionHandler {
         return problem(HttpStatus.BAD_REQUEST, e.getMessage());
     }
 
+    /** A multipart body that does not parse (no boundary, cut short, a malformed part header) is the client's error. */
+    @ExceptionHandler(org.springframework.web.multipart.MultipartException.class)
+    ResponseEntity<Object> badMultipart(org.springframework.web.multipart.MultipartException e) {
+        return problem(HttpStatus.BAD_REQUEST, "the multipart body is malformed (an upload is a multipart/form-data part named 'image')");
+    }
+
     /** Anything unforeseen: logged in full here, reported without internals there. */
     @ExceptionHandler(Exception.class)
     ResponseEntity<Object> unexpected(Exception e) {

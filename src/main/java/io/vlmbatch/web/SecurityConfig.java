@@ -7,6 +7,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.springframework.beans.factory.config.BeanFactoryPostProcessor;
+import org.apache.catalina.core.StandardHost;
+import org.springframework.boot.tomcat.TomcatContextCustomizer;
 import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -122,6 +124,14 @@ class SecurityConfig {
         return r;
     }
 
+    /** After the Host check, before Spring Security (whose filters read parameters too). */
+    @Bean
+    FilterRegistrationBean<RequestTextFilter> requestTextFilter() {
+        FilterRegistrationBean<RequestTextFilter> r = new FilterRegistrationBean<>(new RequestTextFilter());
+        r.setOrder(Ordered.HIGHEST_PRECEDENCE + 15);
+        return r;
+    }
+
     @Bean
     FilterRegistrationBean<LoginThrottle> loginThrottle(Environment env) {
         LoginThrottle throttle = new LoginThrottle(env.getProperty("vlm.web.login.max-failures-per-client", Integer.class, 5),
@@ -131,6 +141,14 @@ class SecurityConfig {
         r.setOrder(Ordered.HIGHEST_PRECEDENCE + 20);
         r.setEnabled(loginRequired(env));
         return r;
+    }
+
+    /** Requests Tomcat rejects itself (a malformed Host header...) get the problem JSON too, not its HTML page. */
+    @Bean
+    TomcatContextCustomizer problemJsonForTomcatErrors() {
+        return context -> {
+            if (context.getParent() instanceof StandardHost host) host.setErrorReportValveClass(ProblemErrorReportValve.class.getName());
+        };
     }
 
     @Bean

@@ -192,6 +192,70 @@ class WebSecurityTest {
         }
     }
 
+    /** Raw bytes of a whole request, for request lines and headers no client library would send. */
+    static String raw(int port, String request) throws IOException {
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            OutputStream out = s.getOutputStream();
+            out.write(request.getBytes(StandardCharsets.ISO_8859_1));
+            out.flush();
+            try (InputStream in = s.getInputStream()) {
+                return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            }
+        }
+    }
+
+    @Test
+    void requestsTomcatRejectsItselfGetTheSameProblemJson() throws Exception {
+        try (ConfigurableApplicationContext app = start("127.0.0.1")) {
+            int port = Integer.parseInt(app.getEnvironment().getProperty("local.server.port"));
+            List<String> hostile = new ArrayList<>();
+            for (String host : List.of("localhost:80x", "local host", "[::1", "127.0.0.1:80:80", "a\u0000b", "-bad-.example", "local..host")) {
+                hostile.add("GET /api/jobs HTTP/1.1\r\nHost: " + host + "\r\nAccept: text/html\r\nConnection: close\r\n\r\n");
+            }
+            hostile.add("GET /api/jobs HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
+            hostile.add("GET /api/%zz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            hostile.add("GET /api/jobs?x=<script> HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            hostile.add("GET /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Length: -1\r\nConnection: close\r\n\r\n");
+            for (String request : hostile) {
+                String r = raw(port, request);
+                String body = r.substring(r.indexOf("\r\n\r\n") + 4);
+                assertThat(r).as(request).startsWith("HTTP/1.1 400").containsIgnoringCase("content-type: application/problem+json")
+                        .doesNotContainIgnoringCase("tomcat").doesNotContainIgnoringCase("<html").doesNotContain("Exception");
+                JsonNode problem = JSON.readTree(body);
+                assertThat(problem.path("status").asInt()).as(request).isEqualTo(400);
+                assertThat(problem.path("detail").asString()).as(request).contains("malformed");
+            }
+            assertThat(rawGet(port, "localhost:" + port, "/api/jobs")).as("still answering").startsWith("HTTP/1.1 200");
+        }
+    }
+
+    @Test
+    void undecodableOrNulParametersAndBrokenMultipartBodiesAre400s() throws Exception {
+        // found by bench/faults/fuzz_http.py: each of these was a 500
+        try (ConfigurableApplicationContext app = start("127.0.0.1")) {
+            int port = Integer.parseInt(app.getEnvironment().getProperty("local.server.port"));
+            for (String path : List.of("/api/jobs?limit=%", "/api/jobs/x/runs?limit=%ff%fe", "/api/runs/1/results?q=%c0%ae%c0%ae/",
+                    "/api/jobs?x=%00", "/api/jobs?%00=1", "/api/runs/1/results?page=%2")) {
+                String r = rawGet(port, "localhost", path);
+                assertThat(r).as(path).startsWith("HTTP/1.1 400").containsIgnoringCase("content-type: application/problem+json");
+                assertThat(JSON.readTree(r.substring(r.indexOf("\r\n\r\n") + 4)).path("status").asInt()).isEqualTo(400);
+            }
+            String first = rawGet(port, "localhost", "/api/jobs");
+            String token = first.lines().filter(l -> l.startsWith("Set-Cookie: XSRF-TOKEN=")).findFirst().orElseThrow()
+                    .substring("Set-Cookie: XSRF-TOKEN=".length()).split(";")[0];
+            String csrf = "X-XSRF-TOKEN: " + token + "\r\nCookie: XSRF-TOKEN=" + token + "\r\n";
+            for (String[] body : List.of(new String[] {"multipart/form-data", "x"},
+                    new String[] {"multipart/form-data; boundary=b", "--b\r\nnonsense"},
+                    new String[] {"multipart/form-data; boundary=b",
+                            "--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"<img src=x>\"';.png\"\r\n\r\nx\r\n--b--\r\n"})) {
+                String r = raw(port, "POST /api/playground/sessions HTTP/1.1\r\nHost: localhost\r\n" + csrf + "Content-Type: " + body[0]
+                        + "\r\nContent-Length: " + body[1].length() + "\r\nConnection: close\r\n\r\n" + body[1]);
+                assertThat(r).as(body[1]).matches("(?s)HTTP/1.1 4\\d\\d .*").containsIgnoringCase("content-type: application/problem+json");
+            }
+            assertThat(rawGet(port, "localhost", "/api/jobs?limit=5")).as("still answering").startsWith("HTTP/1.1 200");
+        }
+    }
+
     @Test
     void onLoopbackOnlyLoopbackHostNamesAreAnswered() throws Exception {
         try (ConfigurableApplicationContext app = start("127.0.0.1")) {
