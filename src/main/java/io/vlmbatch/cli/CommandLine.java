@@ -41,6 +41,9 @@ public final class CommandLine {
         COMMANDS.put("serve", new Spec(
                 "vlm-batch serve [--port 8080] [--host 127.0.0.1] [--jobs DIR] [--model DIR] [--inference-url URL] [--spring.x=v | --vlm.x=v ...]",
                 Set.of("--port", "--host", "--jobs", "--model", "--inference-url")));
+        COMMANDS.put("worker", new Spec(
+                "vlm-batch worker [--concurrency N] [--queue NAME] [--model DIR] [--spring.rabbitmq.host=H ...]",
+                Set.of("--concurrency", "--queue", "--model")));
     }
 
     private static final String NOTES = """
@@ -56,7 +59,10 @@ public final class CommandLine {
               over every item: only what changed is asked).
             serve: the scheduler, REST API and web UI (docs/web-ui.md); --host other than loopback requires
               VLM_WEB_USER / VLM_WEB_PASSWORD; --jobs is the folder of job files (default: jobs); --inference-url
-              is the playground's OpenAI-compatible server (default: the embedded vlmserve).""";
+              is the playground's OpenAI-compatible server (default: the embedded vlmserve).
+            worker: runs infer partitions of jobs with run.workers: remote, sent through RabbitMQ (SPRING_RABBITMQ_HOST,
+              _PORT, _USERNAME, _PASSWORD) against the shared PostgreSQL (SPRING_DATASOURCE_*); --concurrency
+              partitions at once (default 2); docs/deployment.md.""";
 
     /** Settings serve passes straight to Spring (as --name=value) for experts. */
     private static final List<String> SPRING_PREFIXES = List.of("--spring.", "--vlm.", "--server.", "--management.");
@@ -99,7 +105,7 @@ public final class CommandLine {
                 value = a.substring(eq + 1);
                 a = a.substring(0, eq);
             }
-            if (command.equals("serve") && SPRING_PREFIXES.stream().anyMatch(a::startsWith)) {
+            if ((command.equals("serve") || command.equals("worker")) && SPRING_PREFIXES.stream().anyMatch(a::startsWith)) {
                 if (value == null) throw new UsageException(a + " needs =value");
                 p.springArgs.add(a + "=" + value);
                 continue;
@@ -124,6 +130,7 @@ public final class CommandLine {
         return switch (command) {
             case "status" -> status(p);
             case "serve" -> serve(p);
+            case "worker" -> worker(p);
             default -> pipeline(command, p);
         };
     }
@@ -203,6 +210,22 @@ public final class CommandLine {
                     if (!Files.isDirectory(Path.of(value))) throw new UsageException("--jobs " + value + " is not a folder");
                     springArgs.add("--vlm.jobs-dir=" + value);
                 }
+                case "--concurrency" -> {
+                    int n;
+                    try {
+                        n = Integer.parseInt(value);
+                    } catch (NumberFormatException e) {
+                        throw new UsageException("--concurrency must be a number, got '" + value + "'");
+                    }
+                    if (n < 1 || n > 256) throw new UsageException("--concurrency must be 1..256");
+                    springArgs.add("--vlm.worker.concurrency=" + n);
+                }
+                case "--queue" -> {
+                    if (!value.matches("[A-Za-z0-9._-]{1,200}")) {
+                        throw new UsageException("--queue must be 1-200 letters, digits, '.', '_' or '-'");
+                    }
+                    springArgs.add("--vlm.worker.queue=" + value);
+                }
                 case "--inference-url" -> {
                     if (!value.matches("https?://\\S+")) throw new UsageException("--inference-url must be an http(s):// URL");
                     springArgs.add("--vlm.playground.base-url=" + value);
@@ -237,6 +260,12 @@ public final class CommandLine {
         // serve's --model reaches the embedded inference server of its jobs and the playground
         if (p.model != null) p.springArgs.add("--vlm.model-dir=" + p.model);
         return Invocation.serve(p.springArgs);
+    }
+
+    private static Invocation worker(Parsed p) {
+        if (!p.positional.isEmpty()) throw new UsageException("worker takes no job file (each partition names its run's job file)");
+        if (p.model != null) p.springArgs.add("--vlm.model-dir=" + p.model.toAbsolutePath());
+        return new Invocation("worker", null, null, null, java.util.Map.of(), null, null, null, null, false, List.copyOf(p.springArgs), false);
     }
 
     private static Invocation pipeline(String command, Parsed p) {

@@ -25,7 +25,7 @@ final class ServeCommand {
         app.setRegisterShutdownHook(true);
         CountDownLatch closed = new CountDownLatch(1);
         app.addListeners(e -> {
-            if (e instanceof ContextClosedEvent c && c.getApplicationContext().getParent() == null) closed.countDown();
+            if (e instanceof ContextClosedEvent) closed.countDown();
         });
         ConfigurableApplicationContext ctx;
         try {

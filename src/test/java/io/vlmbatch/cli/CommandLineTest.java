@@ -106,6 +106,23 @@ class CommandLineTest {
     }
 
     @Test
+    void workerTakesItsSettingsAndRefusesHostileOnes() {
+        Invocation i = CommandLine.parse(new String[] {"worker", "--concurrency", "4", "--queue=vlm.nightly", "--model", "/m",
+                "--spring.rabbitmq.host=mq"});
+        assertThat(i.command()).isEqualTo("worker");
+        assertThat(i.jobFile()).isNull();
+        assertThat(i.springArgs()).containsExactly("--vlm.worker.concurrency=4", "--vlm.worker.queue=vlm.nightly", "--spring.rabbitmq.host=mq",
+                "--vlm.model-dir=" + Path.of("/m").toAbsolutePath());
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "jobs/x.yaml"})).hasMessageContaining("worker takes no job file");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "--concurrency", "0"})).hasMessageContaining("1..256");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "--concurrency", "1e9"})).hasMessageContaining("must be a number");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "--queue", "q; rm -rf /"})).hasMessageContaining("--queue must be");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "--queue", "x".repeat(201)})).hasMessageContaining("--queue must be");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "--date", "2026-01-01"})).hasMessageContaining("unknown option --date");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "--spring.rabbitmq.host"})).hasMessageContaining("needs =value");
+    }
+
+    @Test
     void forceIsAFlagOfRestartOnly() {
         assertThat(CommandLine.parse(new String[] {"restart", "j.yaml", "--date", "2026-01-01", "--force"}).force()).isTrue();
         assertThat(CommandLine.parse(new String[] {"restart", "j.yaml", "--date", "2026-01-01"}).force()).isFalse();

@@ -7,12 +7,15 @@ import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.JobFileLoader;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.run.RunKeys;
+import io.vlmbatch.run.RunLifecycle;
+import io.vlmbatch.run.RunPlan;
 import io.vlmbatch.store.RunStore;
 import io.vlmbatch.testsupport.ImageFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDate;
+import java.time.LocalDateTime;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -57,6 +60,8 @@ class PipelineJobTest {
     RunStore runs;
     @Autowired
     JdbcTemplate jdbc;
+    @Autowired
+    RunLifecycle lifecycle;
     @Autowired
     @Qualifier("discover")
     Step discover;
@@ -180,5 +185,30 @@ class PipelineJobTest {
         assertThat(endpoint.requests.get() - before).as("nothing asked again").isEqualTo(asked);
         assertThat(second.getStepExecutions()).extracting(StepExecution::getStepName).containsExactly("export");
         assertThat(csvRows(WORK.resolve("out/resumed.csv"))).hasSize(IMAGES + 1);
+    }
+
+    @Test
+    void aRunLeftByAnEarlierReleaseRestartsWithTheJobFileGiven() throws Exception {
+        Path file = jobFile("oldrelease", "out/oldrelease.csv");
+        LocalDate date = LocalDate.of(2026, 3, 4);
+        // what earlier releases launched with: the identifying parameters only, no job.file
+        JobParameters old = RunKeys.jobParameters(new RunParameters(date, Map.of("shard", "a")));
+        JobInstance instance = repository.createJobInstance("oldrelease", old);
+        JobExecution failed = repository.createJobExecution(instance, old, new ExecutionContext());
+        failed.setStartTime(LocalDateTime.now());
+        failed.setStatus(BatchStatus.FAILED);
+        failed.setEndTime(LocalDateTime.now());
+        repository.update(failed);
+
+        RunPlan plan = lifecycle.prepare("oldrelease", old, RunLifecycle.Intent.RESUME, false);
+        assertThat(plan.action()).isEqualTo(RunPlan.Action.RESTART);
+        JobExecution resumed = lifecycle.execute(plan, jobs.jobFor("oldrelease"),
+                RunKeys.relaunchParameters(plan.previous().getJobParameters(), file));
+
+        assertThat(resumed.getStatus()).as(resumed.getAllFailureExceptions().toString()).isEqualTo(BatchStatus.COMPLETED);
+        assertThat(resumed.getJobInstance().getInstanceId()).isEqualTo(instance.getInstanceId());
+        assertThat(count("SELECT count(*) FROM vlm_work_item WHERE run_id = ? AND status = 'done'", instance.getInstanceId()))
+                .isEqualTo(IMAGES);
+        assertThat(csvRows(WORK.resolve("out/oldrelease.csv"))).hasSize(IMAGES + 1);
     }
 }
