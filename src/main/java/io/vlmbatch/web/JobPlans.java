@@ -66,7 +66,7 @@ public class JobPlans {
             LedgerStore.Rate rate = ledger.rate(endpoint, model, RATE_RUNS);
             Planner.Plan p;
             try {
-                p = new Planner(ledger).plan(Sources.open(source, def.baseDir()), fetcher, io.vlmbatch.config.InferWorkerConfig.MAX_IMAGE_BYTES,
+                p = new Planner(ledger).plan(source, Sources.open(source, def.baseDir()), fetcher, io.vlmbatch.config.InferWorkerConfig.MAX_IMAGE_BYTES,
                         def.tasks(), def.resize(), model, def.run().reuse(), rate);
             } catch (Exception e) {
                 throw new ApiException(HttpStatus.CONFLICT, "cannot list the job's source for " + date + ": " + Errors.rootMessage(e));
