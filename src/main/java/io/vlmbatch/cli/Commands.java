@@ -37,6 +37,7 @@ public class Commands {
     private final JobDefinition def;
     private final RunParameters params;
     private JsonlExporter jsonlExporter;
+    private io.vlmbatch.worker.WorkerStore workers;
     private final PrintStream out = System.out;
     private final boolean tty = "1".equals(System.getenv("VLM_TTY"));
 
@@ -58,6 +59,11 @@ public class Commands {
     @org.springframework.beans.factory.annotation.Autowired
     public void setJsonlExporter(JsonlExporter jsonlExporter) {
         this.jsonlExporter = jsonlExporter;
+    }
+
+    /** For status: the remote workers that ran each run's partitions. */
+    public void setWorkers(io.vlmbatch.worker.WorkerStore workers) {
+        this.workers = workers;
     }
 
     public int execute(Invocation inv) throws Exception {
@@ -95,14 +101,18 @@ public class Commands {
         JobExecution execution;
         try (ProgressReporter progress = progress(def.name(), jp)) {
             execution = lifecycle.getObject().execute(plan, jobs.getObject().jobFor(def.name()), jp);
-            printInferenceSummary(service);
+            printInferenceSummary(def, service);
         } finally {
             inference.getObject().release(def.name(), jp);
         }
         return report(def, p, execution);
     }
 
-    private void printInferenceSummary(InferenceService service) {
+    private void printInferenceSummary(JobDefinition def, InferenceService service) {
+        if (def.run().remote()) {
+            out.println("inference: requests sent by the remote workers (`vlm-batch status " + def.name() + "` lists them)");
+            return;
+        }
         String s = service.summary();
         if (s != null) out.println("inference: " + s);
     }
@@ -149,7 +159,7 @@ public class Commands {
         JobExecution execution;
         try (ProgressReporter progress = new ProgressReporter(items, () -> runId, tty, out).start()) {
             execution = lifecycle.getObject().execute(plan, jobs.getObject().jobFor(def.name()), jp);
-            printInferenceSummary(service);
+            printInferenceSummary(def, service);
         } catch (RunRefusedException e) {
             System.err.println(e.getMessage());
             return 1;
@@ -178,7 +188,22 @@ public class Commands {
             ArchiveCounts archives = runs.archiveCounts(r.runId());
             if (archives.any()) out.printf("%s %s%s: %s%n", r.jobName(), r.logicalDate(), r.params().isEmpty() ? "" : " [" + r.params() + "]", archives.line());
         }
+        if (workers != null) printWorkers(rows);
         return 0;
+    }
+
+    /** Under each run whose partitions ran on remote workers: each worker, what it ran, and what was lost with it. */
+    private void printWorkers(List<RunStore.RunRow> rows) {
+        for (RunStore.RunRow r : rows) {
+            var ws = workers.workersOfRun(r.runId());
+            if (ws.isEmpty()) continue;
+            out.printf("workers of %s %s%s:%n", r.jobName(), r.logicalDate(), r.params().isEmpty() ? "" : " [" + r.params() + "]");
+            for (var w : ws) {
+                out.printf("  %-32s pid %-8d %5d partitions %8d items%s%s%n", w.host(), w.pid(), w.partitions(), w.items(),
+                        w.lost() == 0 ? "" : "  " + w.lost() + " lost with it",
+                        w.stopped() ? "  (stopped)" : w.lastSeen() > 15 ? "  (last heartbeat " + w.lastSeen() + " s ago)" : "");
+            }
+        }
     }
 
     private static String time(java.time.LocalDateTime t) {

@@ -7,6 +7,7 @@ import io.vlmbatch.config.PipelineJobs;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.JobFileException;
 import io.vlmbatch.job.JobFileLoader;
+import io.vlmbatch.job.OutputPaths;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.run.Errors;
 import io.vlmbatch.run.RunInference;
@@ -46,6 +47,7 @@ public final class Main {
                 return 0;
             }
             if (inv.command().equals("serve")) return ServeCommand.run(inv);
+            if (inv.command().equals("worker")) return WorkerCommand.run(inv);
             if (inv.jobFile() != null) {
                 def = JobFileLoader.load(inv.jobFile(), inv.sets());
                 if (inv.task() != null && !def.taskNames().contains(inv.task())) {
@@ -53,6 +55,10 @@ public final class Main {
                 }
                 params = new RunParameters(inv.date() == null ? LocalDate.now() : inv.date(), inv.params());
                 checkRendering(def, params);
+                // the export step runs last: an output it cannot write must stop the run before any inference
+                if (java.util.List.of("run", "restart", "retry").contains(inv.command()) && inv.executionId() == null) {
+                    OutputPaths.check(def, params);
+                }
             }
         } catch (UsageException e) {
             System.err.println("error: " + e.getMessage());
@@ -63,6 +69,7 @@ public final class Main {
             return EXIT_USAGE;
         }
 
+        if (inv.command().equals("backfill")) return BackfillCommand.run(inv, def);
         boolean pipeline = java.util.List.of("run", "restart", "plan", "retry").contains(inv.command());
         SpringApplication app = pipeline ? new SpringApplication(CoreConfig.class, PipelineConfig.class)
                 : new SpringApplication(CoreConfig.class);
@@ -87,6 +94,9 @@ public final class Main {
                     ctx.getBean(RunStore.class), ctx.getBean(WorkItemStore.class), ctx.getBean(CsvExporter.class),
                     ctx.getBeanProvider(PipelineJobs.class), ctx.getBeanProvider(RunInference.class), def, params);
             commands.setJsonlExporter(ctx.getBean(JsonlExporter.class));
+            commands.setWorkers(new io.vlmbatch.worker.WorkerStore(ctx.getBean(org.springframework.jdbc.core.JdbcTemplate.class),
+                    new org.springframework.transaction.support.TransactionTemplate(
+                            ctx.getBean(org.springframework.transaction.PlatformTransactionManager.class))));
             return commands.execute(inv);
         } catch (Exception e) {
             System.err.println("error: " + Errors.rootMessage(e));

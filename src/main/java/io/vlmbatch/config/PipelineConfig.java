@@ -48,7 +48,7 @@ import org.springframework.transaction.support.TransactionTemplate;
  * date, params: RunKeys), bound late in job- and step-scoped beans, so one context runs any job file.
  */
 @Configuration(proxyBeanMethods = false)
-@Import(InferWorkerConfig.class)
+@Import({InferWorkerConfig.class, RemotePartitioningConfig.class})
 public class PipelineConfig {
 
     /** Starts, resumes and refuses runs of the job (the one lifecycle, with this context's JobOperator). */
@@ -120,12 +120,15 @@ public class PipelineConfig {
     }
 
     /**
-     * Runs the job file's run.partitions id ranges on as many local threads. Job-scoped for the grid size;
-     * a replaceable bean (remote partitioning hands the ranges to worker processes instead).
+     * Runs the job file's run.partitions id ranges on as many local threads, or with run.workers: remote
+     * sends them to `vlm-batch worker` processes through RabbitMQ (RemotePartitioningConfig). Job-scoped
+     * for the grid size and the choice.
      */
     @Bean
     @JobScope
-    PartitionHandler inferPartitionHandler(JobDefinition def, Step inferWorker) {
+    PartitionHandler inferPartitionHandler(JobDefinition def, Step inferWorker, RemotePartitioningConfig.RemotePartitions remote)
+            throws Exception {
+        if (def.run().remote()) return remote.handler(def);
         SimpleAsyncTaskExecutor threads = new SimpleAsyncTaskExecutor("infer-");
         threads.setConcurrencyLimit(def.run().partitions());
         TaskExecutorPartitionHandler handler = new TaskExecutorPartitionHandler();

@@ -76,8 +76,6 @@ public final class OpenAiClient implements AutoCloseable {
      */
     public OpenAiClient(List<String> baseUrls, Predicate<String> comingBack, String apiKey, String model, Duration timeout,
                         int retries, Duration backoff, int concurrency, Duration downAfter) {
-        this.pool = new EndpointPool(baseUrls.stream().map(u -> new Endpoint(apiBase(u), () -> comingBack.test(u))).toList(),
-                downAfter, this::probe);
         this.apiKey = apiKey;
         this.configuredModel = model;
         this.timeout = timeout;
@@ -90,6 +88,9 @@ public final class OpenAiClient implements AutoCloseable {
                 .connectTimeout(Duration.ofSeconds(10))
                 .executor(executor)
                 .build();
+        // last: the pool's health checks start at once and call probe(), which needs every field above
+        this.pool = new EndpointPool(baseUrls.stream().map(u -> new Endpoint(apiBase(u), () -> comingBack.test(u))).toList(),
+                downAfter, this::probe);
     }
 
     /** "http://h:8000", "http://h:8000/" and "http://h:8000/v1" all mean the same API root. */

@@ -354,9 +354,24 @@ public final class JobFileLoader {
 
     private RunSpec run(Node node) {
         String f = "run";
-        Map<String, Node> m = node == null ? Map.of() : mapping(node, f, Set.of("chunk_size", "partitions", "reuse"));
+        Map<String, Node> m = node == null ? Map.of()
+                : mapping(node, f, Set.of("chunk_size", "partitions", "reuse", "workers", "worker_timeout"));
+        String workers = optionalString(m, "workers", f, "local");
+        RunSpec.Workers where = switch (workers) {
+            case "local" -> RunSpec.Workers.LOCAL;
+            case "remote" -> RunSpec.Workers.REMOTE;
+            default -> throw error(m.get("workers"), join(f, "workers"), "must be local or remote, got \"" + abbreviate(workers) + "\"");
+        };
+        int maxPartitions = where == RunSpec.Workers.REMOTE ? RunSpec.MAX_REMOTE_PARTITIONS : RunSpec.MAX_LOCAL_PARTITIONS;
+        Duration timeout = optionalDuration(m, "worker_timeout", f, RunSpec.DEFAULT_WORKER_TIMEOUT);
+        if (m.containsKey("worker_timeout") && where != RunSpec.Workers.REMOTE) {
+            throw error(m.get("worker_timeout"), join(f, "worker_timeout"), "applies only with workers: remote");
+        }
+        if (timeout.compareTo(Duration.ofSeconds(5)) < 0 || timeout.compareTo(Duration.ofDays(1)) > 0) {
+            throw error(m.get("worker_timeout"), join(f, "worker_timeout"), "must be between 5s and 1d, got " + timeout.toSeconds() + "s");
+        }
         return new RunSpec((int) optionalLong(m, "chunk_size", f, 16, 1, 100_000),
-                (int) optionalLong(m, "partitions", f, 2, 1, 256), optionalBoolean(m, "reuse", f, true));
+                (int) optionalLong(m, "partitions", f, 2, 1, maxPartitions), optionalBoolean(m, "reuse", f, true), where, timeout);
     }
 
     // ---- node helpers: each names the field and line when the value has the wrong shape ----

@@ -27,7 +27,12 @@ public final class OutputPaths {
     }
 
     private static void put(Map<String, Path> out, String field, JobDefinition def, RunParameters params, String template) {
-        if (template != null) out.put(field, def.baseDir().resolve(params.render(template, def.name())).normalize());
+        if (template == null) return;
+        try {
+            out.put(field, def.baseDir().resolve(params.render(template, def.name())).normalize());
+        } catch (IllegalArgumentException e) { // a {{ params.x }} without its --param x=..., or a path no file system takes
+            throw new JobFileException(def.file(), line(def.file(), field), field, e.getMessage());
+        }
     }
 
     /** @throws JobFileException naming the file, the line of the field and what is wrong with the path */

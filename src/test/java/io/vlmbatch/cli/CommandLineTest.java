@@ -56,6 +56,27 @@ class CommandLineTest {
     }
 
     @Test
+    void backfill() {
+        Invocation i = CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "2026-03-01", "--to=2026-03-31", "--reprocess", "failed"});
+        assertThat(i.command()).isEqualTo("backfill");
+        assertThat(i.range()).isEqualTo(new Invocation.Range(LocalDate.of(2026, 3, 1), LocalDate.of(2026, 3, 31), "failed"));
+        assertThat(CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "2026-03-01", "--to", "2026-03-01"}).range().reprocess())
+                .isEqualTo("none");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "2026-03-01"}))
+                .hasMessageContaining("needs --from and --to");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "2026-03-02", "--to", "2026-03-01"}))
+                .hasMessageContaining("is before --from");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "2026-02-30", "--to", "2026-03-01"}))
+                .hasMessageContaining("--from must be YYYY-MM-DD");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "x".repeat(10_000), "--to", "2026-03-01"}))
+                .hasMessageContaining("--from must be YYYY-MM-DD").satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(200));
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "2026-03-01", "--to", "2026-03-01",
+                "--reprocess", "all"})).hasMessageContaining("none, failed or completed");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--from", "2026-03-01"})).hasMessageContaining("unknown option --from");
+        assertThat(CommandLine.usage("backfill")).contains("--reprocess none|failed|completed").contains("max_active_runs").contains("day for a job without a schedule");
+    }
+
+    @Test
     void mistakesAreUsageErrors() {
         assertThatThrownBy(() -> CommandLine.parse(new String[] {})).isInstanceOf(UsageException.class);
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"run"})).hasMessageContaining("exactly one job file");
@@ -82,6 +103,23 @@ class CommandLineTest {
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"serve", "--spring.foo"})).hasMessageContaining("=value");
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"serve", "jobs/x.yaml"})).hasMessageContaining("no job file");
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--spring.x=1"})).hasMessageContaining("unknown option");
+    }
+
+    @Test
+    void workerTakesItsSettingsAndRefusesHostileOnes() {
+        Invocation i = CommandLine.parse(new String[] {"worker", "--concurrency", "4", "--queue=vlm.nightly", "--model", "/m",
+                "--spring.rabbitmq.host=mq"});
+        assertThat(i.command()).isEqualTo("worker");
+        assertThat(i.jobFile()).isNull();
+        assertThat(i.springArgs()).containsExactly("--vlm.worker.concurrency=4", "--vlm.worker.queue=vlm.nightly", "--spring.rabbitmq.host=mq",
+                "--vlm.model-dir=" + Path.of("/m").toAbsolutePath());
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "jobs/x.yaml"})).hasMessageContaining("worker takes no job file");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "--concurrency", "0"})).hasMessageContaining("1..256");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "--concurrency", "1e9"})).hasMessageContaining("must be a number");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "--queue", "q; rm -rf /"})).hasMessageContaining("--queue must be");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "--queue", "x".repeat(201)})).hasMessageContaining("--queue must be");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "--date", "2026-01-01"})).hasMessageContaining("unknown option --date");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"worker", "--spring.rabbitmq.host"})).hasMessageContaining("needs =value");
     }
 
     @Test

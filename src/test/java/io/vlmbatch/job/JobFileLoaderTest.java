@@ -376,6 +376,63 @@ class JobFileLoaderTest {
     }
 
     @Test
+    void workersAreLocalUnlessTheJobAsksForRemoteOnes() throws Exception {
+        RunSpec local = JobFileLoader.load(write("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                """)).run();
+        assertThat(local.remote()).isFalse();
+        RunSpec remote = JobFileLoader.load(write("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                run: { workers: remote, partitions: 2000, worker_timeout: 90s }
+                """)).run();
+        assertThat(remote.remote()).isTrue();
+        assertThat(remote.partitions()).isEqualTo(2000);
+        assertThat(remote.workerTimeout()).isEqualTo(java.time.Duration.ofSeconds(90));
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                run: { workers: "rabbit; rm -rf /" }
+                """, ":4: run.workers: must be local or remote, got \"rabbit; rm -rf /\"");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                run: { partitions: 2000 }
+                """, ":4: run.partitions: must be between 1 and 256, got 2000");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                run:
+                  workers: remote
+                  partitions: 1000000
+                """, ":6: run.partitions: must be between 1 and 10000");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                run: { worker_timeout: 2m }
+                """, ":4: run.worker_timeout: applies only with workers: remote");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                run: { workers: remote, worker_timeout: 1s }
+                """, ":4: run.worker_timeout: must be between 5s and 1d, got 1s");
+        assertError("""
+                name: x
+                source: { folder: . }
+                tasks: [ { name: a, template: describe } ]
+                run: { workers: remote, worker_timeout: 99999999999999999999d }
+                """, ":4: run.worker_timeout: is too large");
+    }
+
+    @Test
     void csvRawIsOffUnlessAskedFor() throws Exception {
         assertThat(JobFileLoader.load(write("""
                 name: x

@@ -96,6 +96,35 @@ class DockerComposeTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
+    void theWorkersProfileAddsABrokerAndTwoWorkersThatShareTheAppsDatabaseBrokerAndJobPaths() {
+        List<String> workers = services.keySet().stream().filter(n -> n.startsWith("worker-")).sorted().toList();
+        assertThat(workers).containsExactly("worker-1", "worker-2");
+        for (String name : List.of("rabbitmq", "worker-1", "worker-2")) {
+            assertThat((List<String>) service(name).get("profiles")).as(name + " only with --profile workers").containsExactly("workers");
+        }
+        assertThat(service("rabbitmq")).as("the broker is reached on the compose network only").doesNotContainKey("ports");
+        Map<String, Object> app = appEnvironment(Map.of("VLM_WEB_PASSWORD", "x"));
+        for (String name : workers) {
+            Map<String, Object> w = service(name);
+            assertThat((List<String>) w.get("command")).startsWith("worker");
+            assertThat(w.get("image")).isEqualTo(service("app").get("image"));
+            Map<String, Object> env = new HashMap<>();
+            ((Map<String, Object>) w.get("environment")).forEach((k, v) -> env.put(k, interpolate(String.valueOf(v), Map.of())));
+            for (String key : List.of("SPRING_DATASOURCE_URL", "SPRING_DATASOURCE_PASSWORD", "SPRING_RABBITMQ_HOST", "SPRING_RABBITMQ_PASSWORD",
+                    "AWS_ACCESS_KEY_ID")) {
+                assertThat(env.get(key)).as(name + " " + key + " as the app's").isEqualTo(app.get(key)).isNotNull();
+            }
+            // a worker reads each run's job file at the path the app recorded: jobs/ is mounted where the app has it
+            assertThat(w.get("volumes").toString()).contains("./jobs:/app/jobs");
+            assertThat(service("app").get("volumes").toString()).contains("./jobs:/app/jobs");
+        }
+        assertThat(String.valueOf(((Map<String, Object>) service("rabbitmq").get("environment")).get("RABBITMQ_DEFAULT_PASS")))
+                .isEqualTo("${RABBITMQ_PASSWORD:-change-me-rabbitmq}");
+        assertThat(String.valueOf(app.get("SPRING_RABBITMQ_PASSWORD"))).isEqualTo("change-me-rabbitmq");
+    }
+
+    @Test
     void composeRefusesToStartWithoutAWebPassword() {
         assertThatThrownBy(() -> appEnvironment(Map.of())).hasMessageContaining("VLM_WEB_PASSWORD");
     }
