@@ -1,6 +1,6 @@
 // vlm-batch web UI: plain JavaScript, no build step. Hash routes:
-//   #/  jobs · #/job/NAME  runs grid · #/run/ID  run detail · #/run/ID/results  gallery ·
-//   #/run/ID/document/ITEM  a document's pages · #/playground
+//   #/  jobs · #/job/NAME  runs grid, plan, backfill · #/run/ID  run detail · #/run/ID/results  gallery ·
+//   #/run/ID/document/ITEM  a document's pages · #/run/ID/item/ITEM  one item's answers across runs · #/playground
 // Everything shown comes from the URL, the API or the database, so none of it is trusted: markup is only
 // ever built with the html`` tag below, which escapes every value put into it, and only html`` results
 // reach innerHTML (through show()). The Content-Security-Policy forbids inline script and style as a
@@ -11,6 +11,8 @@ const view = document.getElementById('view');
 const STATES = ['success', 'running', 'queued', 'up_for_retry', 'failed', 'stopped'];
 const JOB_NAME = /^[A-Za-z0-9_.-]{1,100}$/;   // as the job file loader allows
 const RUN_ID = /^[0-9]{1,18}$/;
+const ITEM_ID = /^[0-9]{1,18}$/;
+const DATE = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
 let timer = null;
 
 class Html {
@@ -93,6 +95,22 @@ async function jobPage(name) {
     <div class="grid" id="grid">${ordered.length ? ordered.map(r => html`<a class="cell s-${r.state}" title="${r.logicalDate + (r.params ? ' ' + r.params : '') + ': ' + r.state}"
         href="${runHref(r)}" data-date="${r.logicalDate}"></a>`) : html`<span class="muted">no runs yet</span>`}</div>
     <div class="legend">${STATES.map(s => html`<span><i class="s-${s}"></i>${s}</span>`)}</div>
+    <h2>Plan and trigger</h2>
+    <form class="row" id="plan-form"><label>logical date <input type="date" id="plan-date" value="${ledger.today}"></label>
+      <button type="button" class="secondary" id="plan-refresh">Plan</button> <button type="button" id="plan-trigger">Trigger</button></form>
+    <div id="plan"><p class="muted">computing the plan…</p></div>
+    <h2>Backfill</h2>
+    <form class="row" id="backfill-form">
+      <label>from <input type="date" id="backfill-from" required></label>
+      <label>to <input type="date" id="backfill-to" required></label>
+      <label>reprocess <select id="backfill-mode">
+        <option value="none">none: skip dates that have a run</option>
+        <option value="failed">failed: also resume failed runs</option>
+        <option value="completed">completed: also rerun completed runs</option></select></label>
+      <button id="backfill-go">Backfill</button>
+      <span class="muted">at most ${job.maxActiveRuns} run${job.maxActiveRuns === 1 ? '' : 's'} at once · ${job.schedule ? 'the runs of the schedule' : 'one run per day'}</span>
+    </form>
+    <div id="backfill-result"></div>
     <h2>Runs</h2>
     <table id="runs"><tr><th>Logical date</th><th>State</th><th>Trigger</th><th>Attempt</th><th>Images</th><th>Started</th><th>Ended</th><th></th></tr>
     ${runs.map(r => html`<tr data-date="${r.logicalDate}" data-params="${r.params}">
@@ -113,7 +131,78 @@ async function jobPage(name) {
   };
   view.querySelectorAll('button.restart').forEach(b => b.onclick = act('restart'));
   view.querySelectorAll('button.stop').forEach(b => b.onclick = act('stop'));
+  wireLedgerForms(name);
   if (runs.some(r => ['running', 'queued', 'up_for_retry', 'stopping'].includes(r.state))) timer = setTimeout(route, 3000);
+}
+
+// ---------- the item ledger on a job's page: plan before Trigger, backfill ----------
+const ledger = { today: new Date().toISOString().slice(0, 10) };
+
+function duration(seconds) {
+  const s = Math.round(seconds);
+  if (s < 60) return s + ' s';
+  if (s < 3600) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
+  return Math.floor(s / 3600) + ' h ' + Math.floor(s % 3600 / 60) + ' min';
+}
+
+async function showPlan(name) {
+  const box = document.getElementById('plan');
+  const date = document.getElementById('plan-date').value;
+  if (date && !DATE.test(date)) return show(box, html`<p class="error">the date must be YYYY-MM-DD</p>`);
+  show(box, html`<p class="muted">computing the plan…</p>`);
+  try {
+    const p = await api(`jobs/${encodeURIComponent(name)}/plan` + (date ? `?date=${encodeURIComponent(date)}` : ''));
+    if (!document.body.contains(box)) return;
+    show(box, html`<div class="stats" id="plan-stats">
+        <div class="stat"><b id="plan-items">${p.items}</b>items</div>
+        <div class="stat"><b id="plan-reused">${p.reusedItems}</b>reused</div>
+        <div class="stat"><b id="plan-new">${p.newItems}</b>new</div>
+        <div class="stat"><b id="plan-requests">${p.requests}</b>requests</div>
+        <div class="stat"><b id="plan-gpu">${p.estimatedSeconds == null ? '—' : duration(p.estimatedSeconds)}</b>estimated GPU time</div>
+      </div>
+      <p class="muted" id="plan-note">${p.estimatedSeconds == null
+        ? 'no rate measured yet: no earlier completed run sent requests to this endpoint and model'
+        : html`at ${Number(p.secondsPerRequest).toFixed(3)} s per request, measured on the last ${p.rateRuns} run${p.rateRuns === 1 ? '' : 's'}`}
+        · ${p.endpoint} · model ${p.model}${p.reuse ? '' : ' · reuse is off (run.reuse: false)'}${p.unreadableItems ? html` · <span class="error">${p.unreadableItems} unreadable</span>` : ''}</p>`);
+  } catch (e) {
+    if (document.body.contains(box)) show(box, html`<p class="error" id="plan-error">${e.message}</p>`);
+  }
+}
+
+function wireLedgerForms(name) {
+  document.getElementById('plan-refresh').onclick = () => showPlan(name);
+  document.getElementById('plan-date').onchange = () => showPlan(name);
+  document.getElementById('plan-trigger').onclick = async () => {
+    const date = document.getElementById('plan-date').value;
+    try {
+      await api(`jobs/${encodeURIComponent(name)}/trigger` + (date ? `?date=${encodeURIComponent(date)}` : ''), { method: 'POST' });
+      route();
+    } catch (e) { fail(e); }
+  };
+  document.getElementById('backfill-form').onsubmit = async ev => {
+    ev.preventDefault();
+    const q = new URLSearchParams({ from: document.getElementById('backfill-from').value,
+      to: document.getElementById('backfill-to').value, reprocess: document.getElementById('backfill-mode').value });
+    const box = document.getElementById('backfill-result');
+    try {
+      const r = await api(`jobs/${encodeURIComponent(name)}/backfill?${q}`, { method: 'POST' });
+      ledger.lastBackfill = r;
+      showBackfill(box, r);
+      setTimeout(route, 1500);
+    } catch (e) {
+      show(box, html`<p class="error" id="backfill-error">${e.message}</p>`);
+    }
+  };
+  if (ledger.lastBackfill && ledger.lastBackfill.job === name) showBackfill(document.getElementById('backfill-result'), ledger.lastBackfill);
+  showPlan(name);
+}
+
+function showBackfill(box, r) {
+  show(box, html`<p id="backfill-summary">${r.from} … ${r.to} (reprocess ${r.reprocess}): ${r.queued} queued, ${r.skipped} skipped</p>
+    <table id="backfill-runs"><tr><th>Logical date</th><th>Action</th><th>Was</th><th>Why skipped</th></tr>
+    ${r.runs.map(x => html`<tr data-date="${x.logicalDate}"><td>${x.logicalDate} <span class="muted">${x.params}</span></td>
+      <td class="action">${x.action}</td><td>${x.previousState ? badge(x.previousState) : html`<span class="muted">no run</span>`}</td>
+      <td class="muted">${x.reason || ''}</td></tr>`)}</table>`);
 }
 
 // ---------- one run: progress, steps, failures ----------
@@ -132,6 +221,15 @@ async function runPage(id) {
       <div class="stat"><b>${Number(r.imagesPerSecond ?? 0).toFixed(2)}</b>images/s</div>
       <div class="stat"><b>${r.elapsedSeconds ? Number(r.elapsedSeconds).toFixed(1) + ' s' : '—'}</b>elapsed</div>
     </div>
+    ${r.ledger ? html`<div class="stats" id="ledger">
+      <div class="stat"><b id="count-reused">${r.ledger.reused}</b>reused from earlier runs</div>
+      <div class="stat"><b id="count-asked">${r.ledger.asked}</b>new (asked)</div>
+      <div class="stat"><b id="count-ledger-failed">${r.ledger.failed}</b>failed</div>
+      ${r.state === 'success' && r.ledger.failed > 0 ? html`<div class="stat"><button id="retry-failed">Retry failed</button></div>` : ''}
+    </div>
+    ${r.ledger.attempts.length ? html`<h2>Retry attempts</h2><table id="attempts"><tr><th>Attempt</th><th>Status</th><th>Task</th><th>Started</th><th>Ended</th></tr>
+      ${r.ledger.attempts.map(a => html`<tr><td>${a.attempt}</td><td>${a.status || 'queued'}</td><td>${a.task || 'all tasks'}</td>
+        <td>${a.startedAt || ''}</td><td>${a.endedAt || ''}</td></tr>`)}</table>` : ''}` : ''}
     <p><a id="gallery-link" href="#/run/${id}/results">Results gallery →</a></p>
     ${r.schedule && r.schedule.lastError ? html`<p class="error">${r.schedule.lastError}</p>` : ''}
     <h2>Steps (latest execution)</h2>
@@ -140,7 +238,7 @@ async function runPage(id) {
         <td>${s.rollbacks}</td><td>${s.startedAt || ''}</td><td>${s.endedAt || ''}</td></tr>`)}</table>
     <h2>Failed items (${c.failed})</h2>
     ${r.failures.length ? html`<table id="failures"><tr><th>Image</th><th>Reason</th></tr>${r.failures.map(f =>
-      html`<tr><td>${f.itemKey}</td><td class="error">${f.error}</td></tr>`)}</table>` : html`<p class="muted">none</p>`}
+      html`<tr><td><a class="item-link" href="#/run/${id}/item/${encodeURIComponent(f.itemId)}">${f.itemKey}</a></td><td class="error">${f.error}</td></tr>`)}</table>` : html`<p class="muted">none</p>`}
     <h2>Executions</h2>
     <table><tr><th>Execution</th><th>Status</th><th>Started</th><th>Ended</th><th>Exit</th></tr>
       ${r.executions.map(e => html`<tr><td>${e.id}</td><td>${e.status}</td><td>${e.startedAt || ''}</td><td>${e.endedAt || ''}</td>
@@ -148,7 +246,36 @@ async function runPage(id) {
   // widths through the CSS object model: the policy allows no style="" attribute
   view.querySelector('#progress .done').style.width = pct(c.done) + '%';
   view.querySelector('#progress .failed').style.width = pct(c.failed) + '%';
+  const retry = document.getElementById('retry-failed');
+  if (retry) retry.onclick = async () => {
+    retry.disabled = true;
+    try {
+      await api(`jobs/${encodeURIComponent(r.job)}/runs/${encodeURIComponent(r.logicalDate)}/retry?params=${encodeURIComponent(r.params)}`, { method: 'POST' });
+      route();
+    } catch (e) { retry.disabled = false; fail(e); }
+  };
   if (['running', 'queued', 'stopping', 'up_for_retry'].includes(r.state)) timer = setTimeout(route, 2000);
+}
+
+// ---------- one item: its answers across attempts and across the runs that held the same bytes ----------
+async function itemPage(runId, itemId) {
+  const h = await api(`runs/${runId}/items/${itemId}/history`);
+  const reusedFrom = a => a.reusedFromRun != null && RUN_ID.test(String(a.reusedFromRun))
+    ? html` <span class="muted">reused from <a class="reused-from" href="#/run/${a.reusedFromRun}">run ${a.reusedFromRun}</a></span>` : '';
+  const answers = list => list.length ? html`<table class="answers"><tr><th>Task</th><th>Status</th><th>Answer</th><th>Model</th><th>Answered</th></tr>
+    ${list.map(a => html`<tr data-task="${a.task}"><td>${a.task}${a.replacedByAttempt != null ? html`<div class="muted">replaced by attempt ${a.replacedByAttempt}</div>` : ''}</td>
+      <td>${a.status}</td><td><div class="text">${a.answer ?? ''}</div>${a.error ? html`<div class="error">${a.error}</div>` : ''}${reusedFrom(a)}</td>
+      <td class="muted">${a.model || ''}</td><td class="muted">${when(a.answeredAt)}</td></tr>`)}</table>` : html`<p class="muted">none</p>`;
+  show(view, html`<h1><a href="#/run/${runId}">${h.job} · ${h.logicalDate}</a> · <span id="item-key">${h.itemKey}</span></h1>
+    <p class="muted">${h.uri} · ${badge(h.status === 'done' ? 'success' : h.status === 'pending' ? 'queued' : 'failed')}
+      · content hash <code>${h.contentHash ? h.contentHash.slice(0, 16) + '…' : 'not read yet'}</code></p>
+    ${h.error ? html`<p class="error">${h.error}</p>` : ''}
+    <h2>Latest answers</h2><div id="answers-now">${answers(h.answers)}</div>
+    <h2>Earlier attempts of this run</h2><div id="answers-replaced">${answers(h.replaced)}</div>
+    <h2>Other runs with the same bytes (${h.otherRuns.length})</h2>
+    ${h.otherRuns.length ? html`<div id="other-runs">${h.otherRuns.map(o => html`<div class="other-run">
+      <h3><a href="#/run/${o.runId}/item/${o.itemId}">${o.job} · ${o.logicalDate} · ${o.itemKey}</a> ${badge(o.status === 'done' ? 'success' : o.status === 'pending' ? 'queued' : 'failed')}</h3>
+      ${answers(o.answers)}</div>`)}</div>` : html`<p class="muted" id="other-runs">none: no other run held these bytes</p>`}`);
 }
 
 /** Items, documents, pages and skipped members, for a run that had documents or archives. */
@@ -169,7 +296,7 @@ function itemCard(runId, it, name, task) {
   return html`<div class="card" data-item="${it.itemKey}"${it.page != null ? html` data-page="${it.page}"` : ''}>
       ${it.status === 'failed' && it.width == null ? html`<div class="noimg">no preview</div>`
         : html`<img loading="lazy" alt="${it.itemKey}" src="api/runs/${runId}/items/${encodeURIComponent(it.id)}/thumbnail">`}
-      <div class="body"><div class="key">${name} ${badge(itemState(it))}</div>
+      <div class="body"><div class="key">${name} ${badge(itemState(it))} <a class="item-link" href="#/run/${runId}/item/${encodeURIComponent(it.id)}">history</a></div>
         ${it.error ? html`<div class="error">${it.error}</div>` : ''}
         ${Object.entries(it.answers).filter(([t]) => !task || t === task).map(([t, a]) =>
           html`<div class="answer" data-task="${t}"><b>${t}</b><div class="text">${a.answer ?? a.error ?? ''}</div></div>`)}
@@ -359,6 +486,7 @@ async function route() {
     else if (parts[0] === 'run' && parts.length === 3 && parts[2] === 'results' && RUN_ID.test(parts[1])) await galleryPage(parts[1], query);
     else if (parts[0] === 'run' && parts.length === 4 && parts[2] === 'document' && RUN_ID.test(parts[1]) && RUN_ID.test(parts[3])) await documentPage(parts[1], parts[3], query);
     else if (parts[0] === 'run' && parts.length === 2 && RUN_ID.test(parts[1])) await runPage(parts[1]);
+    else if (parts[0] === 'run' && parts.length === 4 && parts[2] === 'item' && RUN_ID.test(parts[1]) && ITEM_ID.test(parts[3])) await itemPage(parts[1], parts[3]);
     else if (parts[0] === 'playground' && parts.length === 1) await playgroundPage();
     else notFound('/' + parts.join('/'));
   } catch (e) {

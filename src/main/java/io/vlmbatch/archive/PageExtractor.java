@@ -34,35 +34,62 @@ public final class PageExtractor {
     public Extracted extract(ByteSource file, String member, Integer page) throws IOException {
         Deque<Archive> open = new ArrayDeque<>();
         try {
-            ByteSource leaf = member == null || member.isEmpty() ? file : resolve(file, member, 1, open);
+            ByteSource leaf = leaf(file, member, open);
             if (page == null) {
                 return new Extracted.ImageBytes(readWhole(leaf));
             }
             Format format = Format.detect(leaf);
-            return switch (format) {
-                case PDF -> {
-                    try (PDDocument doc = PdfPages.open(leaf)) {
-                        BufferedImage image = PdfPages.render(doc, page, render);
-                        yield new Extracted.Page(image, image.getWidth(), image.getHeight(), render.pdfSettings());
-                    }
+            String renderedWith = renderedWith(format, leaf, page);
+            if (format == Format.PDF) {
+                try (PDDocument doc = PdfPages.open(leaf)) {
+                    BufferedImage image = PdfPages.render(doc, page, render);
+                    return new Extracted.Page(image, image.getWidth(), image.getHeight(), renderedWith);
                 }
-                case TIFF -> {
-                    BufferedImage image = TiffFrames.decode(leaf, page, render);
-                    yield new Extracted.Page(image, image.getWidth(), image.getHeight());
-                }
-                default -> throw new ArchiveRejectedException("page " + page + " asked of " + leaf.name()
-                        + ", which is not a PDF or TIFF");
-            };
+            }
+            BufferedImage image = TiffFrames.decode(leaf, page, render);
+            return new Extracted.Page(image, image.getWidth(), image.getHeight(), renderedWith);
         } catch (OutOfMemoryError e) {
             // A hostile page (a huge image mask, a pattern) must fail alone, not the run.
             throw new ArchiveRejectedException("page too large to render in memory");
         } finally {
-            while (!open.isEmpty()) {
-                try {
-                    open.pop().close();
-                } catch (IOException ignored) {
-                    // closing a reader we only read from
-                }
+            close(open);
+        }
+    }
+
+    /**
+     * What {@link #extract} would report as {@link Extracted.Page#renderedWith} for this page, without
+     * rendering it: `plan` fingerprints pages exactly as the run does at the cost of reading a few header bytes.
+     */
+    public String renderedWith(ByteSource file, String member, int page) throws IOException {
+        Deque<Archive> open = new ArrayDeque<>();
+        try {
+            ByteSource leaf = leaf(file, member, open);
+            return renderedWith(Format.detect(leaf), leaf, page);
+        } finally {
+            close(open);
+        }
+    }
+
+    /** The render settings that shape a page of this format; refuses formats that have no pages. */
+    private String renderedWith(Format format, ByteSource leaf, int page) throws ArchiveRejectedException {
+        return switch (format) {
+            case PDF -> render.pdfSettings();
+            case TIFF -> null;
+            default -> throw new ArchiveRejectedException("page " + page + " asked of " + leaf.name()
+                    + ", which is not a PDF or TIFF");
+        };
+    }
+
+    private ByteSource leaf(ByteSource file, String member, Deque<Archive> open) throws IOException {
+        return member == null || member.isEmpty() ? file : resolve(file, member, 1, open);
+    }
+
+    private static void close(Deque<Archive> open) {
+        while (!open.isEmpty()) {
+            try {
+                open.pop().close();
+            } catch (IOException ignored) {
+                // closing a reader we only read from
             }
         }
     }

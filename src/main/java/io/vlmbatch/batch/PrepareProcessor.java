@@ -71,9 +71,8 @@ public class PrepareProcessor implements ItemProcessor<WorkItem, PreparedItem> {
                 Extracted extracted;
                 try {
                     extracted = pages.extract(files.open(item.uri()), item.member(), item.page());
-                    contentHash = extracted instanceof Extracted.ImageBytes b ? ContentHash.of(b.bytes())
-                            : ContentHash.ofPart(documents.hash(item.uri(), () -> files.open(item.uri()).openAt(0)),
-                                    item.member(), item.page());
+                    contentHash = documents.itemHash(item, extracted instanceof Extracted.ImageBytes b ? b.bytes() : null,
+                            () -> files.open(item.uri()).openAt(0));
                 } catch (ArchiveRejectedException e) {
                     return PreparedItem.rejected(item, e.getMessage());
                 } catch (IOException | RuntimeException e) {

@@ -35,6 +35,9 @@ public final class CommandLine {
         COMMANDS.put("retry", new Spec(
                 "vlm-batch retry JOB.yaml --date YYYY-MM-DD [--param k=v]... [--task NAME] [--set key=value]... [--model DIR]",
                 Set.of("--date", "--param", "--model", "--task", "--set")));
+        COMMANDS.put("backfill", new Spec(
+                "vlm-batch backfill JOB.yaml --from YYYY-MM-DD --to YYYY-MM-DD [--reprocess none|failed|completed] [--model DIR]",
+                Set.of("--from", "--to", "--reprocess", "--model")));
         COMMANDS.put("serve", new Spec(
                 "vlm-batch serve [--port 8080] [--host 127.0.0.1] [--jobs DIR] [--model DIR] [--inference-url URL] [--spring.x=v | --vlm.x=v ...]",
                 Set.of("--port", "--host", "--jobs", "--model", "--inference-url")));
@@ -49,6 +52,11 @@ public final class CommandLine {
             plan: what a run would ask (and reuse from earlier runs) and its estimated GPU time, without running it.
             retry: asks the failed items of a run again (--task: one task of every item), with --set overrides of
               the job file (--set tasks.caption.max_tokens=512); the run's outputs then show the latest answers.
+            backfill: runs every logical date of --from..--to (both included) in this process, at most the job's
+              max_active_runs at once: the dates of its schedule's runs (hourly: 24 a day, weekly: one a week), one a
+              day for a job without a schedule; at most 366 runs. --reprocess none (default) skips dates that have a
+              run; failed also resumes failed or stopped ones; completed also reruns completed ones (a new attempt
+              over every item: only what changed is asked).
             serve: the scheduler, REST API and web UI (docs/web-ui.md); --host other than loopback requires
               VLM_WEB_USER / VLM_WEB_PASSWORD; --jobs is the folder of job files (default: jobs); --inference-url
               is the playground's OpenAI-compatible server (default: the embedded vlmserve).
@@ -141,6 +149,9 @@ public final class CommandLine {
         boolean json;
         String task;
         final List<String> sets = new ArrayList<>();
+        LocalDate from;
+        LocalDate to;
+        String reprocess;
 
         void option(String name, String value) {
             switch (name) {
@@ -157,6 +168,14 @@ public final class CommandLine {
                     String key = value.substring(0, eq);
                     if (!key.matches("[A-Za-z_][A-Za-z0-9_]*")) throw new UsageException("--param key must be a plain name, got '" + key + "'");
                     params.put(key, value.substring(eq + 1));
+                }
+                case "--from" -> from = date("--from", value);
+                case "--to" -> to = date("--to", value);
+                case "--reprocess" -> {
+                    if (!List.of("none", "failed", "completed").contains(value)) {
+                        throw new UsageException("--reprocess must be none, failed or completed, got '" + shorten(value) + "'");
+                    }
+                    reprocess = value;
                 }
                 case "--model" -> model = Path.of(value);
                 case "--execution" -> {
@@ -216,6 +235,18 @@ public final class CommandLine {
         }
     }
 
+    private static LocalDate date(String option, String value) {
+        try {
+            return LocalDate.parse(value);
+        } catch (DateTimeParseException e) {
+            throw new UsageException(option + " must be YYYY-MM-DD, got '" + shorten(value) + "'");
+        }
+    }
+
+    private static String shorten(String value) {
+        return value.length() > 40 ? value.substring(0, 40) + "…" : value;
+    }
+
     private static Invocation status(Parsed p) {
         if (p.positional.size() > 1) throw new UsageException("status takes at most one job");
         if (p.positional.isEmpty()) return Invocation.status(null, null);
@@ -249,8 +280,14 @@ public final class CommandLine {
             throw new UsageException("restart needs --date (the logical date of the run) or --execution ID");
         }
         if (command.equals("retry") && p.date == null) throw new UsageException("retry needs --date (the logical date of the run)");
+        Invocation.Range range = null;
+        if (command.equals("backfill")) {
+            if (p.from == null || p.to == null) throw new UsageException("backfill needs --from and --to (logical dates, both included)");
+            if (p.to.isBefore(p.from)) throw new UsageException("--to " + p.to + " is before --from " + p.from);
+            range = new Invocation.Range(p.from, p.to, p.reprocess == null ? "none" : p.reprocess);
+        }
         LocalDate date = p.date == null && p.execution == null ? LocalDate.now() : p.date;
         return new Invocation(command, Path.of(p.positional.getFirst()), null, date, p.params, p.model, p.execution, p.csv,
-                p.jsonl, p.force, List.of(), false, p.json, p.task, p.sets);
+                p.jsonl, p.force, List.of(), false, p.json, p.task, p.sets, range);
     }
 }

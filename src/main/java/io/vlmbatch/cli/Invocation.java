@@ -9,11 +9,20 @@ import java.util.Map;
  * A parsed command line. Fields a command does not take are null (or empty). jsonl: export --jsonl (one
  * object per item); force: restart --force; springArgs: serve's settings as Spring arguments; help: print
  * the command's usage and stop; json: plan --json; task and sets: retry --task NAME and its --set
- * key=value overrides of the job file.
+ * key=value overrides of the job file; range: backfill's --from, --to and --reprocess.
  */
 public record Invocation(String command, Path jobFile, String jobName, LocalDate date, Map<String, String> params,
                          Path model, Long executionId, Path csv, Path jsonl, boolean force, List<String> springArgs, boolean help,
-                         boolean json, String task, List<String> sets) {
+                         boolean json, String task, List<String> sets, Range range) {
+    /** backfill: the logical dates from..to (both included) and the reprocess mode (none, failed, completed). */
+    public record Range(LocalDate from, LocalDate to, String reprocess) {}
+
+    public Invocation(String command, Path jobFile, String jobName, LocalDate date, Map<String, String> params,
+                      Path model, Long executionId, Path csv, Path jsonl, boolean force, List<String> springArgs, boolean help,
+                      boolean json, String task, List<String> sets) {
+        this(command, jobFile, jobName, date, params, model, executionId, csv, jsonl, force, springArgs, help, json, task, sets, null);
+    }
+
     public Invocation {
         sets = sets == null ? List.of() : List.copyOf(sets);
     }

@@ -71,6 +71,7 @@ public final class Main {
             return EXIT_USAGE;
         }
 
+        if (inv.command().equals("backfill")) return BackfillCommand.run(inv, def);
         boolean pipeline = java.util.List.of("run", "restart", "plan", "retry").contains(inv.command());
         SpringApplication app = pipeline ? new SpringApplication(CoreConfig.class, PipelineConfig.class)
                 : new SpringApplication(CoreConfig.class);

@@ -9,6 +9,7 @@ import io.vlmbatch.ledger.Planner;
 import io.vlmbatch.ledger.RunEndpointListener;
 import io.vlmbatch.run.RunInference;
 import io.vlmbatch.source.ImageFetcher;
+import io.vlmbatch.source.SourceSpec;
 import io.vlmbatch.source.Sources;
 import java.io.PrintStream;
 
@@ -49,8 +50,8 @@ public class PlanCommand {
         String model = inference.ledgerModel();
         String endpoint = RunEndpointListener.endpointKey(def.inference());
         LedgerStore.Rate rate = ledger.rate(endpoint, model, RATE_RUNS);
-        Planner.Plan plan = new Planner(ledger).plan(
-                Sources.open(io.vlmbatch.config.PipelineConfig.renderedSource(def, params), def.baseDir()),
+        SourceSpec source = io.vlmbatch.config.PipelineConfig.renderedSource(def, params);
+        Planner.Plan plan = new Planner(ledger).plan(source, Sources.open(source, def.baseDir()),
                 fetcher, maxBytes, def.tasks(), def.resize(), model, def.run().reuse(), rate);
         if (inv.json()) {
             out.println(PlanReport.json(def.name(), params.logicalDate().toString(), endpoint, plan));

@@ -5,6 +5,7 @@ import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.ledger.Attempts;
+import io.vlmbatch.ledger.Retry;
 import io.vlmbatch.run.RunInference;
 import io.vlmbatch.run.RunKeys;
 import io.vlmbatch.run.RunLifecycle;
@@ -14,9 +15,7 @@ import io.vlmbatch.store.WorkItemStore;
 import java.io.PrintStream;
 import org.springframework.batch.core.BatchStatus;
 import org.springframework.batch.core.job.JobExecution;
-import org.springframework.batch.core.job.JobInstance;
 import org.springframework.batch.core.job.parameters.JobParameters;
-import org.springframework.batch.core.job.parameters.JobParametersBuilder;
 import org.springframework.batch.core.repository.JobRepository;
 
 /**
@@ -50,43 +49,30 @@ public class RetryCommand {
 
     public int execute(Invocation inv) throws Exception {
         String what = "job " + def.name() + " for " + params.logicalDate() + (params.params().isEmpty() ? "" : " [" + params.paramsKey() + "]");
-        JobParameters base = RunKeys.jobParameters(params);
-        JobInstance instance = repository.getJobInstance(def.name(), base);
-        JobExecution last = instance == null ? null : repository.getLastJobExecution(instance);
-        if (last == null) {
-            System.err.println("no run of " + what + " to retry; start one with `vlm-batch run`");
-            return 1;
-        }
-        if (last.getStatus() != BatchStatus.COMPLETED) {
-            System.err.println(what + " has not completed (execution " + last.getId() + " is " + last.getStatus()
-                    + "); finish it with `vlm-batch restart` before retrying its failed items");
-            return 1;
-        }
-        long runId = instance.getInstanceId();
-        int attempt = attempts.next(runId);
         // the attempt's job file is the run's with --set applied: job.sets carries them, so a restart of
         // the attempt reads the same
-        JobParametersBuilder b = new JobParametersBuilder(RunKeys.launchParameters(def, inv.sets(), params)).addLong(Attempts.ATTEMPT, (long) attempt)
-                .addLong(Attempts.RETRY_OF, runId, false);
-        if (inv.task() != null) b.addString(Attempts.TASK, inv.task(), false);
-        JobParameters jp = b.toJobParameters();
-        RunPlan plan = lifecycle.prepare(def.name(), jp, RunLifecycle.Intent.START, false);
-        if (!plan.runs()) {
-            System.err.println(what + ", attempt " + attempt + ": " + plan.message());
+        Retry retry = new Retry(repository, lifecycle, attempts);
+        Retry.Attempt a = retry.prepare(def.name(), RunKeys.launchParameters(def, inv.sets(), params),
+                inv.task() == null ? Retry.Scope.FAILED : Retry.Scope.task(inv.task()));
+        if (!a.runs()) {
+            if (a.runId() == 0) System.err.println("no run of " + what + " to retry; start one with `vlm-batch run`");
+            else System.err.println(what + (a.number() > 0 ? ", attempt " + a.number() : "") + ": " + a.refusal());
             return 1;
         }
+        long runId = a.runId();
+        int attempt = a.number();
+        JobParameters jp = a.jobParameters();
         // before any item is reopened: a missing server changes nothing
         InferenceService service = inference.start(def.name(), jp, def.inference());
         try {
-            return attempt(inv, what, runId, attempt, jp, plan, service);
+            return attempt(inv, what, runId, attempt, jp, a.plan(), service, retry.reopen(a));
         } finally {
             inference.release(def.name(), jp);
         }
     }
 
     private int attempt(Invocation inv, String what, long runId, int attempt, JobParameters jp, RunPlan plan,
-                        InferenceService service) throws Exception {
-        int reopened = attempts.reopen(runId, inv.task(), attempt);
+                        InferenceService service, int reopened) throws Exception {
         out.println("retrying " + what + ": attempt " + attempt + " asks " + reopened + " item" + (reopened == 1 ? "" : "s") + " again"
                 + (inv.task() == null ? " (the failed ones)" : " for task " + inv.task())
                 + (inv.sets().isEmpty() ? "" : " with " + String.join(", ", inv.sets())));

@@ -1,7 +1,6 @@
 package io.vlmbatch.config;
 
 import io.vlmbatch.archive.PageExtractor;
-import io.vlmbatch.archive.RenderSpec;
 import io.vlmbatch.batch.InferenceWriter;
 import io.vlmbatch.batch.PendingItemReader;
 import io.vlmbatch.batch.PrepareProcessor;
@@ -101,8 +100,7 @@ public class InferWorkerConfig {
     @Bean
     @StepScope
     PrepareProcessor processor(JobDefinition def, ImageFetcher fetcher, ByteSources files) {
-        PageExtractor pages = new PageExtractor(def.source().expand(),
-                new RenderSpec(def.resize().maxSide(), def.source().pdfDpi(), def.resize().maxPixels()));
+        PageExtractor pages = Sources.pages(def.source(), def.resize());
         return new PrepareProcessor(fetcher, new ImagePreparer(def.resize()), def.tasks(), MAX_IMAGE_BYTES, files, pages);
     }
 

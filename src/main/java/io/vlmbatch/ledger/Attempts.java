@@ -47,8 +47,16 @@ public class Attempts {
      * @return how many items were put back
      */
     public int reopen(long runId, String task, int attempt) {
+        return reopen(runId, task, attempt, false);
+    }
+
+    /**
+     * As {@link #reopen(long, String, int)}; everyItem: every item of the run with all its tasks (a rerun
+     * of a completed run, whose unchanged answers the ledger then copies back without a request).
+     */
+    public int reopen(long runId, String task, int attempt, boolean everyItem) {
         return tx.execute(status -> {
-            String which = task == null ? "w.status = 'failed'" : "TRUE";
+            String which = task == null && !everyItem ? "w.status = 'failed'" : "TRUE";
             jdbc.update("""
                     INSERT INTO vlm_result_history (work_item_id, task, replaced_by_attempt, status, answer, error, model,
                         prompt_tokens, completion_tokens, latency_ms, attempts, fingerprint, reused_from_run, answered_at)

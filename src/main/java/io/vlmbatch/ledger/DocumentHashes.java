@@ -1,10 +1,12 @@
 package io.vlmbatch.ledger;
 
+import io.vlmbatch.store.WorkItem;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * The content hashes of the last few documents whose pages were prepared. Pages of one document are
@@ -25,6 +27,20 @@ public final class DocumentHashes {
                 return size() > size;
             }
         };
+    }
+
+    /**
+     * The content hash the ledger records for an item inside a container, for the run's processor and for
+     * `plan` alike: a member image (no page) by its own bytes, a page by its listed file's hash, member and page.
+     *
+     * @param memberImage the member's bytes when the item has no page (ignored otherwise)
+     * @param document    opens the listed file, read only when its hash is not cached
+     */
+    public String itemHash(WorkItem item, byte[] memberImage, Opener document) {
+        if (item.page() == null) {
+            return ContentHash.of(Objects.requireNonNull(memberImage, "a member image's bytes"));
+        }
+        return ContentHash.ofPart(hash(item.uri(), document), item.member(), item.page());
     }
 
     public String hash(String uri, Opener opener) {

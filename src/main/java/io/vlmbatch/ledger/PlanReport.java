@@ -14,7 +14,10 @@ public final class PlanReport {
     public static String text(String what, String endpoint, Planner.Plan p) {
         StringBuilder b = new StringBuilder();
         b.append("plan for ").append(what).append(" (nothing was run)\n");
-        b.append(String.format(Locale.ROOT, "  items:     %d%n", p.items()));
+        b.append(String.format(Locale.ROOT, "  items:     %d (images, pages and archive members, one request per task each)%n", p.items()));
+        if (p.documents() > 0) {
+            b.append(String.format(Locale.ROOT, "  pages:     %d in %d document%s%n", p.pages(), p.documents(), p.documents() == 1 ? "" : "s"));
+        }
         b.append(String.format(Locale.ROOT, "  reused:    %d (every answer already in the ledger; %d answers copied, no request)%n",
                 p.reusedItems(), p.reusedAnswers()));
         b.append(String.format(Locale.ROOT, "  new:       %d (at least one task to ask)%n", p.newItems()));
@@ -38,6 +41,8 @@ public final class PlanReport {
         m.put("job", job);
         m.put("date", date);
         m.put("items", p.items());
+        m.put("documents", p.documents());
+        m.put("pages", p.pages());
         m.put("reused_items", p.reusedItems());
         m.put("new_items", p.newItems());
         m.put("unreadable_items", p.unreadable());

@@ -26,7 +26,7 @@ public class ScheduleStore {
     private static final int LOCK_NAMESPACE = 0x766c6d73;
     private static final String COLUMNS = """
             job_name, interval_start, interval_end, logical_date, params, trigger, state, attempt, next_attempt_at,
-            owner, heartbeat_at, stop_requested, last_error, queued_at, started_at, ended_at""";
+            owner, heartbeat_at, stop_requested, last_error, queued_at, started_at, ended_at, rerun""";
 
     private final JdbcTemplate jdbc;
     private final TransactionTemplate tx;
@@ -57,6 +57,43 @@ public class ScheduleStore {
                 INSERT INTO vlm_schedule_run (job_name, interval_start, interval_end, logical_date, params, trigger, state, queued_at)
                 VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) ON CONFLICT DO NOTHING""",
                 job, ts(interval.start()), ts(interval.end()), logicalDate, params, trigger, ts(now)) == 1;
+    }
+
+    /** Queues an interval as {@link #enqueue} does, as a rerun ("failed" or "all", see ScheduledRun) when rerun is set. */
+    public boolean enqueue(String job, Intervals.Interval interval, LocalDate logicalDate, String params, String trigger,
+                           Instant now, String rerun) {
+        return jdbc.update("""
+                INSERT INTO vlm_schedule_run (job_name, interval_start, interval_end, logical_date, params, trigger, state, queued_at, rerun)
+                VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?) ON CONFLICT DO NOTHING""",
+                job, ts(interval.start()), ts(interval.end()), logicalDate, params, trigger, ts(now), rerun) == 1;
+    }
+
+    /**
+     * Queues a finished run again as a new attempt over its failed items ("failed") or every item ("all").
+     * Only a run that is not waiting or running: true when this call queued it.
+     */
+    public boolean rerun(String job, Instant intervalStart, String rerun, Instant now) {
+        return jdbc.update("""
+                UPDATE vlm_schedule_run SET state = 'queued', rerun = ?, attempt = 0, last_error = NULL, next_attempt_at = NULL,
+                       ended_at = NULL, queued_at = ?
+                WHERE job_name = ? AND interval_start = ? AND state IN ('success', 'failed', 'stopped')""",
+                rerun, ts(now), job, ts(intervalStart)) > 0;
+    }
+
+    /** Where a run of a date stands, for backfill: the scheduler's state, or Batch's status of a CLI run (null: none). */
+    public record Existing(LocalDate logicalDate, String params, String scheduleState, String batchStatus) {}
+
+    /** The runs of a job with a logical date in [from, to] that the scheduler or Batch knows (retry attempts left out). */
+    public List<Existing> existing(String job, LocalDate from, LocalDate to) {
+        return jdbc.query("""
+                SELECT coalesce(s.logical_date, r.logical_date), coalesce(s.params, r.params), s.state, e.status
+                FROM (SELECT * FROM vlm_schedule_run WHERE job_name = ? AND logical_date BETWEEN ? AND ?) s
+                FULL JOIN (SELECT * FROM vlm_run WHERE job_name = ? AND logical_date BETWEEN ? AND ? AND retry_of IS NULL) r
+                     ON r.logical_date = s.logical_date AND r.params = s.params
+                LEFT JOIN LATERAL (SELECT x.status FROM batch_job_execution x WHERE x.job_instance_id = r.run_id
+                                   ORDER BY x.job_execution_id DESC LIMIT 1) e ON TRUE""",
+                (rs, n) -> new Existing(rs.getObject(1, LocalDate.class), rs.getString(2), rs.getString(3), rs.getString(4)),
+                job, from, to, job, from, to);
     }
 
     /**
@@ -96,9 +133,9 @@ public class ScheduleStore {
         };
         jdbc.update("""
                 UPDATE vlm_schedule_run SET state = ?, last_error = ?, ended_at = ?, owner = NULL, heartbeat_at = NULL,
-                       next_attempt_at = ?, stop_requested = FALSE
+                       next_attempt_at = ?, stop_requested = FALSE, rerun = CASE WHEN ? = 'success' THEN NULL ELSE rerun END
                 WHERE job_name = ? AND interval_start = ? AND owner = ? AND state = 'running'""",
-                state, outcome.error(), ts(now), state.equals("up_for_retry") ? ts(now.plus(retryDelay)) : null,
+                state, outcome.error(), ts(now), state.equals("up_for_retry") ? ts(now.plus(retryDelay)) : null, state,
                 run.jobName(), ts(run.intervalStart()), owner);
     }
 
@@ -177,7 +214,7 @@ public class ScheduleStore {
     private static final RowMapper<ScheduledRun> ROW = (rs, n) -> new ScheduledRun(rs.getString(1), instant(rs, 2),
             instant(rs, 3), rs.getObject(4, LocalDate.class), rs.getString(5), rs.getString(6), rs.getString(7), rs.getInt(8),
             instant(rs, 9), rs.getString(10), instant(rs, 11), rs.getBoolean(12), rs.getString(13), instant(rs, 14),
-            instant(rs, 15), instant(rs, 16));
+            instant(rs, 15), instant(rs, 16), rs.getString(17));
 
     static OffsetDateTime ts(Instant i) {
         return i == null ? null : OffsetDateTime.ofInstant(i, ZoneOffset.UTC);

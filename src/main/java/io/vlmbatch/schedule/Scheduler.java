@@ -85,11 +85,23 @@ public final class Scheduler implements AutoCloseable {
     }
 
     public synchronized void tick() {
+        tick(true);
+    }
+
+    /**
+     * A tick that starts what is queued (backfill's, by hand) but queues nothing for the cron: what
+     * `vlm-batch backfill` runs in its own process.
+     */
+    public synchronized void tickQueued() {
+        tick(false);
+    }
+
+    private void tick(boolean cron) {
         Instant now = clock.instant();
         store.heartbeat(owner, now);
         expireDeadLocalOwners();
         for (JobCatalog.Entry e : catalog.usable()) {
-            if (e.schedule().scheduled()) queueDue(e, now);
+            if (cron && e.schedule().scheduled()) queueDue(e, now);
             int released = store.releaseOrphans(e.name(), now, orphanTimeout, e.schedule().retries());
             if (released > 0) log.warn("{}: {} run(s) of a scheduler that stopped beating are queued again", e.name(), released);
         }
@@ -200,6 +212,36 @@ public final class Scheduler implements AutoCloseable {
         Instant end = d.plusDays(1).atStartOfDay(e.schedule().zone()).toInstant();
         store.enqueue(job, new Interval(start, end), d, "", "manual", now);
         return store.findByDate(job, d, "").orElseThrow();
+    }
+
+    /**
+     * Queues the runs of [from, to] (Backfill); they start as max_active_runs allows.
+     * @throws IllegalArgumentException for an unknown job or a range Backfill refuses
+     */
+    public List<Backfill.Decision> backfill(String job, LocalDate from, LocalDate to, Backfill.Reprocess mode) {
+        JobCatalog.Entry e = catalog.get(job).filter(JobCatalog.Entry::ok)
+                .orElseThrow(() -> new IllegalArgumentException("no usable job named " + job));
+        List<Backfill.Decision> decisions = Backfill.queue(store, job, e.schedule(), from, to, mode, clock.instant());
+        long queued = decisions.stream().filter(Backfill.Decision::queued).count();
+        log.info("{}: backfill {}..{} (reprocess {}): {} run(s) queued, {} skipped", job, from, to, mode.word(), queued,
+                decisions.size() - queued);
+        return decisions;
+    }
+
+    /**
+     * Queues a new attempt over the failed items of a finished run (the scheduler's side of `vlm-batch
+     * retry`). A run only the command line knows gets a scheduler row first.
+     * @return false when the run is waiting or running
+     */
+    public boolean retryFailed(String job, LocalDate date, String params) {
+        JobCatalog.Entry e = catalog.get(job).filter(JobCatalog.Entry::ok)
+                .orElseThrow(() -> new IllegalArgumentException("no usable job named " + job));
+        Instant now = clock.instant();
+        Optional<ScheduledRun> row = store.findByDate(job, date, params);
+        if (row.isPresent()) return store.rerun(job, row.get().intervalStart(), "failed", now);
+        Instant start = date.atStartOfDay(e.schedule().zone()).toInstant();
+        Instant end = date.plusDays(1).atStartOfDay(e.schedule().zone()).toInstant();
+        return store.enqueue(job, new Interval(start, end), date, params, "manual", now, "failed");
     }
 
     public boolean restart(String job, Instant intervalStart) {

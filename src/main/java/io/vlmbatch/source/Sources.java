@@ -1,5 +1,8 @@
 package io.vlmbatch.source;
 
+import io.vlmbatch.archive.PageExtractor;
+import io.vlmbatch.archive.RenderSpec;
+import io.vlmbatch.image.ResizeSpec;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.function.Supplier;
@@ -50,5 +53,13 @@ public final class Sources {
     public static ImageFetcher fetcher(S3Settings s3) {
         S3Settings settings = s3 == null ? S3Settings.DEFAULT : s3;
         return new UriImageFetcher(() -> S3Clients.create(settings));
+    }
+
+    /**
+     * How the items of this source's pages and members are read: the run's processor and `plan` take it
+     * from here, so both render (and fingerprint) a page with the same settings.
+     */
+    public static PageExtractor pages(SourceSpec spec, ResizeSpec resize) {
+        return new PageExtractor(spec.expand(), new RenderSpec(resize.maxSide(), spec.pdfDpi(), resize.maxPixels()));
     }
 }

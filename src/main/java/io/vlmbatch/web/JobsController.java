@@ -2,6 +2,7 @@ package io.vlmbatch.web;
 
 import io.vlmbatch.job.TaskSpec;
 import io.vlmbatch.run.RunOwnership;
+import io.vlmbatch.schedule.Backfill;
 import io.vlmbatch.schedule.JobCatalog;
 import io.vlmbatch.job.ScheduleSpec;
 import io.vlmbatch.schedule.ScheduledRun;
@@ -19,7 +20,7 @@ import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
 
-/** Jobs, their runs by logical date, and the actions on runs: trigger, restart, stop. */
+/** Jobs, their runs by logical date, the plan of a date, and the actions on runs: trigger, backfill, restart, stop, retry. */
 @RestController
 @RequestMapping("/api/jobs")
 class JobsController {
@@ -27,12 +28,14 @@ class JobsController {
     private final RunQueries queries;
     private final RunStore runs;
     private final RunOwnership ownership;
+    private final JobPlans plans;
 
-    JobsController(Scheduler scheduler, RunQueries queries, RunStore runs, RunOwnership ownership) {
+    JobsController(Scheduler scheduler, RunQueries queries, RunStore runs, RunOwnership ownership, JobPlans plans) {
         this.scheduler = scheduler;
         this.queries = queries;
         this.runs = runs;
         this.ownership = ownership;
+        this.plans = plans;
     }
 
     @GetMapping
@@ -98,6 +101,52 @@ class JobsController {
         return new RunAction(job, d.toString(), "queued", null, null);
     }
 
+    /**
+     * Queues the runs of the logical dates from..to (both included) as `vlm-batch backfill` does; they
+     * start as the job's max_active_runs allows. reprocess: none (default), failed or completed.
+     */
+    @PostMapping("/{job}/backfill")
+    BackfillView backfill(@PathVariable String job, @RequestParam(required = false) String from,
+                          @RequestParam(required = false) String to, @RequestParam(defaultValue = "none") String reprocess) {
+        usable(job);
+        LocalDate f = parseDate(from);
+        LocalDate t = parseDate(to);
+        if (f == null || t == null) throw ApiException.bad("from and to are required (YYYY-MM-DD, both included)");
+        Backfill.Reprocess mode = Backfill.Reprocess.parse(reprocess); // IllegalArgumentException: 400
+        List<Backfill.Decision> decisions = scheduler.backfill(job, f, t, mode);
+        return BackfillView.of(job, f, t, mode, decisions);
+    }
+
+    /**
+     * Asks the failed items of a completed run again, as `vlm-batch retry JOB --date D` does: a new attempt,
+     * run by the scheduler, whose answers replace the failed ones (the earlier answers stay in the history).
+     */
+    @PostMapping("/{job}/runs/{date}/retry")
+    RunAction retry(@PathVariable String job, @PathVariable String date, @RequestParam(defaultValue = "") String params) {
+        usable(job);
+        LocalDate d = parseDate(date);
+        if (d == null) throw ApiException.bad("date must be YYYY-MM-DD");
+        long runId = queries.runByDate(job, d, params).orElseThrow(() -> ApiException.notFound("no run of " + job + " for " + d));
+        String status = queries.batchStatus(runId);
+        if (!"COMPLETED".equals(status)) {
+            throw new ApiException(HttpStatus.CONFLICT, "the run for " + d + " has not completed (" + (status == null ? "not started" : status)
+                    + "); restart it before retrying its failed items");
+        }
+        if (!scheduler.retryFailed(job, d, params)) {
+            throw new ApiException(HttpStatus.CONFLICT, "the run for " + d + " is queued or running; retry it once it has ended");
+        }
+        return new RunAction(job, d.toString(), "queued", null, null);
+    }
+
+    /** What the run of a date (default: today) would ask, reuse and cost, without running anything. */
+    @GetMapping("/{job}/plan")
+    JobPlans.PlanView plan(@PathVariable String job, @RequestParam(required = false) String date) {
+        usable(job);
+        LocalDate d = parseDate(date);
+        JobCatalog.Entry e = entry(job);
+        return plans.plan(e, d != null ? d : scheduler.now().atZone(e.schedule().zone()).toLocalDate());
+    }
+
     @PostMapping("/{job}/runs/{date}/stop")
     RunAction stop(@PathVariable String job, @PathVariable String date, @RequestParam(defaultValue = "") String params) {
         usable(job);
@@ -124,7 +173,7 @@ class JobsController {
         try {
             return LocalDate.parse(date);
         } catch (DateTimeParseException e) {
-            throw ApiException.bad("date must be YYYY-MM-DD, got '" + date + "'");
+            throw ApiException.bad("date must be YYYY-MM-DD, got '" + (date.length() > 40 ? date.substring(0, 40) + "…" : date) + "'");
         }
     }
 }

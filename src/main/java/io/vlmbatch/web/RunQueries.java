@@ -58,7 +58,7 @@ public class RunQueries {
                        %s AS "startedAt", %s AS "endedAt",
                        coalesce(c.done, 0) AS "done", coalesce(c.failed, 0) AS "failed", coalesce(c.pending, 0) AS "pending"
                 FROM (SELECT * FROM vlm_schedule_run WHERE job_name = ?) s
-                FULL JOIN (SELECT * FROM vlm_run WHERE job_name = ?) r ON r.logical_date = s.logical_date AND r.params = s.params
+                FULL JOIN (SELECT * FROM vlm_run WHERE job_name = ? AND retry_of IS NULL) r ON r.logical_date = s.logical_date AND r.params = s.params
                 LEFT JOIN LATERAL (SELECT * FROM batch_job_execution x WHERE x.job_instance_id = r.run_id
                                    ORDER BY x.job_execution_id DESC LIMIT 1) e ON TRUE
                 %s
@@ -74,18 +74,7 @@ public class RunQueries {
 
     /** One state word for the grid: the scheduler's when it knows the run, else Batch's. */
     static String state(String scheduleState, String batchStatus) {
-        if (scheduleState != null) {
-            if (scheduleState.equals("running") && "STOPPING".equals(batchStatus)) return "stopping";
-            return scheduleState;
-        }
-        if (batchStatus == null) return "queued";
-        return switch (batchStatus) {
-            case "COMPLETED" -> "success";
-            case "FAILED", "ABANDONED", "UNKNOWN" -> "failed";
-            case "STOPPED" -> "stopped";
-            case "STOPPING" -> "stopping";
-            default -> "running";
-        };
+        return io.vlmbatch.schedule.RunState.of(scheduleState, batchStatus);
     }
 
     public Optional<RunDetail> run(long runId) {
@@ -138,7 +127,20 @@ public class RunQueries {
         return Optional.of(new RunDetail(runId, head.job(), head.logicalDate(), head.params(), head.discovered(),
                 new RunDetail.Counts(c.done(), c.failed(), c.pending(), c.total()), rate, seconds,
                 executions.stream().map(Timed::execution).toList(), steps, failures, tasks, schedule, state,
-                ArchiveCounts.of(jdbc, runId)));
+                ArchiveCounts.of(jdbc, runId), new RunDetail.Ledger(c.reused(), c.asked(), c.failed(), attempts(runId))));
+    }
+
+    /** The retry attempts of a run, newest first. */
+    private List<RunDetail.Attempt> attempts(long runId) {
+        return jdbc.query("""
+                SELECT r.attempt, r.run_id, e.status, p.parameter_value, %s, %s
+                FROM vlm_run r
+                LEFT JOIN LATERAL (SELECT * FROM batch_job_execution x WHERE x.job_instance_id = r.run_id
+                                   ORDER BY x.job_execution_id DESC LIMIT 1) e ON TRUE
+                LEFT JOIN batch_job_execution_params p ON p.job_execution_id = e.job_execution_id AND p.parameter_name = ?
+                WHERE r.retry_of = ? ORDER BY r.attempt DESC""".formatted(local("e.start_time"), local("e.end_time")),
+                (rs, n) -> new RunDetail.Attempt(rs.getInt(1), rs.getLong(2), rs.getString(3), rs.getString(4), rs.getString(5),
+                        rs.getString(6)), io.vlmbatch.ledger.Attempts.TASK, runId);
     }
 
     public record ResultFilter(ItemStatus status, String task, String label, String q) {}
@@ -239,6 +241,46 @@ public class RunQueries {
                 rs.getString(10), rs.getObject(11, Integer.class), null), args.toArray());
     }
 
+    /** Runs of other items with the same bytes an item page lists. */
+    static final int OTHER_RUNS = 50;
+
+    /** One item of a run and its answers across attempts and runs (ItemHistory), or empty when the run has no such item. */
+    public Optional<ItemHistory> itemHistory(long runId, long itemId) {
+        record Head(String job, String date, String key, String uri, String status, String error, String hash) {}
+        List<Head> heads = jdbc.query("""
+                SELECT v.job_name, v.logical_date::text, w.item_key, w.uri, w.status, w.error, w.content_hash
+                FROM vlm_work_item w JOIN vlm_run v ON v.run_id = w.run_id WHERE w.run_id = ? AND w.id = ?""",
+                (rs, n) -> new Head(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
+                        rs.getString(6), rs.getString(7)), runId, itemId);
+        if (heads.isEmpty()) return Optional.empty();
+        Head h = heads.getFirst();
+        List<ItemHistory.Answer> replaced = jdbc.query("""
+                SELECT task, status, answer, error, model, reused_from_run, replaced_by_attempt, %s
+                FROM vlm_result_history WHERE work_item_id = ? ORDER BY replaced_by_attempt, task""".formatted(utc("answered_at")),
+                (rs, n) -> new ItemHistory.Answer(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
+                        rs.getObject(6, Long.class), rs.getObject(7, Integer.class), rs.getString(8)), itemId);
+        List<ItemHistory.Seen> others = h.hash() == null ? List.of() : jdbc.query("""
+                SELECT w.run_id, v.job_name, v.logical_date::text, w.id, w.item_key, w.status
+                FROM vlm_work_item w JOIN vlm_run v ON v.run_id = w.run_id
+                WHERE w.content_hash = ? AND w.id <> ? ORDER BY w.run_id DESC, w.id LIMIT ?""",
+                (rs, n) -> new ItemHistory.Seen(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getLong(4), rs.getString(5),
+                        rs.getString(6), List.of()), h.hash(), itemId, OTHER_RUNS);
+        List<Long> ids = new ArrayList<>(List.of(itemId));
+        others.forEach(o -> ids.add(o.itemId()));
+        Map<Long, List<ItemHistory.Answer>> answers = new java.util.HashMap<>();
+        jdbc.query("""
+                SELECT work_item_id, task, status, answer, error, model, reused_from_run, %s
+                FROM vlm_result WHERE work_item_id = ANY(?::bigint[]) ORDER BY work_item_id, task""".formatted(utc("updated_at")), rs -> {
+            answers.computeIfAbsent(rs.getLong(1), k -> new ArrayList<>()).add(new ItemHistory.Answer(rs.getString(2),
+                    rs.getString(3), rs.getString(4), rs.getString(5), rs.getString(6), rs.getObject(7, Long.class), null,
+                    rs.getString(8)));
+        }, (Object) ids.toArray(Long[]::new));
+        List<ItemHistory.Seen> seen = others.stream().map(o -> new ItemHistory.Seen(o.runId(), o.job(), o.logicalDate(), o.itemId(),
+                o.itemKey(), o.status(), answers.getOrDefault(o.itemId(), List.of()))).toList();
+        return Optional.of(new ItemHistory(runId, h.job(), h.date(), itemId, h.key(), h.uri(), h.status(), h.error(), h.hash(),
+                answers.getOrDefault(itemId, List.of()), replaced, seen));
+    }
+
     /** The source URI of one image of a run (never a path from the request: only what discovery stored). */
     public Optional<String> itemUri(long runId, long itemId) {
         return itemLineage(runId, itemId).map(WorkItem::uri);
@@ -263,9 +305,16 @@ public class RunQueries {
                 GROUP BY 1, 2, 3""");
     }
 
+    /** Batch's status of a run's newest execution, or null when it has none. */
+    public String batchStatus(long runId) {
+        return jdbc.queryForList("""
+                SELECT status FROM batch_job_execution WHERE job_instance_id = ? ORDER BY job_execution_id DESC LIMIT 1""",
+                String.class, runId).stream().findFirst().orElse(null);
+    }
+
     /** The run id of a job's run for a date and params, if it ever started. */
     public Optional<Long> runByDate(String job, LocalDate date, String params) {
-        return jdbc.queryForList("SELECT run_id FROM vlm_run WHERE job_name = ? AND logical_date = ? AND params = ?",
+        return jdbc.queryForList("SELECT run_id FROM vlm_run WHERE job_name = ? AND logical_date = ? AND params = ? AND retry_of IS NULL",
                 Long.class, job, date, params).stream().findFirst();
     }
 }

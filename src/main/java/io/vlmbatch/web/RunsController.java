@@ -50,6 +50,12 @@ class RunsController {
         return queries.results(runId, new RunQueries.ResultFilter(wanted, blank(task), blank(label), blank(q)), page, size);
     }
 
+    /** One item's answers across retry attempts and across the runs, of any job, that held the same bytes. */
+    @GetMapping("/{runId}/items/{itemId}/history")
+    ItemHistory itemHistory(@PathVariable long runId, @PathVariable long itemId) {
+        return queries.itemHistory(runId, itemId).orElseThrow(() -> ApiException.notFound("no item " + itemId + " in run " + runId));
+    }
+
     /** The pages of the document that item {itemId} is a page of, in page order, with their answers. */
     @GetMapping("/{runId}/documents/{itemId}")
     ResultsPage document(@PathVariable long runId, @PathVariable long itemId,

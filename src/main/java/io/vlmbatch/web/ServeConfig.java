@@ -62,8 +62,9 @@ public class ServeConfig {
 
     @Bean
     BatchRunLauncher batchRunLauncher(RunLifecycle lifecycle, PipelineJobs jobs, RunInference inference, JobRepository repository,
-                                      JobOperator operator) {
-        return new BatchRunLauncher(lifecycle, jobs, inference, repository, operator);
+                                      JobOperator operator, io.vlmbatch.ledger.Attempts attempts) {
+        return new BatchRunLauncher(lifecycle, jobs, inference, repository, operator,
+                new io.vlmbatch.ledger.Retry(repository, lifecycle, attempts));
     }
 
     @Bean(destroyMethod = "close")
@@ -85,6 +86,11 @@ public class ServeConfig {
     @Bean
     RunQueries runQueries(JdbcTemplate jdbc, WorkItemStore items) {
         return new RunQueries(jdbc, items);
+    }
+
+    @Bean
+    JobPlans jobPlans(RunInference inference, io.vlmbatch.ledger.LedgerStore ledger) {
+        return new JobPlans(inference, ledger);
     }
 
     @Bean(destroyMethod = "close")

@@ -2,6 +2,7 @@ package io.vlmbatch.archive;
 
 import static io.vlmbatch.testsupport.ArchiveFiles.members;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.vlmbatch.testsupport.ArchiveFiles;
 import io.vlmbatch.testsupport.ImageFiles;
@@ -30,6 +31,28 @@ class PageExtractorTest {
         assertThat(page.getHeight()).isEqualTo(1120);
         assertThat(page.getWidth()).isBetween(790, 793);
         assertThat(darkFraction(page)).isBetween(0.002, 0.2); // black type on white paper
+    }
+
+    @Test
+    void renderedWithSaysWithoutRenderingWhatExtractWouldReport() throws Exception {
+        Path zip = ArchiveFiles.write(dir.resolve("box.zip"), ArchiveFiles.zip(members(
+                "in/doc.pdf", ArchiveFiles.textPdf(2, "dpi"),
+                "stack.tif", ArchiveFiles.multiPageTiff(60, 80, Color.RED, Color.BLUE),
+                "a.jpg", ImageFiles.jpeg(40, 30, 1))));
+        PageExtractor at100 = new PageExtractor(ExpandSpec.defaults(), new RenderSpec(1120, 100, RenderSpec.DEFAULT_MAX_PIXELS));
+        for (PageExtractor e : List.of(extractor, at100)) {
+            for (String member : List.of("in/doc.pdf", "stack.tif")) {
+                Extracted.Page page = (Extracted.Page) e.extract(new LocalFileSource(zip), member, 2);
+                assertThat(e.renderedWith(new LocalFileSource(zip), member, 2)).as(member).isEqualTo(page.renderedWith());
+            }
+        }
+        assertThat(at100.renderedWith(new LocalFileSource(zip), "in/doc.pdf", 1)).isEqualTo("pdf.dpi=100");
+        assertThat(extractor.renderedWith(new LocalFileSource(zip), "in/doc.pdf", 1)).isNull();
+        // hostile lineages: a page of an image, a member that climbs out, one that does not exist
+        assertThatThrownBy(() -> extractor.renderedWith(new LocalFileSource(zip), "a.jpg", 1))
+                .isInstanceOf(ArchiveRejectedException.class).hasMessageContaining("not a PDF or TIFF");
+        assertThatThrownBy(() -> extractor.renderedWith(new LocalFileSource(zip), "../../etc/passwd", 1))
+                .isInstanceOf(ArchiveRejectedException.class).hasMessageContaining("no member");
     }
 
     @Test

@@ -56,6 +56,27 @@ class CommandLineTest {
     }
 
     @Test
+    void backfill() {
+        Invocation i = CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "2026-03-01", "--to=2026-03-31", "--reprocess", "failed"});
+        assertThat(i.command()).isEqualTo("backfill");
+        assertThat(i.range()).isEqualTo(new Invocation.Range(LocalDate.of(2026, 3, 1), LocalDate.of(2026, 3, 31), "failed"));
+        assertThat(CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "2026-03-01", "--to", "2026-03-01"}).range().reprocess())
+                .isEqualTo("none");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "2026-03-01"}))
+                .hasMessageContaining("needs --from and --to");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "2026-03-02", "--to", "2026-03-01"}))
+                .hasMessageContaining("is before --from");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "2026-02-30", "--to", "2026-03-01"}))
+                .hasMessageContaining("--from must be YYYY-MM-DD");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "x".repeat(10_000), "--to", "2026-03-01"}))
+                .hasMessageContaining("--from must be YYYY-MM-DD").satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(200));
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"backfill", "j.yaml", "--from", "2026-03-01", "--to", "2026-03-01",
+                "--reprocess", "all"})).hasMessageContaining("none, failed or completed");
+        assertThatThrownBy(() -> CommandLine.parse(new String[] {"run", "j.yaml", "--from", "2026-03-01"})).hasMessageContaining("unknown option --from");
+        assertThat(CommandLine.usage("backfill")).contains("--reprocess none|failed|completed").contains("max_active_runs").contains("day for a job without a schedule");
+    }
+
+    @Test
     void mistakesAreUsageErrors() {
         assertThatThrownBy(() -> CommandLine.parse(new String[] {})).isInstanceOf(UsageException.class);
         assertThatThrownBy(() -> CommandLine.parse(new String[] {"run"})).hasMessageContaining("exactly one job file");

@@ -9,7 +9,9 @@ import io.vlmbatch.template.TextTemplate;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.HashSet;
+import io.vlmbatch.store.WorkItem;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
@@ -22,6 +24,27 @@ class LedgerHashesTest {
         // the published SHA-256 test vector of "abc"
         assertThat(ContentHash.of("abc".getBytes(StandardCharsets.US_ASCII)))
                 .isEqualTo("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    @Test
+    void anItemInAContainerIsHashedByItsMemberBytesOrByItsDocumentMemberAndPage() {
+        byte[] doc = "%PDF-1.7 a document".getBytes(StandardCharsets.US_ASCII);
+        byte[] image = "a member image".getBytes(StandardCharsets.US_ASCII);
+        int[] opens = {0};
+        DocumentHashes.Opener opener = () -> {
+            opens[0]++;
+            return new ByteArrayInputStream(doc);
+        };
+        DocumentHashes documents = new DocumentHashes(2);
+        WorkItem member = new WorkItem(0, 0, "box.zip!/a.jpg", "file:/x/box.zip", Map.of(), "a.jpg", null);
+        WorkItem page1 = new WorkItem(0, 0, "box.zip!/d.pdf#p1", "file:/x/box.zip", Map.of(), "d.pdf", 1);
+        WorkItem page2 = new WorkItem(0, 0, "box.zip!/d.pdf#p2", "file:/x/box.zip", Map.of(), "d.pdf", 2);
+        assertThat(documents.itemHash(member, image, opener)).isEqualTo(ContentHash.of(image));
+        assertThat(documents.itemHash(page1, null, opener)).isEqualTo(ContentHash.ofPart(ContentHash.of(doc), "d.pdf", 1));
+        assertThat(documents.itemHash(page2, null, opener)).isEqualTo(ContentHash.ofPart(ContentHash.of(doc), "d.pdf", 2))
+                .isNotEqualTo(documents.itemHash(page1, null, opener));
+        assertThat(opens[0]).as("the document is read once for all its pages").isEqualTo(1);
+        assertThatThrownBy(() -> documents.itemHash(member, null, opener)).isInstanceOf(NullPointerException.class);
     }
 
     @Test

@@ -75,8 +75,9 @@ class ArchiveSamplesJobIT {
             String file = key.replaceAll("[!#].*", "");
             assertThat(List.of(row.get("source_uri"), row.get("member"), row.get("page"), row.get("status"))).as(key)
                     .containsExactly(folder + file, EXPECTED.get(key).get(0), EXPECTED.get(key).get(1), "done");
-            assertThat(row.get("text")).as(key).isNotEmpty();
-            assertThat(row.get("caption")).as(key).isNotEmpty();
+            // a random tiny model may answer with an empty string; what must hold is that both tasks were
+            // answered (status done above) and every output carries the same answer
+            assertThat(row.isMapped("text") && row.isMapped("caption")).as(key).isTrue();
         }
 
         List<JsonNode> records = Files.readAllLines(jsonl).stream().map(JSON::readTree).toList();
@@ -93,7 +94,8 @@ class ArchiveSamplesJobIT {
                 assertThat(rec.get("page").asInt()).as(key).isEqualTo(Integer.parseInt(page));
             }
             assertThat(rec.get("status").asString()).as(key).isEqualTo("done");
-            assertThat(rec.get("answers").get("text").asString()).as(key).isNotEmpty();
+            assertThat(rec.get("answers").get("text").asString()).as(key).isEqualTo(fromCsv(byKey.get(key).get("text")));
+            assertThat(rec.get("answers").get("caption").asString()).as(key).isEqualTo(fromCsv(byKey.get(key).get("caption")));
         }
 
         // one record per document, its page answers in page order
@@ -106,5 +108,11 @@ class ArchiveSamplesJobIT {
         Launcher.Result status = launcher.run(120, "status", "archive-samples");
         assertThat(status.exitCode()).as(status.output()).isZero();
         assertThat(status.output()).contains("archive-samples 2026-02-01: archives: 4 documents, 10 pages, 1 member skipped (unknown type)");
+    }
+
+    /** The CSV's cell with the formula guard's leading apostrophe taken off (the JSONL keeps answers as they were). */
+    private static String fromCsv(String cell) {
+        boolean guarded = cell.length() > 1 && cell.charAt(0) == '\'' && "=+-@\t\r".indexOf(cell.charAt(1)) >= 0;
+        return guarded ? cell.substring(1) : cell;
     }
 }

@@ -91,10 +91,19 @@ class LedgerReuseIT {
 
             // night 3: the caption's prompt changed; only the caption is asked again, the label is reused
             writeJob(work, server.baseUrl(), "Describe the image in five words.", true);
+            Launcher.Result plan3 = launcher.run(120, "plan", job.toString(), "--date", "2026-03-03", "--json");
+            assertThat(plan3.exitCode()).as(plan3.output()).isZero();
+            JsonNode p3 = JSON.readTree(plan3.output().lines().filter(l -> l.startsWith("{")).reduce((a, b) -> b).orElseThrow());
             before = server.requestsFinished();
             Launcher.Result night3 = launcher.run(300, "run", job.toString(), "--date", "2026-03-03");
             assertThat(night3.exitCode()).as(night3.output()).isZero();
             assertThat(server.requestsFinished() - before).as("night 3: 7 captions, no labels").isEqualTo(7);
+            // what plan said is what the run did: items, reused, new, and requests sent
+            assertThat(p3.path("items").asLong()).isEqualTo(7);
+            assertThat(p3.path("reused_items").asLong()).as("every item has a new caption to ask").isZero();
+            assertThat(p3.path("new_items").asLong()).isEqualTo(7);
+            assertThat(p3.path("requests").asLong()).isEqualTo(server.requestsFinished() - before);
+            assertThat(p3.path("reused_answers").asLong()).as("the 7 labels").isEqualTo(7);
             try (RunDatabase db = new RunDatabase(work.resolve("data"))) {
                 long run3 = runId(db, "2026-03-03");
                 assertThat(db.count("""

@@ -18,7 +18,9 @@ import org.junit.jupiter.api.io.TempDir;
  * taken over once it is stale, and taken over by `restart --force` while its owner still beats.
  */
 class RunOwnershipIT {
-    private static final int IMAGES = 160;
+    // enough that an owner outlasts another CLI process's start on a loaded machine: 160 images ended
+    // in ~17 s at load 20 on 2 cores, before the restart --force process got to its takeover
+    private static final int IMAGES = 400;
     private static final int TASKS = 2;
     private static final String OTHER_HOST = "-Dvlm.run.host=host-b -Dvlm.run.heartbeat=1s";
 

@@ -13,7 +13,7 @@ import java.util.function.Consumer;
  * is exercised end to end by the web tests).
  */
 final class ControlledLauncher implements RunLauncher {
-    record Launch(String job, String logicalDate, int attempt, Consumer<RunOutcome> done) {}
+    record Launch(String job, String logicalDate, int attempt, String rerun, Consumer<RunOutcome> done) {}
 
     final List<Launch> launches = new CopyOnWriteArrayList<>();
     final List<Launch> open = new CopyOnWriteArrayList<>();
@@ -21,7 +21,7 @@ final class ControlledLauncher implements RunLauncher {
 
     @Override
     public Handle launch(JobDefinition job, ScheduledRun run, LocalDate previousLogicalDate, Consumer<RunOutcome> done) {
-        Launch l = new Launch(job.name(), run.logicalDate().toString(), run.attempt(), done);
+        Launch l = new Launch(job.name(), run.logicalDate().toString(), run.attempt(), run.rerun(), done);
         launches.add(l);
         open.add(l);
         return () -> stops.add(run.logicalDate().toString());

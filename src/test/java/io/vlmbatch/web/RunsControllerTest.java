@@ -107,6 +107,48 @@ class RunsControllerTest {
     }
 
     @Test
+    void runDetailShowsTheLedgerCountsAndRetryAttempts() throws Exception {
+        jdbc.update("UPDATE vlm_work_item SET reused = TRUE WHERE id = 1");
+        jdbc.update("INSERT INTO vlm_run (run_id, job_name, logical_date, params, retry_of, attempt) VALUES (9, 'gallery', '2026-05-01', '', 7, 2)");
+        mvc.perform(get("/api/runs/7")).andExpect(status().isOk())
+                .andExpect(jsonPath("$.ledger.reused").value(1))
+                .andExpect(jsonPath("$.ledger.asked").value(1))
+                .andExpect(jsonPath("$.ledger.failed").value(1))
+                .andExpect(jsonPath("$.ledger.attempts[0].attempt").value(2))
+                .andExpect(jsonPath("$.ledger.attempts[0].attemptRunId").value(9));
+    }
+
+    @Test
+    void anItemShowsItsAnswersAcrossAttemptsAndRunsWithTheSameBytes() throws Exception {
+        jdbc.update("INSERT INTO vlm_run (run_id, job_name, logical_date, params) VALUES (5, 'other-job', '2026-04-30', '')");
+        jdbc.update("""
+                INSERT INTO vlm_work_item (id, run_id, item_key, uri, status, content_hash) VALUES
+                  (50, 5, 'renamed.jpg', 'file:///renamed.jpg', 'done', 'h1'), (51, 5, 'x.jpg', 'file:///x.jpg', 'done', 'h2')""");
+        jdbc.update("UPDATE vlm_work_item SET content_hash = 'h1' WHERE id = 1");
+        jdbc.update("INSERT INTO vlm_result (work_item_id, task, status, answer) VALUES (50, 'kind', 'done', '<b>photo</b>')");
+        jdbc.update("UPDATE vlm_result SET reused_from_run = 5 WHERE work_item_id = 1");
+        jdbc.update("""
+                INSERT INTO vlm_result_history (work_item_id, task, replaced_by_attempt, status, error, answered_at)
+                VALUES (1, 'kind', 2, 'failed', 'timeout', now())""");
+        mvc.perform(get("/api/runs/7/items/1/history")).andExpect(status().isOk())
+                .andExpect(jsonPath("$.itemKey").value("a.jpg"))
+                .andExpect(jsonPath("$.contentHash").value("h1"))
+                .andExpect(jsonPath("$.answers[0].answer").value("photo"))
+                .andExpect(jsonPath("$.answers[0].reusedFromRun").value(5))
+                .andExpect(jsonPath("$.replaced[0].replacedByAttempt").value(2))
+                .andExpect(jsonPath("$.replaced[0].error").value("timeout"))
+                .andExpect(jsonPath("$.otherRuns.length()").value(1))
+                .andExpect(jsonPath("$.otherRuns[0].job").value("other-job"))
+                .andExpect(jsonPath("$.otherRuns[0].itemKey").value("renamed.jpg"))
+                .andExpect(jsonPath("$.otherRuns[0].answers[0].answer").value("<b>photo</b>"));
+        // an item of another run, an unknown item, ids that are not numbers
+        mvc.perform(get("/api/runs/7/items/50/history")).andExpect(status().isNotFound());
+        mvc.perform(get("/api/runs/7/items/999/history")).andExpect(status().isNotFound());
+        mvc.perform(get("/api/runs/{r}/items/{i}/history", "7", "1 OR 1=1")).andExpect(status().isBadRequest());
+        mvc.perform(get("/api/runs/{r}/items/{i}/history", "-1", "99999999999999999999999")).andExpect(status().isBadRequest());
+    }
+
+    @Test
     void hostileParametersAreRefusedClearly() throws Exception {
         mvc.perform(get("/api/runs/7/results").param("status", "done' OR '1'='1"))
                 .andExpect(status().isBadRequest()).andExpect(content().string(containsString("status must be one of [pending, done, failed]")));

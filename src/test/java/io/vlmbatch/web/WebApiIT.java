@@ -192,6 +192,106 @@ class WebApiIT {
         assertThat(send("POST", "api/jobs/nope/trigger", HttpRequest.BodyPublishers.noBody(), null, true).statusCode()).isEqualTo(404);
     }
 
+    HttpResponse<String> post(String path) throws Exception {
+        return send("POST", path, HttpRequest.BodyPublishers.noBody(), null, true);
+    }
+
+    /** The state word of the gallery run of a date ("" when there is none yet). */
+    String stateOf(String date) throws Exception {
+        for (JsonNode r : serve.get("api/jobs/gallery/runs")) {
+            if (r.path("logicalDate").asString().equals(date)) return r.path("state").asString();
+        }
+        return "";
+    }
+
+    void awaitState(String date, String state) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        while (System.nanoTime() < deadline && !stateOf(date).equals(state)) Thread.sleep(300);
+        assertThat(stateOf(date)).as(date).isEqualTo(state);
+    }
+
+    @Test
+    void planSaysWhatARunWouldAskAndReuse() throws Exception {
+        JsonNode plan = serve.get("api/jobs/gallery/plan?date=" + serve.start.plusDays(30));
+        assertThat(plan.path("items").asLong()).isEqualTo(serve.images + 1);
+        assertThat(plan.path("reusedItems").asLong() + plan.path("newItems").asLong() + plan.path("unreadableItems").asLong())
+                .isEqualTo(plan.path("items").asLong());
+        assertThat(plan.path("reusedItems").asLong()).as("the catchup runs answered these bytes: " + plan).isPositive();
+        assertThat(plan.path("estimatedSeconds").isNumber()).as("the catchup runs measured a rate: " + plan).isTrue();
+        assertThat(plan.path("endpoint").asString()).isEqualTo(serve.vlm.baseUrl());
+        assertThat(send("GET", "api/jobs/gallery/plan?date=2026-02-30", HttpRequest.BodyPublishers.noBody(), null, false).statusCode())
+                .isEqualTo(400);
+        assertThat(send("GET", "api/jobs/nope/plan", HttpRequest.BodyPublishers.noBody(), null, false).statusCode()).isEqualTo(404);
+        assertThat(send("GET", "api/jobs/broken/plan", HttpRequest.BodyPublishers.noBody(), null, false).statusCode()).isEqualTo(409);
+    }
+
+    @Test
+    void backfillQueuesTheRangeAndRetryAsksTheFailedItemsAgain() throws Exception {
+        String from = serve.start.minusDays(20).toString(), to = serve.start.minusDays(18).toString();
+        String path = "api/jobs/gallery/backfill?from=" + from + "&to=" + to;
+        assertThat(send("POST", path, HttpRequest.BodyPublishers.noBody(), null, false).statusCode()).as("without CSRF").isEqualTo(403);
+        HttpResponse<String> ok = post(path);
+        assertThat(ok.statusCode()).as(ok.body()).isEqualTo(200);
+        JsonNode r = ServeFixture.JSON.readTree(ok.body());
+        assertThat(r.path("queued").asLong()).isEqualTo(3);
+        assertThat(r.path("reprocess").asString()).isEqualTo("none");
+        for (JsonNode run : r.path("runs")) assertThat(run.path("action").asString()).isEqualTo("started");
+        for (int i = 0; i < 3; i++) {
+            String date = serve.start.minusDays(20 - i).toString();
+            awaitState(date, "success");
+        }
+        for (JsonNode run : serve.get("api/jobs/gallery/runs?limit=1000")) {
+            if (run.path("logicalDate").asString().compareTo(to) <= 0 && run.path("logicalDate").asString().compareTo(from) >= 0) {
+                assertThat(run.path("trigger").asString()).isEqualTo("backfill");
+            }
+        }
+        JsonNode again = ServeFixture.JSON.readTree(post(path + "&reprocess=failed").body());
+        assertThat(again.path("queued").asLong()).as("nothing failed").isZero();
+        assertThat(again.path("runs").get(0).path("reason").asString()).contains("completed");
+
+        // hostile ranges and modes: a problem each, nothing queued
+        for (String bad : List.of("from=" + to + "&to=" + from, "from=2000-01-01&to=2026-01-01", "from=" + from + "&to=" + to + "&reprocess=all",
+                "from=" + from, "from=2026-13-01&to=2026-13-02", "from=" + "9".repeat(5000) + "&to=" + to,
+                "from=" + from + "&to=" + to + "&reprocess=%3Cscript%3E")) {
+            HttpResponse<String> refused = post("api/jobs/gallery/backfill?" + bad);
+            assertThat(refused.statusCode()).as(bad + ": " + refused.body()).isEqualTo(400);
+            assertThat(refused.headers().firstValue("Content-Type")).contains("application/problem+json");
+            assertThat(refused.body()).doesNotContain("<script>").doesNotContain("9".repeat(100));
+        }
+        assertThat(post("api/jobs/nope/backfill?from=" + from + "&to=" + to).statusCode()).isEqualTo(404);
+        assertThat(post("api/jobs/broken/backfill?from=" + from + "&to=" + to).statusCode()).isEqualTo(409);
+
+        // retry failed: a new attempt over the failed item (the text file, which fails again)
+        JsonNode before = null;
+        for (JsonNode run : serve.get("api/jobs/gallery/runs?limit=1000")) if (run.path("logicalDate").asString().equals(from)) before = run;
+        long runId = before.path("runId").asLong();
+        assertThat(serve.get("api/runs/" + runId).path("ledger").path("failed").asLong()).isEqualTo(1);
+        HttpResponse<String> retry = post("api/jobs/gallery/runs/" + from + "/retry");
+        assertThat(retry.statusCode()).as(retry.body()).isEqualTo(200);
+        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        JsonNode detail = serve.get("api/runs/" + runId);
+        while (System.nanoTime() < deadline && !(detail.path("state").asString().equals("success")
+                && detail.path("ledger").path("attempts").size() == 1
+                && detail.path("ledger").path("attempts").get(0).path("status").asString().equals("COMPLETED"))) {
+            Thread.sleep(300);
+            detail = serve.get("api/runs/" + runId);
+        }
+        assertThat(detail.path("ledger").path("attempts").get(0).path("attempt").asInt()).as(detail.toString()).isEqualTo(2);
+        assertThat(detail.path("ledger").path("attempts").get(0).path("status").asString()).isEqualTo("COMPLETED");
+        assertThat(detail.path("counts").path("failed").asLong()).isEqualTo(1);
+        long failedItem = detail.path("failures").get(0).path("itemId").asLong();
+        JsonNode history = serve.get("api/runs/" + runId + "/items/" + failedItem + "/history");
+        assertThat(history.path("itemKey").asString()).isEqualTo("not-an-image.jpg");
+        // a done item's page lists the other runs that held its bytes (the catchup runs, the other backfilled dates)
+        long doneItem = serve.get("api/runs/" + runId + "/results?status=done").path("items").get(0).path("id").asLong();
+        assertThat(serve.get("api/runs/" + runId + "/items/" + doneItem + "/history").path("otherRuns").size()).isGreaterThanOrEqualTo(3);
+
+        assertThat(post("api/jobs/gallery/runs/" + serve.start.minusDays(40) + "/retry").statusCode()).isEqualTo(404);
+        assertThat(post("api/jobs/gallery/runs/not-a-date/retry").statusCode()).isEqualTo(400);
+        assertThat(send("POST", "api/jobs/gallery/runs/" + from + "/retry", HttpRequest.BodyPublishers.noBody(), null, false).statusCode())
+                .isEqualTo(403);
+    }
+
     static HttpRequest.BodyPublisher multipart(String boundary, String fileName, String type, byte[] data) {
         String head = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"image\"; filename=\"" + fileName
                 + "\"\r\nContent-Type: " + type + "\r\n\r\n";

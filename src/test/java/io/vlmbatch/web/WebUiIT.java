@@ -216,6 +216,103 @@ class WebUiIT {
         return ((JavascriptExecutor) browser).executeScript(script, args);
     }
 
+    /**
+     * The item ledger in the UI: a job's page shows the plan of a date before "Trigger" and a backfill form
+     * (a hostile range gets the API's problem as text); a run's page shows reused / new / failed and
+     * "Retry failed", whose attempt then shows; an item's page shows its answers across attempts and runs.
+     */
+    @Test
+    void planBackfillRetryAndAnItemsAnswersAcrossRuns() throws Exception {
+        browser.get(serve.base + "#/job/gallery");
+        WebElement items = wait.until(ExpectedConditions.presenceOfElementLocated(By.id("plan-items")));
+        assertThat(items.getText()).isEqualTo(Integer.toString(serve.images + 1));
+        assertThat(Long.parseLong(browser.findElement(By.id("plan-reused")).getText())).isPositive();
+        assertThat(browser.findElement(By.id("plan-gpu")).getText()).as("the catchup runs measured a rate").isNotEqualTo("—");
+        assertThat(browser.findElement(By.id("plan-trigger")).getText()).isEqualTo("Trigger");
+        shot("9-job-plan");
+
+        String from = serve.start.minusDays(30).toString(), to = serve.start.minusDays(29).toString();
+        js("document.getElementById('backfill-from').value = arguments[0]; document.getElementById('backfill-to').value = arguments[1]",
+                to, from);
+        browser.findElement(By.id("backfill-go")).click();
+        assertThat(wait.until(ExpectedConditions.presenceOfElementLocated(By.id("backfill-error"))).getText()).contains("before it starts");
+        js("document.getElementById('backfill-from').value = arguments[0]; document.getElementById('backfill-to').value = arguments[1]",
+                from, to);
+        new Select(browser.findElement(By.id("backfill-mode"))).selectByValue("failed");
+        browser.findElement(By.id("backfill-go")).click();
+        wait.until(ExpectedConditions.numberOfElementsToBe(By.cssSelector("#backfill-runs tr[data-date]"), 2));
+        assertThat(browser.findElement(By.id("backfill-summary")).getText()).contains("2 queued, 0 skipped");
+        assertThat(browser.findElements(By.cssSelector("#backfill-runs td.action"))).extracting(WebElement::getText)
+                .containsExactly("started", "started");
+        shot("10-backfill");
+
+        long runId = -1;
+        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        while (System.nanoTime() < deadline && runId < 0) {
+            for (var r : serve.get("api/jobs/gallery/runs?limit=1000")) {
+                if (r.path("logicalDate").asString().equals(from) && r.path("state").asString().equals("success")) runId = r.path("runId").asLong();
+            }
+            Thread.sleep(300);
+        }
+        assertThat(runId).as("the backfilled run of " + from + " succeeded").isPositive();
+        go("#/run/" + runId);
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("count-reused")));
+        assertThat(Long.parseLong(browser.findElement(By.id("count-reused")).getText())
+                + Long.parseLong(browser.findElement(By.id("count-asked")).getText())).isEqualTo(serve.images);
+        assertThat(Long.parseLong(browser.findElement(By.id("count-reused")).getText())).as("the catchup runs saw these bytes").isPositive();
+        assertThat(browser.findElement(By.id("count-ledger-failed")).getText()).isEqualTo("1");
+        browser.findElement(By.id("retry-failed")).click();
+        wait.until(ExpectedConditions.textToBePresentInElementLocated(By.id("attempts"), "COMPLETED"));
+        assertThat(browser.findElement(By.id("attempts")).getText()).contains("all tasks");
+        shot("11-run-ledger");
+
+        browser.findElement(By.cssSelector("#failures a.item-link")).click();
+        wait.until(ExpectedConditions.textToBe(By.id("item-key"), "not-an-image.jpg"));
+        assertThat(browser.findElement(By.id("view")).getText()).containsIgnoringCase("not an image");
+
+        // --reprocess completed from the form: a new attempt over every item, whose answers come back from the ledger
+        go("#/job/gallery");
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("backfill-form")));
+        js("document.getElementById('backfill-from').value = arguments[0]; document.getElementById('backfill-to').value = arguments[0]", from);
+        new Select(browser.findElement(By.id("backfill-mode"))).selectByValue("completed");
+        browser.findElement(By.id("backfill-go")).click();
+        wait.until(ExpectedConditions.textToBePresentInElementLocated(By.id("backfill-runs"), "rerun"));
+        deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        var attempts = serve.get("api/runs/" + runId).path("ledger").path("attempts");
+        while (System.nanoTime() < deadline && !(attempts.size() == 2 && attempts.get(0).path("status").asString().equals("COMPLETED"))) {
+            Thread.sleep(300);
+            attempts = serve.get("api/runs/" + runId).path("ledger").path("attempts");
+        }
+        assertThat(attempts.get(0).path("attempt").asInt()).as(attempts.toString()).isEqualTo(3);
+
+        // a done item: the answers attempt 3 replaced, the run they were reused from, the other runs that held its bytes
+        long doneItem = serve.get("api/runs/" + runId + "/results?status=done&q=cat.jpg").path("items").get(0).path("id").asLong();
+        go("#/run/" + runId + "/item/" + doneItem);
+        wait.until(ExpectedConditions.textToBe(By.id("item-key"), "cat.jpg"));
+        assertThat(browser.findElement(By.id("answers-replaced")).getText()).contains("replaced by attempt 3");
+        assertThat(browser.findElements(By.cssSelector("#answers-now a.reused-from"))).hasSize(2);
+        browser.findElement(By.cssSelector("#answers-now a.reused-from")).click();
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("count-done")));
+        assertThat(browser.getCurrentUrl()).doesNotEndWith("#/run/" + runId).matches(".*#/run/[0-9]+$");
+
+        String answer = "<img src=x onerror=window.pwned='item-answer'>";
+        try (var db = java.sql.DriverManager.getConnection(serve.pg.jdbcUrl(), serve.pg.user(), serve.pg.password());
+             var update = db.prepareStatement("UPDATE vlm_result SET answer = ? WHERE work_item_id = ? AND task = 'caption'")) {
+            update.setString(1, answer);
+            update.setLong(2, doneItem);
+            assertThat(update.executeUpdate()).isEqualTo(1);
+        }
+        go("#/run/" + runId + "/item/" + doneItem);
+        wait.until(ExpectedConditions.textToBe(By.id("item-key"), "cat.jpg"));
+        assertThat(browser.findElement(By.id("answers-now")).getText()).contains(answer);
+        assertThat(browser.findElements(By.cssSelector("#other-runs .other-run")).size()).isGreaterThanOrEqualTo(3);
+        assertNothingRan("an item page");
+        shot("12-item-history");
+        go("#/run/" + runId + "/item/1%3Cimg%20src%3Dx%20onerror%3Dwindow.pwned%3D'route-item'%3E");
+        wait.until(ExpectedConditions.textToBePresentInElementLocated(By.id("not-found"), "onerror=window.pwned='route-item'"));
+        assertNothingRan("an item route");
+    }
+
     void go(String hash) {
         js("location.hash = arguments[0]", hash);
     }
