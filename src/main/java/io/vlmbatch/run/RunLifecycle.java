@@ -132,11 +132,12 @@ public final class RunLifecycle {
      * database having gone away, and it refuses to restart one. Here that is safe: a chunk's results and
      * item statuses commit or vanish together in PostgreSQL's transaction, and a restart asks again only
      * for the items the ledger does not hold as done. So the execution and its UNKNOWN steps (partitions
-     * included) are marked FAILED, which Batch restarts.
+     * included, and those left STARTED) are marked FAILED, which Batch restarts.
      */
     private void failUnknown(JobExecution last) {
         for (StepExecution step : last.getStepExecutions()) {
-            if (step.getStatus() != BatchStatus.UNKNOWN) continue;
+            // a partition whose end could not be written either is still STARTED, which Batch takes for running
+            if (step.getStatus() != BatchStatus.UNKNOWN && !step.getStatus().isRunning()) continue;
             step.setStatus(BatchStatus.FAILED);
             step.setExitStatus(ExitStatus.FAILED.addExitDescription("UNKNOWN at its end (the database went away); marked FAILED to restart"));
             if (step.getEndTime() == null) step.setEndTime(LocalDateTime.now());
