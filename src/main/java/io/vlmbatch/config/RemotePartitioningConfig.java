@@ -55,6 +55,8 @@ public class RemotePartitioningConfig {
         }
     }
 
+    static final long CONFIRM_TIMEOUT_MS = 10_000;
+
     @Bean
     Queue vlmPartitionQueue(Environment env) {
         return PartitionQueue.declare(env);
@@ -70,7 +72,10 @@ public class RemotePartitioningConfig {
         RabbitTemplate template = new RabbitTemplate(connectionFactory);
         template.setMessageConverter(new PartitionRequestConverter(Set.of(InferWorkerConfig.STEP)));
         return IntegrationFlow.from(partitionRequests)
-                .handle(Amqp.outboundAdapter(template).routingKey(vlmPartitionQueue.getName()))
+                .handle(Amqp.outboundAdapter(template).routingKey(vlmPartitionQueue.getName())
+                        // a request counts as sent once the broker confirms it holds it: a broker stopping
+                        // mid-send fails the send here instead of dropping the request unseen
+                        .confirmCorrelationExpression("payload").waitForConfirm(true).confirmTimeout(CONFIRM_TIMEOUT_MS))
                 .get();
     }
 

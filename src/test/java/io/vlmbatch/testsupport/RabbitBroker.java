@@ -48,6 +48,17 @@ public final class RabbitBroker implements AutoCloseable {
         return broker;
     }
 
+    /** The broker's log files, for a failing test to print. */
+    public String logs() throws IOException {
+        StringBuilder out = new StringBuilder();
+        try (var files = Files.walk(dir)) {
+            for (Path f : files.filter(f -> f.toString().endsWith(".log")).sorted().toList()) {
+                out.append("=== ").append(f).append('\n').append(Files.readString(f));
+            }
+        }
+        return out.toString();
+    }
+
     public int port() {
         return port;
     }
