@@ -25,6 +25,7 @@ import torch
 
 from .decode_step import DecodeStep
 from .kv_cache import PrefixStore, SlotAttention, SlotKVCache
+from .memory_plan import PlanError, engine_plan, engine_slot_len, measure_device, prefix_entry_len
 from .phases import PhaseClock
 from .sequence import Sequence
 from .types import EngineConfig, GenerationRequest, Output, Overloaded
@@ -90,17 +91,22 @@ class Engine:
 
         c = self.config
         per_token = SlotKVCache.bytes_per_token(self.cfg.num_layers, self.cfg.n_kv_heads, self.cfg.head_dim, self.dtype)
-        self.slot_len = min(c.slot_len or self.cfg.rotary_positions, self.cfg.rotary_positions)
-        budget = c.kv_budget_tokens
-        if budget is None and self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            # Leave room for vision/prefill activations and the prefix store.
-            budget = int(max(free - 12 * 2**30, free * 0.3) * 0.8) // per_token
-        n_slots = c.max_batch if budget is None else max(1, min(c.max_batch, budget // self.slot_len))
+        self.slot_len = engine_slot_len(self.cfg, c)
+        if c.kv_budget_tokens is not None:
+            n_slots = max(1, min(c.max_batch, c.kv_budget_tokens // self.slot_len))
+        elif self.device.type == "cuda":
+            try:
+                plan = engine_plan(self.cfg, c, self.dtype, measure_device(self.device))
+            except PlanError as e:
+                raise PlanError(f"{e} (or give the KV cache's size: kv_budget_tokens, --kv-budget-tokens)") from None
+            log.info("memory plan:\n%s", plan.table())
+            n_slots = plan.slots
+        else:
+            n_slots = c.max_batch
         self.cache = SlotKVCache(self.cfg.num_layers, n_slots, self.slot_len, self.cfg.n_kv_heads,
                                  self.cfg.head_dim, self.dtype, self.device)
-        prefix_len = self.n_vision + 64   # room for a short system prompt before the image
-        self.prefix_store = PrefixStore(self.cache, c.prefix_cache_entries if c.prefix_cache else 0, prefix_len)
+        self.prefix_store = PrefixStore(self.cache, c.prefix_cache_entries if c.prefix_cache else 0,
+                                        prefix_entry_len(self.cfg))
         self.image_cache = LRU(c.image_cache_entries if c.prefix_cache else 0)
         self.attn = SlotAttention(self.cache)
         self.decoder = DecodeStep(model, self.attn, n_slots, self.slot_len, self.cfg.pad_token_id,
