@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -22,21 +21,7 @@ from vlmserve import fused
 from vlmserve import triton_fused as T
 from vlmserve.quant import fp8
 from vlmserve.quant.fp8 import FP8Linear
-from cuda_timing import graph_time_us
-
-
-def event_time_us(fn, iters: int = 10) -> float:
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(iters):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b) * 1e3)
-    return statistics.median(times)
+from vlmserve.gpu_timing import event_time_us, graph_time_us
 
 
 def timed_us(fn, rows: int) -> float:

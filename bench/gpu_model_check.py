@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from cuda_timing import capture, sync_time
 from vlmserve.config import glm4v_9b
 from vlmserve.generate import generate
+from vlmserve.gpu_timing import capture, sync_time
 from vlmserve.model import GLM4V
 from vlmserve.weights import dtype_for, init_random, load_model
 

@@ -34,7 +34,7 @@ import time
 import torch
 from torch import nn
 
-from cuda_timing import graph_time_us, sync_time
+from vlmserve.gpu_timing import KERNEL_TIMING, graph_time_us, sync_time
 
 GIB = 2**30
 PARTIAL = "PARTIAL-RESULT "
@@ -214,8 +214,8 @@ def run_check() -> dict:
             lin(x)  # tune
             key = (T._m_bucket(m), n, k, bf, True, has_bias)
             cfg = T.tuned_configs().get(key)
-            t16 = T.graph_time_us(lambda: F.linear(x, w16, b16), dev)
-            t4 = T.graph_time_us(lambda: lin(x), dev)
+            t16 = graph_time_us(lambda: F.linear(x, w16, b16), **KERNEL_TIMING, device=dev)
+            t4 = graph_time_us(lambda: lin(x), **KERNEL_TIMING, device=dev)
             cands = [(str(c), t, e) for c, t, e in T.tuning_timings().get(key, [])]
             gbps = (n * k / 2 + n * k / 64) / (t4 * 1e-6) / 1e9
             speed.append(dict(shape=name, M=m, N=n, K=k, bf16_us=t16, nf4_us=t4, speedup=t16 / t4, config=str(cfg),

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,22 +30,13 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import vlmserve.attention as attention
 from vlmserve.engine import Engine, EngineConfig
+from vlmserve.gpu_timing import event_time_us
 from serve_throughput import IdTokenizer, build_model, drive, flops_per_request, matmul_peak, prompt
 
 
 def timed(fn, iters: int = 10, warmup: int = 2) -> float:
     """Median seconds of `fn()` over `iters` runs, by CUDA events."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b) / 1e3)
-    return statistics.median(times)
+    return event_time_us(fn, iters, warmup) / 1e6
 
 
 def attention_backends(out: dict) -> None:

@@ -179,36 +179,26 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 # ---- memory budget (a card of --budget-gib) ---------------------------------------------------------
-# The plan (vlmserve.engine.memory_plan) takes the cap, the weights, the activation reserve of these micro-batch
-# sizes, a fragmentation allowance and the caches, and sizes the KV cache from the rest. Before it, 2.0 GiB of
-# activations flat ran out of memory in graph capture and the warm-up's vision pass (bench/results/
-# serve_nf4_16gib_h200.log: 1.6 GiB of the cap reserved but unusable).
+# The engine's own rule (vlmserve.engine.memory_plan.engine_plan) applied to a card of budget_gib: it takes the
+# cap, the weights, the activation reserve of these micro-batch sizes, a fragmentation allowance and the caches,
+# and sizes the KV cache from the rest. Before it, 2.0 GiB of activations flat ran out of memory in graph capture
+# and the warm-up's vision pass (bench/results/serve_nf4_16gib_h200.log: 1.6 GiB of the cap reserved but unusable).
 BUDGET_ENGINE = dict(prefill_tokens=4096, round_tokens=4096, vision_batch=2, round_images=2,
                      prefix_cache_entries=4, image_cache_entries=8)
 BUDGET_SLOT_LEN = 2048
 
 
-def cuda_context_bytes() -> int:
-    """Device memory this process uses outside torch's pools (CUDA context, kernels): in use minus reserved."""
-    torch.cuda.empty_cache()
-    total = torch.cuda.get_device_properties(0).total_memory
-    free, _ = torch.cuda.mem_get_info()
-    return (total - free) - torch.cuda.memory_reserved()
+def budget_config(max_batch: int, **over) -> EngineConfig:
+    """The engine settings of the budget mode: smaller micro-batches and caches, 2,048-token slots."""
+    return EngineConfig(max_batch=max_batch, slot_len=BUDGET_SLOT_LEN, max_waiting=10_000, **BUDGET_ENGINE, **over)
 
 
-def budget_plan(budget_gib: float, context: int, cfg, max_slots: int):
-    """The memory plan of a budget_gib card for the model now allocated (its weights)."""
-    from vlmserve.engine.kv_cache import SlotKVCache
-    from vlmserve.engine.memory_plan import plan_memory
+def budget_plan(budget_gib: float, context: int, weights: int, cfg, config: EngineConfig):
+    """The memory plan of a budget_gib card holding `weights` bytes of model, for an engine of `config`."""
+    from vlmserve.engine.memory_plan import DeviceMemory, engine_plan
 
-    per_token = SlotKVCache.bytes_per_token(cfg.num_layers, cfg.n_kv_heads, cfg.head_dim, torch.bfloat16)
-    e = BUDGET_ENGINE
-    return plan_memory(card_bytes=int(budget_gib * 2**30), context_bytes=context,
-                       weights_bytes=torch.cuda.memory_allocated(), kv_bytes_per_token=per_token,
-                       slot_len=BUDGET_SLOT_LEN, max_slots=max_slots, vision_batch=e["vision_batch"],
-                       prefill_tokens=e["prefill_tokens"], prefix_entries=e["prefix_cache_entries"],
-                       prefix_len=cfg.n_vision_embeds + 64, image_entries=e["image_cache_entries"],
-                       image_bytes=cfg.n_vision_embeds * cfg.hidden_size * 2)
+    card = DeviceMemory(card_bytes=int(budget_gib * 2**30), context_bytes=context, weights_bytes=weights)
+    return engine_plan(cfg, config, torch.bfloat16, card)
 
 
 def apply_cap(cap: int) -> None:
@@ -335,7 +325,12 @@ def main(argv=None) -> int:
     dev_name = torch.cuda.get_device_name()
     peak = matmul_peak()
     print(f"{dev_name}: measured bf16 matmul peak {peak / 1e12:.0f} TFLOP/s", flush=True)
-    context = cuda_context_bytes() if args.budget_gib else None
+    if args.budget_gib:
+        from vlmserve.engine.memory_plan import measure_device
+
+        context = measure_device(torch.device("cuda", 0)).context_bytes
+    else:
+        context = None
 
     t = time.perf_counter()
     model, cfg = build_model(args.quant)
@@ -343,22 +338,22 @@ def main(argv=None) -> int:
           f"{torch.cuda.memory_allocated() / 2**30:.1f} GiB", flush=True)
     max_c = max(args.concurrency + [args.three_task_concurrency * 3])
     max_batch = max(64, min(max_c, 96))
-    engine_kw = {}
+    config = EngineConfig(max_batch=max_batch, slot_len=BUDGET_SLOT_LEN, max_waiting=10_000)
     cap = plan = None
     if context is not None:
         from vlmserve.engine.memory_plan import PlanError
 
+        config = budget_config(max_batch)
         try:
-            plan = budget_plan(args.budget_gib, context, cfg, max_batch)
+            plan = budget_plan(args.budget_gib, context, torch.cuda.memory_allocated(), cfg, config)
         except PlanError as e:
             raise SystemExit(f"--budget-gib {args.budget_gib}: {e}") from None
         cap = plan.cap
         apply_cap(cap)
-        engine_kw = dict(BUDGET_ENGINE, kv_budget_tokens=plan.kv_budget_tokens)
+        config = budget_config(max_batch, kv_budget_tokens=plan.kv_budget_tokens)
         print(f"budget {args.budget_gib} GiB card (CUDA context {context / 2**30:.2f} GiB), memory plan:\n"
               f"{plan.table()}", flush=True)
-    engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=max_batch, slot_len=BUDGET_SLOT_LEN,
-                                                       max_waiting=10_000, **engine_kw)).start()
+    engine = Engine(model, IdTokenizer(), config).start()
     if cap is not None:
         args.concurrency = sorted({min(c, engine.n_slots) for c in args.concurrency})
         args.three_task_concurrency = min(args.three_task_concurrency, engine.n_slots)
@@ -374,7 +369,8 @@ def main(argv=None) -> int:
 
     results = {"device": dev_name, "quant": args.quant, "matmul_peak_tflops": peak / 1e12,
                "budget_gib": args.budget_gib, "torch_cap_gib": cap / 2**30 if cap else None,
-               "kv_slots": engine.n_slots, "engine_config": {k: v for k, v in engine_kw.items()},
+               "kv_slots": engine.n_slots,
+               "engine_config": dict(BUDGET_ENGINE, kv_budget_tokens=plan.kv_budget_tokens) if plan else {},
                "memory_plan_gib": dict(plan.rows()) if plan else None,
                "flops_per_image": fl, "new_tokens": args.new_tokens, "prompt_tokens": plen,
                "driver": "in-process engine, concurrent asyncio clients (no HTTP: the GPU machine has no fastapi/uvicorn)",

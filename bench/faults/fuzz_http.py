@@ -16,7 +16,6 @@ import json
 import random
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -290,19 +289,10 @@ def main() -> None:
     ap.add_argument("--build-dir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "faults_fuzz.json")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="vlm-fuzz-"))
-    jobs = work / "jobs"
-    (jobs / "images").mkdir(parents=True)
+    work, jobs = services.job_folder("vlm-fuzz-")
     (jobs / "images" / "a.png").write_bytes(tiny_png())
     vlm = services.start_vlmserve(work)
-    (jobs / "fuzz.yaml").write_text(f"""name: fuzz
-schedule: "0 0 1 1 *"
-scheduling: {{ start_date: 2020-01-01, catchup: false }}
-source: {{ folder: images }}
-tasks:
-  - {{ name: caption, template: describe, max_tokens: 4 }}
-inference: {{ base_url: "{vlm.base}" }}
-""")
+    services.write_job(jobs, "fuzz", vlm.base, ["{ name: caption, template: describe, max_tokens: 4 }"])
     app = None if args.only == "vlmserve" else services.start_app_serve(work, jobs, vlm.base, args.build_dir)
     rnd = random.Random(args.seed)
     report = {"what": "fuzz of the HTTP APIs of vlm-batch serve and vlmserve (raw requests)",

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +19,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
+
+
+def job_folder(prefix: str) -> tuple[Path, Path]:
+    """A fresh work folder and the jobs folder in it, with an empty images/ for the job's source."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    jobs = work / "jobs"
+    (jobs / "images").mkdir(parents=True)
+    return work, jobs
+
+
+def write_job(jobs: Path, name: str, base_url: str, tasks: list[str], *, concurrency: int | None = None,
+              more: str = "") -> None:
+    """The job file of a fault script: jobs/images as its source, a yearly schedule with catch-up off (the
+    scripts start runs through the API), `tasks` as YAML flow maps, `more` as further top-level YAML lines."""
+    task_lines = "".join(f"  - {t}\n" for t in tasks)
+    limit = f", concurrency: {concurrency}" if concurrency is not None else ""
+    (jobs / f"{name}.yaml").write_text(
+        f"name: {name}\n"
+        f'schedule: "0 0 1 1 *"\n'
+        f"scheduling: {{ start_date: 2020-01-01, catchup: false }}\n"
+        f"source: {{ folder: images }}\n"
+        f"tasks:\n{task_lines}"
+        f'inference: {{ base_url: "{base_url}"{limit} }}\n{more}')
 
 
 def free_port() -> int:

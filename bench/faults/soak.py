@@ -21,7 +21,6 @@ import http.client
 import json
 import sys
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -122,9 +121,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "faults_soak.json")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="vlm-soak-"))
-    jobs = work / "jobs"
-    (jobs / "images").mkdir(parents=True)
+    work, jobs = services.job_folder("vlm-soak-")
     samples = sorted(p for p in (ROOT / "samples").iterdir() if p.suffix in (".jpg", ".png"))
     # distinct names, repeated content: reuse is off, so every run asks every (image, task) again
     for i in range(args.run_images):
@@ -132,18 +129,12 @@ def main() -> None:
         shutil.copy(src, jobs / "images" / f"img{i:03d}{src.suffix}")
     cat = (ROOT / "samples" / "cat.jpg").read_bytes()
     vlm = services.start_vlmserve(work, args.nice)
-    (jobs / "soak.yaml").write_text(f"""name: soak
-schedule: "0 0 1 1 *"
-scheduling: {{ start_date: 2020-01-01, catchup: false }}
-source: {{ folder: images }}
-tasks:
-  - {{ name: caption, template: describe, max_tokens: 16 }}
-  - {{ name: text, template: ocr, max_tokens: 16 }}
-  - {{ name: kind, template: classify, labels: [photo, document, chart] }}
-inference: {{ base_url: "{vlm.base}", concurrency: 4 }}
-run: {{ chunk_size: 4, partitions: 2, reuse: false }}
-output: {{ csv: "out/{{{{ job }}}}-{{{{ ds_nodash }}}}.csv" }}
-""")
+    services.write_job(jobs, "soak", vlm.base, [
+        "{ name: caption, template: describe, max_tokens: 16 }",
+        "{ name: text, template: ocr, max_tokens: 16 }",
+        "{ name: kind, template: classify, labels: [photo, document, chart] }"], concurrency=4,
+        more='run: { chunk_size: 4, partitions: 2, reuse: false }\n'
+             'output: { csv: "out/{{ job }}-{{ ds_nodash }}.csv" }\n')
     app = services.start_app_serve(work, jobs, vlm.base, args.build_dir, args.nice)
     client = AppClient(app.base)
     print(f"soak: app pid {app.pid} at {app.base}, vlmserve pid {vlm.pid} at {vlm.base}; work {work}", flush=True)
@@ -159,19 +150,24 @@ output: {{ csv: "out/{{{{ job }}}}-{{{{ ds_nodash }}}}.csv" }}
         if len(failures) < 50:
             failures.append(f"{time.monotonic() - t0:.0f}s {msg}")
 
+    def timed(series: Series, what: str, call) -> None:
+        """One timed request: an answer other than 200, or no answer, is a failure of the stream and noted."""
+        start = time.monotonic()
+        try:
+            s, d = call()
+            ok = s == 200
+            if not ok:
+                note(f"{what} {s} {d[:200]!r}")
+        except OSError as e:
+            ok = False
+            note(f"{what} {e!r}")
+        series.add(start - t0, time.monotonic() - start, ok)
+
     def server_once():
         body = json.dumps({"model": "tiny-random", "max_tokens": 16, "messages": [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": data_url}}, {"type": "text", "text": "Describe the image."}]}]}).encode()
-        start = time.monotonic()
-        try:
-            s, d, _ = _request(vlm.base, "POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
-            ok = s == 200
-            if not ok:
-                note(f"server {s} {d[:200]!r}")
-        except OSError as e:
-            ok = False
-            note(f"server {e!r}")
-        server_s.add(start - t0, time.monotonic() - start, ok)
+        timed(server_s, "server", lambda: _request(vlm.base, "POST", "/v1/chat/completions", body,
+                                                   {"Content-Type": "application/json"})[:2])
 
     def playground_once():
         boundary = uuid.uuid4().hex
@@ -197,16 +193,7 @@ output: {{ csv: "out/{{{{ job }}}}-{{{{ ds_nodash }}}}.csv" }}
 
     def api_once():
         for path in ("/api/jobs", "/api/jobs/soak/runs"):
-            start = time.monotonic()
-            try:
-                s, d = client.get(path)
-                ok = s == 200
-                if not ok:
-                    note(f"api {path} {s} {d[:200]!r}")
-            except OSError as e:
-                ok = False
-                note(f"api {path} {e!r}")
-            api_s.add(start - t0, time.monotonic() - start, ok)
+            timed(api_s, f"api {path}", lambda: client.get(path))
 
     def runs_loop():
         day = dt.date(2024, 1, 1)

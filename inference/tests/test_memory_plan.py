@@ -58,3 +58,76 @@ def test_bf16_weights_do_not_fit_a_16_gib_card():
 def test_bad_inputs_are_refused_clearly(field, value, match):
     with pytest.raises(mp.PlanError, match=match):
         glm_plan(16, 7.7, **{field: value})
+
+
+# ---- the engine's rule: the plan sized from its own config -------------------------------------------------
+def _engine_plan(card_gib: float, weights_gib: float, config=None, dtype=None):
+    import torch
+
+    from vlmserve.engine import EngineConfig
+
+    memory = mp.DeviceMemory(card_bytes=int(card_gib * GIB), context_bytes=int(0.55 * GIB),
+                             weights_bytes=int(weights_gib * GIB))
+    return mp.engine_plan(glm4v_9b(), config or EngineConfig(), dtype or torch.bfloat16, memory)
+
+
+def test_engine_plan_takes_every_size_from_the_engine_config():
+    from vlmserve.engine import EngineConfig
+
+    cfg = glm4v_9b()
+    per_token = 2 * cfg.num_layers * cfg.n_kv_heads * cfg.head_dim * 2          # K and V, bf16
+    config = EngineConfig(max_batch=40, slot_len=3000, vision_batch=3, prefill_tokens=5000,
+                          prefix_cache_entries=5, image_cache_entries=7)
+    plan = _engine_plan(40, 20, config)
+    assert plan.slot_len == 3000 and plan.slots == 40                           # 40 GiB holds every slot asked for
+    assert plan.activations == 3 * mp.VISION_PER_IMAGE + 5000 * mp.PREFILL_PER_TOKEN + mp.FIXED_RESERVE
+    assert plan.prefix_store == 5 * (cfg.n_vision_embeds + mp.PREFIX_ROOM) * per_token
+    assert plan.image_cache == 7 * cfg.n_vision_embeds * cfg.hidden_size * 2
+    assert plan.kv == 40 * 3000 * per_token and plan.decode == 40 * mp.DECODE_PER_ROW
+    assert plan.weights == 20 * GIB and plan.cap == 40 * GIB - int(0.55 * GIB) - mp.MARGIN
+
+
+def test_engine_plan_slot_len_defaults_to_the_rotary_table_and_never_exceeds_it():
+    from vlmserve.engine import EngineConfig
+
+    rotary = glm4v_9b().rotary_positions
+    assert _engine_plan(140, 26).slot_len == rotary
+    assert _engine_plan(140, 26, EngineConfig(slot_len=10 * rotary)).slot_len == rotary
+
+
+def test_engine_plan_without_prefix_cache_reserves_no_caches_and_fits_more():
+    from vlmserve.engine import EngineConfig
+
+    with_caches = _engine_plan(24, 7.7, EngineConfig(max_batch=96, slot_len=2048))
+    without = _engine_plan(24, 7.7, EngineConfig(max_batch=96, slot_len=2048, prefix_cache=False))
+    assert without.prefix_store == 0 and without.image_cache == 0
+    assert without.slots > with_caches.slots
+
+
+def test_engine_plan_refuses_a_hostile_config_clearly():
+    from vlmserve.engine import EngineConfig
+
+    with pytest.raises(mp.PlanError, match="vision_batch must be positive"):
+        _engine_plan(16, 7.7, EngineConfig(vision_batch=-1))
+    with pytest.raises(mp.PlanError, match="max_slots must be positive"):
+        _engine_plan(16, 7.7, EngineConfig(max_batch=0))
+    with pytest.raises(mp.PlanError, match="prefix_entries must not be negative"):
+        _engine_plan(16, 7.7, EngineConfig(prefix_cache_entries=-3))
+    with pytest.raises(mp.PlanError, match="no KV slot fits"):          # default micro-batches on a small card
+        _engine_plan(12, 7.7)
+
+
+def test_the_16_gib_bench_mode_plans_with_the_engine_rule():
+    """bench/serve_throughput.py --budget-gib sizes the engine it starts by engine_plan, with that engine's config:
+    the same plan as the explicit arguments above (so the 16 GB figures measured before still apply)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "serve_throughput.py"
+    spec = importlib.util.spec_from_file_location("serve_throughput_under_test", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    config = bench.budget_config(96)
+    plan = bench.budget_plan(16, int(0.55 * GIB), int(7.7 * GIB), glm4v_9b(), config)
+    assert plan == glm_plan(16, 7.7)
+    assert config.vision_batch == 2 and config.prefill_tokens == 4096 and config.slot_len == 2048

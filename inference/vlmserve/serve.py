@@ -34,7 +34,8 @@ def add_serve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enable-docs", action="store_true", help="serve FastAPI's /docs, /redoc and /openapi.json")
     p.add_argument("--max-batch", type=int, default=64, help="sequence slots (concurrent sequences)")
     p.add_argument("--kv-budget-tokens", type=int, default=None,
-                   help="KV cache size in tokens (default: from free GPU memory; max-batch x context on CPU)")
+                   help="KV cache size in tokens (default on GPU: what vlmserve.engine.memory_plan leaves after the "
+                        "weights, activations and caches; on CPU: max-batch x context)")
     p.add_argument("--max-model-len", type=int, default=None, help="context length per sequence, image included")
     p.add_argument("--max-waiting", type=int, default=None, help="requests allowed to wait before 429")
     p.add_argument("--no-prefix-cache", action="store_true", help="compute every image and prefix anew")

@@ -20,11 +20,13 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
 from .decode_step import DecodeStep
 from .kv_cache import PrefixStore, SlotAttention, SlotKVCache
+from .memory_plan import PlanError, engine_plan, engine_slot_len, measure_device, prefix_entry_len
 from .phases import PhaseClock
 from .sequence import Sequence
 from .types import EngineConfig, GenerationRequest, Output, Overloaded
@@ -90,17 +92,22 @@ class Engine:
 
         c = self.config
         per_token = SlotKVCache.bytes_per_token(self.cfg.num_layers, self.cfg.n_kv_heads, self.cfg.head_dim, self.dtype)
-        self.slot_len = min(c.slot_len or self.cfg.rotary_positions, self.cfg.rotary_positions)
-        budget = c.kv_budget_tokens
-        if budget is None and self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            # Leave room for vision/prefill activations and the prefix store.
-            budget = int(max(free - 12 * 2**30, free * 0.3) * 0.8) // per_token
-        n_slots = c.max_batch if budget is None else max(1, min(c.max_batch, budget // self.slot_len))
+        self.slot_len = engine_slot_len(self.cfg, c)
+        if c.kv_budget_tokens is not None:
+            n_slots = max(1, min(c.max_batch, c.kv_budget_tokens // self.slot_len))
+        elif self.device.type == "cuda":
+            try:
+                plan = engine_plan(self.cfg, c, self.dtype, measure_device(self.device))
+            except PlanError as e:
+                raise PlanError(f"{e} (or give the KV cache's size: kv_budget_tokens, --kv-budget-tokens)") from None
+            log.info("memory plan:\n%s", plan.table())
+            n_slots = plan.slots
+        else:
+            n_slots = c.max_batch
         self.cache = SlotKVCache(self.cfg.num_layers, n_slots, self.slot_len, self.cfg.n_kv_heads,
                                  self.cfg.head_dim, self.dtype, self.device)
-        prefix_len = self.n_vision + 64   # room for a short system prompt before the image
-        self.prefix_store = PrefixStore(self.cache, c.prefix_cache_entries if c.prefix_cache else 0, prefix_len)
+        self.prefix_store = PrefixStore(self.cache, c.prefix_cache_entries if c.prefix_cache else 0,
+                                        prefix_entry_len(self.cfg))
         self.image_cache = LRU(c.image_cache_entries if c.prefix_cache else 0)
         self.attn = SlotAttention(self.cache)
         self.decoder = DecodeStep(model, self.attn, n_slots, self.slot_len, self.cfg.pad_token_id,
@@ -116,6 +123,7 @@ class Engine:
         self._pending = 0                  # submitted, not yet admitted (inbox + waiting)
         self._pending_lock = threading.Lock()
         self._aborted: set[str] = set()
+        self._flushes: dict[int, Callable[[], None]] = {}   # to call at the end of this round
         self.running: list[Sequence] = []  # running[i] holds slot i
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -167,23 +175,37 @@ class Engine:
     # ---- scheduler loop (engine thread) -------------------------------------------------------
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._drain(block=not self.running and not self._waiting)
-            self._drop_aborted()
-            admitted: list[GenerationRequest] = []
+            self.run_round(block=not self.running and not self._waiting)
+
+    def run_round(self, block: bool = False) -> None:
+        """One scheduler round: take in new requests, prefill those admitted, one decode step. The engine thread
+        calls it in a loop (blocking for work only when idle); bench/step_overhead.py calls it directly."""
+        self._drain(block)
+        self._drop_aborted()
+        admitted: list[GenerationRequest] = []
+        try:
+            with torch.inference_mode():
+                with self.clock.phase("admit"):
+                    admitted = self._admit()
+                if admitted:
+                    self._prefill(admitted)
+                admitted = []
+                if self.running:
+                    self._decode()
+        except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
+            log.exception("engine step failed")
+            self._fail_all(f"internal error in the engine: {e}", admitted)
+        self._flush()
+        self.metrics.queue_depth.set(len(self._waiting))
+        self.metrics.running.set(len(self.running))
+
+    def _flush(self) -> None:
+        flushes, self._flushes = self._flushes, {}
+        for flush in flushes.values():
             try:
-                with torch.inference_mode():
-                    with self.clock.phase("admit"):
-                        admitted = self._admit()
-                    if admitted:
-                        self._prefill(admitted)
-                    admitted = []
-                    if self.running:
-                        self._decode()
-            except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
-                log.exception("engine step failed")
-                self._fail_all(f"internal error in the engine: {e}", admitted)
-            self.metrics.queue_depth.set(len(self._waiting))
-            self.metrics.running.set(len(self.running))
+                flush()
+            except Exception:  # noqa: BLE001 - a client side gone must not stop the engine
+                log.exception("output flush failed")
 
     def _drain(self, block: bool) -> None:
         try:
@@ -221,6 +243,8 @@ class Engine:
                 req.sink(out)
             except Exception:  # noqa: BLE001 - a broken client must not stop the engine
                 log.exception("output sink failed for %s", req.request_id)
+        if req.flush is not None:
+            self._flushes[id(req.flush)] = req.flush
 
     def _fail_all(self, message: str, admitted: list[GenerationRequest] = ()) -> None:
         """Ends every running sequence, and every request admitted by a prefill that broke before
@@ -434,7 +458,7 @@ class Engine:
             for i in sampled:
                 s = seqs[i]
                 tokens[i] = sample(logits[i:i + 1], s.req.temperature, s.req.top_p, s.generator)[0]
-        done = []
+        done, outs = [], []
         now = time.perf_counter()
         for i, (s, tok) in enumerate(zip(seqs, tokens.tolist())):
             first = not s.tokens
@@ -444,9 +468,11 @@ class Engine:
             if s.finish_reason is None and s.cache_len >= self.slot_len:
                 s.finish_reason = "length"
                 out = s.output(out.text + s.text.finish(), out.token_ids)
-            self._emit(s.req, out)
+            outs.append(out)
             if s.finish_reason is not None:
                 done.append(first_slot + i)
+        for s, out in zip(seqs, outs):
+            self._emit(s.req, out)
         self.metrics.generation_tokens.inc(len(seqs))
         if done:
             self._release(done)

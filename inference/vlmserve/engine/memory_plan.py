@@ -1,5 +1,17 @@
 """Where the memory of a card goes when the engine serves on it: weights, the activation reserve, the caches, and
-the KV cache in what is left. Pure arithmetic (no GPU), so a plan for a 16 GB card can be checked anywhere.
+the KV cache in what is left. The one rule that sizes the KV cache: the engine applies it to the card it runs on
+(`measure_device`, when no --kv-budget-tokens is given) and bench/serve_throughput.py --budget-gib to an emulated
+card. `plan_memory` is pure arithmetic (no GPU), so a plan for a 16 GB card can be checked anywhere.
+
+What the cap holds, in the order it is taken:
+  weights        what torch holds when the engine starts (the model)
+  activations    the vision tower's peak for one micro-batch of `vision_batch` images, prefill's peak for one
+                 micro-batch of `prefill_tokens` tokens, and a fixed reserve for library scratch (cuBLAS, Triton,
+                 CUDA graph pools, NF4 dequantization); micro-batches run one after another, so these add once
+  decode         each KV slot's decode transient (logits, sampling, graph-captured activations per row)
+  fragmentation  a share of the cap the caching allocator cannot hand out
+  caches         the image-prefix KV store and the vision-embedding cache, both preallocated or bounded
+  KV cache       whole slots of `slot_len` tokens in what is left, at most max_batch
 
 Everything is in bytes. The per-unit activation peaks are the H200 measurements in bench/results
 (serve_profile.json: the vision tower's extra memory per micro-batch of images; nf4_memory_speed_h200.json:
@@ -11,6 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
+from .kv_cache import SlotKVCache
+
 GIB = 2**30
 MIB = 2**20
 
@@ -19,6 +35,8 @@ PREFILL_PER_TOKEN = int(0.2 * MIB)    # 0.31 GiB for one 1,611-token prompt; 3.8
 DECODE_PER_ROW = 12 * MIB             # decode peak above what it holds: 0.74 GiB at 64 rows, 0.16 GiB at 16
 FIXED_RESERVE = int(0.25 * GIB)       # cuBLAS workspaces, Triton launch buffers, CUDA graph pools, NF4 scratch
 FRAGMENTATION = 0.10                  # of the cap: a capped caching allocator cannot use every free byte
+MARGIN = int(0.25 * GIB)              # of the card, kept free of torch for other users of the device (NCCL, drivers)
+PREFIX_ROOM = 64                      # tokens an image-prefix entry holds besides the image: a short system prompt
 
 
 class PlanError(ValueError):
@@ -64,7 +82,7 @@ class MemoryPlan:
 
 def plan_memory(*, card_bytes: int, context_bytes: int, weights_bytes: int, kv_bytes_per_token: int,
                 slot_len: int, max_slots: int, vision_batch: int, prefill_tokens: int, prefix_entries: int,
-                prefix_len: int, image_entries: int, image_bytes: int, margin_bytes: int = int(0.25 * GIB)
+                prefix_len: int, image_entries: int, image_bytes: int, margin_bytes: int = MARGIN
                 ) -> MemoryPlan:
     """The plan for a card of card_bytes: torch's cap is the card less the CUDA context and a margin; from it the
     weights, the activation reserve for the given micro-batch sizes, a fragmentation allowance and the caches;
@@ -101,3 +119,46 @@ def plan_memory(*, card_bytes: int, context_bytes: int, weights_bytes: int, kv_b
     return MemoryPlan(cap=cap, weights=weights_bytes, activations=activations, decode=slots * DECODE_PER_ROW,
                       fragmentation=fragmentation, prefix_store=prefix_store, image_cache=image_cache,
                       kv=slots * slot_len * kv_bytes_per_token, slots=int(slots), slot_len=slot_len)
+
+
+@dataclass(frozen=True)
+class DeviceMemory:
+    card_bytes: int      # what the device has
+    context_bytes: int   # used outside torch's pools: the CUDA context, loaded kernels, other processes
+    weights_bytes: int   # what torch holds now (before the engine allocates: the model)
+
+
+def measure_device(device: torch.device) -> DeviceMemory:
+    """The device's memory as the plan needs it; torch's cached but unused blocks count as free."""
+    torch.cuda.empty_cache()
+    total = torch.cuda.get_device_properties(device).total_memory
+    free, _ = torch.cuda.mem_get_info(device)
+    return DeviceMemory(card_bytes=total, context_bytes=(total - free) - torch.cuda.memory_reserved(device),
+                        weights_bytes=torch.cuda.memory_allocated(device))
+
+
+def prefix_entry_len(model_cfg) -> int:
+    """Tokens one image-prefix store entry holds: the image's vectors and room for a short system prompt."""
+    return model_cfg.n_vision_embeds + PREFIX_ROOM
+
+
+def engine_slot_len(model_cfg, config) -> int:
+    """Tokens per KV slot: the configured length, at most what the rotary table covers (None: that maximum)."""
+    return min(config.slot_len or model_cfg.rotary_positions, model_cfg.rotary_positions)
+
+
+def engine_plan(model_cfg, config, dtype: torch.dtype, memory: DeviceMemory) -> MemoryPlan:
+    """The plan for an engine of `config` (an EngineConfig) serving a model of `model_cfg` with KV and activations
+    in `dtype`: the micro-batch sizes, cache entries, slot length and slot count are the engine's own, so the
+    slots planned are the slots the engine will allocate."""
+    per_token = SlotKVCache.bytes_per_token(model_cfg.num_layers, model_cfg.n_kv_heads, model_cfg.head_dim, dtype)
+    caches = config.prefix_cache
+    return plan_memory(card_bytes=memory.card_bytes, context_bytes=memory.context_bytes,
+                       weights_bytes=memory.weights_bytes, kv_bytes_per_token=per_token,
+                       slot_len=engine_slot_len(model_cfg, config), max_slots=config.max_batch,
+                       vision_batch=config.vision_batch, prefill_tokens=config.prefill_tokens,
+                       prefix_entries=config.prefix_cache_entries if caches else 0,
+                       prefix_len=prefix_entry_len(model_cfg),
+                       image_entries=config.image_cache_entries if caches else 0,
+                       image_bytes=model_cfg.n_vision_embeds * model_cfg.hidden_size
+                       * torch.tensor([], dtype=dtype).element_size())

@@ -18,7 +18,7 @@ class Overloaded(Exception):
 class EngineConfig:
     max_batch: int = 64                 # sequence slots in the preallocated KV cache
     slot_len: int | None = None         # tokens per slot (expanded: an image counts as its vectors); None = model max
-    kv_budget_tokens: int | None = None  # caps max_batch * slot_len; None = sized from free GPU memory
+    kv_budget_tokens: int | None = None  # caps max_batch * slot_len; None = memory_plan.engine_plan on GPU
     max_waiting: int | None = None      # requests allowed to wait for a slot before 429; None = 4 x slots
     prefix_cache: bool = True           # share image embeddings and image-prefix KV by content hash
     prefix_cache_entries: int = 16      # image prefixes kept for later requests
@@ -49,6 +49,9 @@ class GenerationRequest:
     ignore_eos: bool = False
     priority: int = 0                   # lower is served first (vLLM's convention); ties in arrival order
     sink: Callable[["Output"], None] | None = None   # called on the engine thread
+    # Called on the engine thread at the end of a scheduler round that gave `sink` outputs, once per round for
+    # all requests sharing it: the server wakes its event loop there, once for the round's outputs.
+    flush: Callable[[], None] | None = None
     arrival: float = field(default_factory=time.perf_counter)
 
 

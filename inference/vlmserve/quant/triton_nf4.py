@@ -26,7 +26,6 @@ Import this module only where Triton exists; vlmserve.quant.linear imports it la
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +33,7 @@ import triton
 import triton.language as tl
 
 from . import chunked
+from ..gpu_timing import KERNEL_TIMING, graph_time_us, wall_time_us
 
 QBLOCK = 64  # NF4 block size the kernels assume
 NESTED_QBLOCK = 256
@@ -513,60 +513,6 @@ def _capturing() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
 
 
-FLUSH_BYTES = 64 << 20  # written between timed calls so each reads its weight from HBM, as a decode step does
-
-
-def graph_time_us(fn, device: torch.device, reps: int = 8, flush: bool = True) -> float:
-    """GPU time of one fn() call, replayed from a CUDA graph of `reps` calls (best of 3 replays). With flush,
-    a 64 MiB memset between calls evicts L2 and its own time (a graph of memsets alone) is subtracted."""
-    # allocated per call, not kept: 64 MiB held for good would count against the 8 GiB batch-1 budget
-    buf = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device=device) if flush else None
-
-    def timed(body) -> float:
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):
-            body()  # lazy inits and compilation outside the graph
-        torch.cuda.current_stream(device).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            for _ in range(reps):
-                body()
-        graph.replay()
-        best = float("inf")
-        for _ in range(3):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            graph.replay()
-            end.record()
-            end.synchronize()
-            best = min(best, start.elapsed_time(end) * 1000 / reps)
-        del graph
-        return best
-
-    if buf is None:
-        return timed(fn)
-
-    def with_flush():
-        buf.zero_()
-        fn()
-
-    return max(timed(with_flush) - timed(buf.zero_), 0.0)
-
-
-def wall_time_us(fn, reps: int = 3) -> float:
-    """Wall time of one eager fn() call, host launch cost included (what an eager prefill pays)."""
-    fn()
-    torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        best = min(best, (time.perf_counter() - t0) * 1e6)
-    return best
-
-
 def agrees(out: torch.Tensor, ref: torch.Tensor) -> bool:
     """A candidate's output against the dequant + cuBLAS path's on the same input: both use the same dequantized
     values (code * absmax in float32, rounded once) and float32 accumulation, so only the order of additions
@@ -599,7 +545,7 @@ def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
             # Up to MAX_FUSED_M rows the call runs in decode steps, which the engine replays from CUDA graphs:
             # time graph replays, L2 flushed. Above, it runs in eager prefill: time it as called, launches included.
             if m <= MAX_FUSED_M:
-                t = graph_time_us(lambda: _launch(x, w, bias, out, cfg), x.device)
+                t = graph_time_us(lambda: _launch(x, w, bias, out, cfg), **KERNEL_TIMING, device=x.device)
             else:
                 t = wall_time_us(lambda: _launch(x, w, bias, out, cfg))
         except Exception as exc:  # a config that does not fit this GPU (shared memory, registers): skip it

@@ -90,7 +90,7 @@ public class Commands {
             }
             case REFUSED -> {
                 String hint = plan.refusal() == RunPlan.Refusal.EXISTS
-                        ? ". Resume it with `vlm-batch restart " + def.file() + " --date " + p.logicalDate() + paramsFlags(p) + "`." : "";
+                        ? ". Resume it with " + restartCommand(def, p) + "." : "";
                 System.err.println(what + ": " + plan.message() + hint);
                 return 1;
             }
@@ -254,9 +254,13 @@ public class Commands {
         for (String cause : Errors.distinctCauses(execution.getAllFailureExceptions())) {
             System.err.println("error: " + cause);
         }
-        System.err.println("the run did not complete; after fixing the cause, resume it with `vlm-batch restart "
-                + def.file() + " --date " + p.logicalDate() + paramsFlags(p) + "`");
+        System.err.println("the run did not complete; after fixing the cause, resume it with " + restartCommand(def, p));
         return 1;
+    }
+
+    /** The command that resumes the run of def for p. */
+    static String restartCommand(JobDefinition def, RunParameters p) {
+        return "`vlm-batch restart " + def.file() + " --date " + p.logicalDate() + paramsFlags(p) + "`";
     }
 
     private static String paramsFlags(RunParameters p) {

@@ -102,6 +102,11 @@ public final class Main {
             return commands.execute(inv);
         } catch (Exception e) {
             System.err.println("error: " + Errors.rootMessage(e));
+            if (Errors.lostDatabase(e)) {
+                boolean run = java.util.List.of("run", "restart", "retry").contains(inv.command());
+                System.err.println("the connection to PostgreSQL was lost; what was stored before is kept. Once the database answers again, "
+                        + (run && inv.executionId() == null ? "resume the run with " + Commands.restartCommand(def, params) : "run the command again"));
+            }
             return EXIT_FAILED;
         }
     }

@@ -15,6 +15,18 @@ public final class Errors {
     }
 
     /**
+     * Whether the failure is the database connection going away (SQLSTATE class 08, or the driver's or pool's
+     * connection exceptions): what was committed is kept, and the same command works again once PostgreSQL answers.
+     */
+    public static boolean lostDatabase(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (c instanceof java.sql.SQLTransientConnectionException || c instanceof java.sql.SQLNonTransientConnectionException) return true;
+            if (c instanceof java.sql.SQLException sql && sql.getSQLState() != null && sql.getSQLState().startsWith("08")) return true;
+        }
+        return false;
+    }
+
+    /**
      * The lines a failed run prints: one per distinct cause, its innermost message. Each partition of a step
      * fails with the same cause, wrapped by Spring Batch ("Unable to process chunk"), and the manager step adds
      * a failure of its own that names no cause ("Partition handler returned an unsuccessful step"): that one

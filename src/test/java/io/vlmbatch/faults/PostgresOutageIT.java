@@ -88,6 +88,7 @@ class PostgresOutageIT {
                 } else {
                     assertThat(run.exitValue()).as(output).isEqualTo(1);
                     outcome = "failed (exit 1): " + lastError(output);
+                    assertThat(output).as("a failed run says how to resume it").contains("vlm-batch restart " + job);
                     Launcher.Result restart = launcher.run(600, "restart", job.toString(), "--date", date);
                     restartExit = restart.exitCode();
                     assertThat(restartExit).as(restart.output()).isZero();
