@@ -63,6 +63,8 @@ class InstantEngine:
         self.metrics.requests_finished.inc()
         req.sink(Output(req.request_id, text="ok", finished=True, finish_reason="stop",
                         prompt_tokens=len(req.prompt_ids), completion_tokens=1))
+        if req.flush is not None:   # as the engine does after each round's outputs
+            req.flush()
 
     def abort(self, request_id: str) -> None:
         pass

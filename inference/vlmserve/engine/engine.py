@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -122,6 +123,7 @@ class Engine:
         self._pending = 0                  # submitted, not yet admitted (inbox + waiting)
         self._pending_lock = threading.Lock()
         self._aborted: set[str] = set()
+        self._flushes: set[Callable[[], None]] = set()   # to call at the end of this round
         self.running: list[Sequence] = []  # running[i] holds slot i
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -173,23 +175,37 @@ class Engine:
     # ---- scheduler loop (engine thread) -------------------------------------------------------
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._drain(block=not self.running and not self._waiting)
-            self._drop_aborted()
-            admitted: list[GenerationRequest] = []
+            self.run_round(block=not self.running and not self._waiting)
+
+    def run_round(self, block: bool = False) -> None:
+        """One scheduler round: take in new requests, prefill those admitted, one decode step. The engine thread
+        calls it in a loop (blocking for work only when idle); bench/step_overhead.py calls it directly."""
+        self._drain(block)
+        self._drop_aborted()
+        admitted: list[GenerationRequest] = []
+        try:
+            with torch.inference_mode():
+                with self.clock.phase("admit"):
+                    admitted = self._admit()
+                if admitted:
+                    self._prefill(admitted)
+                admitted = []
+                if self.running:
+                    self._decode()
+        except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
+            log.exception("engine step failed")
+            self._fail_all(f"internal error in the engine: {e}", admitted)
+        self._flush()
+        self.metrics.queue_depth.set(len(self._waiting))
+        self.metrics.running.set(len(self.running))
+
+    def _flush(self) -> None:
+        flushes, self._flushes = self._flushes, set()
+        for flush in flushes:
             try:
-                with torch.inference_mode():
-                    with self.clock.phase("admit"):
-                        admitted = self._admit()
-                    if admitted:
-                        self._prefill(admitted)
-                    admitted = []
-                    if self.running:
-                        self._decode()
-            except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
-                log.exception("engine step failed")
-                self._fail_all(f"internal error in the engine: {e}", admitted)
-            self.metrics.queue_depth.set(len(self._waiting))
-            self.metrics.running.set(len(self.running))
+                flush()
+            except Exception:  # noqa: BLE001 - a client side gone must not stop the engine
+                log.exception("output flush failed")
 
     def _drain(self, block: bool) -> None:
         try:
@@ -227,6 +243,8 @@ class Engine:
                 req.sink(out)
             except Exception:  # noqa: BLE001 - a broken client must not stop the engine
                 log.exception("output sink failed for %s", req.request_id)
+        if req.flush is not None:
+            self._flushes.add(req.flush)   # a bound method: equal for every request of one event loop
 
     def _fail_all(self, message: str, admitted: list[GenerationRequest] = ()) -> None:
         """Ends every running sequence, and every request admitted by a prefill that broke before
@@ -440,7 +458,7 @@ class Engine:
             for i in sampled:
                 s = seqs[i]
                 tokens[i] = sample(logits[i:i + 1], s.req.temperature, s.req.top_p, s.generator)[0]
-        done = []
+        done, outs = [], []
         now = time.perf_counter()
         for i, (s, tok) in enumerate(zip(seqs, tokens.tolist())):
             first = not s.tokens
@@ -450,9 +468,11 @@ class Engine:
             if s.finish_reason is None and s.cache_len >= self.slot_len:
                 s.finish_reason = "length"
                 out = s.output(out.text + s.text.finish(), out.token_ids)
-            self._emit(s.req, out)
+            outs.append(out)
             if s.finish_reason is not None:
                 done.append(first_slot + i)
+        for s, out in zip(seqs, outs):
+            self._emit(s.req, out)
         self.metrics.generation_tokens.inc(len(seqs))
         if done:
             self._release(done)

@@ -49,6 +49,9 @@ class GenerationRequest:
     ignore_eos: bool = False
     priority: int = 0                   # lower is served first (vLLM's convention); ties in arrival order
     sink: Callable[["Output"], None] | None = None   # called on the engine thread
+    # Called on the engine thread at the end of a scheduler round that gave `sink` outputs, once per round for
+    # all requests sharing it: the server wakes its event loop there, once for the round's outputs.
+    flush: Callable[[], None] | None = None
     arrival: float = field(default_factory=time.perf_counter)
 
 

@@ -96,9 +96,9 @@ async function jobPage(name) {
         href="${runHref(r)}" data-date="${r.logicalDate}"></a>`) : html`<span class="muted">no runs yet</span>`}</div>
     <div class="legend">${STATES.map(s => html`<span><i class="s-${s}"></i>${s}</span>`)}</div>
     <h2>Plan and trigger</h2>
-    <form class="row" id="plan-form"><label>logical date <input type="date" id="plan-date" value="${ledger.today}"></label>
+    <form class="row" id="plan-form"><label>logical date <input type="date" id="plan-date" value="${ledger.planDates[name] || ledger.today}"></label>
       <button type="button" class="secondary" id="plan-refresh">Plan</button> <button type="button" id="plan-trigger">Trigger</button></form>
-    <div id="plan"><p class="muted">computing the plan…</p></div>
+    <div id="plan" data-job="${name}"></div>
     <h2>Backfill</h2>
     <form class="row" id="backfill-form">
       <label>from <input type="date" id="backfill-from" required></label>
@@ -136,7 +136,9 @@ async function jobPage(name) {
 }
 
 // ---------- the item ledger on a job's page: plan before Trigger, backfill ----------
-const ledger = { today: new Date().toISOString().slice(0, 10) };
+// The plan lists the job's whole source and hashes every item, so it is computed only when asked (Plan);
+// the page's re-renders (every few seconds while a run is active) show the last plan received instead.
+const ledger = { today: new Date().toISOString().slice(0, 10), planDates: {}, plan: null, planAsked: null, planError: null, planTicker: null };
 
 function duration(seconds) {
   const s = Math.round(seconds);
@@ -145,33 +147,81 @@ function duration(seconds) {
   return Math.floor(s / 3600) + ' h ' + Math.floor(s % 3600 / 60) + ' min';
 }
 
+function took(ms) {
+  return ms < 1000 ? ms + ' ms' : ms < 60000 ? (ms / 1000).toFixed(1) + ' s' : duration(ms / 1000);
+}
+
+function planAge(held) {
+  const s = (held.p.ageMillis + Date.now() - held.receivedAt) / 1000;
+  return s < 1 ? 'just now' : duration(s) + ' ago';
+}
+
+function showPlanHint(box) {
+  show(box, html`<p class="muted" id="plan-hint">Plan lists this date's source and reads every item to say what a run
+    would ask, reuse and cost; on a large source that takes a while. Trigger does not need it.</p>`);
+}
+
 async function showPlan(name) {
-  const box = document.getElementById('plan');
   const date = document.getElementById('plan-date').value;
-  if (date && !DATE.test(date)) return show(box, html`<p class="error">the date must be YYYY-MM-DD</p>`);
-  show(box, html`<p class="muted">computing the plan…</p>`);
+  if (date && !DATE.test(date)) return show(document.getElementById('plan'), html`<p class="error" id="plan-error">the date must be YYYY-MM-DD</p>`);
+  const asked = { job: name, date };
+  ledger.planAsked = asked;
+  ledger.planError = null;
+  showPlanBox(name);
   try {
     const p = await api(`jobs/${encodeURIComponent(name)}/plan` + (date ? `?date=${encodeURIComponent(date)}` : ''));
-    if (!document.body.contains(box)) return;
-    show(box, html`<div class="stats" id="plan-stats">
-        <div class="stat"><b id="plan-items">${p.items}</b>items</div>
-        <div class="stat"><b id="plan-reused">${p.reusedItems}</b>reused</div>
-        <div class="stat"><b id="plan-new">${p.newItems}</b>new</div>
-        <div class="stat"><b id="plan-requests">${p.requests}</b>requests</div>
-        <div class="stat"><b id="plan-gpu">${p.estimatedSeconds == null ? '—' : duration(p.estimatedSeconds)}</b>estimated GPU time</div>
-      </div>
-      <p class="muted" id="plan-note">${p.estimatedSeconds == null
-        ? 'no rate measured yet: no earlier completed run sent requests to this endpoint and model'
-        : html`at ${Number(p.secondsPerRequest).toFixed(3)} s per request, measured on the last ${p.rateRuns} run${p.rateRuns === 1 ? '' : 's'}`}
-        · ${p.endpoint} · model ${p.model}${p.reuse ? '' : ' · reuse is off (run.reuse: false)'}${p.unreadableItems ? html` · <span class="error">${p.unreadableItems} unreadable</span>` : ''}</p>`);
+    ledger.plan = { job: name, date, p, receivedAt: Date.now() };
   } catch (e) {
-    if (document.body.contains(box)) show(box, html`<p class="error" id="plan-error">${e.message}</p>`);
+    ledger.planError = { job: name, date, message: e.message };
+  } finally {
+    if (ledger.planAsked === asked) ledger.planAsked = null;
   }
+  showPlanBox(name);
+}
+
+/** What the plan box of a job's page holds: the plan being computed, else the last one received or its error, else the hint. */
+function showPlanBox(name) {
+  const box = document.getElementById('plan'), input = document.getElementById('plan-date');
+  if (!box || !input || box.dataset.job !== name) return;
+  const mine = x => x && x.job === name && x.date === input.value;
+  const button = document.getElementById('plan-refresh');
+  button.disabled = mine(ledger.planAsked);
+  if (mine(ledger.planAsked)) show(box, html`<p class="muted" id="plan-busy">computing the plan: listing and reading the source…</p>`);
+  else if (mine(ledger.planError)) show(box, html`<p class="error" id="plan-error">${ledger.planError.message}</p>`);
+  else if (mine(ledger.plan)) renderPlan(box, ledger.plan);
+  else showPlanHint(box);
+}
+
+function renderPlan(box, held) {
+  const p = held.p;
+  show(box, html`<div class="stats" id="plan-stats">
+      <div class="stat"><b id="plan-items">${p.items}</b>items</div>
+      <div class="stat"><b id="plan-reused">${p.reusedItems}</b>reused</div>
+      <div class="stat"><b id="plan-new">${p.newItems}</b>new</div>
+      <div class="stat"><b id="plan-requests">${p.requests}</b>requests</div>
+      <div class="stat"><b id="plan-gpu">${p.estimatedSeconds == null ? '—' : duration(p.estimatedSeconds)}</b>estimated GPU time</div>
+    </div>
+    <p class="muted" id="plan-note">${p.estimatedSeconds == null
+      ? 'no rate measured yet: no earlier completed run sent requests to this endpoint and model'
+      : html`at ${Number(p.secondsPerRequest).toFixed(3)} s per request, measured on the last ${p.rateRuns} run${p.rateRuns === 1 ? '' : 's'}`}
+      · ${p.endpoint} · model ${p.model}${p.reuse ? '' : ' · reuse is off (run.reuse: false)'}${p.unreadableItems ? html` · <span class="error">${p.unreadableItems} unreadable</span>` : ''}</p>
+    <p class="muted" id="plan-computed">plan of ${p.date} computed <span id="plan-age">${planAge(held)}</span>
+      in <span id="plan-took">${took(p.computedMillis)}</span> · kept ${p.keptSeconds} s, then Plan lists the source again</p>`);
+  clearInterval(ledger.planTicker);
+  ledger.planTicker = setInterval(() => {
+    const age = document.getElementById('plan-age');
+    if (!age || ledger.plan !== held) return clearInterval(ledger.planTicker);
+    age.textContent = planAge(held);
+  }, 1000);
 }
 
 function wireLedgerForms(name) {
+  const planDate = document.getElementById('plan-date');
   document.getElementById('plan-refresh').onclick = () => showPlan(name);
-  document.getElementById('plan-date').onchange = () => showPlan(name);
+  planDate.onchange = () => {
+    ledger.planDates[name] = planDate.value;
+    showPlanBox(name);
+  };
   document.getElementById('plan-trigger').onclick = async () => {
     const date = document.getElementById('plan-date').value;
     try {
@@ -194,7 +244,7 @@ function wireLedgerForms(name) {
     }
   };
   if (ledger.lastBackfill && ledger.lastBackfill.job === name) showBackfill(document.getElementById('backfill-result'), ledger.lastBackfill);
-  showPlan(name);
+  planDate.onchange();
 }
 
 function showBackfill(box, r) {

@@ -8,6 +8,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 
+import org.apache.commons.compress.archivers.ArchiveInputStream;
 import org.apache.commons.compress.archivers.zip.ZipArchiveEntry;
 import org.apache.commons.compress.archivers.zip.ZipArchiveInputStream;
 import org.apache.commons.compress.archivers.zip.ZipFile;
@@ -131,73 +132,46 @@ final class ZipArchive implements Archive {
     }
 
     /** Front-to-back reading from local headers, for a ZIP whose central directory is unreadable. */
-    static final class Streamed implements Archive {
+    static final class Streamed extends SequentialArchive<ZipArchiveEntry> {
 
-        private final ByteSource source;
-        private final ExpandSpec spec;
         private final String directoryProblem;
 
         Streamed(ByteSource source, ExpandSpec spec, String directoryProblem) {
-            this.source = source;
-            this.spec = spec;
+            super(source, spec);
             this.directoryProblem = directoryProblem;
         }
 
-        private ZipArchiveInputStream stream() throws IOException {
+        @Override
+        protected ArchiveInputStream<ZipArchiveEntry> stream() throws IOException {
             return new ZipArchiveInputStream(source.openAt(0), "UTF-8", true, true);
         }
 
         @Override
-        public void list(MemberVisitor visitor, ExpandStats stats) throws IOException {
-            long count = 0;
-            long total = 0;
-            long listed = 0;
-            Set<String> seen = new HashSet<>();
-            try (ZipArchiveInputStream in = stream()) {
-                ZipArchiveEntry e;
-                while ((e = nextEntry(in, listed)) != null) {
-                    if (++count > spec.maxMembers()) {
-                        throw new ArchiveRejectedException("ZIP bomb guard: more than " + spec.maxMembers() + " entries");
-                    }
-                    if (e.isDirectory()) {
-                        continue;
-                    }
-                    byte[] head;
-                    long size;
-                    try {
-                        head = in.readNBytes(Format.HEAD);
-                        // Read to the member's end before listing it: one cut short is not listed.
-                        size = head.length + drain(in, spec.maxTotalBytes() - total - head.length);
-                    } catch (ArchiveRejectedException bomb) {
-                        throw bomb;
-                    } catch (IOException | RuntimeException damage) {
-                        throw truncated(damage, listed);
-                    }
-                    total += size;
-                    String name = MemberNames.clean(e.getName());
-                    if (!seen.add(name)) {
-                        stats.duplicate();
-                        continue;
-                    }
-                    listed++;
-                    visitor.visit(new ArchiveMember(name, member(name, size), head, null));
-                }
-            }
+        protected String kind() {
+            return "ZIP";
+        }
+
+        @Override
+        protected boolean hasData(ZipArchiveEntry e) {
+            return true;
+        }
+
+        /** A local header need not record the size (data descriptors): the member is inflated to count it. */
+        @Override
+        protected long readRest(ArchiveInputStream<ZipArchiveEntry> in, ZipArchiveEntry e, int headLength, long total)
+                throws IOException {
+            return headLength + drain(in, spec.maxTotalBytes() - total - headLength);
+        }
+
+        @Override
+        protected long sizeOf(ArchiveInputStream<ZipArchiveEntry> in, ZipArchiveEntry e) throws IOException {
+            return drain(in, spec.maxTotalBytes());
+        }
+
+        @Override
+        protected void listed(long members) {
             log.warn("{}: the ZIP directory is unreadable ({}); its {} members were read from their local headers",
-                    source.name(), directoryProblem, listed);
-        }
-
-        private static ZipArchiveEntry nextEntry(ZipArchiveInputStream in, long listed) throws IOException {
-            try {
-                return in.getNextEntry();
-            } catch (IOException | RuntimeException damage) {
-                throw truncated(damage, listed);
-            }
-        }
-
-        private static ArchiveRejectedException truncated(Throwable damage, long listed) {
-            return new ArchiveRejectedException("truncated or corrupt ZIP (" + Problems.describe(damage) + "); the "
-                    + listed + " members before the damage are listed", damage);
+                    source.name(), directoryProblem, members);
         }
 
         private long drain(InputStream in, long budget) throws IOException {
@@ -212,46 +186,6 @@ final class ZipArchive implements Archive {
                 }
             }
             return n;
-        }
-
-        @Override
-        public ByteSource find(String name) throws IOException {
-            try (ZipArchiveInputStream in = stream()) {
-                ZipArchiveEntry e;
-                while ((e = in.getNextEntry()) != null) {
-                    if (!e.isDirectory() && MemberNames.clean(e.getName()).equals(name)) {
-                        long size = drain(in, spec.maxTotalBytes());
-                        return member(name, size);
-                    }
-                }
-            }
-            return null;
-        }
-
-        private ByteSource member(String name, long size) {
-            return new StreamedMemberSource(source.name() + Lineage.MEMBER_SEPARATOR + name, size, () -> openMember(name));
-        }
-
-        private InputStream openMember(String name) throws IOException {
-            ZipArchiveInputStream in = stream();
-            try {
-                ZipArchiveEntry e;
-                while ((e = in.getNextEntry()) != null) {
-                    if (!e.isDirectory() && MemberNames.clean(e.getName()).equals(name)) {
-                        return in; // positioned at the member's data; ends at the member's end
-                    }
-                }
-            } catch (IOException | RuntimeException e) {
-                in.close();
-                throw e;
-            }
-            in.close();
-            throw new ArchiveRejectedException("member " + name + " is no longer in " + source.name());
-        }
-
-        @Override
-        public void close() {
-            // nothing held between calls
         }
     }
 }

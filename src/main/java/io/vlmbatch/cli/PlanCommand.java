@@ -20,9 +20,6 @@ import java.io.PrintStream;
  * started, its weights are known from the command line.
  */
 public class PlanCommand {
-    /** Runs whose rate the estimate averages. */
-    static final int RATE_RUNS = 5;
-
     private final JobDefinition def;
     private final RunParameters params;
     private final RunInference inference;
@@ -49,7 +46,7 @@ public class PlanCommand {
         if (!def.inference().embedded()) inference.start();
         String model = inference.ledgerModel();
         String endpoint = RunEndpointListener.endpointKey(def.inference());
-        LedgerStore.Rate rate = ledger.rate(endpoint, model, RATE_RUNS);
+        LedgerStore.Rate rate = ledger.rate(endpoint, model);
         SourceSpec source = io.vlmbatch.config.PipelineConfig.renderedSource(def, params);
         Planner.Plan plan = new Planner(ledger).plan(source, Sources.open(source, def.baseDir()),
                 fetcher, maxBytes, def.tasks(), def.resize(), model, def.run().reuse(), rate);

@@ -47,10 +47,16 @@ public class LedgerStore {
     }
 
     /**
-     * Requests per second measured on the last {@code limit} completed runs that sent requests to this
+     * Completed runs a rate averages: enough that one odd run does not decide the estimate, few enough
+     * that it follows a server that got faster or slower. `vlm-batch plan` and the job page both use it.
+     */
+    public static final int RATE_RUNS = 5;
+
+    /**
+     * Requests per second measured on the last {@link #RATE_RUNS} completed runs that sent requests to this
      * endpoint and model: answers asked (not reused) over the wall time of their infer steps.
      */
-    public Rate rate(String endpoint, String model, int limit) {
+    public Rate rate(String endpoint, String model) {
         return jdbc.query("""
                 WITH recent AS (
                     SELECT r.run_id,
@@ -67,7 +73,7 @@ public class LedgerStore {
                 FROM (SELECT * FROM recent WHERE requests > 0 AND seconds > 0 LIMIT ?) t""", rs -> {
             rs.next();
             return new Rate(rs.getInt(1), rs.getLong(2), rs.getDouble(3));
-        }, endpoint, model, limit);
+        }, endpoint, model, RATE_RUNS);
     }
 
     /** What a run asks: recorded when it starts, for {@link #rate}. */

@@ -2,11 +2,7 @@ package io.vlmbatch.store;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.io.Writer;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -22,8 +18,8 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * Writes a run's results as CSV (RFC 4180, UTF-8): one row per image, page or archive member in
  * discovery order, columns item_key, source_uri, member, page, status, error, one column per task (the raw answer), then meta.&lt;field&gt; for each
- * metadata field. Read from the database, so the file always matches what is stored; written to a
- * temporary file and moved into place, so a reader never sees half a file.
+ * metadata field. Read from the database, so the file always matches what is stored; written whole or
+ * not at all ({@link AtomicFileWriter}).
  *
  * Answers, file names and metadata come from outside: a cell a spreadsheet would run as a formula
  * (one starting with =, +, -, @, a tab or a carriage return) gets a leading single quote, as OWASP
@@ -63,15 +59,9 @@ public class CsvExporter {
         header.addAll(tasks);
         metaKeys.forEach(k -> header.add("meta." + k));
 
-        Path abs = out.toAbsolutePath();
-        Files.createDirectories(abs.getParent());
-        // Not createTempFile: its 0600 mode would make the CSV private; this one gets the umask's mode.
-        Path tmp = abs.resolveSibling("." + abs.getFileName() + "." + ProcessHandle.current().pid() + "."
-                + java.util.concurrent.ThreadLocalRandom.current().nextInt(1 << 30) + ".tmp");
-        long[] rows = {0};
-        try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.CREATE_NEW,
-                java.nio.file.StandardOpenOption.WRITE);
-             CSVPrinter csv = new CSVPrinter(w, CSVFormat.RFC4180.builder().setHeader(header.toArray(String[]::new)).get())) {
+        return AtomicFileWriter.write(out, w -> {
+            long[] rows = {0};
+            CSVPrinter csv = new CSVPrinter(w, CSVFormat.RFC4180.builder().setHeader(header.toArray(String[]::new)).get());
             // A cursor (fetch size inside a transaction) keeps memory flat for million-row runs.
             tx.executeWithoutResult(status -> jdbc.query(con -> {
                 var ps = con.prepareStatement("""
@@ -98,11 +88,8 @@ public class CsvExporter {
                 }
                 rows[0]++;
             }));
-        } catch (RuntimeException | IOException e) {
-            Files.deleteIfExists(tmp);
-            throw e;
-        }
-        Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        return rows[0];
+            csv.flush();
+            return rows[0];
+        });
     }
 }

@@ -3,11 +3,7 @@ package io.vlmbatch.store;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.io.Writer;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,7 +23,7 @@ import tools.jackson.databind.json.JsonMapper;
  * <li>{@link #exportDocuments}: one object per source document (a file, or a document inside an archive),
  *     with each task's page answers in page order, so the text of a whole scanned letter is in one place.</li>
  * </ul>
- * Written to a temporary file and moved into place, so a reader never sees half a file.
+ * Written whole or not at all ({@link AtomicFileWriter}).
  */
 public class JsonlExporter {
     private static final ObjectMapper JSON = JsonMapper.builder().build();
@@ -47,7 +43,7 @@ public class JsonlExporter {
 
     /** @return the number of items written */
     public long exportItems(long runId, List<String> tasks, Path out) throws IOException {
-        return write(out, w -> {
+        return AtomicFileWriter.write(out, w -> {
             long[] n = {0};
             rows(runId, "w.id", row -> {
                 Map<String, Object> o = new LinkedHashMap<>();
@@ -84,7 +80,7 @@ public class JsonlExporter {
      * @return the number of documents written
      */
     public long exportDocuments(long runId, List<String> tasks, Path out) throws IOException {
-        return write(out, w -> {
+        return AtomicFileWriter.write(out, w -> {
             long[] n = {0};
             List<Row> doc = new ArrayList<>();
             rows(runId, "w.uri, w.member, w.page NULLS FIRST, w.id", row -> {
@@ -161,28 +157,5 @@ public class JsonlExporter {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-    }
-
-    @FunctionalInterface
-    private interface Body {
-        long write(Writer w) throws IOException;
-    }
-
-    private static long write(Path out, Body body) throws IOException {
-        Path abs = out.toAbsolutePath();
-        Files.createDirectories(abs.getParent());
-        // Not createTempFile: its 0600 mode would make the file private; this one gets the umask's mode.
-        Path tmp = abs.resolveSibling("." + abs.getFileName() + "." + ProcessHandle.current().pid() + "."
-                + java.util.concurrent.ThreadLocalRandom.current().nextInt(1 << 30) + ".tmp");
-        long n;
-        try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8, StandardOpenOption.CREATE_NEW,
-                StandardOpenOption.WRITE)) {
-            n = body.write(w);
-        } catch (RuntimeException | IOException e) {
-            Files.deleteIfExists(tmp);
-            throw e;
-        }
-        Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        return n;
     }
 }

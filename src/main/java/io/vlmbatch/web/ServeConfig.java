@@ -88,9 +88,11 @@ public class ServeConfig {
         return new RunQueries(jdbc, items);
     }
 
+    /** vlm.plan.keep-seconds: how long a job page's plan is answered again before the source is listed anew. */
     @Bean
-    JobPlans jobPlans(RunInference inference, io.vlmbatch.ledger.LedgerStore ledger) {
-        return new JobPlans(inference, ledger);
+    JobPlans jobPlans(RunInference inference, io.vlmbatch.ledger.LedgerStore ledger, Environment env) {
+        return new JobPlans(inference, ledger, Duration.ofSeconds(env.getProperty("vlm.plan.keep-seconds", Long.class, 60L)),
+                Clock.systemUTC());
     }
 
     @Bean(destroyMethod = "close")

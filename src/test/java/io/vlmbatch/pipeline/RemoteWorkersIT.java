@@ -166,7 +166,19 @@ class RemoteWorkersIT {
                 broker.restart();
 
                 assertCompletes(launcher, run, runLog, job, db, "brokerdown", images, logW);
+                // the worker's terminal: one line that the broker went away, one that it is back, no retry loop
+                String back = "RabbitMQ at 127.0.0.1:" + broker.port() + " answers again";
+                Polling.until(() -> text(logW).contains(back) ? 1 : 0, n -> n == 1);
+                assertThat(text(logW)).doesNotContain("Failed to check/redeclare").doesNotContain("\tat ");
             }
+        }
+    }
+
+    private static String text(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 }

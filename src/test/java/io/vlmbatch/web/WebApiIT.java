@@ -219,10 +219,61 @@ class WebApiIT {
         assertThat(plan.path("reusedItems").asLong()).as("the catchup runs answered these bytes: " + plan).isPositive();
         assertThat(plan.path("estimatedSeconds").isNumber()).as("the catchup runs measured a rate: " + plan).isTrue();
         assertThat(plan.path("endpoint").asString()).isEqualTo(serve.vlm.baseUrl());
+        assertThat(plan.path("computedMillis").asLong()).as("how long the listing took: " + plan).isPositive();
+        assertThat(plan.path("keptSeconds").asLong()).isEqualTo(60);
+        java.time.Instant computedAt = java.time.Instant.parse(plan.path("computedAt").asString());
+        assertThat(computedAt).isBetween(java.time.Instant.now().minusSeconds(120), java.time.Instant.now());
+
+        // asked again within the time a plan is kept: the same plan, older, not listed again
+        Thread.sleep(50);
+        JsonNode again = serve.get("api/jobs/gallery/plan?date=" + serve.start.plusDays(30));
+        assertThat(again.path("computedAt").asString()).isEqualTo(plan.path("computedAt").asString());
+        assertThat(again.path("computedMillis").asLong()).isEqualTo(plan.path("computedMillis").asLong());
+        assertThat(again.path("ageMillis").asLong()).isGreaterThanOrEqualTo(50);
+        assertThat(again.path("items").asLong()).isEqualTo(plan.path("items").asLong());
+
+        // several tabs at once, two dates: every answer is a plan or the 409 saying which date is being computed;
+        // the requests for one date that got a plan got the same one
+        List<String> dates = List.of(serve.start.plusDays(31).toString(), serve.start.plusDays(32).toString());
+        List<java.util.concurrent.CompletableFuture<HttpResponse<String>>> sent = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            sent.add(http.sendAsync(HttpRequest.newBuilder(URI.create(serve.base + "api/jobs/gallery/plan?date=" + dates.get(i % 2))).build(),
+                    HttpResponse.BodyHandlers.ofString()));
+        }
+        java.util.Map<String, java.util.Set<String>> computedAtByDate = new java.util.HashMap<>();
+        for (int i = 0; i < sent.size(); i++) {
+            HttpResponse<String> r = sent.get(i).get(2, java.util.concurrent.TimeUnit.MINUTES);
+            if (r.statusCode() == 409) {
+                assertThat(ServeFixture.JSON.readTree(r.body()).path("detail").asString())
+                        .matches("the plan of gallery for " + dates.get((i + 1) % 2) + " is being computed \\(started [0-9]+ s ago\\); "
+                                + "ask for " + dates.get(i % 2) + " once it is done");
+                continue;
+            }
+            assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+            JsonNode p = ServeFixture.JSON.readTree(r.body());
+            assertThat(p.path("date").asString()).isEqualTo(dates.get(i % 2));
+            computedAtByDate.computeIfAbsent(dates.get(i % 2), d -> new java.util.HashSet<>()).add(p.path("computedAt").asString());
+        }
+        assertThat(computedAtByDate.values()).allSatisfy(c -> assertThat(c).hasSize(1));
+        for (String d : dates) {
+            assertThat(serve.get("api/jobs/gallery/plan?date=" + d).path("items").asLong()).as("once no plan runs, " + d + " is planned")
+                    .isEqualTo(serve.images + 1);
+        }
+
         assertThat(send("GET", "api/jobs/gallery/plan?date=2026-02-30", HttpRequest.BodyPublishers.noBody(), null, false).statusCode())
                 .isEqualTo(400);
         assertThat(send("GET", "api/jobs/nope/plan", HttpRequest.BodyPublishers.noBody(), null, false).statusCode()).isEqualTo(404);
         assertThat(send("GET", "api/jobs/broken/plan", HttpRequest.BodyPublishers.noBody(), null, false).statusCode()).isEqualTo(409);
+        // hostile names and dates: a clean problem, never a stack trace or the value run as a query
+        for (String hostile : List.of("api/jobs/gallery/plan?date=2026-01-01%27%20OR%201%3D1--",
+                "api/jobs/gallery/plan?date=..%2F..%2Fetc%2Fpasswd", "api/jobs/gallery/plan?date=%3Cscript%3E",
+                "api/jobs/gallery/plan?date=999999999-01-01", "api/jobs/%3Cimg%20src%3Dx%3E/plan",
+                "api/jobs/gallery%27%3B%20DROP%20TABLE%20vlm_run%3B--/plan")) {
+            HttpResponse<String> r = send("GET", hostile, HttpRequest.BodyPublishers.noBody(), null, false);
+            assertThat(r.statusCode()).as(hostile + ": " + r.body()).isBetween(400, 404);
+            assertThat(r.headers().firstValue("Content-Type").orElse("")).as(hostile).startsWith("application/problem+json");
+            assertThat(r.body()).as(hostile).doesNotContain("Exception").doesNotContain("\tat ");
+        }
     }
 
     @Test

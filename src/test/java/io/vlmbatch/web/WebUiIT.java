@@ -223,13 +223,43 @@ class WebUiIT {
      */
     @Test
     void planBackfillRetryAndAnItemsAnswersAcrossRuns() throws Exception {
+        // opening the page lists nothing: a hint until "Plan" is pressed; Trigger needs no plan
         browser.get(serve.base + "#/job/gallery");
+        browser.navigate().refresh(); // a fresh page: its resource timings are the plan requests it sends
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("plan-hint")));
+        js("performance.setResourceTimingBufferSize(100000)");
+        assertThat(browser.findElements(By.id("plan-items"))).isEmpty();
+        String triggered = serve.start.minusDays(35).toString();
+        js("const d = document.getElementById('plan-date'); d.value = arguments[0]; d.dispatchEvent(new Event('change'))", triggered);
+        browser.findElement(By.id("plan-trigger")).click();
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#runs tr[data-date='" + triggered + "']")));
+        awaitSuccess(triggered);
+        assertThat(planRequests()).as("no plan was asked for").isZero();
+
+        browser.findElement(By.id("plan-refresh")).click();
         WebElement items = wait.until(ExpectedConditions.presenceOfElementLocated(By.id("plan-items")));
         assertThat(items.getText()).isEqualTo(Integer.toString(serve.images + 1));
         assertThat(Long.parseLong(browser.findElement(By.id("plan-reused")).getText())).isPositive();
         assertThat(browser.findElement(By.id("plan-gpu")).getText()).as("the catchup runs measured a rate").isNotEqualTo("—");
         assertThat(browser.findElement(By.id("plan-trigger")).getText()).isEqualTo("Trigger");
+        assertThat(browser.findElement(By.id("plan-computed")).getText())
+                .matches("plan of " + triggered + " computed (just now|[0-9]+ s ago) in [0-9.]+ (ms|s) · kept 60 s, then Plan lists the source again");
+        assertThat(planRequests()).isEqualTo(1);
         shot("9-job-plan");
+        // the page's re-render (a reload here) shows the plan received, without asking again; another date shows the hint
+        go("#/");
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("tr[data-job='gallery']")));
+        go("#/job/gallery");
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("plan-items")));
+        wait.until(ExpectedConditions.textMatches(By.id("plan-age"), java.util.regex.Pattern.compile("[0-9]+ s ago")));
+        js("const d = document.getElementById('plan-date'); d.value = arguments[0]; d.dispatchEvent(new Event('change'))",
+                serve.start.minusDays(36).toString());
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("plan-hint")));
+        assertThat(planRequests()).isEqualTo(1);
+        // a date the server refuses: its problem shows as text
+        js("const d = document.getElementById('plan-date'); d.type = 'text'; d.value = '2026-02-30'");
+        browser.findElement(By.id("plan-refresh")).click();
+        assertThat(wait.until(ExpectedConditions.presenceOfElementLocated(By.id("plan-error"))).getText()).isNotBlank();
 
         String from = serve.start.minusDays(30).toString(), to = serve.start.minusDays(29).toString();
         js("document.getElementById('backfill-from').value = arguments[0]; document.getElementById('backfill-to').value = arguments[1]",
@@ -311,6 +341,24 @@ class WebUiIT {
         go("#/run/" + runId + "/item/1%3Cimg%20src%3Dx%20onerror%3Dwindow.pwned%3D'route-item'%3E");
         wait.until(ExpectedConditions.textToBePresentInElementLocated(By.id("not-found"), "onerror=window.pwned='route-item'"));
         assertNothingRan("an item route");
+    }
+
+    /** Plan requests this page has sent (the browser's resource timing). */
+    long planRequests() {
+        return ((Number) js("return performance.getEntriesByType('resource').filter(e => /\\/api\\/jobs\\/[^/]+\\/plan/.test(e.name)).length"))
+                .longValue();
+    }
+
+    void awaitSuccess(String date) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        String state = "";
+        while (System.nanoTime() < deadline && !state.equals("success")) {
+            for (var r : serve.get("api/jobs/gallery/runs?limit=1000")) {
+                if (r.path("logicalDate").asString().equals(date)) state = r.path("state").asString();
+            }
+            if (!state.equals("success")) Thread.sleep(300);
+        }
+        assertThat(state).as("the run triggered for " + date).isEqualTo("success");
     }
 
     void go(String hash) {
