@@ -198,19 +198,11 @@ public final class ArchivePagesBench {
                 + "(extract), then prepared as the processor does (RGB, bounded to 1120 px, JPEG q0.9), each re-opened from its lineage as one "
                 + "work item, one thread; CPU time of that thread, best of 3 rounds; 'read whole': the frame decoded at full size as before "
                 + "subsampling on read");
-        List<Map<String, Object>> results = new ArrayList<>();
-        for (Row r : rows) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("input", r.input());
-            m.put("decoded_pixels", r.pixels());
-            m.put("pages", r.pages());
-            m.put("extract_cpu_ms_per_page", BenchReport.fixed(r.cpuMsPerPage(), 2));
-            m.put("extract_wall_ms_per_page", BenchReport.fixed(r.wallMsPerPage(), 2));
-            m.put("extract_pages_per_s_per_core", BenchReport.fixed(r.pagesPerSecondPerCore(), 2));
-            m.put("prepared_cpu_ms_per_page", BenchReport.fixed(r.preparedMsPerPage(), 2));
-            m.put("prepared_pages_per_s_per_core", BenchReport.fixed(r.preparedPagesPerSecondPerCore(), 2));
-            results.add(m);
-        }
-        BenchReport.write(file, header, results);
+        BenchReport.write(file, header, rows.stream().map(r -> BenchReport.row("input", r.input(), "decoded_pixels", r.pixels(),
+                "pages", r.pages(), "extract_cpu_ms_per_page", BenchReport.fixed(r.cpuMsPerPage(), 2),
+                "extract_wall_ms_per_page", BenchReport.fixed(r.wallMsPerPage(), 2),
+                "extract_pages_per_s_per_core", BenchReport.fixed(r.pagesPerSecondPerCore(), 2),
+                "prepared_cpu_ms_per_page", BenchReport.fixed(r.preparedMsPerPage(), 2),
+                "prepared_pages_per_s_per_core", BenchReport.fixed(r.preparedPagesPerSecondPerCore(), 2))).toList());
     }
 }

@@ -51,6 +51,14 @@ final class BenchReport {
         return header;
     }
 
+    /** One results row from key, value, key, value...; the values as write takes them. */
+    static Map<String, Object> row(Object... keysAndValues) {
+        if (keysAndValues.length % 2 != 0) throw new IllegalArgumentException("a key without a value");
+        Map<String, Object> row = new LinkedHashMap<>();
+        for (int i = 0; i < keysAndValues.length; i += 2) row.put((String) keysAndValues[i], keysAndValues[i + 1]);
+        return row;
+    }
+
     /** Writes {header..., "results": [rows]} to file and says so on stdout. */
     static void write(Path file, Map<String, Object> header, List<Map<String, Object>> rows) throws IOException {
         Files.createDirectories(file.getParent());

@@ -53,6 +53,25 @@ final class BenchRuns {
         return dir;
     }
 
+    /**
+     * work/name.yaml: the bench job, three tasks per image (caption, text, kind) over the pictures in
+     * images, asking baseUrl 64 requests at once; run is the inside of its YAML flow mapping.
+     */
+    static Path job(Path work, String name, Path images, String baseUrl, String run) throws IOException {
+        Path job = work.resolve(name + ".yaml");
+        Files.writeString(job, """
+                name: %s
+                source: { folder: "%s" }
+                tasks:
+                  - { name: caption, template: describe, max_tokens: 256 }
+                  - { name: text, template: ocr, max_tokens: 512 }
+                  - { name: kind, template: classify, labels: [photo, document, chart, screenshot] }
+                inference: { base_url: "%s", concurrency: 64 }
+                run: { %s }
+                """.formatted(name, images, baseUrl, run));
+        return job;
+    }
+
     /** Wall time of the infer step as the job repository recorded it. */
     static double inferSeconds(Connection db, String job) throws Exception {
         try (PreparedStatement s = db.prepareStatement("""

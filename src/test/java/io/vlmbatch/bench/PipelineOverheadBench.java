@@ -13,7 +13,6 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.time.LocalDate;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -72,17 +71,7 @@ public final class PipelineOverheadBench {
     private static Row run(Path work, InstantOpenAiEndpoint endpoint, Connection db, long postmaster, int cores, String size,
                            Path images, int count, int width, int height, int day) throws Exception {
         String name = "bench" + day;
-        Path job = work.resolve(name + ".yaml");
-        Files.writeString(job, """
-                name: %s
-                source: { folder: "%s" }
-                tasks:
-                  - { name: caption, template: describe, max_tokens: 256 }
-                  - { name: text, template: ocr, max_tokens: 512 }
-                  - { name: kind, template: classify, labels: [photo, document, chart, screenshot] }
-                inference: { base_url: "%s", concurrency: 64 }
-                run: { chunk_size: 16, partitions: %d }
-                """.formatted(name, images, endpoint.baseUrl(), cores));
+        Path job = BenchRuns.job(work, name, images, endpoint.baseUrl(), "chunk_size: 16, partitions: " + cores);
         long requests0 = endpoint.requests.get(), endpointCpu0 = endpoint.cpuNanos.get();
         long jvmCpu0 = BenchRuns.processCpuNanos(), pgCpu0 = postgresCpuNanos(postmaster);
         int code = VlmBatchApplication.run(new String[] {"run", job.toString(), "--date", LocalDate.of(2026, 1, day).toString()});
@@ -133,21 +122,9 @@ public final class PipelineOverheadBench {
     private static void write(Path file, List<Row> rows) throws IOException {
         Map<String, Object> header = BenchReport.header("pipeline_overhead", "real pipeline (embedded PostgreSQL, 3 tasks per image) "
                 + "against an instantly answering OpenAI endpoint; CPU = pipeline JVM (endpoint threads excluded) + PostgreSQL");
-        List<Map<String, Object>> results = new ArrayList<>();
-        for (Row r : rows) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("size", r.size());
-            m.put("images", r.images());
-            m.put("width", r.width());
-            m.put("height", r.height());
-            m.put("infer_seconds", BenchReport.fixed(r.seconds(), 3));
-            m.put("images_per_s", BenchReport.fixed(r.imagesPerSecond(), 2));
-            m.put("cpu_ms_per_image", BenchReport.fixed(r.cpuMsPerImage(), 2));
-            m.put("images_per_s_per_core", BenchReport.fixed(r.imagesPerSecondPerCore(), 2));
-            m.put("prepare_cpu_ms_per_image", BenchReport.fixed(r.prepareMsPerImage(), 2));
-            m.put("requests", r.requests());
-            results.add(m);
-        }
-        BenchReport.write(file, header, results);
+        BenchReport.write(file, header, rows.stream().map(r -> BenchReport.row("size", r.size(), "images", r.images(), "width", r.width(),
+                "height", r.height(), "infer_seconds", BenchReport.fixed(r.seconds(), 3), "images_per_s", BenchReport.fixed(r.imagesPerSecond(), 2),
+                "cpu_ms_per_image", BenchReport.fixed(r.cpuMsPerImage(), 2), "images_per_s_per_core", BenchReport.fixed(r.imagesPerSecondPerCore(), 2),
+                "prepare_cpu_ms_per_image", BenchReport.fixed(r.prepareMsPerImage(), 2), "requests", r.requests())).toList());
     }
 }

@@ -12,7 +12,6 @@ import java.sql.DriverManager;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -91,17 +90,7 @@ public final class ScaleOutBench {
     private static Measured run(Path work, InstantOpenAiEndpoint endpoint, Connection db, String label, Path images, int partitions,
                                 int day) throws Exception {
         String name = "scale" + day;
-        Path job = work.resolve(name + ".yaml");
-        Files.writeString(job, """
-                name: %s
-                source: { folder: "%s" }
-                tasks:
-                  - { name: caption, template: describe, max_tokens: 256 }
-                  - { name: text, template: ocr, max_tokens: 512 }
-                  - { name: kind, template: classify, labels: [photo, document, chart, screenshot] }
-                inference: { base_url: "%s", concurrency: 64 }
-                run: { chunk_size: 8, partitions: %d, workers: remote, reuse: false }
-                """.formatted(name, images, endpoint.baseUrl(), partitions));
+        Path job = BenchRuns.job(work, name, images, endpoint.baseUrl(), "chunk_size: 8, partitions: " + partitions + ", workers: remote, reuse: false");
         long count;
         try (var files = Files.list(images)) {
             count = files.count();
@@ -145,19 +134,9 @@ public final class ScaleOutBench {
                 + "the infer step; manager CPU = the manager JVM's CPU over the whole run minus the endpoint's threads");
         header.put("images_1mp", images);
         header.put("images_partition_runs", partitionImages);
-        List<Map<String, Object>> results = new ArrayList<>();
-        for (Row r : rows) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("part", r.part());
-            m.put("workers", r.workers());
-            m.put("partitions", r.partitions());
-            m.put("images", r.images());
-            m.put("infer_seconds", BenchReport.fixed(r.seconds(), 3));
-            m.put("items_per_s", BenchReport.fixed(r.itemsPerSecond(), 2));
-            m.put("manager_cpu_ms", BenchReport.fixed(r.managerCpuMs(), 0));
-            m.put("manager_cpu_ms_per_partition", BenchReport.fixed(r.managerCpuMs() / r.partitions(), 2));
-            results.add(m);
-        }
-        BenchReport.write(file, header, results);
+        BenchReport.write(file, header, rows.stream().map(r -> BenchReport.row("part", r.part(), "workers", r.workers(),
+                "partitions", r.partitions(), "images", r.images(), "infer_seconds", BenchReport.fixed(r.seconds(), 3),
+                "items_per_s", BenchReport.fixed(r.itemsPerSecond(), 2), "manager_cpu_ms", BenchReport.fixed(r.managerCpuMs(), 0),
+                "manager_cpu_ms_per_partition", BenchReport.fixed(r.managerCpuMs() / r.partitions(), 2))).toList());
     }
 }
