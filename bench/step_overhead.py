@@ -9,8 +9,9 @@ and never in the product, by a call that returns precomputed random logits of th
 forward is one CUDA-graph replay whose CPU cost is a launch, and the tiny model's eager CPU forward would swamp
 what is measured. Every sequence runs with eos ignored and room for every step, so the batch stays full.
 
-CPU ms per round is the engine thread's CPU time (time.thread_time), which leaves out the asyncio thread that
-consumes the outputs; wall ms is for reference (on a busy machine it includes waiting for a core).
+CPU ms per round is the engine thread's CPU time (time.thread_time); process CPU ms adds every other thread of the
+process over the same span, mostly the asyncio thread woken to take the outputs (in the server that thread also
+serves HTTP); wall ms is for reference (on a busy machine it includes waiting for a core).
 Writes bench/results/step_overhead.json (or --out). --profile N prints cProfile's top functions for N sequences.
 """
 from __future__ import annotations
@@ -97,6 +98,7 @@ def measure(model, tok, n: int, steps: int, warm: int, profile: bool = False) ->
             engine.run_round()
         prof = cProfile.Profile() if profile else None
         cpu, wall = [], []
+        p0 = time.process_time()
         for _ in range(steps):
             if prof:
                 prof.enable()
@@ -107,6 +109,7 @@ def measure(model, tok, n: int, steps: int, warm: int, profile: bool = False) ->
                 prof.disable()
             cpu.append(c1 - c0)
             wall.append(w1 - w0)
+        process = time.process_time() - p0
         if len(engine.running) != n:
             raise SystemExit(f"{n} sequences: only {len(engine.running)} still running after the timed steps")
     finally:
@@ -116,7 +119,7 @@ def measure(model, tok, n: int, steps: int, warm: int, profile: bool = False) ->
         consumers.close()
     row = {"sequences": n, "steps": steps, "cpu_ms_per_round_mean": 1e3 * statistics.fmean(cpu),
            "cpu_ms_per_round_median": 1e3 * statistics.median(cpu), "wall_ms_per_round_median": 1e3 * statistics.median(wall),
-           "cpu_us_per_sequence": 1e6 * statistics.fmean(cpu) / n}
+           "cpu_us_per_sequence": 1e6 * statistics.fmean(cpu) / n, "process_cpu_ms_per_round": 1e3 * process / steps}
     if prof:
         s = io.StringIO()
         pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
@@ -145,12 +148,13 @@ def main(argv=None) -> int:
         tok = Tokenizer.from_dir(ckpt)
     rows = []
     print(f"{'sequences':>9} | {'CPU ms/round (mean)':>19} | {'CPU ms (median)':>15} | {'wall ms (median)':>16} | "
-          f"{'CPU us/sequence':>15}")
+          f"{'CPU us/sequence':>15} | {'process CPU ms/round':>20}")
     for n in args.batches:
         r = measure(model, tok, n, args.steps, args.warm, profile=n == args.profile)
         rows.append({k: v for k, v in r.items() if k != "profile"})
         print(f"{n:>9} | {r['cpu_ms_per_round_mean']:>19.3f} | {r['cpu_ms_per_round_median']:>15.3f} | "
-              f"{r['wall_ms_per_round_median']:>16.3f} | {r['cpu_us_per_sequence']:>15.1f}", flush=True)
+              f"{r['wall_ms_per_round_median']:>16.3f} | {r['cpu_us_per_sequence']:>15.1f} | "
+              f"{r['process_cpu_ms_per_round']:>20.3f}", flush=True)
         if "profile" in r:
             print(r["profile"])
     result = {"what": "engine CPU time per decode round outside the model (tiny model, decode forward replaced by "

@@ -6,12 +6,17 @@ variant (LayerNorm instead of RMSNorm, split-half rotary, ...) is rejected rathe
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 # Rotary tables are built for at least this many positions: the model card states an 8K
 # context while the published config.json says seq_length 2048; the larger of the two is safe.
 MIN_ROTARY_POSITIONS = 8192
+
+
+_VISION_REQUIRED = ("image_size", "patch_size", "num_positions", "hidden_size", "num_hidden_layers", "num_heads",
+                    "intermediate_size")
+_KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,28 @@ class VisionConfig:
     in_channels: int = 3
     scaling_factor: float = 8.0
     hidden_act: str = "gelu"
+
+    @classmethod
+    def from_json(cls, v: dict) -> "VisionConfig":
+        """From config.json's vision_config: the shape keys are required, the rest default to GLM-4V-9B's."""
+        if not isinstance(v, dict):
+            raise ValueError("config.json: 'vision_config' is not an object")
+        if v.get("hidden_act", "gelu") != "gelu":
+            raise ValueError(f"vision_config.hidden_act={v['hidden_act']!r} is not supported (expected 'gelu')")
+        values = {}
+        for f in fields(cls):
+            if f.name not in v:
+                if f.name in _VISION_REQUIRED:
+                    raise ValueError(f"config.json: vision_config has no {f.name!r}")
+                continue
+            kind = type(f.default)   # every field has GLM-4V-9B's value as default: int, float or str
+            try:
+                values[f.name] = kind(v[f.name])
+            except (TypeError, ValueError):
+                raise ValueError(f"config.json: vision_config.{f.name}={v[f.name]!r} is not {_KIND_NAMES[kind]}") from None
+            if kind is int and values[f.name] < 1:   # every count and size; a negative patch would pass the grid checks
+                raise ValueError(f"config.json: vision_config.{f.name}={v[f.name]!r} must be at least 1")
+        return cls(**values)
 
     @property
     def grid(self) -> int:
@@ -91,18 +118,7 @@ class ModelConfig:
                 raise ValueError(f"config.json: {key}={cfg[key]!r} is not supported (GLM-4V-9B uses {wanted})")
         if "vision_config" not in cfg:
             raise ValueError("config.json: no 'vision_config'; this is not a GLM-4V checkpoint")
-        v = cfg["vision_config"]
-        if v.get("hidden_act", "gelu") != "gelu":
-            raise ValueError(f"vision_config.hidden_act={v['hidden_act']!r} is not supported (expected 'gelu')")
-        vision = VisionConfig(
-            image_size=int(v["image_size"]), patch_size=int(v["patch_size"]),
-            num_positions=int(v["num_positions"]), hidden_size=int(v["hidden_size"]),
-            num_hidden_layers=int(v["num_hidden_layers"]), num_heads=int(v["num_heads"]),
-            intermediate_size=int(v["intermediate_size"]),
-            layer_norm_eps=float(v.get("layer_norm_eps", 1e-6)),
-            in_channels=int(v.get("in_channels", 3)),
-            scaling_factor=float(v.get("scaling_factor", 8)),
-        )
+        vision = VisionConfig.from_json(cfg["vision_config"])
         if vision.grid ** 2 + 1 != vision.num_positions:
             raise ValueError(
                 f"vision_config: num_positions {vision.num_positions} != (image_size/patch_size)^2 + 1")

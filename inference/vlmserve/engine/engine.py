@@ -123,7 +123,7 @@ class Engine:
         self._pending = 0                  # submitted, not yet admitted (inbox + waiting)
         self._pending_lock = threading.Lock()
         self._aborted: set[str] = set()
-        self._flushes: dict[int, Callable[[], None]] = {}   # to call at the end of this round
+        self._flushes: set[Callable[[], None]] = set()   # to call at the end of this round
         self.running: list[Sequence] = []  # running[i] holds slot i
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -200,8 +200,8 @@ class Engine:
         self.metrics.running.set(len(self.running))
 
     def _flush(self) -> None:
-        flushes, self._flushes = self._flushes, {}
-        for flush in flushes.values():
+        flushes, self._flushes = self._flushes, set()
+        for flush in flushes:
             try:
                 flush()
             except Exception:  # noqa: BLE001 - a client side gone must not stop the engine
@@ -244,7 +244,7 @@ class Engine:
             except Exception:  # noqa: BLE001 - a broken client must not stop the engine
                 log.exception("output sink failed for %s", req.request_id)
         if req.flush is not None:
-            self._flushes[id(req.flush)] = req.flush
+            self._flushes.add(req.flush)   # a bound method: equal for every request of one event loop
 
     def _fail_all(self, message: str, admitted: list[GenerationRequest] = ()) -> None:
         """Ends every running sequence, and every request admitted by a prefill that broke before

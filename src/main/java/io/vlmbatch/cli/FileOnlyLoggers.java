@@ -5,12 +5,17 @@ import ch.qos.logback.core.filter.Filter;
 import ch.qos.logback.core.spi.FilterReply;
 
 /**
- * Keeps Spring Batch's own log lines off the terminal (they stay in the log file): it logs each failure of
- * each chunk, partition and step, while the command prints the run's outcome and its causes once, itself.
+ * Keeps the log lines of Spring Batch and of the RabbitMQ clients (Spring AMQP, amqp-client) off the
+ * terminal; they stay in the log file. Batch logs each failure of each chunk, partition and step, while the
+ * command prints the run's outcome and its causes once, itself. The RabbitMQ clients log every reconnection
+ * attempt, while the worker says once that the broker is away and once that it is back
+ * (BrokerConnectionReporter).
  */
 public final class FileOnlyLoggers extends Filter<ILoggingEvent> {
     @Override
     public FilterReply decide(ILoggingEvent event) {
-        return event.getLoggerName().startsWith("org.springframework.batch.") ? FilterReply.DENY : FilterReply.NEUTRAL;
+        String name = event.getLoggerName();
+        return name.startsWith("org.springframework.batch.") || name.startsWith("org.springframework.amqp.")
+                || name.startsWith("com.rabbitmq.") ? FilterReply.DENY : FilterReply.NEUTRAL;
     }
 }

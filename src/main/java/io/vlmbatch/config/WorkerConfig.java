@@ -3,6 +3,7 @@ package io.vlmbatch.config;
 import io.vlmbatch.run.RunInference;
 import io.vlmbatch.run.RunKeys;
 import io.vlmbatch.run.RunOwnership;
+import io.vlmbatch.worker.BrokerConnectionReporter;
 import io.vlmbatch.worker.PartitionQueue;
 import io.vlmbatch.worker.PartitionRequestConverter;
 import io.vlmbatch.worker.PartitionWorker;
@@ -72,6 +73,8 @@ public class WorkerConfig {
                                                 Environment env) {
         int consumers = env.getProperty("vlm.worker.concurrency", Integer.class, 2);
         if (consumers < 1 || consumers > 256) throw new IllegalArgumentException("vlm.worker.concurrency must be 1..256, got " + consumers);
+        connectionFactory.addConnectionListener(new BrokerConnectionReporter(
+                env.getProperty("spring.rabbitmq.host", "localhost") + ":" + env.getProperty("spring.rabbitmq.port", "5672")));
         return IntegrationFlow.from(Amqp.inboundAdapter(connectionFactory, vlmPartitionQueue)
                         .messageConverter(new PartitionRequestConverter(Set.of(InferWorkerConfig.STEP)))
                         .configureContainer(c -> c.concurrentConsumers(consumers)

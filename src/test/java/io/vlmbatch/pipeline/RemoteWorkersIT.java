@@ -172,7 +172,19 @@ class RemoteWorkersIT {
                 assertThat(db.count("SELECT count(*) FROM batch_job_execution WHERE job_instance_id = ? AND status = 'COMPLETED'", runId))
                         .as(output + Files.readString(logW)).isEqualTo(1);
                 assertEveryItemAnsweredOnce(db, runId, images);
+                // the worker's terminal: one line that the broker went away, one that it is back, no retry loop
+                String back = "RabbitMQ at 127.0.0.1:" + broker.port() + " answers again";
+                Polling.until(() -> text(logW).contains(back) ? 1 : 0, n -> n == 1);
+                assertThat(text(logW)).doesNotContain("Failed to check/redeclare").doesNotContain("\tat ");
             }
+        }
+    }
+
+    private static String text(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 }
