@@ -1,16 +1,12 @@
 package io.vlmbatch.cli;
 
-import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.ledger.JobPlanner;
 import io.vlmbatch.ledger.LedgerStore;
 import io.vlmbatch.ledger.PlanReport;
-import io.vlmbatch.ledger.Planner;
-import io.vlmbatch.ledger.RunEndpointListener;
 import io.vlmbatch.run.RunInference;
-import io.vlmbatch.source.ImageFetcher;
 import io.vlmbatch.source.SourceSpec;
-import io.vlmbatch.source.Sources;
 import java.io.PrintStream;
 
 /**
@@ -36,25 +32,18 @@ public class PlanCommand {
     }
 
     public int execute(Invocation inv) throws Exception {
-        try (InferenceService service = inference.open(def.inference());
-             ImageFetcher fetcher = Sources.fetcher(def.source().s3Settings())) {
-            return execute(inv, service, fetcher);
-        }
-    }
-
-    private int execute(Invocation inv, InferenceService inference, ImageFetcher fetcher) throws Exception {
-        if (!def.inference().embedded()) inference.start();
-        String model = inference.ledgerModel();
-        String endpoint = RunEndpointListener.endpointKey(def.inference());
-        LedgerStore.Rate rate = ledger.rate(endpoint, model);
         SourceSpec source = io.vlmbatch.config.PipelineConfig.renderedSource(def, params);
-        Planner.Plan plan = new Planner(ledger).plan(source, Sources.open(source, def.baseDir()),
-                fetcher, maxBytes, def.tasks(), def.resize(), model, def.run().reuse(), rate);
+        JobPlanner.Result r;
+        try {
+            r = new JobPlanner(inference, ledger).plan(def, source, maxBytes);
+        } catch (JobPlanner.ModelUnknown e) {
+            throw (Exception) e.getCause(); // as a run against that server would fail
+        }
         if (inv.json()) {
-            out.println(PlanReport.json(def.name(), params.logicalDate().toString(), endpoint, plan));
+            out.println(PlanReport.json(def.name(), params.logicalDate().toString(), r.endpoint(), r.plan()));
         } else {
             String what = "job " + def.name() + " for " + params.logicalDate() + (params.params().isEmpty() ? "" : " [" + params.paramsKey() + "]");
-            out.print(PlanReport.text(what + (def.run().reuse() ? "" : " (run.reuse: false)"), endpoint, plan));
+            out.print(PlanReport.text(what + (def.run().reuse() ? "" : " (run.reuse: false)"), r.endpoint(), r.plan()));
         }
         return 0;
     }

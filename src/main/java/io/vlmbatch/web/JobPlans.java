@@ -1,18 +1,15 @@
 package io.vlmbatch.web;
 
 import io.vlmbatch.config.PipelineConfig;
-import io.vlmbatch.inference.InferenceService;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.ledger.JobPlanner;
 import io.vlmbatch.ledger.LedgerStore;
 import io.vlmbatch.ledger.Planner;
-import io.vlmbatch.ledger.RunEndpointListener;
 import io.vlmbatch.run.Errors;
 import io.vlmbatch.run.RunInference;
 import io.vlmbatch.schedule.JobCatalog;
-import io.vlmbatch.source.ImageFetcher;
 import io.vlmbatch.source.SourceSpec;
-import io.vlmbatch.source.Sources;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.LocalDate;
@@ -43,15 +40,13 @@ public class JobPlans {
                            long unreadableItems, long requests, long reusedAnswers, String endpoint, String model,
                            Double estimatedSeconds, Double secondsPerRequest, int rateRuns) {}
 
-    private final RunInference inference;
-    private final LedgerStore ledger;
+    private final JobPlanner planner;
     private final PlanCache<Figures> cache;
     private final Clock clock;
 
     /** @param keep how long a computed plan is answered again before its source is listed anew */
     public JobPlans(RunInference inference, LedgerStore ledger, Duration keep, Clock clock) {
-        this.inference = inference;
-        this.ledger = ledger;
+        this.planner = new JobPlanner(inference, ledger);
         this.cache = new PlanCache<>(keep, clock);
         this.clock = clock;
     }
@@ -74,29 +69,17 @@ public class JobPlans {
         } catch (IllegalArgumentException e) {
             throw new ApiException(HttpStatus.CONFLICT, "no plan without --param values: " + e.getMessage());
         }
-        try (InferenceService inference = this.inference.open(def.inference());
-             ImageFetcher fetcher = Sources.fetcher(def.source().s3Settings())) {
-            if (!def.inference().embedded()) {
-                try {
-                    inference.start();
-                } catch (Exception e) {
-                    throw new ApiException(HttpStatus.BAD_GATEWAY, "cannot ask the inference server which model it serves: "
-                            + Errors.rootMessage(e));
-                }
-            }
-            String model = inference.ledgerModel();
-            String endpoint = RunEndpointListener.endpointKey(def.inference());
-            LedgerStore.Rate rate = ledger.rate(endpoint, model);
-            Planner.Plan p;
-            try {
-                p = new Planner(ledger).plan(source, Sources.open(source, def.baseDir()), fetcher, io.vlmbatch.config.InferWorkerConfig.MAX_IMAGE_BYTES,
-                        def.tasks(), def.resize(), model, def.run().reuse(), rate);
-            } catch (Exception e) {
-                throw new ApiException(HttpStatus.CONFLICT, "cannot list the job's source for " + date + ": " + Errors.rootMessage(e));
-            }
-            return new Figures(def.name(), date.toString(), def.run().reuse(), p.items(), p.reusedItems(), p.newItems(),
-                    p.unreadable(), p.requests(), p.reusedAnswers(), endpoint, model, p.estimatedSeconds(),
-                    rate.known() ? rate.secondsPerRequest() : null, rate.runs());
+        JobPlanner.Result r;
+        try {
+            r = planner.plan(def, source, io.vlmbatch.config.InferWorkerConfig.MAX_IMAGE_BYTES);
+        } catch (JobPlanner.ModelUnknown e) {
+            throw new ApiException(HttpStatus.BAD_GATEWAY, e.getMessage() + ": " + Errors.rootMessage(e));
+        } catch (Exception e) {
+            throw new ApiException(HttpStatus.CONFLICT, "cannot list the job's source for " + date + ": " + Errors.rootMessage(e));
         }
+        Planner.Plan p = r.plan();
+        return new Figures(def.name(), date.toString(), def.run().reuse(), p.items(), p.reusedItems(), p.newItems(),
+                p.unreadable(), p.requests(), p.reusedAnswers(), r.endpoint(), r.model(), p.estimatedSeconds(),
+                p.rate().known() ? p.rate().secondsPerRequest() : null, p.rate().runs());
     }
 }
