@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.vlmbatch.VlmBatchApplication;
-import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.testsupport.RepoPaths;
+import io.vlmbatch.testsupport.TestPostgres;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -39,7 +39,7 @@ import org.yaml.snakeyaml.Yaml;
 class DockerComposeTest {
     @TempDir
     static Path tmp;
-    static EmbeddedPostgresServer pg;
+    static TestPostgres pg;
     static Map<String, Object> services;
 
     @BeforeAll
@@ -47,7 +47,7 @@ class DockerComposeTest {
     static void read() throws Exception {
         Map<String, Object> compose = new Yaml().load(Files.readString(RepoPaths.root().resolve("docker-compose.yml")));
         services = (Map<String, Object>) compose.get("services");
-        pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
+        pg = TestPostgres.start(tmp.resolve("pg"));
         Files.createDirectories(tmp.resolve("jobs"));
     }
 
