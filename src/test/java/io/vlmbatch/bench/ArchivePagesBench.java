@@ -5,6 +5,7 @@ import io.vlmbatch.archive.Extracted;
 import io.vlmbatch.archive.LocalFileSource;
 import io.vlmbatch.archive.PageExtractor;
 import io.vlmbatch.archive.RenderSpec;
+import io.vlmbatch.bench.BenchReport.Column;
 import io.vlmbatch.image.ImagePreparer;
 import io.vlmbatch.image.ResizeSpec;
 import io.vlmbatch.testsupport.ArchiveFiles;
@@ -17,6 +18,7 @@ import java.lang.management.ThreadMXBean;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -59,7 +61,7 @@ public final class ArchivePagesBench {
             Color[] colors = new Color[pages];
             for (int i = 0; i < pages; i++) colors[i] = Color.getHSBColor(i / (float) pages, 0.7f, 0.8f);
             System.out.println("making inputs...");
-            Map<String, Path> inputs = new java.util.LinkedHashMap<>();
+            Map<String, Path> inputs = new LinkedHashMap<>();
             inputs.put("PDF, text (A4)", ArchiveFiles.write(work.resolve("text.pdf"), ArchiveFiles.textPdf(pages, "a line of body text")));
             inputs.put("PDF, scan 150 dpi (Letter, JPEG 1275x1650)", ArchiveFiles.write(work.resolve("scan150.pdf"), ArchiveFiles.scannedPdf(colors)));
             inputs.put("PDF, scan 300 dpi (Letter, JPEG 2550x3300)", ArchiveFiles.write(work.resolve("scan300.pdf"), scannedPdf300(colors)));
@@ -91,24 +93,19 @@ public final class ArchivePagesBench {
                 }
             }
         } finally {
-            try (var files = Files.walk(work)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            BenchRuns.deleteTree(work);
         }
-        String cpu = cpuModel();
         System.out.printf(Locale.ROOT, "%nDocument pages, default size (long side %d px), one thread (%s, Java %s)%n",
-                RenderSpec.DEFAULT_MAX_SIDE, cpu, Runtime.version());
-        System.out.printf(Locale.ROOT, "%-44s %11s %6s %14s %13s %15s %18s %15s%n", "input", "decoded px", "pages",
-                "extract ms/pg", "wall ms/pg", "pages/s/core", "+prepare ms/pg", "pages/s/core");
-        for (Row r : rows) {
-            System.out.printf(Locale.ROOT, "%-44s %11s %6d %14.1f %13.1f %15.1f %18.1f %15.1f%n", r.input(), r.pixels(), r.pages(),
-                    r.cpuMsPerPage(), r.wallMsPerPage(), r.pagesPerSecondPerCore(), r.preparedMsPerPage(),
-                    r.preparedPagesPerSecondPerCore());
-        }
+                RenderSpec.DEFAULT_MAX_SIDE, BenchReport.cpuModel(), Runtime.version());
+        BenchReport.printTable(List.of(new Column("input", 44, "s"), new Column("decoded px", 11, "s"), new Column("pages", 6, "d"),
+                new Column("extract ms/pg", 14, ".1f"), new Column("wall ms/pg", 13, ".1f"), new Column("pages/s/core", 15, ".1f"),
+                new Column("+prepare ms/pg", 18, ".1f"), new Column("pages/s/core", 15, ".1f")),
+                rows.stream().map(r -> new Object[] {r.input(), r.pixels(), r.pages(), r.cpuMsPerPage(), r.wallMsPerPage(),
+                        r.pagesPerSecondPerCore(), r.preparedMsPerPage(), r.preparedPagesPerSecondPerCore()}).toList());
         System.out.println("extract: render the PDF page at long side 1120 / decode the TIFF frame; +prepare: then to RGB, bound to 1120 px, "
                 + "JPEG q0.9 (the bytes sent to the model), as the processor does");
         printPipelineImages(root.resolve("bench/results/pipeline_overhead.json"));
-        write(root.resolve("bench/results/archive_pages.json"), rows, cpu);
+        write(root.resolve("bench/results/archive_pages.json"), rows);
     }
 
     /** One page as a work item gets it: opened from its lineage, rendered or decoded. */
@@ -196,34 +193,16 @@ public final class ArchivePagesBench {
         }
     }
 
-    private static String cpuModel() {
-        try {
-            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("unknown CPU");
-        } catch (IOException e) {
-            return "unknown CPU";
-        }
-    }
-
-    private static void write(Path file, List<Row> rows, String cpu) throws IOException {
-        Files.createDirectories(file.getParent());
-        StringBuilder b = new StringBuilder("{\n");
-        b.append("  \"benchmark\": \"archive_pages\",\n");
-        b.append("  \"description\": \"PDF pages rendered at long side 1120 px and TIFF frames decoded (extract), then prepared as the processor does (RGB, bounded to 1120 px, JPEG q0.9), each re-opened from its lineage as one work item, one thread; CPU time of that thread, best of 3 rounds; 'read whole': the frame decoded at full size as before subsampling on read\",\n");
-        b.append("  \"cores\": ").append(Runtime.getRuntime().availableProcessors()).append(",\n");
-        b.append("  \"cpu\": \"").append(cpu.replace("\"", "'")).append("\",\n");
-        b.append("  \"java\": \"").append(Runtime.version()).append("\",\n");
-        b.append("  \"results\": [\n");
-        for (int i = 0; i < rows.size(); i++) {
-            Row r = rows.get(i);
-            b.append(String.format(Locale.ROOT,
-                    "    {\"input\": \"%s\", \"decoded_pixels\": \"%s\", \"pages\": %d, \"extract_cpu_ms_per_page\": %.2f, \"extract_wall_ms_per_page\": %.2f, "
-                            + "\"extract_pages_per_s_per_core\": %.2f, \"prepared_cpu_ms_per_page\": %.2f, \"prepared_pages_per_s_per_core\": %.2f}%s%n",
-                    r.input(), r.pixels(), r.pages(), r.cpuMsPerPage(), r.wallMsPerPage(), r.pagesPerSecondPerCore(),
-                    r.preparedMsPerPage(), r.preparedPagesPerSecondPerCore(), i + 1 < rows.size() ? "," : ""));
-        }
-        b.append("  ]\n}\n");
-        Files.writeString(file, b.toString());
-        System.out.println("wrote " + file);
+    private static void write(Path file, List<Row> rows) throws IOException {
+        Map<String, Object> header = BenchReport.header("archive_pages", "PDF pages rendered at long side 1120 px and TIFF frames decoded "
+                + "(extract), then prepared as the processor does (RGB, bounded to 1120 px, JPEG q0.9), each re-opened from its lineage as one "
+                + "work item, one thread; CPU time of that thread, best of 3 rounds; 'read whole': the frame decoded at full size as before "
+                + "subsampling on read");
+        BenchReport.write(file, header, rows.stream().map(r -> BenchReport.row("input", r.input(), "decoded_pixels", r.pixels(),
+                "pages", r.pages(), "extract_cpu_ms_per_page", BenchReport.fixed(r.cpuMsPerPage(), 2),
+                "extract_wall_ms_per_page", BenchReport.fixed(r.wallMsPerPage(), 2),
+                "extract_pages_per_s_per_core", BenchReport.fixed(r.pagesPerSecondPerCore(), 2),
+                "prepared_cpu_ms_per_page", BenchReport.fixed(r.preparedMsPerPage(), 2),
+                "prepared_pages_per_s_per_core", BenchReport.fixed(r.preparedPagesPerSecondPerCore(), 2))).toList());
     }
 }

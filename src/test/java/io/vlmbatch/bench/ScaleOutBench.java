@@ -1,29 +1,21 @@
 package io.vlmbatch.bench;
 
 import io.vlmbatch.VlmBatchApplication;
+import io.vlmbatch.bench.BenchReport.Column;
 import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.testsupport.RabbitBroker;
-import java.awt.Color;
-import java.awt.GradientPaint;
-import java.awt.Graphics2D;
-import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
-import java.sql.ResultSet;
-import java.sql.Statement;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Random;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import javax.imageio.ImageIO;
 
 /**
  * Scale-out: the real pipeline with run.workers: remote, against an instantly answering OpenAI endpoint,
@@ -57,9 +49,9 @@ public final class ScaleOutBench {
              Connection db = DriverManager.getConnection(pg.jdbcUrl(), pg.user(), pg.password())) {
             System.setProperty("spring.rabbitmq.host", "127.0.0.1");
             System.setProperty("spring.rabbitmq.port", Integer.toString(broker.port()));
-            Path photos = images(work.resolve("img-1mp"), images, 1155, 866);
-            Path small = images(work.resolve("img-small"), partitionImages, 320, 240);
-            Path warm = images(work.resolve("img-warm"), 48, 1155, 866);
+            Path photos = BenchRuns.images(work.resolve("img-1mp"), images, 1155, 866, false);
+            Path small = BenchRuns.images(work.resolve("img-small"), partitionImages, 320, 240, false);
+            Path warm = BenchRuns.images(work.resolve("img-warm"), 48, 1155, 866, false);
             List<Row> rows = new ArrayList<>();
             int day = 0;
             for (int n : new int[] {1, 2, 4}) {
@@ -76,19 +68,16 @@ public final class ScaleOutBench {
             }
 
             System.out.printf(Locale.ROOT, "%nScale-out, instant endpoint, 3 tasks per image, workers on this machine (%d cores, %s, Java %s)%n",
-                    cores, cpuModel(), Runtime.version());
-            System.out.printf(Locale.ROOT, "%-10s %8s %11s %7s %9s %10s %18s %21s%n", "part", "workers", "partitions", "images",
-                    "wall s", "items/s", "manager CPU ms", "manager CPU ms/part.");
-            for (Row r : rows) {
-                System.out.printf(Locale.ROOT, "%-10s %8d %11d %7d %9.2f %10.1f %18.0f %21.2f%n", r.part(), r.workers(), r.partitions(),
-                        r.images(), r.seconds(), r.itemsPerSecond(), r.managerCpuMs(), r.managerCpuMs() / r.partitions());
-            }
-            write(root.resolve("bench/results/scale_out.json"), rows, cores, images, partitionImages);
+                    cores, BenchReport.cpuModel(), Runtime.version());
+            BenchReport.printTable(List.of(new Column("part", 10, "s"), new Column("workers", 8, "d"), new Column("partitions", 11, "d"),
+                    new Column("images", 7, "d"), new Column("wall s", 9, ".2f"), new Column("items/s", 10, ".1f"),
+                    new Column("manager CPU ms", 18, ".0f"), new Column("manager CPU ms/part.", 21, ".2f")),
+                    rows.stream().map(r -> new Object[] {r.part(), r.workers(), r.partitions(), r.images(), r.seconds(), r.itemsPerSecond(),
+                            r.managerCpuMs(), r.managerCpuMs() / r.partitions()}).toList());
+            write(root.resolve("bench/results/scale_out.json"), rows, images, partitionImages);
         } finally {
             for (Process p : workers) stop(p);
-            try (var files = Files.walk(work)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            BenchRuns.deleteTree(work);
         }
     }
 
@@ -101,26 +90,16 @@ public final class ScaleOutBench {
     private static Measured run(Path work, InstantOpenAiEndpoint endpoint, Connection db, String label, Path images, int partitions,
                                 int day) throws Exception {
         String name = "scale" + day;
-        Path job = work.resolve(name + ".yaml");
-        Files.writeString(job, """
-                name: %s
-                source: { folder: "%s" }
-                tasks:
-                  - { name: caption, template: describe, max_tokens: 256 }
-                  - { name: text, template: ocr, max_tokens: 512 }
-                  - { name: kind, template: classify, labels: [photo, document, chart, screenshot] }
-                inference: { base_url: "%s", concurrency: 64 }
-                run: { chunk_size: 8, partitions: %d, workers: remote, reuse: false }
-                """.formatted(name, images, endpoint.baseUrl(), partitions));
+        Path job = BenchRuns.job(work, name, images, endpoint.baseUrl(), "chunk_size: 8, partitions: " + partitions + ", workers: remote, reuse: false");
         long count;
         try (var files = Files.list(images)) {
             count = files.count();
         }
-        long cpu0 = processCpuNanos(), endpointCpu0 = endpoint.cpuNanos.get();
+        long cpu0 = BenchRuns.processCpuNanos(), endpointCpu0 = endpoint.cpuNanos.get();
         int code = VlmBatchApplication.run(new String[] {"run", job.toString(), "--date", LocalDate.of(2026, 1, 1).plusDays(day).toString()});
-        long managerCpu = processCpuNanos() - cpu0 - (endpoint.cpuNanos.get() - endpointCpu0);
+        long managerCpu = BenchRuns.processCpuNanos() - cpu0 - (endpoint.cpuNanos.get() - endpointCpu0);
         if (code != 0) throw new IllegalStateException("the " + label + " run failed with exit code " + code);
-        return new Measured(name, partitions, (int) count, inferSeconds(db, name), managerCpu / 1e6);
+        return new Measured(name, partitions, (int) count, BenchRuns.inferSeconds(db, name), managerCpu / 1e6);
     }
 
     private static Process startWorker(Path work, Path data, RabbitBroker broker, int index) throws Exception {
@@ -149,77 +128,15 @@ public final class ScaleOutBench {
         }
     }
 
-    /** Wall time of the infer step as the job repository recorded it. */
-    private static double inferSeconds(Connection db, String job) throws Exception {
-        try (Statement s = db.createStatement(); ResultSet r = s.executeQuery("""
-                SELECT extract(epoch FROM (s.end_time - s.start_time)) FROM batch_step_execution s
-                JOIN batch_job_execution e ON e.job_execution_id = s.job_execution_id
-                JOIN batch_job_instance i ON i.job_instance_id = e.job_instance_id
-                WHERE i.job_name = '%s' AND s.step_name = 'infer'""".formatted(job))) {
-            r.next();
-            return r.getDouble(1);
-        }
-    }
-
-    private static long processCpuNanos() {
-        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
-    }
-
-    /** count JPEGs of the given size: 8 distinct photo-like pictures, copied. */
-    private static Path images(Path dir, int count, int width, int height) throws IOException {
-        Files.createDirectories(dir);
-        List<byte[]> distinct = new ArrayList<>();
-        Random random = new Random(width * 31L + height);
-        for (int k = 0; k < 8; k++) {
-            BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
-            Graphics2D g = img.createGraphics();
-            g.setPaint(new GradientPaint(0, 0, new Color(random.nextInt()), width, height, new Color(random.nextInt())));
-            g.fillRect(0, 0, width, height);
-            for (int i = 0; i < 200; i++) {
-                g.setColor(new Color(random.nextInt(), true));
-                g.fillOval(random.nextInt(width), random.nextInt(height), random.nextInt(width / 4 + 1), random.nextInt(height / 4 + 1));
-            }
-            g.dispose();
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            ImageIO.write(img, "jpg", out);
-            distinct.add(out.toByteArray());
-        }
-        for (int i = 0; i < count; i++) Files.write(dir.resolve(String.format("img%05d.jpg", i)), distinct.get(i % distinct.size()));
-        return dir;
-    }
-
-    private static String cpuModel() {
-        try {
-            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("unknown CPU");
-        } catch (IOException e) {
-            return "unknown CPU";
-        }
-    }
-
-    private static void write(Path file, List<Row> rows, int cores, int images, int partitionImages) throws IOException {
-        Files.createDirectories(file.getParent());
-        StringBuilder b = new StringBuilder("{\n");
-        b.append("  \"benchmark\": \"scale_out\",\n");
-        b.append("  \"description\": \"run.workers: remote against an instantly answering OpenAI endpoint, 3 tasks per image; workers are "
-                + "separate JVMs on this machine (2 partitions at once each); items/s = images / wall time of the infer step; manager CPU = "
-                + "the manager JVM's CPU over the whole run minus the endpoint's threads\",\n");
-        b.append("  \"cores\": ").append(cores).append(",\n");
-        b.append("  \"cpu\": \"").append(cpuModel().replace("\"", "'")).append("\",\n");
-        b.append("  \"java\": \"").append(Runtime.version()).append("\",\n");
-        b.append("  \"images_1mp\": ").append(images).append(",\n");
-        b.append("  \"images_partition_runs\": ").append(partitionImages).append(",\n");
-        b.append("  \"results\": [\n");
-        for (int i = 0; i < rows.size(); i++) {
-            Row r = rows.get(i);
-            b.append(String.format(Locale.ROOT,
-                    "    {\"part\": \"%s\", \"workers\": %d, \"partitions\": %d, \"images\": %d, \"infer_seconds\": %.3f, \"items_per_s\": %.2f, "
-                            + "\"manager_cpu_ms\": %.0f, \"manager_cpu_ms_per_partition\": %.2f}%s%n",
-                    r.part(), r.workers(), r.partitions(), r.images(), r.seconds(), r.itemsPerSecond(), r.managerCpuMs(),
-                    r.managerCpuMs() / r.partitions(), i + 1 < rows.size() ? "," : ""));
-        }
-        b.append("  ]\n}\n");
-        Files.writeString(file, b.toString());
-        System.out.println("wrote " + file);
+    private static void write(Path file, List<Row> rows, int images, int partitionImages) throws IOException {
+        Map<String, Object> header = BenchReport.header("scale_out", "run.workers: remote against an instantly answering OpenAI endpoint, "
+                + "3 tasks per image; workers are separate JVMs on this machine (2 partitions at once each); items/s = images / wall time of "
+                + "the infer step; manager CPU = the manager JVM's CPU over the whole run minus the endpoint's threads");
+        header.put("images_1mp", images);
+        header.put("images_partition_runs", partitionImages);
+        BenchReport.write(file, header, rows.stream().map(r -> BenchReport.row("part", r.part(), "workers", r.workers(),
+                "partitions", r.partitions(), "images", r.images(), "infer_seconds", BenchReport.fixed(r.seconds(), 3),
+                "items_per_s", BenchReport.fixed(r.itemsPerSecond(), 2), "manager_cpu_ms", BenchReport.fixed(r.managerCpuMs(), 0),
+                "manager_cpu_ms_per_partition", BenchReport.fixed(r.managerCpuMs() / r.partitions(), 2))).toList());
     }
 }

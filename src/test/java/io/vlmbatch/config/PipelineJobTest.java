@@ -6,6 +6,7 @@ import io.vlmbatch.bench.InstantOpenAiEndpoint;
 import io.vlmbatch.job.JobDefinition;
 import io.vlmbatch.job.JobFileLoader;
 import io.vlmbatch.job.RunParameters;
+import io.vlmbatch.pipeline.JobFiles;
 import io.vlmbatch.run.RunKeys;
 import io.vlmbatch.run.RunLifecycle;
 import io.vlmbatch.run.RunPlan;
@@ -85,18 +86,8 @@ class PipelineJobTest {
 
     /** reuse off: the tests list the same images, and each must ask the endpoint itself. */
     private static Path jobFile(String name, String csv) throws IOException {
-        Path file = WORK.resolve(name + ".yaml");
-        Files.writeString(file, """
-                name: %s
-                source: { folder: images }
-                tasks:
-                  - { name: caption, template: describe, max_tokens: 8 }
-                  - { name: kind, template: classify, labels: [photo, document, chart] }
-                output: { csv: "%s" }
-                inference: { base_url: "%s", concurrency: 4, retries: 0, timeout_s: 10 }
-                run: { chunk_size: 3, partitions: 2, reuse: false }
-                """.formatted(name, csv, endpoint.baseUrl()));
-        return file;
+        return JobFiles.job(WORK, name, JobFiles.CAPTION_AND_KIND, csv, "base_url: \"%s\", concurrency: 4, retries: 0, timeout_s: 10"
+                .formatted(endpoint.baseUrl()), "chunk_size: 3, partitions: 2, reuse: false");
     }
 
     private static JobParameters launch(Path file, LocalDate date) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vlmbatch.config.BatchConfig;
 import io.vlmbatch.config.DatabaseConfig;
+import io.vlmbatch.testsupport.TestPostgres;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -49,12 +50,12 @@ import org.springframework.transaction.PlatformTransactionManager;
 class SchemaMigrationsTest {
     @TempDir
     static Path tmp;
-    static EmbeddedPostgresServer pg;
+    static TestPostgres pg;
     static final AtomicInteger databases = new AtomicInteger();
 
     @BeforeAll
     static void server() throws Exception {
-        pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
+        pg = TestPostgres.start(tmp.resolve("pg"));
     }
 
     @AfterAll

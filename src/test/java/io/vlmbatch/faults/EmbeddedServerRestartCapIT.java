@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.vlmbatch.testsupport.ImageFiles;
 import io.vlmbatch.testsupport.Launcher;
 import io.vlmbatch.testsupport.RunDatabase;
+import io.vlmbatch.testsupport.VlmServeProcess;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -19,14 +20,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class EmbeddedServerRestartCapIT {
     private static final int IMAGES = 100;
-
-    private static List<ProcessHandle> vlmserve(Process run) {
-        return run.descendants().filter(p -> {
-            String cmd = p.info().command().orElse("");
-            String args = String.join(" ", p.info().arguments().orElse(new String[0]));
-            return cmd.contains("python") && args.contains("vlmserve") && args.contains("serve");
-        }).toList();
-    }
 
     private static long count(Path log, String text) {
         try {
@@ -54,7 +47,7 @@ class EmbeddedServerRestartCapIT {
                             && FaultJob.doneCount(db, "cap") > doneBefore, Duration.ofMinutes(4)))
                             .as("server start %d answered\n%s", kill, Files.readString(log)).isTrue();
                     assertThat(run.isAlive()).as("the run still going before kill %d\n%s", kill, Files.readString(log)).isTrue();
-                    List<ProcessHandle> servers = vlmserve(run);
+                    List<ProcessHandle> servers = VlmServeProcess.embeddedIn(run);
                     assertThat(servers).as("one embedded vlmserve").hasSize(1);
                     servers.getFirst().destroyForcibly();
                     servers.getFirst().onExit().get(30, TimeUnit.SECONDS);
@@ -65,7 +58,7 @@ class EmbeddedServerRestartCapIT {
                 assertThat(output).contains("restart 1 of 3").contains("restart 2 of 3").contains("restart 3 of 3")
                         .contains("not starting it again: it died 4 times").contains("vlm-batch restart")
                         .doesNotContain("restart 4 of 3");
-                assertThat(vlmserve(run)).as("no server left behind").isEmpty();
+                assertThat(VlmServeProcess.embeddedIn(run)).as("no server left behind").isEmpty();
                 long runId = db.runId("cap");
                 assertThat(db.count("SELECT count(*) FROM vlm_work_item WHERE run_id = ? AND status = 'failed'", runId))
                         .as("a dead server is not the images' fault").isZero();

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.vlmbatch.testsupport.ImageFiles;
 import io.vlmbatch.testsupport.Launcher;
 import io.vlmbatch.testsupport.RunDatabase;
+import io.vlmbatch.testsupport.VlmServeProcess;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -15,15 +16,6 @@ import org.junit.jupiter.api.io.TempDir;
 /** The embedded inference server is killed (-9) mid-run: the app says so, starts it again and the run completes. */
 class EmbeddedServerCrashIT {
     private static final int IMAGES = 120;
-
-    /** The python process of the embedded server (not its bash watchdog) among the run's descendants. */
-    private static List<ProcessHandle> vlmserve(Process run) {
-        return run.descendants().filter(p -> {
-            String cmd = p.info().command().orElse("");
-            String args = String.join(" ", p.info().arguments().orElse(new String[0]));
-            return cmd.contains("python") && args.contains("vlmserve") && args.contains("serve");
-        }).toList();
-    }
 
     @Test
     void theRunCompletesAfterTheEmbeddedServerIsKilled(@TempDir Path work) throws Exception {
@@ -36,7 +28,7 @@ class EmbeddedServerCrashIT {
             try {
                 Polling.until(() -> run.isAlive() ? RestartIT.doneCount(db, "crash") : -1, n -> n < 0 || n >= 16);
                 assertThat(run.isAlive()).as(Files.readString(log)).isTrue();
-                List<ProcessHandle> servers = vlmserve(run);
+                List<ProcessHandle> servers = VlmServeProcess.embeddedIn(run);
                 assertThat(servers).as("one embedded vlmserve").hasSize(1);
                 servers.getFirst().destroyForcibly(); // SIGKILL
                 servers.getFirst().onExit().get(30, TimeUnit.SECONDS);

@@ -41,19 +41,10 @@ class RemoteWorkersIT {
     }
 
     private static Path job(Path dir, String name, String baseUrls, int partitions) throws Exception {
-        Path file = dir.resolve(name + ".yaml");
-        Files.writeString(file, """
-                name: %s
-                source: { folder: images }
-                tasks:
-                  - { name: caption, template: describe, max_tokens: 8 }
-                  - { name: text, template: ocr, max_tokens: 8 }
-                  - { name: kind, template: classify, labels: [photo, document, chart] }
-                output: { csv: "out/%s.csv" }
-                inference: { base_url: [ %s ], concurrency: 8, retries: 1, backoff_ms: 200, timeout_s: 60 }
-                run: { chunk_size: 4, partitions: %d, workers: remote, worker_timeout: 10s }
-                """.formatted(name, name, baseUrls, partitions));
-        return file;
+        List<String> tasks = List.of(JobFiles.CAPTION_AND_KIND.get(0), "{ name: text, template: ocr, max_tokens: 8 }", JobFiles.CAPTION_AND_KIND.get(1));
+        return JobFiles.job(dir, name, tasks, "out/" + name + ".csv",
+                "base_url: [ %s ], concurrency: 8, retries: 1, backoff_ms: 200, timeout_s: 60".formatted(baseUrls),
+                "chunk_size: 4, partitions: %d, workers: remote, worker_timeout: 10s".formatted(partitions));
     }
 
     /** A worker process; returns once it listens on the queue. */
@@ -69,6 +60,29 @@ class RemoteWorkersIT {
         }, v -> v == 1);
         assertThat(p.isAlive()).as(Files.readString(log)).isTrue();
         return p;
+    }
+
+    /**
+     * Waits for the run (of 2026-03-01) to end; one that failed cleanly (a partition lost too often) is
+     * restarted, which must complete it. Then it has one COMPLETED execution and every item answered
+     * once. Returns the output of the run and of the restart, if any.
+     */
+    private static String assertCompletes(Launcher launcher, Process run, Path runLog, Path job, RunDatabase db, String name, int images,
+                                          Path... workerLogs) throws Exception {
+        assertThat(run.waitFor(300, TimeUnit.SECONDS)).as("the run ends on its own").isTrue();
+        String output = Files.readString(runLog);
+        if (run.exitValue() != 0) {
+            Launcher.Result restart = launcher.run(300, "restart", job.toString(), "--date", "2026-03-01");
+            output += restart.output();
+            assertThat(restart.exitCode()).as(output).isZero();
+        }
+        StringBuilder logs = new StringBuilder(output);
+        for (Path log : workerLogs) logs.append(Files.readString(log));
+        long runId = db.runId(name);
+        assertThat(db.count("SELECT count(*) FROM batch_job_execution WHERE job_instance_id = ? AND status = 'COMPLETED'", runId))
+                .as(logs.toString()).isEqualTo(1);
+        assertEveryItemAnsweredOnce(db, runId, images);
+        return output;
     }
 
     private static void assertEveryItemAnsweredOnce(RunDatabase db, long runId, int images) {
@@ -115,18 +129,8 @@ class RemoteWorkersIT {
                 workerA.destroyForcibly().waitFor(); // kill -9
                 a.kill();
 
-                assertThat(run.waitFor(300, TimeUnit.SECONDS)).as("the run ends on its own").isTrue();
-                String output = Files.readString(runLog);
-                if (run.exitValue() != 0) {
-                    // a partition lost too often fails the run cleanly: restart completes it
-                    Launcher.Result restart = launcher.run(300, "restart", job.toString(), "--date", "2026-03-01");
-                    output += restart.output();
-                    assertThat(restart.exitCode()).as(output).isZero();
-                }
+                String output = assertCompletes(launcher, run, runLog, job, db, "remote", images);
                 long runId = db.runId("remote");
-                assertThat(db.count("SELECT count(*) FROM batch_job_execution WHERE job_instance_id = ? AND status = 'COMPLETED'", runId))
-                        .as(output).isEqualTo(1);
-                assertEveryItemAnsweredOnce(db, runId, images);
                 String logs = Files.readString(logA) + Files.readString(logB);
                 // the workers ask the servers: their pools took the dead URL and the killed server out
                 assertThat(logs).contains("taken out of the pool");
@@ -161,17 +165,7 @@ class RemoteWorkersIT {
                 assertThat(run.isAlive()).as(Files.readString(runLog)).isTrue();
                 broker.restart();
 
-                assertThat(run.waitFor(300, TimeUnit.SECONDS)).as("the run ends on its own").isTrue();
-                String output = Files.readString(runLog);
-                if (run.exitValue() != 0) {
-                    Launcher.Result restart = launcher.run(300, "restart", job.toString(), "--date", "2026-03-01");
-                    output += restart.output();
-                    assertThat(restart.exitCode()).as(output).isZero();
-                }
-                long runId = db.runId("brokerdown");
-                assertThat(db.count("SELECT count(*) FROM batch_job_execution WHERE job_instance_id = ? AND status = 'COMPLETED'", runId))
-                        .as(output + Files.readString(logW)).isEqualTo(1);
-                assertEveryItemAnsweredOnce(db, runId, images);
+                assertCompletes(launcher, run, runLog, job, db, "brokerdown", images, logW);
                 // the worker's terminal: one line that the broker went away, one that it is back, no retry loop
                 String back = "RabbitMQ at 127.0.0.1:" + broker.port() + " answers again";
                 Polling.until(() -> text(logW).contains(back) ? 1 : 0, n -> n == 1);

@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vlmbatch.config.BatchConfig;
 import io.vlmbatch.config.DatabaseConfig;
-import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.job.RunParameters;
 import io.vlmbatch.store.RunStore;
+import io.vlmbatch.testsupport.TestPostgres;
 import java.nio.file.Path;
 import java.time.LocalDate;
 import java.util.ArrayList;
@@ -43,12 +43,12 @@ class ConcurrentStartsTest {
 
     @TempDir
     static Path tmp;
-    static EmbeddedPostgresServer pg;
+    static TestPostgres pg;
     static AnnotationConfigApplicationContext ctx;
 
     @BeforeAll
     static void context() throws Exception {
-        pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
+        pg = TestPostgres.start(tmp.resolve("pg"));
         ctx = new AnnotationConfigApplicationContext();
         ctx.getEnvironment().getPropertySources().addFirst(new MapPropertySource("test", Map.of(
                 "spring.datasource.url", pg.jdbcUrl(), "spring.datasource.username", pg.user(), "spring.datasource.password", pg.password())));

@@ -3,20 +3,11 @@ package io.vlmbatch.schedule;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.vlmbatch.db.EmbeddedPostgresServer;
-import io.vlmbatch.db.SchemaMigrations;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import org.springframework.jdbc.core.JdbcTemplate;
-import org.springframework.jdbc.datasource.DriverManagerDataSource;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Backfill's decisions (which dates of a range run, which are skipped, in each reprocess mode) and the
@@ -24,43 +15,11 @@ import org.springframework.jdbc.datasource.DriverManagerDataSource;
  * runs are the controlled launcher's, so each ends when the test says.
  */
 class BackfillTest {
-    @TempDir
-    static Path tmp;
-    static EmbeddedPostgresServer pg;
-    static DriverManagerDataSource ds;
-    static JdbcTemplate jdbc;
-
-    @BeforeAll
-    static void database() throws Exception {
-        pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
-        ds = new DriverManagerDataSource(pg.jdbcUrl(), pg.user(), pg.password());
-        SchemaMigrations.migrate(ds);
-        jdbc = new JdbcTemplate(ds);
-    }
-
-    @AfterAll
-    static void stop() {
-        pg.close();
-    }
-
-    @BeforeEach
-    void empty() {
-        jdbc.update("TRUNCATE vlm_schedule_run, vlm_schedule_job");
-    }
+    @RegisterExtension
+    static final ScheduleDatabase db = new ScheduleDatabase();
 
     static JobCatalog catalog(String name, String scheduleLines) throws Exception {
-        Path dir = Files.createTempDirectory(tmp, "jobs");
-        Files.writeString(dir.resolve(name + ".yaml"), """
-                name: %s
-                %s
-                source: { folder: "images/{{ ds }}" }
-                tasks:
-                  - { name: caption, template: describe }
-                inference: { base_url: "http://127.0.0.1:9" }
-                """.formatted(name, scheduleLines));
-        JobCatalog c = JobCatalog.load(dir);
-        assertThat(c.entries()).allSatisfy(e -> assertThat(e.error()).isNull());
-        return c;
+        return db.catalog(name, scheduleLines);
     }
 
     static LocalDate d(String s) {
@@ -68,7 +27,7 @@ class BackfillTest {
     }
 
     Scheduler scheduler(JobCatalog c, ControlledLauncher l) {
-        return new Scheduler(c, new ScheduleStore(ds), l, new MutableClock("2026-06-01T12:00:00Z"), Duration.ofMinutes(2), "a");
+        return new Scheduler(c, new ScheduleStore(db.ds), l, new MutableClock("2026-06-01T12:00:00Z"), Duration.ofMinutes(2), "a");
     }
 
     static List<String> actions(List<Backfill.Decision> ds) {
@@ -120,9 +79,9 @@ class BackfillTest {
         runAll(s, l, List.of());
         assertThat(l.dates()).containsExactly("2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06");
         assertThat(l.launches).filteredOn(x -> "all".equals(x.rerun())).hasSize(5);
-        assertThat(jdbc.queryForList("SELECT DISTINCT state FROM vlm_schedule_run WHERE job_name = 'modes'", String.class))
+        assertThat(db.jdbc.queryForList("SELECT DISTINCT state FROM vlm_schedule_run WHERE job_name = 'modes'", String.class))
                 .containsExactly("success");
-        assertThat(jdbc.queryForObject("SELECT count(*) FROM vlm_schedule_run WHERE rerun IS NOT NULL", Integer.class))
+        assertThat(db.jdbc.queryForObject("SELECT count(*) FROM vlm_schedule_run WHERE rerun IS NOT NULL", Integer.class))
                 .as("a rerun that succeeded is a plain run again").isZero();
     }
 
@@ -150,7 +109,7 @@ class BackfillTest {
         assertThat(l.open).hasSize(3);
         int most = 0;
         while (!l.open.isEmpty()) {
-            int running = jdbc.queryForObject("SELECT count(*) FROM vlm_schedule_run WHERE job_name = 'bounded' AND state = 'running'",
+            int running = db.jdbc.queryForObject("SELECT count(*) FROM vlm_schedule_run WHERE job_name = 'bounded' AND state = 'running'",
                     Integer.class);
             assertThat(running).isEqualTo(l.open.size()).isLessThanOrEqualTo(3);
             most = Math.max(most, running);
@@ -182,7 +141,7 @@ class BackfillTest {
                 .backfill("manual", d("2026-02-27"), d("2026-03-02"), Backfill.Reprocess.NONE);
         assertThat(m).extracting(x -> x.logicalDate().toString())
                 .as("no schedule: one run per day").containsExactly("2026-02-27", "2026-02-28", "2026-03-01", "2026-03-02");
-        assertThat(jdbc.queryForList("SELECT DISTINCT trigger FROM vlm_schedule_run", String.class)).containsExactly("backfill");
+        assertThat(db.jdbc.queryForList("SELECT DISTINCT trigger FROM vlm_schedule_run", String.class)).containsExactly("backfill");
     }
 
     @Test
@@ -207,6 +166,6 @@ class BackfillTest {
         assertThatThrownBy(() -> Backfill.Reprocess.parse("FAILED' OR 1=1")).hasMessageContaining("none, failed or completed");
         assertThatThrownBy(() -> Backfill.Reprocess.parse(null)).isInstanceOf(IllegalArgumentException.class);
         assertThat(Backfill.Reprocess.parse("completed")).isEqualTo(Backfill.Reprocess.COMPLETED);
-        assertThat(jdbc.queryForObject("SELECT count(*) FROM vlm_schedule_run", Integer.class)).isZero();
+        assertThat(db.jdbc.queryForObject("SELECT count(*) FROM vlm_schedule_run", Integer.class)).isZero();
     }
 }

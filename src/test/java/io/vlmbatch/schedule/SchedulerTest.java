@@ -2,10 +2,6 @@ package io.vlmbatch.schedule;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.vlmbatch.db.EmbeddedPostgresServer;
-import io.vlmbatch.db.SchemaMigrations;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -14,63 +10,24 @@ import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import org.springframework.jdbc.core.JdbcTemplate;
-import org.springframework.jdbc.datasource.DriverManagerDataSource;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The scheduler's decisions against a hand-moved clock and a real (embedded) PostgreSQL. */
 class SchedulerTest {
-    @TempDir
-    static Path tmp;
-    static EmbeddedPostgresServer pg;
-    static DriverManagerDataSource ds;
-    static JdbcTemplate jdbc;
-
-    @BeforeAll
-    static void database() throws Exception {
-        pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
-        ds = new DriverManagerDataSource(pg.jdbcUrl(), pg.user(), pg.password());
-        SchemaMigrations.migrate(ds);
-        jdbc = new JdbcTemplate(ds);
-    }
-
-    @AfterAll
-    static void stop() {
-        pg.close();
-    }
-
-    @BeforeEach
-    void empty() {
-        jdbc.update("TRUNCATE vlm_schedule_run, vlm_schedule_job");
-    }
+    @RegisterExtension
+    static final ScheduleDatabase db = new ScheduleDatabase();
 
     static JobCatalog catalog(String name, String schedule, String scheduling) throws Exception {
-        Path dir = Files.createTempDirectory(tmp, "jobs");
-        Files.createDirectories(dir.resolve("images"));
-        Files.writeString(dir.resolve(name + ".yaml"), """
-                name: %s
-                schedule: "%s"
-                scheduling: %s
-                source: { folder: "images/{{ ds }}" }
-                tasks:
-                  - { name: caption, template: describe }
-                inference: { base_url: "http://127.0.0.1:9" }
-                """.formatted(name, schedule, scheduling));
-        JobCatalog c = JobCatalog.load(dir);
-        assertThat(c.entries()).allSatisfy(e -> assertThat(e.error()).isNull());
-        return c;
+        return db.catalog(name, "schedule: \"%s\"\nscheduling: %s".formatted(schedule, scheduling));
     }
 
     Scheduler scheduler(JobCatalog c, ControlledLauncher l, MutableClock clock, String owner) {
-        return new Scheduler(c, new ScheduleStore(ds), l, clock, Duration.ofMinutes(2), owner);
+        return new Scheduler(c, new ScheduleStore(db.ds), l, clock, Duration.ofMinutes(2), owner);
     }
 
     List<String> states(String job) {
-        return jdbc.queryForList("SELECT logical_date || ':' || state FROM vlm_schedule_run WHERE job_name = ? ORDER BY interval_start",
+        return db.jdbc.queryForList("SELECT logical_date || ':' || state FROM vlm_schedule_run WHERE job_name = ? ORDER BY interval_start",
                 String.class, job);
     }
 
@@ -126,7 +83,7 @@ class SchedulerTest {
         s.tick();
         assertThat(l.dates()).containsExactly("2026-03-01", "2026-03-02", "2026-03-03");
         while (!l.open.isEmpty()) {
-            assertThat(jdbc.queryForObject("SELECT count(*) FROM vlm_schedule_run WHERE job_name = 'bounded' AND state = 'running'",
+            assertThat(db.jdbc.queryForObject("SELECT count(*) FROM vlm_schedule_run WHERE job_name = 'bounded' AND state = 'running'",
                     Integer.class)).isLessThanOrEqualTo(2);
             l.finishOldest(RunOutcome.success());
             s.tick();
@@ -163,7 +120,7 @@ class SchedulerTest {
         s.tick();
         assertThat(l.launches).as("retries exhausted").hasSize(3);
         assertThat(states("flaky")).containsExactly("2026-01-01:failed");
-        assertThat(jdbc.queryForObject("SELECT last_error FROM vlm_schedule_run WHERE job_name = 'flaky'", String.class))
+        assertThat(db.jdbc.queryForObject("SELECT last_error FROM vlm_schedule_run WHERE job_name = 'flaky'", String.class))
                 .isEqualTo("down for good");
 
         // a restart from the UI queues it again; it then succeeds
@@ -202,7 +159,7 @@ class SchedulerTest {
         clock.set("2026-01-02T03:00:00Z");
         s.tick();
         assertThat(l.dates()).containsExactly("2026-01-01");
-        assertThat(jdbc.queryForObject("SELECT count(*) FROM vlm_schedule_run WHERE job_name = 'both'", Integer.class)).isEqualTo(1);
+        assertThat(db.jdbc.queryForObject("SELECT count(*) FROM vlm_schedule_run WHERE job_name = 'both'", Integer.class)).isEqualTo(1);
     }
 
     @Test
@@ -249,8 +206,8 @@ class SchedulerTest {
             });
             return () -> {};
         };
-        Scheduler a = new Scheduler(c, new ScheduleStore(ds), concurrent, clock, Duration.ofMinutes(2), "a");
-        Scheduler b = new Scheduler(c, new ScheduleStore(ds), concurrent, clock, Duration.ofMinutes(2), "b");
+        Scheduler a = new Scheduler(c, new ScheduleStore(db.ds), concurrent, clock, Duration.ofMinutes(2), "a");
+        Scheduler b = new Scheduler(c, new ScheduleStore(db.ds), concurrent, clock, Duration.ofMinutes(2), "b");
         CountDownLatch go = new CountDownLatch(1);
         List<Thread> threads = new ArrayList<>();
         for (Scheduler s : List.of(a, b)) {
@@ -274,9 +231,9 @@ class SchedulerTest {
         Set<String> unique = new HashSet<>(launched);
         assertThat(unique).as("every interval launched exactly once").hasSize(36);
         assertThat(maxRunning.get()).as("max_active_runs over both instances").isLessThanOrEqualTo(3);
-        assertThat(jdbc.queryForObject("SELECT count(*) FROM vlm_schedule_run WHERE job_name = 'shared' AND state = 'success'",
+        assertThat(db.jdbc.queryForObject("SELECT count(*) FROM vlm_schedule_run WHERE job_name = 'shared' AND state = 'success'",
                 Integer.class)).isEqualTo(36);
-        assertThat(jdbc.queryForList("SELECT DISTINCT params FROM vlm_schedule_run WHERE job_name = 'shared' ORDER BY 1 LIMIT 2",
+        assertThat(db.jdbc.queryForList("SELECT DISTINCT params FROM vlm_schedule_run WHERE job_name = 'shared' ORDER BY 1 LIMIT 2",
                 String.class)).containsExactly("ts=2026-02-01T00:00", "ts=2026-02-01T01:00");
     }
 }

@@ -2,10 +2,10 @@ package io.vlmbatch.store;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.db.SchemaMigrations;
 import io.vlmbatch.inference.ChatResult;
 import io.vlmbatch.source.SourceItem;
+import io.vlmbatch.testsupport.TestPostgres;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -28,13 +28,13 @@ import org.springframework.transaction.support.TransactionTemplate;
 class CsvExporterTest {
     @TempDir
     static Path tmp;
-    static EmbeddedPostgresServer pg;
+    static TestPostgres pg;
     static SingleConnectionDataSource ds;
     static JdbcTemplate jdbc;
 
     @BeforeAll
     static void database() throws Exception {
-        pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
+        pg = TestPostgres.start(tmp.resolve("pg"));
         ds = new SingleConnectionDataSource(pg.jdbcUrl(), pg.user(), pg.password(), true);
         SchemaMigrations.migrate(ds);
         jdbc = new JdbcTemplate(ds);

@@ -9,6 +9,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -31,6 +32,18 @@ public final class VlmServeProcess implements AutoCloseable {
         VlmServeProcess server = new VlmServeProcess(port, logDir.resolve("vlmserve-" + port + ".log"));
         server.startProcess();
         return server;
+    }
+
+    /**
+     * The embedded inference servers a vlm-batch process started (base_url: embedded): the python
+     * processes among its descendants, not their bash watchdogs.
+     */
+    public static List<ProcessHandle> embeddedIn(Process vlmBatch) {
+        return vlmBatch.descendants().filter(p -> {
+            String cmd = p.info().command().orElse("");
+            String args = String.join(" ", p.info().arguments().orElse(new String[0]));
+            return cmd.contains("python") && args.contains("vlmserve") && args.contains("serve");
+        }).toList();
     }
 
     /** Starts (again) on the same port: a restarted server, as after an outage. */

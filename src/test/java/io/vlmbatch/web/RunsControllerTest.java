@@ -7,9 +7,9 @@ import static org.springframework.test.web.servlet.result.MockMvcResultMatchers.
 import static org.springframework.test.web.servlet.result.MockMvcResultMatchers.status;
 
 import io.vlmbatch.config.DatabaseConfig;
-import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.schedule.JobCatalog;
 import io.vlmbatch.store.WorkItemStore;
+import io.vlmbatch.testsupport.TestPostgres;
 import java.nio.file.Files;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -30,7 +30,7 @@ import org.springframework.test.web.servlet.MockMvc;
  */
 @WebMvcTest(properties = "spring.main.web-application-type=servlet") // application.properties says none: the CLI commands are not web
 class RunsControllerTest {
-    static EmbeddedPostgresServer pg;
+    static TestPostgres pg;
 
     @Configuration(proxyBeanMethods = false)
     @Import({RunsController.class, ApiErrors.class, DatabaseConfig.class})
@@ -48,7 +48,7 @@ class RunsControllerTest {
 
     @DynamicPropertySource
     static void database(DynamicPropertyRegistry registry) throws Exception {
-        if (pg == null) pg = EmbeddedPostgresServer.startOrJoin(Files.createTempDirectory("runs-api").resolve("pg"));
+        if (pg == null) pg = TestPostgres.start(Files.createTempDirectory("runs-api").resolve("pg"));
         registry.add("spring.datasource.url", pg::jdbcUrl);
         registry.add("spring.datasource.username", pg::user);
         registry.add("spring.datasource.password", pg::password);

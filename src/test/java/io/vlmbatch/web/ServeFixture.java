@@ -1,9 +1,9 @@
 package io.vlmbatch.web;
 
 import io.vlmbatch.VlmBatchApplication;
-import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.testsupport.ArchiveFiles;
 import io.vlmbatch.testsupport.RepoPaths;
+import io.vlmbatch.testsupport.TestPostgres;
 import java.awt.Color;
 import io.vlmbatch.testsupport.VlmServeProcess;
 import java.net.URI;
@@ -45,7 +45,7 @@ final class ServeFixture implements AutoCloseable {
     static final String HOSTILE_PDF = "scans/\"><img src=x onerror=window.pwned='document'>.pdf";
 
     final Path dir;
-    final EmbeddedPostgresServer pg;
+    final TestPostgres pg;
     final VlmServeProcess vlm;
     final ConfigurableApplicationContext app;
     final String base;
@@ -58,7 +58,7 @@ final class ServeFixture implements AutoCloseable {
 
     ServeFixture(Path dir, boolean documents) throws Exception {
         this.dir = dir;
-        pg = EmbeddedPostgresServer.startOrJoin(dir.resolve("pg"));
+        pg = TestPostgres.start(dir.resolve("pg"));
         vlm = VlmServeProcess.start(dir);
         Path jobs = dir.resolve("jobs");
         Path images = jobs.resolve("images");

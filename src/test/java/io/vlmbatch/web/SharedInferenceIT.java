@@ -3,8 +3,8 @@ package io.vlmbatch.web;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vlmbatch.VlmBatchApplication;
-import io.vlmbatch.db.EmbeddedPostgresServer;
 import io.vlmbatch.testsupport.RepoPaths;
+import io.vlmbatch.testsupport.TestPostgres;
 import java.net.ConnectException;
 import java.net.CookieManager;
 import java.net.HttpCookie;
@@ -44,7 +44,7 @@ class SharedInferenceIT {
         System.setProperty("vlm.data.dir", dir.resolve("data").toString()); // the embedded server's logs go there
         ConfigurableApplicationContext app = null;
         String serverUrl;
-        try (EmbeddedPostgresServer pg = EmbeddedPostgresServer.startOrJoin(dir.resolve("pg"));
+        try (TestPostgres pg = TestPostgres.start(dir.resolve("pg"));
              HttpClient http = HttpClient.newBuilder().cookieHandler(new CookieManager()).build()) {
             app = new SpringApplication(VlmBatchApplication.class, ServeConfig.class).run(
                     "--spring.main.web-application-type=servlet", "--server.port=0",

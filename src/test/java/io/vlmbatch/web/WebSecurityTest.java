@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.vlmbatch.VlmBatchApplication;
-import io.vlmbatch.db.EmbeddedPostgresServer;
+import io.vlmbatch.testsupport.TestPostgres;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -47,11 +47,11 @@ class WebSecurityTest {
     static final JsonMapper JSON = JsonMapper.builder().build();
     @TempDir
     static Path tmp;
-    static EmbeddedPostgresServer pg;
+    static TestPostgres pg;
 
     @BeforeAll
     static void database() throws Exception {
-        pg = EmbeddedPostgresServer.startOrJoin(tmp.resolve("pg"));
+        pg = TestPostgres.start(tmp.resolve("pg"));
         Files.createDirectories(tmp.resolve("jobs"));
     }
 
