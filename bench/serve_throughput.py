@@ -33,6 +33,7 @@ import torch
 
 from vlmserve.config import glm4v_9b
 from vlmserve.engine import Engine, EngineConfig, GenerationRequest, submit
+from vlmserve.engine.memory_plan import SMALL_CARD, small_card_config
 from vlmserve.model import GLM4V
 from vlmserve.weights import init_random
 
@@ -183,14 +184,9 @@ def _quantile(values: list[float], q: float) -> float:
 # cap, the weights, the activation reserve of these micro-batch sizes, a fragmentation allowance and the caches,
 # and sizes the KV cache from the rest. Before it, 2.0 GiB of activations flat ran out of memory in graph capture
 # and the warm-up's vision pass (bench/results/serve_nf4_16gib_h200.log: 1.6 GiB of the cap reserved but unusable).
-BUDGET_ENGINE = dict(prefill_tokens=4096, round_tokens=4096, vision_batch=2, round_images=2,
-                     prefix_cache_entries=4, image_cache_entries=8)
-BUDGET_SLOT_LEN = 2048
-
-
 def budget_config(max_batch: int, **over) -> EngineConfig:
-    """The engine settings of the budget mode: smaller micro-batches and caches, 2,048-token slots."""
-    return EngineConfig(max_batch=max_batch, slot_len=BUDGET_SLOT_LEN, max_waiting=10_000, **BUDGET_ENGINE, **over)
+    """The engine settings of the budget mode: the engine's own small-card settings (memory_plan.SMALL_CARD)."""
+    return small_card_config(EngineConfig(max_batch=max_batch, max_waiting=10_000, **over))
 
 
 def budget_plan(budget_gib: float, context: int, weights: int, cfg, config: EngineConfig):
@@ -338,7 +334,7 @@ def main(argv=None) -> int:
           f"{torch.cuda.memory_allocated() / 2**30:.1f} GiB", flush=True)
     max_c = max(args.concurrency + [args.three_task_concurrency * 3])
     max_batch = max(64, min(max_c, 96))
-    config = EngineConfig(max_batch=max_batch, slot_len=BUDGET_SLOT_LEN, max_waiting=10_000)
+    config = EngineConfig(max_batch=max_batch, slot_len=2048, max_waiting=10_000)   # 2,048-token slots: the caption task fits
     cap = plan = None
     if context is not None:
         from vlmserve.engine.memory_plan import PlanError
@@ -370,7 +366,8 @@ def main(argv=None) -> int:
     results = {"device": dev_name, "quant": args.quant, "matmul_peak_tflops": peak / 1e12,
                "budget_gib": args.budget_gib, "torch_cap_gib": cap / 2**30 if cap else None,
                "kv_slots": engine.n_slots,
-               "engine_config": dict(BUDGET_ENGINE, kv_budget_tokens=plan.kv_budget_tokens) if plan else {},
+               "engine_config": ({k: getattr(config, k) for k in SMALL_CARD} | {"kv_budget_tokens": plan.kv_budget_tokens}
+                                 if plan else {}),
                "memory_plan_gib": dict(plan.rows()) if plan else None,
                "flops_per_image": fl, "new_tokens": args.new_tokens, "prompt_tokens": plen,
                "driver": "in-process engine, concurrent asyncio clients (no HTTP: the GPU machine has no fastapi/uvicorn)",

@@ -131,3 +131,38 @@ def test_the_16_gib_bench_mode_plans_with_the_engine_rule():
     plan = bench.budget_plan(16, int(0.55 * GIB), int(7.7 * GIB), glm4v_9b(), config)
     assert plan == glm_plan(16, 7.7)
     assert config.vision_batch == 2 and config.prefill_tokens == 4096 and config.slot_len == 2048
+
+
+def _fit(card_gib: float, weights_gib: float, config=None):
+    import torch
+
+    from vlmserve.engine import EngineConfig
+
+    memory = mp.DeviceMemory(card_bytes=int(card_gib * GIB), context_bytes=int(0.55 * GIB),
+                             weights_bytes=int(weights_gib * GIB))
+    return mp.fit_engine_config(glm4v_9b(), config or EngineConfig(), torch.bfloat16, memory)
+
+
+def test_a_16_gib_card_with_default_settings_serves_on_the_small_card_settings():
+    """Default micro-batches leave no KV slot beside NF4 weights on 16 GiB: the engine takes the small-card settings
+    (those the 16 GB bench measures) instead of refusing to start."""
+    config, plan, shrunk = _fit(16, 7.7)
+    assert shrunk and plan.slots >= 1
+    assert {k: getattr(config, k) for k in mp.SMALL_CARD} == mp.SMALL_CARD
+    assert plan == mp.engine_plan(glm4v_9b(), config, __import__("torch").bfloat16,
+                                  mp.DeviceMemory(int(16 * GIB), int(0.55 * GIB), int(7.7 * GIB)))
+
+
+def test_a_big_card_keeps_its_settings_and_asking_for_less_is_kept():
+    from vlmserve.engine import EngineConfig
+
+    config, plan, shrunk = _fit(140, 26)
+    assert not shrunk and config == EngineConfig() and plan.slots == EngineConfig().max_batch
+    modest = EngineConfig(vision_batch=1, slot_len=1024, prefill_tokens=2048)
+    small = mp.small_card_config(modest)
+    assert (small.vision_batch, small.slot_len, small.prefill_tokens) == (1, 1024, 2048)
+
+
+def test_a_card_too_small_even_for_the_small_card_settings_says_so_with_the_configured_numbers():
+    with pytest.raises(mp.PlanError, match="no KV slot fits"):
+        _fit(9, 7.7)

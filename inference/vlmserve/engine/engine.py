@@ -26,7 +26,7 @@ import torch
 
 from .decode_step import DecodeStep
 from .kv_cache import PrefixStore, SlotAttention, SlotKVCache
-from .memory_plan import PlanError, engine_plan, engine_slot_len, measure_device, prefix_entry_len
+from .memory_plan import SMALL_CARD, PlanError, engine_slot_len, fit_engine_config, measure_device, prefix_entry_len
 from .phases import PhaseClock
 from .sequence import Sequence
 from .types import EngineConfig, GenerationRequest, Output, Overloaded
@@ -97,9 +97,14 @@ class Engine:
             n_slots = max(1, min(c.max_batch, c.kv_budget_tokens // self.slot_len))
         elif self.device.type == "cuda":
             try:
-                plan = engine_plan(self.cfg, c, self.dtype, measure_device(self.device))
+                fitted, plan, shrunk = fit_engine_config(self.cfg, c, self.dtype, measure_device(self.device))
             except PlanError as e:
                 raise PlanError(f"{e} (or give the KV cache's size: kv_budget_tokens, --kv-budget-tokens)") from None
+            if shrunk:
+                log.warning("the configured micro-batches leave no KV slot on this card: serving with the small-card "
+                            "settings (%s)", ", ".join(f"{k}={getattr(fitted, k)}" for k in SMALL_CARD))
+                self.config = c = fitted
+                self.slot_len = engine_slot_len(self.cfg, c)
             log.info("memory plan:\n%s", plan.table())
             n_slots = plan.slots
         else:

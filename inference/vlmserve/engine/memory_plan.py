@@ -21,7 +21,7 @@ of the GPU.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -37,6 +37,13 @@ FIXED_RESERVE = int(0.25 * GIB)       # cuBLAS workspaces, Triton launch buffers
 FRAGMENTATION = 0.10                  # of the cap: a capped caching allocator cannot use every free byte
 MARGIN = int(0.25 * GIB)              # of the card, kept free of torch for other users of the device (NCCL, drivers)
 PREFIX_ROOM = 64                      # tokens an image-prefix entry holds besides the image: a short system prompt
+
+# The engine settings of a small card (12-16 GB with NF4 weights), where the default micro-batches alone leave no
+# KV slot: smaller vision and prefill micro-batches, fewer cached prefixes, 2,048-token slots (an image's 1,600
+# vectors, the prompt and a few hundred answer tokens). The engine falls back to them by itself (fit_engine_config);
+# the 16 GB budget benchmark measures them.
+SMALL_CARD = dict(slot_len=2048, prefill_tokens=4096, round_tokens=4096, vision_batch=2, round_images=2,
+                  prefix_cache_entries=4, image_cache_entries=8)
 
 
 class PlanError(ValueError):
@@ -162,3 +169,25 @@ def engine_plan(model_cfg, config, dtype: torch.dtype, memory: DeviceMemory) -> 
                        image_entries=config.image_cache_entries if caches else 0,
                        image_bytes=model_cfg.n_vision_embeds * model_cfg.hidden_size
                        * torch.tensor([], dtype=dtype).element_size())
+
+
+def small_card_config(config):
+    """`config` with the small-card settings wherever it asks for more (what it asks for less of stays)."""
+    return replace(config, **{k: v if getattr(config, k) is None else min(getattr(config, k), v)
+                              for k, v in SMALL_CARD.items()})
+
+
+def fit_engine_config(model_cfg, config, dtype: torch.dtype, memory: DeviceMemory):
+    """(config, plan, shrunk): the engine's plan for `config`; when not one KV slot fits, the plan for the
+    small-card settings instead (shrunk True), so a 16 GB card serves with defaults rather than refusing to start.
+    Raises the first PlanError when even the small-card settings leave no slot."""
+    try:
+        return config, engine_plan(model_cfg, config, dtype, memory), False
+    except PlanError as first:
+        small = small_card_config(config)
+        if small == config:
+            raise
+        try:
+            return small, engine_plan(model_cfg, small, dtype, memory), True
+        except PlanError:
+            raise first from None
