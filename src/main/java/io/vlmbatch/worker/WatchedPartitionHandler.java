@@ -71,6 +71,12 @@ public final class WatchedPartitionHandler extends MessageChannelPartitionHandle
             return super.doHandle(manager, partitions);
         } finally {
             watch.shutdownNow();
+            try {
+                int settled = store.settleEnded(ids);
+                if (settled > 0) log.info("{} partitions ended without their worker recording it (killed just after?): closed", settled);
+            } catch (RuntimeException e) {
+                log.warn("could not close the claims of ended partitions: {}", e.toString());
+            }
         }
     }
 

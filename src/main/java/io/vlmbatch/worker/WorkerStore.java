@@ -90,6 +90,20 @@ public class WorkerStore {
     }
 
     /**
+     * Closes the open claims of partitions whose step execution has ended: a worker killed after Spring Batch
+     * recorded its partition's end but before it recorded its own (finish) leaves its claim open, and no one
+     * takes that partition again. The claim takes the step's status, end time and write count.
+     */
+    public int settleEnded(List<Long> stepExecutionIds) {
+        if (stepExecutionIds.isEmpty()) return 0;
+        return jdbc.update("""
+                UPDATE vlm_partition_run p SET ended_at = COALESCE(s.end_time, now()), status = s.status, items = s.write_count
+                FROM batch_step_execution s
+                WHERE s.step_execution_id = p.step_execution_id AND p.step_execution_id = ANY (?::bigint[])
+                  AND p.ended_at IS NULL AND s.status NOT IN ('STARTING', 'STARTED', 'STOPPING')""", array(stepExecutionIds));
+    }
+
+    /**
      * Partitions among stepExecutionIds that a worker started and then went silent on: the step execution is
      * still running, and no live worker holds it (its holder's heartbeat is older than staleAfter, or it
      * stopped). Marks their open claims LOST and returns the step execution ids.

@@ -138,12 +138,17 @@ class RemoteWorkersIT {
                 // every partition ended COMPLETED on some worker; the one worker A held when killed shows as LOST
                 assertThat(db.count("SELECT count(DISTINCT partition_name) FROM vlm_partition_run WHERE run_id = ? AND status = 'COMPLETED'",
                         runId)).as(logs).isEqualTo(24);
-                assertThat(db.count("SELECT count(*) FROM vlm_partition_run WHERE run_id = ? AND status = 'LOST'", runId))
-                        .as(output + logs).isPositive();
+                assertThat(db.count("SELECT count(*) FROM vlm_partition_run WHERE run_id = ? AND ended_at IS NULL", runId))
+                        .as("no claim left open").isZero();
+                long lost = db.count("SELECT count(*) FROM vlm_partition_run WHERE run_id = ? AND status = 'LOST'", runId);
+                // killed between its partition's end and its own record of it, worker A lost nothing: the manager
+                // closed that claim instead
+                if (lost == 0) assertThat(output).as(logs).contains("ended without their worker recording it");
 
                 Launcher.Result status = launcher.run(120, "status", "remote");
                 assertThat(status.exitCode()).as(status.output()).isZero();
-                assertThat(status.output()).contains("workers of remote 2026-03-01:").contains("lost with it");
+                assertThat(status.output()).contains("workers of remote 2026-03-01:");
+                if (lost > 0) assertThat(status.output()).contains("lost with it");
             }
         }
     }

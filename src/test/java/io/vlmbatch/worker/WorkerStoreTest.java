@@ -127,4 +127,26 @@ class WorkerStoreTest {
         assertThat(rows.get(1).partitions()).isEqualTo(1);
         assertThat(rows.get(1).items()).isEqualTo(12);
     }
+
+    @Test
+    void aWorkerKilledBetweenItsPartitionsEndAndItsOwnRecordLeavesAClaimTheManagerCloses() {
+        WorkerStore store = store();
+        store.register("w8", "host-a", 808);
+        List<StepExecution> parts = partitions(2);
+        long ended = parts.get(0).getId(), running = parts.get(1).getId();
+        store.claim(ended, "w8", TIMEOUT, h -> false);
+        store.claim(running, "w8", TIMEOUT, h -> false);
+        StepExecution done = repository.getStepExecution(ended);   // Batch recorded the end; the worker died before finish()
+        done.setStatus(BatchStatus.COMPLETED);
+        done.setWriteCount(9);
+        done.setEndTime(java.time.LocalDateTime.now());
+        repository.update(done);
+
+        assertThat(store.settleEnded(List.of(ended, running))).as("only the ended partition's claim").isEqualTo(1);
+        assertThat(jdbc.queryForMap("SELECT status, items, ended_at IS NOT NULL AS closed FROM vlm_partition_run WHERE step_execution_id = ?", ended))
+                .containsEntry("status", "COMPLETED").containsEntry("items", 9L).containsEntry("closed", true);
+        assertThat(jdbc.queryForObject("SELECT status FROM vlm_partition_run WHERE step_execution_id = ?", String.class, running))
+                .isEqualTo("RUNNING");
+        assertThat(store.settleEnded(List.of(ended, running))).as("settled once").isZero();
+    }
 }
