@@ -9,6 +9,10 @@ drifts far from float32 at full depth too, the random network amplifies any roun
 little about FP8 on trained weights; if bf16 stays close while FP8 does not, it does.
 
     PYTHONPATH=inference python bench/fp8_depth_error.py     # -> bench/results/fp8_depth_error.json
+
+With --full-size (a GPU with ~120 GB free): the real GLM-4V-9B shapes on CUDA, the caption prompt of the serving
+benchmark and a random image, float32 / bf16 / FP8 (the product's FP8 kernels) side by side
+(-> $OUT or bench/results/fp8_depth_error_full.json).
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from vlmserve.tiny import tiny_config
 from vlmserve.weights import init_random
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve_throughput import quantize_linears  # noqa: E402
+from serve_throughput import prompt, quantize_linears  # noqa: E402
 
 
 def config(vision_layers: int, decoder_layers: int):
@@ -38,7 +42,41 @@ def config(vision_layers: int, decoder_layers: int):
                                ffn_hidden_size=512, num_layers=decoder_layers, vision=vision)
 
 
+def full_size() -> int:
+    """bf16 against float32 and FP8 against both, at full size on the GPU: whether FP8's error on random weights
+    is the random network amplifying any rounding (bf16 drifts as far) or FP8's own."""
+    import os
+
+    from vlmserve.config import glm4v_9b
+
+    torch.manual_seed(0)
+    cfg = glm4v_9b()
+    with torch.device("meta"):
+        model = GLM4V(cfg)
+    f32 = init_random(model, "cuda", torch.float32, seed=0)
+    bf16 = copy.deepcopy(f32).to(torch.bfloat16)
+    ids = torch.tensor([prompt("caption")], device="cuda")
+    px = torch.randn(1, 3, cfg.vision.image_size, cfg.vision.image_size, device="cuda")
+    row = {"bf16_vs_fp32": compare(f32, bf16, ids, px, new_tokens=16)}
+    print(f"full size: bf16 vs fp32 {row['bf16_vs_fp32']}", flush=True)
+    fp8 = copy.deepcopy(bf16)
+    quantize_linears(fp8, "fp8")
+    row["fp8_vs_fp32"] = compare(f32, fp8, ids, px, new_tokens=16)
+    print(f"full size: fp8 vs fp32 {row['fp8_vs_fp32']}", flush=True)
+    row["fp8_vs_bf16"] = compare(bf16, fp8, ids, px, new_tokens=16)
+    print(f"full size: fp8 vs bf16 {row['fp8_vs_bf16']}", flush=True)
+    out = Path(os.environ.get("OUT", "bench/results")) / "fp8_depth_error_full.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"device": torch.cuda.get_device_name(), "model": "GLM-4V-9B shapes, random weights (seed 0)",
+                               "input": "caption prompt + random image", "vision_layers": cfg.vision.num_hidden_layers,
+                               "decoder_layers": cfg.num_layers, **row}, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
 def main() -> int:
+    if "--full-size" in sys.argv[1:]:
+        return full_size()
     torch.manual_seed(0)
     rows = []
     for v_layers, d_layers in ((2, 2), (8, 6), (24, 16), (63, 40)):
