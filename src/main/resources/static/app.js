@@ -132,7 +132,7 @@ async function jobPage(name) {
   view.querySelectorAll('button.restart').forEach(b => b.onclick = act('restart'));
   view.querySelectorAll('button.stop').forEach(b => b.onclick = act('stop'));
   wireLedgerForms(name);
-  if (runs.some(r => ['running', 'queued', 'up_for_retry', 'stopping'].includes(r.state))) timer = setTimeout(route, 3000);
+  if (runs.some(r => ['running', 'queued', 'up_for_retry', 'stopping'].includes(r.state))) refreshLater(3000);
 }
 
 // ---------- the item ledger on a job's page: plan before Trigger, backfill ----------
@@ -238,7 +238,7 @@ function wireLedgerForms(name) {
       const r = await api(`jobs/${encodeURIComponent(name)}/backfill?${q}`, { method: 'POST' });
       ledger.lastBackfill = r;
       showBackfill(box, r);
-      setTimeout(route, 1500);
+      refreshLater(1500);
     } catch (e) {
       show(box, html`<p class="error" id="backfill-error">${e.message}</p>`);
     }
@@ -304,7 +304,7 @@ async function runPage(id) {
       route();
     } catch (e) { retry.disabled = false; fail(e); }
   };
-  if (['running', 'queued', 'stopping', 'up_for_retry'].includes(r.state)) timer = setTimeout(route, 2000);
+  if (['running', 'queued', 'stopping', 'up_for_retry'].includes(r.state)) refreshLater(2000);
 }
 
 // ---------- one item: its answers across attempts and across the runs that held the same bytes ----------
@@ -523,6 +523,15 @@ async function ask(chat) {
 }
 
 // ---------- router ----------
+// Renders the page shown now again after ms (a run still going), unless the user has gone elsewhere by then:
+// one pending refresh at a time, cleared by every navigation, so a page never re-renders one it did not draw.
+function refreshLater(ms) {
+  clearTimeout(timer);
+  const shown = location.hash;
+  timer = setTimeout(() => { if (location.hash === shown) route(); }, ms);
+}
+
+
 // Route parameters are checked against what a job name or run id can be before anything uses them.
 async function route() {
   clearTimeout(timer);
