@@ -282,6 +282,116 @@ def _nf4_tiled_kernel(
 
 
 @triton.jit
+def _nf4_dot_kernel(
+    x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, lut_ptr, bias_ptr, out_ptr,
+    M, N, K, stride_xm, SPLIT_K,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, R: tl.constexpr, IS_SPLIT: tl.constexpr,
+    W_IS_A: tl.constexpr, LUT: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr,
+    IEEE: tl.constexpr,
+):
+    # One quant block (64 columns of K, one scale) at a time, R of them unrolled per loop step so Triton's
+    # pipeliner (num_stages) keeps several steps' bytes in flight. Per block: a [BLOCK_N, 32] byte tile (32
+    # contiguous bytes per weight row), its nibbles decoded in registers, two dots against x's even and odd
+    # columns (x comes permuted per quant block, see _launch), so nibbles are never interleaved.
+    # LUT selects the decoding (the table is passed in by _launch):
+    #   0: a 16-entry table in the compute dtype, one lookup per nibble; the block's scale multiplies the dot's
+    #      [BLOCK_M, BLOCK_N] result (at decode sizes far fewer multiplies than scaling every weight);
+    #   1: a 256-entry int32 table, one lookup per byte giving both nibbles' 16-bit codes (half the lookups);
+    #      scale on the result as in 0;
+    #   2: a 16-entry float32 table, each weight scaled in float32 and rounded once to the compute dtype, as
+    #      the fallback dequantizes (for large row tiles, where scaling the weight is cheaper than the result).
+    # The scale of block b of row n is loaded directly for the rows of the tile (no extraction from a wider
+    # load, which would be a cross-thread reduction and a layout conversion per block).
+    pid_n = tl.program_id(0)
+    pid_m = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    rj = tl.arange(0, 32)
+    m_mask = rm < M
+    n_mask = rn < N
+    k_blocks = K // 64
+    groups = tl.cdiv(k_blocks, R)
+    per_split = tl.cdiv(groups, SPLIT_K)
+    g_begin = pid_k * per_split
+    g_end = tl.minimum(g_begin + per_split, groups)
+    w_row = packed_ptr + rn[:, None] * (K // 2) + rj[None, :]               # [BLOCK_N, 32]
+    x_row = x_ptr + rm[:, None] * stride_xm + rj[None, :]                   # [BLOCK_M, 32]
+    s_row = rn * k_blocks
+    dt = x_ptr.dtype.element_ty
+    if W_IS_A:
+        acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+    else:
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for g in range(g_begin, g_end):
+        for r in tl.static_range(R):
+            b = g * R + r
+            ok = b < k_blocks
+            wb = tl.load(w_row + b * 32, mask=n_mask[:, None] & ok, other=0).to(tl.int32)
+            s = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, s_row + b, n_mask & ok,
+                             DOUBLE_QUANT)                                  # [BLOCK_N] float32
+            if LUT == 1:
+                pair = tl.load(lut_ptr + wb)
+                w_hi = (pair & 0xFFFF).to(tl.int16).to(dt, bitcast=True)
+                w_lo = (pair >> 16).to(tl.int16).to(dt, bitcast=True)
+            elif LUT == 2:
+                w_hi = (tl.load(lut_ptr + (wb >> 4)) * s[:, None]).to(dt)
+                w_lo = (tl.load(lut_ptr + (wb & 15)) * s[:, None]).to(dt)
+            else:
+                w_hi = tl.load(lut_ptr + (wb >> 4)).to(dt)
+                w_lo = tl.load(lut_ptr + (wb & 15)).to(dt)
+            xm = m_mask[:, None] & ok
+            x_even = tl.load(x_row + b * 64, mask=xm, other=0.0)
+            x_odd = tl.load(x_row + b * 64 + 32, mask=xm, other=0.0)
+            if W_IS_A:
+                if LUT == 2:
+                    if IEEE:
+                        acc = tl.dot(w_hi, tl.trans(x_even), acc, input_precision="ieee")
+                        acc = tl.dot(w_lo, tl.trans(x_odd), acc, input_precision="ieee")
+                    else:
+                        acc = tl.dot(w_hi, tl.trans(x_even), acc)
+                        acc = tl.dot(w_lo, tl.trans(x_odd), acc)
+                else:
+                    if IEEE:
+                        part = tl.dot(w_hi, tl.trans(x_even), input_precision="ieee")
+                        part = tl.dot(w_lo, tl.trans(x_odd), part, input_precision="ieee")
+                    else:
+                        part = tl.dot(w_hi, tl.trans(x_even))
+                        part = tl.dot(w_lo, tl.trans(x_odd), part)
+                    acc += part * s[:, None]
+            else:
+                if LUT == 2:
+                    if IEEE:
+                        acc = tl.dot(x_even, tl.trans(w_hi), acc, input_precision="ieee")
+                        acc = tl.dot(x_odd, tl.trans(w_lo), acc, input_precision="ieee")
+                    else:
+                        acc = tl.dot(x_even, tl.trans(w_hi), acc)
+                        acc = tl.dot(x_odd, tl.trans(w_lo), acc)
+                else:
+                    if IEEE:
+                        part = tl.dot(x_even, tl.trans(w_hi), input_precision="ieee")
+                        part = tl.dot(x_odd, tl.trans(w_lo), part, input_precision="ieee")
+                    else:
+                        part = tl.dot(x_even, tl.trans(w_hi))
+                        part = tl.dot(x_odd, tl.trans(w_lo), part)
+                    acc += part * s[None, :]
+    if W_IS_A:
+        out_mask = n_mask[:, None] & m_mask[None, :]
+        out_offs = rm[None, :] * N + rn[:, None]
+        if HAS_BIAS and not IS_SPLIT:
+            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[:, None]
+    else:
+        out_mask = m_mask[:, None] & n_mask[None, :]
+        out_offs = rm[:, None] * N + rn[None, :]
+        if HAS_BIAS and not IS_SPLIT:
+            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[None, :]
+    if IS_SPLIT:
+        tl.store(out_ptr + pid_k * M * N + out_offs, acc, mask=out_mask)
+    else:
+        tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+
+
+@triton.jit
 def _splitk_reduce_kernel(part_ptr, bias_ptr, out_ptr, MN, N, SPLIT_K,
                           BLOCK: tl.constexpr, HAS_BIAS: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -326,6 +436,7 @@ class Config:
     chunk_mib: int = 0  # dequant + cuBLAS: rows dequantized per step, in MiB of the compute dtype
     w_is_a: bool = True  # tensor-core kernel: the weight is the register (first) operand
     tiled: bool = False  # tensor-core path: _nf4_tiled_kernel (2-D tiles, R blocks' scales per load) instead
+    lut: int | None = None  # tensor-core path: _nf4_dot_kernel with this decoding (see the kernel) instead
 
     @property
     def dequant(self) -> bool:
@@ -344,6 +455,10 @@ def _tiled(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_
     return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, tiled=True)
 
 
+def _dot(bm: int, bn: int, warps: int, stages: int, r: int, lut: int, waves: int = 2, w_is_a: bool = True) -> Config:
+    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, lut=lut)
+
+
 # Small N (qkv, dense) need more programs than N / BLOCK_N to hide latency: the waves=8 variants split K more.
 GEMV_CONFIGS = (Config(1, 32, 4, 3, r=4), Config(1, 64, 8, 3, r=4), Config(1, 16, 4, 3, r=8),
                 Config(1, 64, 4, 2, r=2), Config(1, 128, 8, 2, r=2),
@@ -360,7 +475,9 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
     memory: 16-64 KiB, so two programs still fit an SM); not yet timed on a GPU, so they only
     compete (the tuner keeps whichever candidate is fastest and agrees with dequant + cuBLAS)."""
     return (_dq(4), _tc(bm, 128, 4, 1, 4), _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2),
-            _tiled(bm, 128, 4, 2, 4), _tiled(bm, 64, 4, 3, 8, waves=4))
+            _tiled(bm, 128, 4, 2, 4), _tiled(bm, 64, 4, 3, 8, waves=4),
+            _dot(bm, 64, 4, 3, 2, 1, waves=4), _dot(bm, 128, 4, 3, 2, 1), _dot(bm, 32, 4, 3, 4, 1, waves=8),
+            _dot(bm, 64, 4, 4, 4, 0), _dot(bm, 128, 8, 3, 4, 2, waves=1), _dot(bm, 64, 4, 3, 2, 1, waves=4, w_is_a=False))
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
@@ -417,6 +534,18 @@ class NF4Operand:
     @property
     def double_quant(self) -> bool:
         return self.qabs is not None
+
+    def pair_lut(self, dtype: torch.dtype) -> torch.Tensor:
+        """int32 [256]: for byte b, the 16-bit pattern of code[b >> 4] in `dtype` (a 16-bit float type) in the low
+        half and that of code[b & 15] in the high half (the dot kernel's LUT=1 decodes a byte with one lookup)."""
+        luts = self.__dict__.setdefault("_pair_luts", {})
+        t = luts.get(dtype)
+        if t is None:
+            bits = self.code.to(dtype).view(torch.int16).to(torch.int64) & 0xFFFF
+            byte = torch.arange(256, device=self.code.device)
+            pair = bits[byte >> 4] | (bits[byte & 15] << 16)
+            t = luts[dtype] = torch.where(pair >= 1 << 31, pair - (1 << 32), pair).to(torch.int32).contiguous()
+        return t
 
     def lut(self, dtype: torch.dtype) -> torch.Tensor:
         """The 16 code values in `dtype`, made once per dtype (the tiled kernel looks nibbles up in it)."""
@@ -477,7 +606,18 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
         # per quant block: the 32 even columns, then the 32 odd ones (one small copy; the kernel loads both halves
         # as contiguous vectors)
         xp = x.reshape(m, k_blocks, 32, 2).transpose(2, 3).contiguous()  # x may have any row stride
-        if cfg.tiled:
+        if cfg.lut is not None:
+            if cfg.lut == 1 and x.element_size() != 2:
+                raise ValueError("the byte-pair table holds 16-bit codes: not for float32")
+            lut = (w.lut(x.dtype), w.pair_lut(x.dtype), w.code)[cfg.lut]
+            grid = (triton.cdiv(w.n, cfg.block_n), triton.cdiv(m, cfg.block_m), split)
+            _nf4_dot_kernel[grid](
+                xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, m, w.n,
+                w.k, w.k, split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
+                W_IS_A=cfg.w_is_a, LUT=cfg.lut, DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+            )
+        elif cfg.tiled:
             grid = (triton.cdiv(w.n, cfg.block_n), triton.cdiv(m, cfg.block_m), split)
             _nf4_tiled_kernel[grid](
                 xp, w.packed, absmax, qabs, code2, nested, w.offset, w.lut(x.dtype), bias_arg, target, m, w.n,

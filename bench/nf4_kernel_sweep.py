@@ -1,0 +1,193 @@
+"""NF4 matmul kernels side by side on GLM-4V-9B's layer shapes (GPU): every candidate of the decode path at the
+engine's batch sizes, and the large-row paths of prefill and vision, against bf16 cuBLAS on the same shape.
+
+Decode rows (M <= 256): GPU time of CUDA-graph replays with L2 flushed between calls (a decode step is a graph
+replay that streams every weight from HBM), as the tuner times them. Large M: the GPU time of eager calls (CUDA
+events) and their wall time, host launches included (an eager prefill pays those). Every candidate's output is
+checked against dequant + cuBLAS (triton_nf4.agrees); a candidate that differs or does not compile is listed, not
+timed. Prints one table per part and writes bench/results/nf4_kernel_sweep.json (or --out).
+
+    python bench/nf4_kernel_sweep.py [--rows 16,64] [--large] [--seconds 240]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "inference"))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from vlmserve.gpu_timing import KERNEL_TIMING, event_time_us, graph_time_us, wall_time_us  # noqa: E402
+
+DECODE_SHAPES = (("lm.qkv", 4608, 4096, True), ("lm.dense", 4096, 4096, False), ("lm.h_to_4h", 27392, 4096, False),
+                 ("lm.4h_to_h", 4096, 13696, False), ("output_layer", 151552, 4096, False))
+DEVICE = torch.device("cuda")
+LARGE_SHAPES = (("vit.qkv", 5376, 1792, True, 6401), ("vit.fc1", 15360, 1792, True, 6401),
+                ("vit.fc2", 1792, 15360, True, 6401), ("lm.qkv", 4608, 4096, True, 1611),
+                ("lm.h_to_4h", 27392, 4096, False, 1611), ("lm.4h_to_h", 4096, 13696, False, 1611))
+
+
+def decode_candidates(T, m: int):
+    """The tuner's candidates for this row bucket, then more shapes of the dot kernel."""
+    bm = min(T._m_bucket(m), 64)
+    extra = []
+    for lut in (0, 1, 2):
+        for bn, warps, stages, r, waves, a in ((32, 4, 3, 4, 8, True), (64, 4, 3, 2, 4, True), (64, 4, 4, 4, 2, True),
+                                               (128, 4, 3, 2, 2, True), (128, 8, 3, 4, 1, True),
+                                               (64, 4, 3, 2, 4, False), (128, 4, 2, 2, 2, False)):
+            extra.append(T._dot(bm, bn, warps, stages, r, lut, waves=waves, w_is_a=a))
+    seen, out = set(), []
+    for c in tuple(T.candidates(m)) + tuple(extra):
+        if c not in seen:
+            seen.add(c)
+            out.append(c)
+    return out
+
+
+def large_candidates(T):
+    return [T._dq(8), T._dq(256), T._dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False),
+            T._dot(128, 128, 8, 4, 2, 2, waves=1, w_is_a=False), T._dot(128, 64, 4, 3, 2, 2, waves=1, w_is_a=False),
+            T._dot(64, 128, 4, 3, 2, 2, waves=1, w_is_a=True), T._dot(128, 128, 8, 3, 1, 1, waves=1, w_is_a=False),
+            T._dot(128, 256, 8, 3, 1, 2, waves=1, w_is_a=False)]
+
+
+def label(c) -> str:
+    if c.dequant:
+        return f"dequant+cuBLAS {c.chunk_mib} MiB"
+    kind = f"dot/lut{c.lut}" if c.lut is not None else ("tiled" if c.tiled else "tc")
+    return (f"{kind} {c.block_m}x{c.block_n} r{c.r} w{c.num_warps} s{c.num_stages} v{c.waves} "
+            f"{'A' if c.w_is_a else 'B'}")
+
+
+def run_decode(T, NF4Linear, rows: list[int], deadline: float) -> list[dict]:
+    bf = torch.bfloat16
+    dev = DEVICE
+    out = []
+    for name, n, k, has_bias in DECODE_SHAPES:
+        w16 = torch.randn(n, k, device=dev, dtype=bf) * 0.02
+        b16 = torch.randn(n, device=dev, dtype=bf) * 0.1 if has_bias else None
+        lin = NF4Linear.from_weight(w16, b16, compute_dtype=bf)
+        op = lin._operand()
+        for m in rows:
+            x = torch.randn(m, k, device=dev, dtype=bf)
+            t16 = graph_time_us(lambda: F.linear(x, w16, b16), **KERNEL_TIMING, device=dev)
+            res = torch.empty(m, n, device=dev, dtype=bf)
+            T._launch(x, op, b16, res, T._dq(8))
+            ref = res.clone()
+            cands = []
+            for c in decode_candidates(T, m):
+                if time.monotonic() > deadline:
+                    cands.append(dict(config=label(c), us=None, error="out of time"))
+                    continue
+                try:
+                    T._launch(x, op, b16, res, c)
+                    if not T.agrees(res, ref):
+                        cands.append(dict(config=label(c), us=None, error="differs from dequant + cuBLAS"))
+                        continue
+                    t = graph_time_us(lambda: T._launch(x, op, b16, res, c), **KERNEL_TIMING, device=dev)
+                    cands.append(dict(config=label(c), us=t))
+                except Exception as exc:
+                    cands.append(dict(config=label(c), us=None, error=f"{type(exc).__name__}: {str(exc)[:160]}"))
+            timed = [c for c in cands if c["us"] is not None]
+            best = min(timed, key=lambda c: c["us"]) if timed else None
+            wbytes = n * k / 2 + n * k / 64
+            row = dict(shape=name, M=m, N=n, K=k, bf16_us=t16, best=best, candidates=cands,
+                       best_GBps=wbytes / (best["us"] * 1e-6) / 1e9 if best else None)
+            out.append(row)
+            print(f"{name:13s} M={m:4d}  bf16 {t16:7.1f} us  best nf4 "
+                  + (f"{best['us']:7.1f} us  x{t16 / best['us']:5.2f}  {row['best_GBps']:5.0f} GB/s  {best['config']}"
+                     if best else "none"), flush=True)
+            print("    " + ", ".join(f"{c['config']}=" + (f"{c['us']:.0f}" if c["us"] is not None else "x")
+                                     for c in cands), flush=True)
+            for c in cands:
+                if c.get("error") and c["error"] != "out of time":
+                    print(f"    {c['config']}: {c['error']}", flush=True)
+        del w16, lin, op
+        torch.cuda.empty_cache()
+    return out
+
+
+def run_large(T, NF4Linear, deadline: float) -> list[dict]:
+    bf = torch.bfloat16
+    dev = DEVICE
+    out = []
+    for name, n, k, has_bias, m in LARGE_SHAPES:
+        w16 = torch.randn(n, k, device=dev, dtype=bf) * 0.02
+        b16 = torch.randn(n, device=dev, dtype=bf) * 0.1 if has_bias else None
+        lin = NF4Linear.from_weight(w16, b16, compute_dtype=bf)
+        op = lin._operand()
+        x = torch.randn(m, k, device=dev, dtype=bf)
+        g16 = event_time_us(lambda: F.linear(x, w16, b16))
+        w16_wall = wall_time_us(lambda: F.linear(x, w16, b16))
+        res = torch.empty(m, n, device=dev, dtype=bf)
+        T._launch(x, op, b16, res, T._dq(8))
+        ref = res.clone()
+        cands = []
+        for c in large_candidates(T):
+            if time.monotonic() > deadline:
+                cands.append(dict(config=label(c), error="out of time"))
+                continue
+            try:
+                T._launch(x, op, b16, res, c)
+                if not T.agrees(res, ref):
+                    cands.append(dict(config=label(c), error="differs from dequant + cuBLAS"))
+                    continue
+                g = event_time_us(lambda: T._launch(x, op, b16, res, c))
+                wall = wall_time_us(lambda: T._launch(x, op, b16, res, c))
+                cands.append(dict(config=label(c), gpu_us=g, wall_us=wall,
+                                  tflops=2 * m * n * k / (g * 1e-6) / 1e12))
+            except Exception as exc:
+                cands.append(dict(config=label(c), error=f"{type(exc).__name__}: {str(exc)[:160]}"))
+        out.append(dict(shape=name, M=m, N=n, K=k, bf16_gpu_us=g16, bf16_wall_us=w16_wall,
+                        bf16_tflops=2 * m * n * k / (g16 * 1e-6) / 1e12, candidates=cands))
+        print(f"{name:13s} M={m:5d}  bf16 gpu {g16:8.1f} us wall {w16_wall:8.1f} us "
+              f"({2 * m * n * k / (g16 * 1e-6) / 1e12:4.0f} TFLOP/s)", flush=True)
+        for c in cands:
+            if "gpu_us" in c:
+                print(f"    {c['config']:40s} gpu {c['gpu_us']:8.1f} us  wall {c['wall_us']:8.1f} us  "
+                      f"{c['tflops']:4.0f} TFLOP/s  x{g16 / c['gpu_us']:4.2f} of bf16", flush=True)
+            else:
+                print(f"    {c['config']:40s} {c['error']}", flush=True)
+        del w16, lin, op
+        torch.cuda.empty_cache()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", default="16,64", help="decode row counts (comma separated)")
+    ap.add_argument("--large", action="store_true", help="also the large-row paths (prefill, vision)")
+    ap.add_argument("--seconds", type=float, default=240.0, help="stop timing new candidates after this")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                                  "nf4_kernel_sweep.json"))
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        print("needs a CUDA GPU", file=sys.stderr)
+        return 2
+    from vlmserve.quant import triton_nf4 as T
+    from vlmserve.quant.linear import NF4Linear
+
+    os.environ.setdefault("VLMSERVE_NF4_SCRATCH_MIB", "256")  # the 256 MiB candidate needs the room
+    deadline = time.monotonic() + args.seconds
+    rows = [int(r) for r in args.rows.split(",") if r]
+    result = dict(machine=dict(gpu=torch.cuda.get_device_name(), torch=torch.__version__,
+                               triton=__import__("triton").__version__),
+                  command=" ".join(["python"] + sys.argv))
+    # with torch.inference_mode(): lin's buffers are plain tensors either way
+    result["decode"] = run_decode(T, NF4Linear, rows, deadline)
+    if args.large:
+        result["large"] = run_large(T, NF4Linear, deadline + 120)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
