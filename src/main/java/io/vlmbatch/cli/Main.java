@@ -20,6 +20,7 @@ import java.time.LocalDate;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import org.springframework.batch.core.repository.JobRepository;
 import org.springframework.boot.SpringApplication;
 import org.springframework.context.ConfigurableApplicationContext;
@@ -33,6 +34,8 @@ import org.springframework.context.ConfigurableApplicationContext;
 public final class Main {
     public static final int EXIT_FAILED = 1;
     public static final int EXIT_USAGE = 2;
+    /** The commands that start or resume a run: their output must be writable, and a lost database is resumed with restart. */
+    private static final Set<String> RUN_COMMANDS = Set.of("run", "restart", "retry");
     private static final String LOG_FILE_GIVEN = System.getProperty("logging.file.name", System.getenv("LOGGING_FILE_NAME"));
 
     private Main() {}
@@ -58,7 +61,7 @@ public final class Main {
                 params = new RunParameters(inv.date() == null ? LocalDate.now() : inv.date(), inv.params());
                 checkRendering(def, params);
                 // the export step runs last: an output it cannot write must stop the run before any inference
-                if (java.util.List.of("run", "restart", "retry").contains(inv.command()) && inv.executionId() == null) {
+                if (RUN_COMMANDS.contains(inv.command()) && inv.executionId() == null) {
                     OutputPaths.check(def, params);
                 }
             }
@@ -103,7 +106,7 @@ public final class Main {
         } catch (Exception e) {
             System.err.println("error: " + Errors.rootMessage(e));
             if (Errors.lostDatabase(e)) {
-                boolean run = java.util.List.of("run", "restart", "retry").contains(inv.command());
+                boolean run = RUN_COMMANDS.contains(inv.command());
                 System.err.println("the connection to PostgreSQL was lost; what was stored before is kept. Once the database answers again, "
                         + (run && inv.executionId() == null ? "resume the run with " + Commands.restartCommand(def, params) : "run the command again"));
             }
