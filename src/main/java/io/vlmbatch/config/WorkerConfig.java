@@ -68,13 +68,20 @@ public class WorkerConfig {
                 job -> RunKeys.definition(job.getJobParameters()).run().workerTimeout(), inference::jobEnded);
     }
 
+    /** Registered while the context is built, so it is listening before the flow's consumers first connect (at start). */
+    @Bean
+    BrokerConnectionReporter brokerConnectionReporter(ConnectionFactory connectionFactory, Environment env) {
+        BrokerConnectionReporter reporter = new BrokerConnectionReporter(
+                env.getProperty("spring.rabbitmq.host", "localhost") + ":" + env.getProperty("spring.rabbitmq.port", "5672"));
+        connectionFactory.addConnectionListener(reporter);
+        return reporter;
+    }
+
     @Bean
     IntegrationFlow partitionRequestsFromBroker(ConnectionFactory connectionFactory, Queue vlmPartitionQueue, PartitionWorker worker,
                                                 Environment env) {
         int consumers = env.getProperty("vlm.worker.concurrency", Integer.class, 2);
         if (consumers < 1 || consumers > 256) throw new IllegalArgumentException("vlm.worker.concurrency must be 1..256, got " + consumers);
-        connectionFactory.addConnectionListener(new BrokerConnectionReporter(
-                env.getProperty("spring.rabbitmq.host", "localhost") + ":" + env.getProperty("spring.rabbitmq.port", "5672")));
         return IntegrationFlow.from(Amqp.inboundAdapter(connectionFactory, vlmPartitionQueue)
                         .messageConverter(new PartitionRequestConverter(Set.of(InferWorkerConfig.STEP)))
                         .configureContainer(c -> c.concurrentConsumers(consumers)
