@@ -41,6 +41,9 @@ def decode_candidates(T, m: int):
                                                (128, 4, 3, 2, 2, True), (128, 8, 3, 4, 1, True),
                                                (64, 4, 3, 2, 4, False), (128, 4, 2, 2, 2, False)):
             extra.append(T._dot(bm, bn, warps, stages, r, lut, waves=waves, w_is_a=a))
+    for lut in (0, 1):
+        for bn, warps, stages, r, waves in ((64, 4, 3, 2, 4), (128, 4, 3, 2, 2), (32, 4, 3, 4, 8)):
+            extra.append(T._dot(bm, bn, warps, stages, r, lut, waves=waves, x_split=True))
     seen, out = set(), []
     for c in tuple(T.candidates(m)) + tuple(extra):
         if c not in seen:
@@ -53,13 +56,13 @@ def large_candidates(T):
     return [T._dq(8), T._dq(256), T._dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False),
             T._dot(128, 128, 8, 4, 2, 2, waves=1, w_is_a=False), T._dot(128, 64, 4, 3, 2, 2, waves=1, w_is_a=False),
             T._dot(64, 128, 4, 3, 2, 2, waves=1, w_is_a=True), T._dot(128, 128, 8, 3, 1, 1, waves=1, w_is_a=False),
-            T._dot(128, 256, 8, 3, 1, 2, waves=1, w_is_a=False)]
+            T._dot(128, 256, 8, 3, 1, 2, waves=1, w_is_a=False), T._dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False, x_split=True)]
 
 
 def label(c) -> str:
     if c.dequant:
         return f"dequant+cuBLAS {c.chunk_mib} MiB"
-    kind = f"dot/lut{c.lut}" if c.lut is not None else ("tiled" if c.tiled else "tc")
+    kind = f"dot/lut{c.lut}{'/xs' if c.x_split else ''}" if c.lut is not None else ("tiled" if c.tiled else "tc")
     return (f"{kind} {c.block_m}x{c.block_n} r{c.r} w{c.num_warps} s{c.num_stages} v{c.waves} "
             f"{'A' if c.w_is_a else 'B'}")
 
