@@ -496,7 +496,8 @@ TC_CONFIGS = {16: _tc_configs(16), 32: _tc_configs(32), 64: _tc_configs(64), 128
 # bound by launches). The fused kernel as a 128x128 tile was 10x slower than these on an H200: not a candidate.
 # The first takes the whole scratch (8 MiB by default, more with VLMSERVE_NF4_SCRATCH_MIB: one chunk per layer).
 DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (4096, 4, 2))
-LARGE_M_CONFIGS = DEQUANT_CONFIGS
+LARGE_M_CONFIGS = DEQUANT_CONFIGS + (_dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False),
+                                     _dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False, x_split=True))
 MAX_FUSED_M = 256
 
 _tuned: dict[tuple, Config] = {}
