@@ -7,7 +7,7 @@ events) and their wall time, host launches included (an eager prefill pays those
 checked against dequant + cuBLAS (triton_nf4.agrees); a candidate that differs or does not compile is listed, not
 timed. Prints one table per part and writes bench/results/nf4_kernel_sweep.json (or --out).
 
-    python bench/nf4_kernel_sweep.py [--rows 16,64] [--large] [--seconds 240]
+    python bench/nf4_kernel_sweep.py [--rows 16,64] [--large] [--ttft 8,256] [--seconds 240]
 """
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ def decode_candidates(T, m: int):
                                                (128, 4, 3, 2, 2, True), (128, 8, 3, 4, 1, True),
                                                (64, 4, 3, 2, 4, False), (128, 4, 2, 2, 2, False)):
             extra.append(T._dot(bm, bn, warps, stages, r, lut, waves=waves, w_is_a=a))
+    for lut in (0, 1):
+        for bn, warps, stages, r, waves in ((64, 4, 3, 2, 4), (128, 4, 3, 2, 2), (32, 4, 3, 4, 8)):
+            extra.append(T._dot(bm, bn, warps, stages, r, lut, waves=waves, x_split=True))
     seen, out = set(), []
     for c in tuple(T.candidates(m)) + tuple(extra):
         if c not in seen:
@@ -53,13 +56,13 @@ def large_candidates(T):
     return [T._dq(8), T._dq(256), T._dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False),
             T._dot(128, 128, 8, 4, 2, 2, waves=1, w_is_a=False), T._dot(128, 64, 4, 3, 2, 2, waves=1, w_is_a=False),
             T._dot(64, 128, 4, 3, 2, 2, waves=1, w_is_a=True), T._dot(128, 128, 8, 3, 1, 1, waves=1, w_is_a=False),
-            T._dot(128, 256, 8, 3, 1, 2, waves=1, w_is_a=False)]
+            T._dot(128, 256, 8, 3, 1, 2, waves=1, w_is_a=False), T._dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False, x_split=True)]
 
 
 def label(c) -> str:
     if c.dequant:
         return f"dequant+cuBLAS {c.chunk_mib} MiB"
-    kind = f"dot/lut{c.lut}" if c.lut is not None else ("tiled" if c.tiled else "tc")
+    kind = f"dot/lut{c.lut}{'/xs' if c.x_split else ''}" if c.lut is not None else ("tiled" if c.tiled else "tc")
     return (f"{kind} {c.block_m}x{c.block_n} r{c.r} w{c.num_warps} s{c.num_stages} v{c.waves} "
             f"{'A' if c.w_is_a else 'B'}")
 
@@ -158,6 +161,60 @@ def run_large(T, NF4Linear, deadline: float) -> list[dict]:
     return out
 
 
+@torch.inference_mode()
+def run_ttft(scratch_mibs: list[int]) -> list[dict]:
+    """A lone request's first token at full size (random weights), split into the vision tower and the decoder
+    prefill, eager as generate runs it: bf16, then NF4 with each scratch size (the large-row tuner picks its path
+    per shape on the first call, which the warm-up call pays)."""
+    from nf4_memory_speed import build, prompt
+
+    from vlmserve.gpu_timing import sync_time
+    from vlmserve.quant import chunked
+    from vlmserve.quant import triton_nf4 as T
+
+    dev = DEVICE
+    out = []
+
+    def parts(model, label: str) -> dict:
+        ids = prompt(1, dev)
+        pixels = torch.randn(1, 3, 1120, 1120, device=dev)
+        best = dict(vision_s=float("inf"), prefill_s=float("inf"), ttft_s=float("inf"))
+        for _ in range(4):  # the first call tunes and compiles
+            t0 = sync_time()
+            vis = model.encode_images(pixels)
+            t1 = sync_time()
+            embeds, positions = model.embed(ids, vis, None)
+            hidden = model.forward_embeds(embeds, positions, model.new_cache())
+            model.logits(hidden[:, -1]).argmax(-1)
+            t2 = sync_time()
+            best = dict(vision_s=min(best["vision_s"], t1 - t0), prefill_s=min(best["prefill_s"], t2 - t1),
+                        ttft_s=min(best["ttft_s"], t2 - t0))
+            del vis, embeds, hidden
+        row = dict(label=label, peak_allocated_gib=torch.cuda.max_memory_allocated() / 2 ** 30, **best)
+        print(f"{label:28s} vision {best['vision_s'] * 1e3:7.1f} ms  prefill {best['prefill_s'] * 1e3:7.1f} ms  "
+              f"TTFT {best['ttft_s'] * 1e3:7.1f} ms  peak {row['peak_allocated_gib']:.2f} GiB", flush=True)
+        return row
+
+    model, _, _ = build("bf16", dev)
+    out.append(parts(model, "bf16"))
+    del model
+    torch.cuda.empty_cache()
+    model, _, _ = build("nf4", dev)
+    for mib in scratch_mibs:
+        chunked._scratch.clear()
+        os.environ["VLMSERVE_NF4_SCRATCH_MIB"] = str(mib)
+        for key in [k for k in T._tuned if k[0] > T.MAX_FUSED_M]:
+            del T._tuned[key]
+        torch.cuda.reset_peak_memory_stats()
+        row = parts(model, f"nf4, {mib} MiB scratch")
+        row["large_m_paths"] = {f"{k[0]}x{k[1]}x{k[2]}": label(c) for k, c in T._tuned.items() if k[0] > T.MAX_FUSED_M}
+        print("    " + ", ".join(f"{k}: {v}" for k, v in row["large_m_paths"].items()), flush=True)
+        out.append(row)
+    del model
+    torch.cuda.empty_cache()
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default="16,64", help="decode row counts (comma separated)")
@@ -165,6 +222,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=240.0, help="stop timing new candidates after this")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                   "nf4_kernel_sweep.json"))
+    ap.add_argument("--ttft", default="", help="also a lone request's TTFT split into vision and prefill: bf16, "
+                                               "then NF4 at these scratch sizes in MiB (comma separated)")
+    ap.add_argument("--skip-decode", action="store_true")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
@@ -179,9 +239,12 @@ def main() -> int:
                                triton=__import__("triton").__version__),
                   command=" ".join(["python"] + sys.argv))
     # with torch.inference_mode(): lin's buffers are plain tensors either way
-    result["decode"] = run_decode(T, NF4Linear, rows, deadline)
+    if not args.skip_decode:
+        result["decode"] = run_decode(T, NF4Linear, rows, deadline)
     if args.large:
         result["large"] = run_large(T, NF4Linear, deadline + 120)
+    if args.ttft:
+        result["ttft"] = run_ttft([int(v) for v in args.ttft.split(",")])
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)

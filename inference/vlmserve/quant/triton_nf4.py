@@ -286,8 +286,8 @@ def _nf4_dot_kernel(
     x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, lut_ptr, bias_ptr, out_ptr,
     M, N, K, stride_xm, SPLIT_K,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, R: tl.constexpr, IS_SPLIT: tl.constexpr,
-    W_IS_A: tl.constexpr, LUT: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr,
-    IEEE: tl.constexpr,
+    W_IS_A: tl.constexpr, LUT: tl.constexpr, X_SPLIT: tl.constexpr, DOUBLE_QUANT: tl.constexpr,
+    HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
 ):
     # One quant block (64 columns of K, one scale) at a time, R of them unrolled per loop step so Triton's
     # pipeliner (num_stages) keeps several steps' bytes in flight. Per block: a [BLOCK_N, 32] byte tile (32
@@ -317,6 +317,7 @@ def _nf4_dot_kernel(
     g_end = tl.minimum(g_begin + per_split, groups)
     w_row = packed_ptr + rn[:, None] * (K // 2) + rj[None, :]               # [BLOCK_N, 32]
     x_row = x_ptr + rm[:, None] * stride_xm + rj[None, :]                   # [BLOCK_M, 32]
+    x_row64 = x_ptr + rm[:, None] * stride_xm + tl.arange(0, 64)[None, :]   # [BLOCK_M, 64]
     s_row = rn * k_blocks
     dt = x_ptr.dtype.element_ty
     if W_IS_A:
@@ -341,8 +342,11 @@ def _nf4_dot_kernel(
                 w_hi = tl.load(lut_ptr + (wb >> 4)).to(dt)
                 w_lo = tl.load(lut_ptr + (wb & 15)).to(dt)
             xm = m_mask[:, None] & ok
-            x_even = tl.load(x_row + b * 64, mask=xm, other=0.0)
-            x_odd = tl.load(x_row + b * 64 + 32, mask=xm, other=0.0)
+            if X_SPLIT:  # x as it is: one contiguous load, even and odd columns split in registers
+                x_even, x_odd = tl.split(tl.reshape(tl.load(x_row64 + b * 64, mask=xm, other=0.0), (BLOCK_M, 32, 2)))
+            else:
+                x_even = tl.load(x_row + b * 64, mask=xm, other=0.0)
+                x_odd = tl.load(x_row + b * 64 + 32, mask=xm, other=0.0)
             if W_IS_A:
                 if LUT == 2:
                     if IEEE:
@@ -437,6 +441,7 @@ class Config:
     w_is_a: bool = True  # tensor-core kernel: the weight is the register (first) operand
     tiled: bool = False  # tensor-core path: _nf4_tiled_kernel (2-D tiles, R blocks' scales per load) instead
     lut: int | None = None  # tensor-core path: _nf4_dot_kernel with this decoding (see the kernel) instead
+    x_split: bool = False  # _nf4_dot_kernel: read x as it is and split even / odd columns in registers
 
     @property
     def dequant(self) -> bool:
@@ -455,8 +460,9 @@ def _tiled(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_
     return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, tiled=True)
 
 
-def _dot(bm: int, bn: int, warps: int, stages: int, r: int, lut: int, waves: int = 2, w_is_a: bool = True) -> Config:
-    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, lut=lut)
+def _dot(bm: int, bn: int, warps: int, stages: int, r: int, lut: int, waves: int = 2, w_is_a: bool = True,
+         x_split: bool = False) -> Config:
+    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, lut=lut, x_split=x_split)
 
 
 # Small N (qkv, dense) need more programs than N / BLOCK_N to hide latency: the waves=8 variants split K more.
@@ -477,7 +483,8 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
     return (_dq(4), _tc(bm, 128, 4, 1, 4), _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2),
             _tiled(bm, 128, 4, 2, 4), _tiled(bm, 64, 4, 3, 8, waves=4),
             _dot(bm, 64, 4, 3, 2, 1, waves=4), _dot(bm, 128, 4, 3, 2, 1), _dot(bm, 32, 4, 3, 4, 1, waves=8),
-            _dot(bm, 64, 4, 4, 4, 0), _dot(bm, 128, 8, 3, 4, 2, waves=1), _dot(bm, 64, 4, 3, 2, 1, waves=4, w_is_a=False))
+            _dot(bm, 64, 4, 4, 4, 0), _dot(bm, 128, 8, 3, 4, 2, waves=1), _dot(bm, 64, 4, 3, 2, 1, waves=4, w_is_a=False),
+            _dot(bm, 64, 4, 3, 2, 1, waves=4, x_split=True), _dot(bm, 128, 4, 3, 2, 1, x_split=True))
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
@@ -489,7 +496,8 @@ TC_CONFIGS = {16: _tc_configs(16), 32: _tc_configs(32), 64: _tc_configs(64), 128
 # bound by launches). The fused kernel as a 128x128 tile was 10x slower than these on an H200: not a candidate.
 # The first takes the whole scratch (8 MiB by default, more with VLMSERVE_NF4_SCRATCH_MIB: one chunk per layer).
 DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (4096, 4, 2))
-LARGE_M_CONFIGS = DEQUANT_CONFIGS
+LARGE_M_CONFIGS = DEQUANT_CONFIGS + (_dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False),
+                                     _dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False, x_split=True))
 MAX_FUSED_M = 256
 
 _tuned: dict[tuple, Config] = {}
@@ -605,7 +613,10 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
             raise ValueError(f"tensor-core tiles need block_m, block_n >= 16, got {cfg}")
         # per quant block: the 32 even columns, then the 32 odd ones (one small copy; the kernel loads both halves
         # as contiguous vectors)
-        xp = x.reshape(m, k_blocks, 32, 2).transpose(2, 3).contiguous()  # x may have any row stride
+        if cfg.x_split:
+            xp, stride_xm = x, x.stride(0)
+        else:
+            xp, stride_xm = x.reshape(m, k_blocks, 32, 2).transpose(2, 3).contiguous(), w.k  # any row stride
         if cfg.lut is not None:
             if cfg.lut == 1 and x.element_size() != 2:
                 raise ValueError("the byte-pair table holds 16-bit codes: not for float32")
@@ -613,8 +624,8 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
             grid = (triton.cdiv(w.n, cfg.block_n), triton.cdiv(m, cfg.block_m), split)
             _nf4_dot_kernel[grid](
                 xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, m, w.n,
-                w.k, w.k, split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
-                W_IS_A=cfg.w_is_a, LUT=cfg.lut, DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
+                w.k, stride_xm, split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
+                W_IS_A=cfg.w_is_a, LUT=cfg.lut, X_SPLIT=cfg.x_split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages,
             )
         elif cfg.tiled:
