@@ -14,6 +14,7 @@ const RUN_ID = /^[0-9]{1,18}$/;
 const ITEM_ID = /^[0-9]{1,18}$/;
 const DATE = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
 let timer = null;
+let navigation = 0;   // counts renders of a page: route() takes the next number
 
 class Html {
   constructor(text) { this.text = text; }
@@ -33,6 +34,15 @@ function html(strings, ...values) {
 function show(el, fragment) {
   if (!(fragment instanceof Html)) throw new TypeError('only html`` markup may be shown');
   el.innerHTML = fragment.text;
+}
+/**
+ * Draws a page unless a later render has begun since this one (turn) started: a page's fetches can answer
+ * after the user went elsewhere, and a stale page must not draw over the new one. False: stop, draw nothing.
+ */
+function drawPage(turn, fragment) {
+  if (turn !== navigation) return false;
+  show(view, fragment);
+  return true;
 }
 function csrf() {
   const m = document.cookie.match(/(?:^|; )XSRF-TOKEN=([^;]*)/);
@@ -55,14 +65,14 @@ function fail(e) {
   p.textContent = e && e.message ? e.message : String(e);
   view.prepend(p);
 }
-function notFound(what) {
-  show(view, html`<p id="not-found">Not found: <code>${what}</code></p>`);
+function notFound(turn, what) {
+  drawPage(turn, html`<p id="not-found">Not found: <code>${what}</code></p>`);
 }
 
 // ---------- jobs ----------
-async function jobsPage() {
+async function jobsPage(turn) {
   const jobs = await api('jobs');
-  show(view, html`<h1>Jobs</h1>
+  if (!drawPage(turn, html`<h1>Jobs</h1>
     <table id="jobs"><tr><th>Job</th><th>Schedule</th><th>Next run</th><th>Last run</th><th>Tasks</th><th>Run now</th></tr>
     ${jobs.map(j => j.error ? html`<tr><td>${j.name}</td><td colspan="5" class="error">${j.error}</td></tr>` : html`
       <tr data-job="${j.name}">
@@ -73,7 +83,7 @@ async function jobsPage() {
         <td>${j.tasks.join(', ')}</td>
         <td><input type="date" class="trigger-date"> <button class="trigger">Trigger</button></td>
       </tr>`)}
-    </table>`);
+    </table>`)) return;
   view.querySelectorAll('button.trigger').forEach(b => b.onclick = async () => {
     const tr = b.closest('tr');
     const date = tr.querySelector('.trigger-date').value;
@@ -85,11 +95,11 @@ async function jobsPage() {
 }
 
 // ---------- one job: grid of runs by logical date ----------
-async function jobPage(name) {
+async function jobPage(turn, name) {
   const [job, runs] = await Promise.all([api('jobs/' + encodeURIComponent(name)), api(`jobs/${encodeURIComponent(name)}/runs?limit=90`)]);
   const ordered = [...runs].reverse();
   const runHref = r => r.runId != null && RUN_ID.test(String(r.runId)) ? '#/run/' + r.runId : '#/job/' + encodeURIComponent(name);
-  show(view, html`<h1>${job.name}</h1>
+  if (!drawPage(turn, html`<h1>${job.name}</h1>
     <p class="muted">${job.schedule ? html`cron <code>${job.schedule}</code> (${job.timezone}) · next run ${when(job.nextRunAt)}` : 'no schedule: runs when triggered'}
       · tasks ${job.tasks.join(', ')}</p>
     <div class="grid" id="grid">${ordered.length ? ordered.map(r => html`<a class="cell s-${r.state}" title="${r.logicalDate + (r.params ? ' ' + r.params : '') + ': ' + r.state}"
@@ -121,7 +131,7 @@ async function jobPage(name) {
       <td>${r.startedAt || '—'}</td><td>${r.endedAt || '—'}</td>
       <td>${['failed', 'stopped'].includes(r.state) ? html`<button class="restart">Restart</button>` : ''}
           ${['running', 'queued', 'up_for_retry'].includes(r.state) && r.scheduleState ? html`<button class="secondary stop">Stop</button>` : ''}</td>
-    </tr>`)}</table>`);
+    </tr>`)}</table>`)) return;
   const act = what => async ev => {
     const tr = ev.target.closest('tr');
     try {
@@ -256,11 +266,11 @@ function showBackfill(box, r) {
 }
 
 // ---------- one run: progress, steps, failures ----------
-async function runPage(id) {
+async function runPage(turn, id) {
   const r = await api('runs/' + id);
   const c = r.counts;
   const pct = n => c.total ? (100 * n / c.total).toFixed(1) : 0;
-  show(view, html`<h1><a href="#/job/${encodeURIComponent(r.job)}">${r.job}</a> · ${r.logicalDate} ${r.params} ${badge(r.state)}</h1>
+  if (!drawPage(turn, html`<h1><a href="#/job/${encodeURIComponent(r.job)}">${r.job}</a> · ${r.logicalDate} ${r.params} ${badge(r.state)}</h1>
     <div class="progress" id="progress" title="${c.done} done, ${c.failed} failed of ${c.total}">
       <div class="done"></div><div class="failed"></div></div>
     <div class="stats">
@@ -292,7 +302,7 @@ async function runPage(id) {
     <h2>Executions</h2>
     <table><tr><th>Execution</th><th>Status</th><th>Started</th><th>Ended</th><th>Exit</th></tr>
       ${r.executions.map(e => html`<tr><td>${e.id}</td><td>${e.status}</td><td>${e.startedAt || ''}</td><td>${e.endedAt || ''}</td>
-        <td class="error">${(e.exitMessage || '').slice(0, 400)}</td></tr>`)}</table>`);
+        <td class="error">${(e.exitMessage || '').slice(0, 400)}</td></tr>`)}</table>`)) return;
   // widths through the CSS object model: the policy allows no style="" attribute
   view.querySelector('#progress .done').style.width = pct(c.done) + '%';
   view.querySelector('#progress .failed').style.width = pct(c.failed) + '%';
@@ -308,7 +318,7 @@ async function runPage(id) {
 }
 
 // ---------- one item: its answers across attempts and across the runs that held the same bytes ----------
-async function itemPage(runId, itemId) {
+async function itemPage(turn, runId, itemId) {
   const h = await api(`runs/${runId}/items/${itemId}/history`);
   const reusedFrom = a => a.reusedFromRun != null && RUN_ID.test(String(a.reusedFromRun))
     ? html` <span class="muted">reused from <a class="reused-from" href="#/run/${a.reusedFromRun}">run ${a.reusedFromRun}</a></span>` : '';
@@ -316,7 +326,7 @@ async function itemPage(runId, itemId) {
     ${list.map(a => html`<tr data-task="${a.task}"><td>${a.task}${a.replacedByAttempt != null ? html`<div class="muted">replaced by attempt ${a.replacedByAttempt}</div>` : ''}</td>
       <td>${a.status}</td><td><div class="text">${a.answer ?? ''}</div>${a.error ? html`<div class="error">${a.error}</div>` : ''}${reusedFrom(a)}</td>
       <td class="muted">${a.model || ''}</td><td class="muted">${when(a.answeredAt)}</td></tr>`)}</table>` : html`<p class="muted">none</p>`;
-  show(view, html`<h1><a href="#/run/${runId}">${h.job} · ${h.logicalDate}</a> · <span id="item-key">${h.itemKey}</span></h1>
+  if (!drawPage(turn, html`<h1><a href="#/run/${runId}">${h.job} · ${h.logicalDate}</a> · <span id="item-key">${h.itemKey}</span></h1>
     <p class="muted">${h.uri} · ${badge(h.status === 'done' ? 'success' : h.status === 'pending' ? 'queued' : 'failed')}
       · content hash <code>${h.contentHash ? h.contentHash.slice(0, 16) + '…' : 'not read yet'}</code></p>
     ${h.error ? html`<p class="error">${h.error}</p>` : ''}
@@ -325,7 +335,7 @@ async function itemPage(runId, itemId) {
     <h2>Other runs with the same bytes (${h.otherRuns.length})</h2>
     ${h.otherRuns.length ? html`<div id="other-runs">${h.otherRuns.map(o => html`<div class="other-run">
       <h3><a href="#/run/${o.runId}/item/${o.itemId}">${o.job} · ${o.logicalDate} · ${o.itemKey}</a> ${badge(o.status === 'done' ? 'success' : o.status === 'pending' ? 'queued' : 'failed')}</h3>
-      ${answers(o.answers)}</div>`)}</div>` : html`<p class="muted" id="other-runs">none: no other run held these bytes</p>`}`);
+      ${answers(o.answers)}</div>`)}</div>` : html`<p class="muted" id="other-runs">none: no other run held these bytes</p>`}`)) return;
 }
 
 /** Items, documents, pages and skipped members, for a run that had documents or archives. */
@@ -367,31 +377,31 @@ function documentCard(runId, it) {
 }
 
 // ---------- a document's pages ----------
-async function documentPage(id, item, params) {
+async function documentPage(turn, id, item, params) {
   const q = new URLSearchParams(params);
   const pageText = q.get('page') || '0';
-  if (!/^[0-9]{1,6}$/.test(pageText)) return notFound('page ' + pageText);
+  if (!/^[0-9]{1,6}$/.test(pageText)) return notFound(turn, 'page ' + pageText);
   const page = +pageText, size = 24;
   const r = await api('runs/' + id);
   const data = await api(`runs/${id}/documents/${encodeURIComponent(item)}?page=${page}&size=${size}`);
   const name = data.items.length ? data.items[0].itemKey.replace(/#p[0-9]+$/, '') : '';
   const pages = Math.max(1, Math.ceil(data.total / size));
-  show(view, html`<h1><a href="#/run/${id}">${r.job} · ${r.logicalDate}</a> · <a id="back" href="#/run/${id}/results">results</a></h1>
+  if (!drawPage(turn, html`<h1><a href="#/run/${id}">${r.job} · ${r.logicalDate}</a> · <a id="back" href="#/run/${id}/results">results</a></h1>
     <h2 id="document-name">${name}</h2>
     <p class="muted" id="total">${plural(data.total, 'page', 'pages')}</p>
     <div class="cards" id="cards">${data.items.map(it => itemCard(id, it, 'page ' + it.page))}</div>
     <div class="row"><button class="secondary" id="prev" ${page === 0 ? 'disabled' : ''}>← previous</button>
       <span>${pages > 1 ? `pages ${page * size + 1}–${Math.min(data.total, (page + 1) * size)} of ${data.total}` : ''}</span>
-      <button class="secondary" id="next" ${page + 1 >= pages ? 'disabled' : ''}>next →</button></div>`);
+      <button class="secondary" id="next" ${page + 1 >= pages ? 'disabled' : ''}>next →</button></div>`)) return;
   const go = p => { location.hash = `#/run/${id}/document/${encodeURIComponent(item)}?page=${p}`; };
   document.getElementById('prev').onclick = () => go(page - 1);
   document.getElementById('next').onclick = () => go(page + 1);
 }
 
-async function galleryPage(id, params) {
+async function galleryPage(turn, id, params) {
   const q = new URLSearchParams(params);
   const pageText = q.get('page') || '0';
-  if (!/^[0-9]{1,6}$/.test(pageText)) return notFound('page ' + pageText);
+  if (!/^[0-9]{1,6}$/.test(pageText)) return notFound(turn, 'page ' + pageText);
   const page = +pageText, size = 24;
   const r = await api('runs/' + id);
   const filter = new URLSearchParams();
@@ -399,7 +409,7 @@ async function galleryPage(id, params) {
   const data = await api(`runs/${id}/results?page=${page}&size=${size}&${filter}`);
   const pages = Math.max(1, Math.ceil(data.total / size));
   const images = data.total - (data.documents || 0);
-  show(view, html`<h1><a href="#/run/${id}">${r.job} · ${r.logicalDate}</a> · results</h1>
+  if (!drawPage(turn, html`<h1><a href="#/run/${id}">${r.job} · ${r.logicalDate}</a> · results</h1>
     <form class="row" id="filters">
       <select name="status"><option value="">any status</option>${['done', 'failed', 'pending'].map(s => html`<option ${q.get('status') === s ? 'selected' : ''}>${s}</option>`)}</select>
       <select name="task"><option value="">any task</option>${r.tasks.map(t => html`<option ${q.get('task') === t ? 'selected' : ''}>${t}</option>`)}</select>
@@ -411,7 +421,7 @@ async function galleryPage(id, params) {
     <div class="cards" id="cards">${data.items.length ? data.items.map(it => it.document ? documentCard(id, it)
       : itemCard(id, it, it.itemKey, q.get('task'))) : html`<p class="muted">no images match</p>`}</div>
     <div class="row"><button class="secondary" id="prev" ${page === 0 ? 'disabled' : ''}>← previous</button>
-      <span>page ${page + 1} of ${pages}</span><button class="secondary" id="next" ${page + 1 >= pages ? 'disabled' : ''}>next →</button></div>`);
+      <span>page ${page + 1} of ${pages}</span><button class="secondary" id="next" ${page + 1 >= pages ? 'disabled' : ''}>next →</button></div>`)) return;
   const go = p => {
     const f = new URLSearchParams(new FormData(document.getElementById('filters')));
     [...f.keys()].forEach(k => { if (!f.get(k)) f.delete(k); });
@@ -426,9 +436,9 @@ async function galleryPage(id, params) {
 // ---------- playground ----------
 const pg = { session: null, busy: false };
 
-async function playgroundPage() {
+async function playgroundPage(turn) {
   const templates = await api('playground/templates');
-  show(view, html`<h1>Playground</h1>
+  if (!drawPage(turn, html`<h1>Playground</h1>
     <div class="pg">
       <div>
         <input type="file" id="upload" accept="image/*">
@@ -442,7 +452,7 @@ async function playgroundPage() {
         <textarea id="question" placeholder="Ask about the image"></textarea>
         <div class="row"><button id="ask" ${pg.session ? '' : 'disabled'}>Ask</button><span class="muted" id="pg-status"></span></div>
       </div>
-    </div>`);
+    </div>`)) return;
   const chat = document.getElementById('chat');
   if (pg.session) {
     const s = await api('playground/sessions/' + encodeURIComponent(pg.session.id)).catch(() => null);
@@ -535,21 +545,22 @@ function refreshLater(ms) {
 // Route parameters are checked against what a job name or run id can be before anything uses them.
 async function route() {
   clearTimeout(timer);
+  const turn = ++navigation;
   const hash = location.hash.replace(/^#/, '') || '/';
   const cut = hash.indexOf('?');
   const [path, query] = cut < 0 ? [hash, ''] : [hash.slice(0, cut), hash.slice(cut + 1)];
   try {
     const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
-    if (parts.length === 0) await jobsPage();
-    else if (parts[0] === 'job' && parts.length === 2 && JOB_NAME.test(parts[1])) await jobPage(parts[1]);
-    else if (parts[0] === 'run' && parts.length === 3 && parts[2] === 'results' && RUN_ID.test(parts[1])) await galleryPage(parts[1], query);
-    else if (parts[0] === 'run' && parts.length === 4 && parts[2] === 'document' && RUN_ID.test(parts[1]) && RUN_ID.test(parts[3])) await documentPage(parts[1], parts[3], query);
-    else if (parts[0] === 'run' && parts.length === 2 && RUN_ID.test(parts[1])) await runPage(parts[1]);
-    else if (parts[0] === 'run' && parts.length === 4 && parts[2] === 'item' && RUN_ID.test(parts[1]) && ITEM_ID.test(parts[3])) await itemPage(parts[1], parts[3]);
-    else if (parts[0] === 'playground' && parts.length === 1) await playgroundPage();
-    else notFound('/' + parts.join('/'));
+    if (parts.length === 0) await jobsPage(turn);
+    else if (parts[0] === 'job' && parts.length === 2 && JOB_NAME.test(parts[1])) await jobPage(turn, parts[1]);
+    else if (parts[0] === 'run' && parts.length === 3 && parts[2] === 'results' && RUN_ID.test(parts[1])) await galleryPage(turn, parts[1], query);
+    else if (parts[0] === 'run' && parts.length === 4 && parts[2] === 'document' && RUN_ID.test(parts[1]) && RUN_ID.test(parts[3])) await documentPage(turn, parts[1], parts[3], query);
+    else if (parts[0] === 'run' && parts.length === 2 && RUN_ID.test(parts[1])) await runPage(turn, parts[1]);
+    else if (parts[0] === 'run' && parts.length === 4 && parts[2] === 'item' && RUN_ID.test(parts[1]) && ITEM_ID.test(parts[3])) await itemPage(turn, parts[1], parts[3]);
+    else if (parts[0] === 'playground' && parts.length === 1) await playgroundPage(turn);
+    else notFound(turn, '/' + parts.join('/'));
   } catch (e) {
-    show(view, html``);
+    if (!drawPage(turn, html``)) return;
     fail(e);
   }
 }

@@ -212,6 +212,64 @@ class WebUiIT {
         shot("6-playground");
     }
 
+    /**
+     * A page left while its answers are on the way draws nothing: the results gallery is asked for and, once
+     * its render has begun (its first fetch sent), the user goes on to the jobs page. Whatever order the
+     * answers then come in, once every fetch of both pages has been answered the jobs page is shown and the
+     * gallery never drew, not even for a moment (a MutationObserver watches the view throughout).
+     */
+    @Test
+    void aPageLeftWhileItsAnswersAreOnTheWayNeverDrawsOverTheNextOne() throws Exception {
+        long runId = -1;
+        for (var r : serve.get("api/jobs/gallery/runs")) {
+            if (r.path("state").asString().equals("success")) runId = r.path("runId").asLong();
+        }
+        assertThat(runId).as("a finished run of the gallery job").isPositive();
+        browser.get(serve.base + "#/playground");
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.id("upload")));
+        @SuppressWarnings("unchecked")
+        var seen = (java.util.Map<String, Object>) ((JavascriptExecutor) browser).executeAsyncScript("""
+                const done = arguments[arguments.length - 1];
+                const view = document.getElementById('view');
+                let galleryDrawn = false;
+                const watch = new MutationObserver(() => { if (view.querySelector('#cards')) galleryDrawn = true; });
+                watch.observe(view, { childList: true, subtree: true });
+                // every fetch and body read of the pages, to know when all their answers are in
+                const pending = [], fetch0 = window.fetch, json0 = Response.prototype.json, text0 = Response.prototype.text;
+                const track = p => { pending.push(p); return p; };
+                window.fetch = (...a) => track(fetch0(...a));
+                Response.prototype.json = function () { return track(json0.call(this)); };
+                Response.prototype.text = function () { return track(text0.call(this)); };
+                const answered = async () => {
+                  for (;;) {
+                    const n = pending.length;
+                    await Promise.allSettled(pending);
+                    await new Promise(r => setTimeout(r, 0)); // the pages' continuations run before this task
+                    if (pending.length === n) return;
+                  }
+                };
+                // listeners run in the order added: the app's route() has begun each page when these run
+                window.addEventListener('hashchange', () => {
+                  window.addEventListener('hashchange', async () => {
+                    await answered();
+                    watch.disconnect();
+                    window.fetch = fetch0;
+                    Response.prototype.json = json0;
+                    Response.prototype.text = text0;
+                    done({ galleryDrawn, fetches: pending.length, hash: location.hash,
+                           jobs: view.querySelector('#jobs') !== null, cards: view.querySelector('#cards') !== null });
+                  }, { once: true });
+                  location.hash = '#/';
+                }, { once: true });
+                location.hash = arguments[0];
+                """, "#/run/" + runId + "/results");
+        assertThat(seen).as("the gallery's fetches and the jobs page's were all answered").containsEntry("hash", "#/")
+                .containsEntry("jobs", true).containsEntry("cards", false).containsEntry("galleryDrawn", false);
+        assertThat(((Number) seen.get("fetches")).intValue()).as("the gallery's two fetches and body reads (its render ran to its end) and the jobs page's one").isGreaterThanOrEqualTo(6);
+        assertThat(browser.findElement(By.id("jobs")).getText()).contains("gallery");
+        assertThat(browser.findElements(By.id("cards"))).isEmpty();
+    }
+
     Object js(String script, Object... args) {
         return ((JavascriptExecutor) browser).executeScript(script, args);
     }
