@@ -29,6 +29,8 @@ import org.springframework.integration.support.MessageBuilder;
  * partition was lost MAX_LOSSES times, marks it FAILED so the run ends FAILED and `restart` resumes it.
  * It also sends again a partition that no worker ever took while the queue is empty: its request was lost
  * with the broker. A request sent twice is harmless: a worker runs a partition only after claiming it.
+ * Each round it also closes the claims of partitions that ended without their worker recording it, so the
+ * run's worker page shows them settled while the other partitions go on.
  */
 public final class WatchedPartitionHandler extends MessageChannelPartitionHandler {
     private static final Logger log = LoggerFactory.getLogger(WatchedPartitionHandler.class);
@@ -72,16 +74,17 @@ public final class WatchedPartitionHandler extends MessageChannelPartitionHandle
         } finally {
             watch.shutdownNow();
             try {
-                int settled = store.settleEnded(ids);
-                if (settled > 0) log.info("{} partitions ended without their worker recording it (killed just after?): closed", settled);
+                settleEnded(ids);
             } catch (RuntimeException e) {
                 log.warn("could not close the claims of ended partitions: {}", e.toString());
             }
         }
     }
 
-    private void check(List<Long> ids, Map<Long, Long> unclaimedSince) {
+    /** One round of the watch; package-private so that a test runs a round without waiting for its timer. */
+    void check(List<Long> ids, Map<Long, Long> unclaimedSince) {
         try {
+            settleEnded(ids);
             for (Long id : store.takeLost(ids, workerTimeout)) {
                 int losses = store.losses(id);
                 if (losses >= MAX_LOSSES) {
@@ -108,6 +111,11 @@ public final class WatchedPartitionHandler extends MessageChannelPartitionHandle
             // the broker or the database may be briefly away; the next round tries again
             log.warn("checking the remote partitions failed (retrying): {}", e.toString());
         }
+    }
+
+    private void settleEnded(List<Long> ids) {
+        int settled = store.settleEnded(ids);
+        if (settled > 0) log.info("{} partitions ended without their worker recording it (killed just after, or about to record it): closed", settled);
     }
 
     private void send(long stepExecutionId) {

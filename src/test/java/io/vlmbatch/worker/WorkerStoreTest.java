@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.vlmbatch.config.CoreConfig;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -16,6 +17,7 @@ import org.springframework.batch.core.job.parameters.JobParametersBuilder;
 import org.springframework.batch.core.repository.JobRepository;
 import org.springframework.batch.core.step.StepExecution;
 import org.springframework.batch.infrastructure.item.ExecutionContext;
+import org.springframework.integration.core.MessagingTemplate;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.test.context.junit.jupiter.SpringJUnitConfig;
@@ -148,5 +150,36 @@ class WorkerStoreTest {
         assertThat(jdbc.queryForObject("SELECT status FROM vlm_partition_run WHERE step_execution_id = ?", String.class, running))
                 .isEqualTo("RUNNING");
         assertThat(store.settleEnded(List.of(ended, running))).as("settled once").isZero();
+    }
+
+    /** The manager's watch closes such a claim in its next round, while the run's other partitions go on. */
+    @Test
+    void aRoundOfTheManagersWatchClosesTheClaimOfAPartitionThatEndedWhileTheRunGoesOn() {
+        WorkerStore store = store();
+        store.register("w9", "host-a", 909);
+        List<StepExecution> parts = partitions(2);
+        long ended = parts.get(0).getId(), running = parts.get(1).getId();
+        store.claim(ended, "w9", TIMEOUT, h -> false);
+        store.claim(running, "w9", TIMEOUT, h -> false);
+        StepExecution done = repository.getStepExecution(ended);
+        done.setStatus(BatchStatus.COMPLETED);
+        done.setWriteCount(4);
+        done.setEndTime(java.time.LocalDateTime.now());
+        repository.update(done);
+        // nothing is lost or unclaimed here, so the round sends no request (the template has no channel)
+        WatchedPartitionHandler handler = new WatchedPartitionHandler(store, repository, new MessagingTemplate(), "infer-worker",
+                TIMEOUT, 2, Duration.ofSeconds(1), () -> 0);
+
+        handler.check(List.of(ended, running), new HashMap<>());
+
+        assertThat(jdbc.queryForMap("SELECT status, items, ended_at IS NOT NULL AS closed FROM vlm_partition_run WHERE step_execution_id = ?", ended))
+                .containsEntry("status", "COMPLETED").containsEntry("items", 4L).containsEntry("closed", true);
+        assertThat(jdbc.queryForObject("SELECT status FROM vlm_partition_run WHERE step_execution_id = ?", String.class, running))
+                .isEqualTo("RUNNING");
+        long runId = parts.getFirst().getJobExecution().getJobInstance().getInstanceId();
+        assertThat(store.workersOfRun(runId)).singleElement().satisfies(w -> {
+            assertThat(w.partitions()).as("the worker page counts the settled partition").isEqualTo(1);
+            assertThat(w.items()).isEqualTo(4);
+        });
     }
 }
