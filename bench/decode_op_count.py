@@ -35,8 +35,8 @@ def count(inference: Path) -> dict:
     model, _ = load_model(inference / "tests/data/glm4v-tiny-a", "cpu", "bfloat16")
     cfg = model.config
     cache = SlotKVCache(cfg.num_layers, 4, 256, cfg.n_kv_heads, cfg.head_dim, torch.bfloat16, torch.device("cpu"))
-    step = DecodeStep(model, SlotAttention(cache), 4, 256, cfg.pad_token_id, torch.device("cpu"), False)
-    step.ids[:2, 0] = 5
+    step = DecodeStep(model, SlotAttention(cache), 4, 256, torch.device("cpu"), False)
+    step.embeds[:2] = model.transformer.embedding.rows(torch.tensor([[5], [5]]))
     step.cache_pos[:2] = torch.tensor([3, 7])
 
     class Count(TorchDispatchMode):

@@ -35,7 +35,7 @@ from vlmserve.config import glm4v_9b
 from vlmserve.engine import Engine, EngineConfig, GenerationRequest, submit
 from vlmserve.engine.memory_plan import SMALL_CARD, small_card_config
 from vlmserve.model import GLM4V
-from vlmserve.weights import init_random
+from vlmserve.weights import init_random, place_embeddings
 
 GMASK, SOP, USER, ASSISTANT, BOI, PLACEHOLDER, EOI = 151331, 151333, 151336, 151337, 151339, 151329, 151340
 NEWLINE = 198
@@ -106,6 +106,7 @@ def build_model(quant: str):
     model = init_random(model, "cuda", torch.bfloat16, seed=0)
     if quant != "none":
         quantize_linears(model, quant)
+    place_embeddings(model, quant)  # where the loader puts the table for this quant
     return model, cfg
 
 

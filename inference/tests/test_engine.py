@@ -100,6 +100,35 @@ def test_batched_engine_matches_reference_greedy(model_tok, pixels, prefix_cache
         assert m.images_encoded.value == 3 and m.prefix_cache_hits.value == 0
 
 
+def test_embedding_table_in_host_memory_gives_the_same_tokens(tiny_dir, pixels):
+    """The lookup path of a table kept on the host (Embedding.keep_on_host: rows gathered there, only they
+    copied to the device) feeds prefill and decode the same rows. On CPU the "device" is the CPU too, so the
+    host path is forced by hand; the GPU machine runs it for real (bench/nf4_memory_speed.py, --quant nf4)."""
+    model, _ = load_model(tiny_dir, "cpu", "float32")
+    tok = Tokenizer.from_dir(tiny_dir)
+    table = model.transformer.embedding
+    table.rows_to = torch.device("cpu")
+    assert table.on_host
+    host_lookups = []
+    rows = table.rows
+    table.rows = lambda ids: host_lookups.append(ids.shape) or rows(ids)
+
+    def device_path(*_):
+        raise AssertionError("the device-table lookup ran")
+
+    table.word_embeddings.forward = device_path
+    engine = Engine(model, tok, EngineConfig(max_batch=2, slot_len=256)).start()
+    try:
+        reqs = requests(tok, pixels, 6)
+        got = run(engine, reqs)
+    finally:
+        engine.stop()
+    assert len(host_lookups) > len(reqs)  # prefills and decode steps
+    del table.rows, table.word_embeddings.forward
+    for r in reqs:
+        assert tokens(got[r.request_id]) == reference(model, r.prompt_ids, r.pixel_values, 6), r.request_id
+
+
 def test_prefix_kept_for_later_requests(model_tok, pixels):
     model, tok = model_tok
     engine = Engine(model, tok, EngineConfig(max_batch=4, slot_len=256)).start()

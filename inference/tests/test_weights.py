@@ -102,3 +102,15 @@ def test_nf4_quantize_on_load_matches_golden(fixture_dir, fixture_inputs):
 def test_unknown_quant_is_refused(fixture_dir):
     with pytest.raises(ValueError, match="unknown quant"):
         load_model(fixture_dir, "cpu", quant="int3")
+
+
+def test_place_embeddings_checks_its_choice_and_leaves_a_cpu_model_alone(tiny_dir):
+    import pytest
+
+    from vlmserve.weights import load_model, place_embeddings
+
+    model, _ = load_model(tiny_dir, "cpu", "float32", embeddings="host")
+    table = model.transformer.embedding
+    assert table.word_embeddings.weight.device.type == "cpu" and not table.on_host  # no device to spare: no-op
+    with pytest.raises(ValueError, match="embeddings must be one of"):
+        place_embeddings(model, "nf4", "gpu")

@@ -69,6 +69,11 @@ class GLM4V(nn.Module):
         self.image_tokens = ImageTokens(cfg)
 
     @property
+    def device(self) -> torch.device:
+        """The compute device (the embedding table may be kept in host memory: Embedding.keep_on_host)."""
+        return self.transformer.encoder.final_layernorm.weight.device
+
+    @property
     def vision(self) -> VisionTower:
         return self.transformer.vision
 

@@ -26,6 +26,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="keep layers matching this glob over the module path in 16-bit when quantizing "
                         "(repeatable; e.g. output_layer, vision, 'encoder.layers.3?.*')")
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
+    p.add_argument("--embeddings", choices=("auto", "device", "host"), default="auto",
+                   help="where the token-embedding table lives (auto: host memory with --quant nf4, which frees "
+                        "1.16 GiB of GPU memory at full size; the device otherwise)")
 
 
 @dataclass
@@ -49,5 +52,6 @@ def load_from_flags(args: argparse.Namespace, with_tokenizer: bool = True) -> Lo
     if args.model == "tiny-random":
         log.warning("using the TINY RANDOM model: its answers are random text, not GLM-4V")
     device = torch.device(args.device) if args.device else default_device()
-    model, config = load_model(model_dir, device, args.dtype, quant=args.quant, keep_16bit=args.keep_16bit)
+    model, config = load_model(model_dir, device, args.dtype, quant=args.quant, keep_16bit=args.keep_16bit,
+                               embeddings=args.embeddings)
     return LoadedModel(model, config, Tokenizer.from_dir(model_dir) if with_tokenizer else None, model_dir)

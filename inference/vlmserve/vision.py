@@ -47,12 +47,6 @@ class Attention(nn.Module):
         return self.dense(out.transpose(1, 2).reshape(B, L, -1))
 
 
-# Chunk rows on the dequantize-once path: a multiple of 64 and at least 512. At full size the memory-neutral size
-# would be 192 rows (34 chunks per image, GEMMs too small to fill the GPU: fc2's is 512 x 1792 tiles at 512 rows);
-# 512 holds 20 MB more than the 2048-token chunks' activations did (the batch-1 vision peak had ~57 MB below 8 GiB).
-DENSE_MIN_ROWS = 512
-
-
 class MLP(nn.Module):
     # fc1's output and its GELU for one 1120px image (6401 x 15360) are 2 x 197 MB in bf16, the largest
     # activation of the tower; tokens are independent here, so longer inputs go through in equal chunks of
@@ -86,21 +80,19 @@ class MLP(nn.Module):
 
     def _dense_mlp(self, x: torch.Tensor):
         """(the MLP on the weights dequantized once, tokens per chunk) for 4-bit fc1 / fc2: called chunk by chunk
-        they would dequantize each weight once per chunk (4x per 1120px image, at every layer). The chunks shrink
-        so that both 16-bit weights and one chunk's activations take about the memory a tokens_per_chunk chunk's
-        activations alone did (not below DENSE_MIN_ROWS rows)."""
+        they would dequantize each weight once per chunk (4x per 1120px image, at every layer). The chunks are
+        the 16-bit path's: the two 16-bit weights (110 MB at full size) fit beside them since the 4-bit model
+        keeps its embedding table in host memory (1.16 GiB; weights.place_embeddings), and smaller chunks made
+        GEMMs too small to fill the GPU."""
         w1, w2 = self.fc1.dense_weight(), self.fc2.dense_weight()
         dtype = self.fc1.compute_dtype
-        act_per_row = 2 * w1.shape[0] * w1.element_size()  # fc1's output and its GELU
-        free = self.tokens_per_chunk * act_per_row - (w1.numel() + w2.numel()) * w1.element_size()
-        rows = max(DENSE_MIN_ROWS, free // act_per_row // DENSE_MIN_ROWS * DENSE_MIN_ROWS)
         b1, b2 = self.fc1.bias, self.fc2.bias
 
         def mlp(h):
             y = F.linear(gelu(F.linear(h.to(dtype), w1, b1)), w2, b2)
             return y if y.dtype == h.dtype else y.to(h.dtype)
 
-        return mlp, rows
+        return mlp, self.tokens_per_chunk
 
     def _mlp(self, x):
         h = self.fc1(x)

@@ -117,8 +117,21 @@ def _quantizer(quant: str, keep_16bit):
     return (lambda name: should_quantize(name, keep_16bit)), NF4Linear.from_weight
 
 
-def load_model(model_dir, device=None, dtype="auto", quant: str = "none", keep_16bit=()):
-    """-> (GLM4V in eval mode on ``device``, ModelConfig)."""
+EMBEDDINGS_CHOICES = ("auto", "device", "host")
+
+
+def place_embeddings(model: GLM4V, quant: str, where: str = "auto") -> None:
+    """Keeps the token-embedding table in host memory when asked, and by default with nf4 on a GPU: the 4-bit
+    path is for small cards, where the table's 1.16 GiB (full size) is better spent on KV cache and on fewer,
+    larger dequantization chunks. No-op on CPU."""
+    if where not in EMBEDDINGS_CHOICES:
+        raise ValueError(f"embeddings must be one of {EMBEDDINGS_CHOICES}, got {where!r}")
+    if where == "host" or (where == "auto" and quant == "nf4"):
+        model.transformer.embedding.keep_on_host()
+
+
+def load_model(model_dir, device=None, dtype="auto", quant: str = "none", keep_16bit=(), embeddings: str = "auto"):
+    """-> (GLM4V in eval mode on ``device``, ModelConfig); the embedding table placed by `place_embeddings`."""
     model_dir = Path(model_dir)
     device = torch.device(device) if device is not None else default_device()
     dtype = dtype_for(device, dtype)
@@ -193,6 +206,7 @@ def load_model(model_dir, device=None, dtype="auto", quant: str = "none", keep_1
         detail = bnb.missing() if bnb is not None else {}
         raise CheckpointError(f"incomplete quantized layers: {sorted(pending)} {detail or ''}".strip())
     model.transformer.rotary.build(device)
+    place_embeddings(model, quant, embeddings)
     return model.eval().requires_grad_(False), cfg
 
 

@@ -26,7 +26,7 @@ def _bucket(n: int, buckets) -> int:
 
 
 class DecodeStep:
-    def __init__(self, model, attn: SlotAttention, n_slots: int, slot_len: int, pad_id: int,
+    def __init__(self, model, attn: SlotAttention, n_slots: int, slot_len: int,
                  device: torch.device, use_graphs: bool):
         self.model, self.attn = model, attn
         self.device = device
@@ -37,7 +37,10 @@ class DecodeStep:
             lens.append(s)
             s *= 2
         self.len_buckets = tuple(lens) + (slot_len,)
-        self.ids = torch.full((n_slots, 1), pad_id, dtype=torch.long, device=device)
+        # The token embeddings are looked up before the graph and copied into this buffer, which the graph reads:
+        # the table may live in host memory (Embedding.keep_on_host), out of a graph's reach.
+        self.embeds = torch.zeros((n_slots, 1, model.config.hidden_size), dtype=model.transformer.embedding
+                                  .word_embeddings.weight.dtype, device=device)
         self.positions = torch.zeros((n_slots, 1), dtype=torch.long, device=device)
         self.cache_pos = torch.zeros((n_slots,), dtype=torch.long, device=device)
         self._graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
@@ -45,28 +48,27 @@ class DecodeStep:
 
     def _forward(self, b: int, kv_len: int) -> torch.Tensor:
         self.attn.plan_decode(self.cache_pos[:b], kv_len)
-        embeds, positions = self.model.embed(self.ids[:b], None, self.positions[:b])
-        hidden = self.model.forward_embeds(embeds, positions, self.attn)
+        hidden = self.model.forward_embeds(self.embeds[:b], self.positions[:b], self.attn)
         return self.model.logits(hidden[:, -1])
 
     def run(self, ids: list[int], positions: list[int], cache_pos: list[int]) -> torch.Tensor:
         """Logits [n, vocab] for n running sequences sitting in slots 0..n-1."""
         n = len(ids)
         need = max(cache_pos) + 1
+        tokens = torch.tensor(ids)[:, None]
+        self.embeds[:n] = self.model.transformer.embedding.rows(tokens.pin_memory() if self.use_graphs else tokens)
         if not self.use_graphs:
-            self.ids[:n, 0] = torch.tensor(ids)
             self.positions[:n, 0] = torch.tensor(positions)
             self.cache_pos[:n] = torch.tensor(cache_pos)
             return self._forward(n, need)
         b = _bucket(n, self.batch_buckets)
         kv_len = _bucket(need, self.len_buckets)
-        staged = torch.tensor([ids, positions, cache_pos], dtype=torch.long).pin_memory()
+        staged = torch.tensor([positions, cache_pos], dtype=torch.long).pin_memory()
         staged = staged.to(self.device, non_blocking=True)
-        self.ids[:n, 0] = staged[0]
-        self.positions[:n, 0] = staged[1]
-        self.cache_pos[:n] = staged[2]
+        self.positions[:n, 0] = staged[0]
+        self.cache_pos[:n] = staged[1]
         # Rows n..b-1 are free slots: they write their (discarded) K/V at position 0 of a free slot.
-        self.ids[n:b] = self.ids[:1] * 0
+        self.embeds[n:b] = 0
         self.positions[n:b] = 0
         self.cache_pos[n:b] = 0
         graph = self._graphs.get((b, kv_len))

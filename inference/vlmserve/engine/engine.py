@@ -82,8 +82,7 @@ class Engine:
         self.cfg = model.config
         self.config = config or EngineConfig()
         self.metrics = metrics or EngineMetrics()
-        param = next(model.parameters())
-        self.device = param.device
+        self.device = model.device
         # The compute dtype; with NF4 the linear weights are packed bytes, the embeddings are not.
         self.dtype = model.transformer.embedding.word_embeddings.weight.dtype
         self.n_vision = self.cfg.n_vision_embeds
@@ -115,7 +114,7 @@ class Engine:
                                         prefix_entry_len(self.cfg))
         self.image_cache = LRU(c.image_cache_entries if c.prefix_cache else 0)
         self.attn = SlotAttention(self.cache)
-        self.decoder = DecodeStep(model, self.attn, n_slots, self.slot_len, self.cfg.pad_token_id,
+        self.decoder = DecodeStep(model, self.attn, n_slots, self.slot_len,
                                   self.device, c.cuda_graphs)
         self.max_waiting = c.max_waiting if c.max_waiting is not None else 4 * n_slots
         self.metrics.kv_slots.set(n_slots)
