@@ -13,6 +13,9 @@
 #             FP8's error)                                                                              180
 #   budget16  serve_throughput.py --quant nf4 --budget-gib 16: the memory plan, the KV slots it holds,
 #             images/s                                                                                  the rest
+#   sweep     nf4_kernel_sweep.py: every NF4 decode candidate at 16 and 64 rows on the decoder's shapes, the
+#             large-row paths (prefill, vision), and a lone request's first token split into vision and prefill,
+#             bf16 vs NF4 at 8 and 256 MiB of scratch (not in the default list)                            300
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
 # Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
@@ -63,8 +66,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|check) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|check|sweep) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -84,10 +87,13 @@ for p in "${PARTS[@]}"; do
             part budget16 0 VLMSERVE_NF4_SCRATCH_MIB=8 -- "$PY" bench/serve_throughput.py --quant nf4 \
                 --budget-gib 16 --concurrency 1 32 --images-per-client 1 --baseline-images 1 \
                 --three-task-concurrency 0 ;;
+        sweep)
+            part sweep 300 -- "$PY" bench/nf4_kernel_sweep.py --rows 16,64 --large --ttft 8,256 --seconds 140 \
+                --out "$OUT/nf4_kernel_sweep.json" ;;
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 check)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary
