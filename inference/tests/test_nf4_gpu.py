@@ -146,8 +146,8 @@ from tests.test_nf4_gpu import compare, tolerance_ok
 g = torch.Generator().manual_seed(0)
 cfgs = [T._tc(16, 16, 4, 1, 1), T._tc(16, 32, 4, 1, 2, waves=64), T._dq(1), T._tc(32, 16, 4, 1, 1, w_is_a=False),
         T._tc(16, 16, 4, 1, 4, waves=64), T._tc(16, 32, 4, 1, 4, w_is_a=False, waves=64),
-        T._tiled(16, 16, 4, 1, 2), T._tiled(32, 16, 4, 1, 1, w_is_a=False), T._tiled(16, 32, 4, 1, 4, waves=64),
-        T._dot(16, 16, 4, 1, 2, lut=0), T._dot(16, 32, 4, 1, 3, lut=1, waves=64),
+        T._dot(16, 16, 4, 1, 2, lut=0), T._dot(32, 16, 4, 1, 1, lut=0, w_is_a=False),
+        T._dot(16, 32, 4, 1, 4, lut=0, waves=64), T._dot(16, 32, 4, 1, 3, lut=1, waves=64),
         T._dot(32, 16, 4, 1, 2, lut=2, w_is_a=False), T._dot(16, 16, 4, 1, 1, lut=2, waves=64),
         T._dot(16, 32, 4, 1, 2, lut=1, x_split=True), T._dot(32, 16, 4, 1, 1, lut=0, w_is_a=False, x_split=True)]
 n_split = 0
@@ -169,7 +169,7 @@ print("ok")
 """
 
     def test_tensor_core_kernel_in_triton_interpreter():
-        """Every variant of the fused kernels, plain and tiled (operand order, blocks per step not dividing K,
+        """Every variant of the fused kernels (operand order, decodings, x read as it is, blocks per step not dividing K,
         split-K) against the fallback, on CPU. bf16 is left to the GPU test: Triton's interpreter has no bf16 dot."""
         pytest.importorskip("triton")
         inference = Path(__file__).resolve().parents[1]

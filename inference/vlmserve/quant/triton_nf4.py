@@ -7,9 +7,9 @@ next odd column. No 16-bit copy of a whole weight is ever written.
 Paths (picked by `nf4_matmul` from M, by timing candidates on first use):
 - M == 1: GEMV - CUDA-core FMAs on [BLOCK_N, R, 32] byte tiles (R quant blocks per step), dequantized in
   registers, split-K so that even N = 4096 fills the GPU (decode at batch 1: memory-bound, reads 1/4 of bf16);
-- 2 <= M <= 256 (batched decode, short prefills): the fused tensor-core kernel - each 64-wide quant block of the
-  weight tile is looked up in the NF4 table in registers and fed to tl.dot, so only the packed bytes and absmax
-  are read (no 16-bit weight anywhere), split-K when the tiles alone do not fill the GPU;
+- 2 <= M <= 256 (batched decode, short prefills): the fused tensor-core kernels (_nf4_tc_kernel, _nf4_dot_kernel) -
+  each 64-wide quant block of the weight tile is looked up in the NF4 table in registers and fed to tl.dot, so only
+  the packed bytes and absmax are read (no 16-bit weight anywhere), split-K when the tiles alone do not fill the GPU;
 - M > 256 (prefill, vision): dequantize W in row chunks into a shared scratch buffer and multiply each chunk with
   cuBLAS (vlmserve.quant.chunked): the weight is dequantized once per call and cuBLAS runs at full speed; large
   fused tiles compete in the tuning.
@@ -47,6 +47,55 @@ def _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk, mask,
     else:
         s = tl.load(absmax_ptr + blk, mask=mask, other=0.0)
     return s
+
+
+@triton.jit
+def _mma(w, x, acc, W_IS_A: tl.constexpr, IEEE: tl.constexpr):
+    """acc + the product of a dequantized weight tile w [BLOCK_N, K] and an x tile [BLOCK_M, K]: laid out
+    [BLOCK_N, BLOCK_M] (W_IS_A: the weight is the first operand, which Hopper's wgmma can take from registers) or
+    [BLOCK_M, BLOCK_N]. IEEE: float32 inputs multiplied exactly (no TF32)."""
+    if W_IS_A:
+        if IEEE:
+            acc = tl.dot(w, tl.trans(x), acc, input_precision="ieee")
+        else:
+            acc = tl.dot(w, tl.trans(x), acc)
+    else:
+        if IEEE:
+            acc = tl.dot(x, tl.trans(w), acc, input_precision="ieee")
+        else:
+            acc = tl.dot(x, tl.trans(w), acc)
+    return acc
+
+
+@triton.jit
+def _scale_cols(part, s, W_IS_A: tl.constexpr):
+    """part with each weight row's result multiplied by its scale s [BLOCK_N]."""
+    if W_IS_A:
+        part = part * s[:, None]
+    else:
+        part = part * s[None, :]
+    return part
+
+
+@triton.jit
+def _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A: tl.constexpr,
+                HAS_BIAS: tl.constexpr, IS_SPLIT: tl.constexpr):
+    """The tile into out [M, N] (plus the bias, in the output dtype), or into split pid_k's float32 partials
+    [SPLIT_K, M, N] (the reduce kernel adds the bias)."""
+    if W_IS_A:
+        out_mask = n_mask[:, None] & m_mask[None, :]
+        out_offs = rm[None, :] * N + rn[:, None]
+        if HAS_BIAS and not IS_SPLIT:
+            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[:, None]
+    else:
+        out_mask = m_mask[:, None] & n_mask[None, :]
+        out_offs = rm[:, None] * N + rn[None, :]
+        if HAS_BIAS and not IS_SPLIT:
+            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[None, :]
+    if IS_SPLIT:
+        tl.store(out_ptr + pid_k * M * N + out_offs, acc, mask=out_mask)
+    else:
+        tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
 
 
 @triton.jit
@@ -160,125 +209,10 @@ def _nf4_tc_kernel(
         x_odd = tl.reshape(tl.load(x_ptrs + s * (64 * R) + 32, mask=x_mask, other=0.0), (BLOCK_M, KB))
         w_hi = tl.reshape((tl.load(code_ptr + (wb >> 4).to(tl.int32)) * scale[:, :, None]).to(dt), (BLOCK_N, KB))
         w_lo = tl.reshape((tl.load(code_ptr + (wb & 15).to(tl.int32)) * scale[:, :, None]).to(dt), (BLOCK_N, KB))
-        if W_IS_A:
-            if IEEE:
-                acc = tl.dot(w_hi, tl.trans(x_even), acc, input_precision="ieee")
-                acc = tl.dot(w_lo, tl.trans(x_odd), acc, input_precision="ieee")
-            else:
-                acc = tl.dot(w_hi, tl.trans(x_even), acc)
-                acc = tl.dot(w_lo, tl.trans(x_odd), acc)
-        else:
-            if IEEE:
-                acc = tl.dot(x_even, tl.trans(w_hi), acc, input_precision="ieee")
-                acc = tl.dot(x_odd, tl.trans(w_lo), acc, input_precision="ieee")
-            else:
-                acc = tl.dot(x_even, tl.trans(w_hi), acc)
-                acc = tl.dot(x_odd, tl.trans(w_lo), acc)
+        acc = _mma(w_lo, x_odd, _mma(w_hi, x_even, acc, W_IS_A, IEEE), W_IS_A, IEEE)
         wb = wb_next
         scale = scale_next
-    if W_IS_A:
-        out_mask = n_mask[:, None] & m_mask[None, :]
-        out_offs = rm[None, :] * N + rn[:, None]
-        if HAS_BIAS and not IS_SPLIT:
-            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[:, None]
-    else:
-        out_mask = m_mask[:, None] & n_mask[None, :]
-        out_offs = rm[:, None] * N + rn[None, :]
-        if HAS_BIAS and not IS_SPLIT:
-            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[None, :]
-    if IS_SPLIT:
-        tl.store(out_ptr + pid_k * M * N + out_offs, acc, mask=out_mask)
-    else:
-        tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
-
-
-@triton.jit
-def _nf4_tiled_kernel(
-    x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, lut_ptr, bias_ptr, out_ptr,
-    M, N, K, stride_xm, SPLIT_K,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, R: tl.constexpr, IS_SPLIT: tl.constexpr,
-    W_IS_A: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
-):
-    # The same product as _nf4_tc_kernel in plain 2-D tiles (no 3-D tiles, no reshapes, so no layout
-    # conversions between the loads, the lookups and the dots), laid out for decode batches:
-    # - the loop walks groups of R quant blocks; a group's scales are one [BLOCK_N, R] load (R contiguous
-    #   scales per row) instead of one scattered load per block, and Triton's pipeliner (num_stages) keeps
-    #   the next groups' bytes in flight;
-    # - within a group, each quant block is a [BLOCK_N, 32] byte tile (32 contiguous bytes = one sector per
-    #   row); its nibbles are looked up in a 16-entry table already in the compute dtype (no per-weight
-    #   multiply or cast) and go straight into two dots against x's even and odd columns (x is permuted per
-    #   quant block, see _launch);
-    # - the block's scale multiplies the dot's [BLOCK_M, BLOCK_N] result, not each of the 64 x BLOCK_N weights:
-    #   at decode sizes (BLOCK_M = 16) 4x fewer multiplies, and the weight needs no float32 pass at all.
-    # Values differ from the fallback's round(code * absmax) only by where the rounding falls (float32 inputs:
-    # exact code, ieee dots), well inside the tuner's agreement check.
-    pid_n = tl.program_id(0)
-    pid_m = tl.program_id(1)
-    pid_k = tl.program_id(2)
-    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    rj = tl.arange(0, 32)
-    rr = tl.arange(0, R)
-    m_mask = rm < M
-    n_mask = rn < N
-    k_blocks = K // 64
-    groups = tl.cdiv(k_blocks, R)
-    per_split = tl.cdiv(groups, SPLIT_K)
-    g_begin = pid_k * per_split
-    g_end = tl.minimum(g_begin + per_split, groups)
-    w_row = packed_ptr + rn[:, None] * (K // 2) + rj[None, :]               # [BLOCK_N, 32]
-    x_row = x_ptr + rm[:, None] * stride_xm + rj[None, :]                   # [BLOCK_M, 32]
-    dt = lut_ptr.dtype.element_ty
-    if W_IS_A:
-        acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
-    else:
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    for g in range(g_begin, g_end):
-        blk = g * R + rr
-        b_mask = blk < k_blocks
-        scales = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset,
-                              rn[:, None] * k_blocks + blk[None, :], n_mask[:, None] & b_mask[None, :],
-                              DOUBLE_QUANT)                                 # [BLOCK_N, R]
-        for r in tl.static_range(R):
-            b = g * R + r
-            ok = b < k_blocks
-            wb = tl.load(w_row + b * 32, mask=n_mask[:, None] & ok, other=0)
-            w_hi = tl.load(lut_ptr + (wb >> 4).to(tl.int32)).to(dt)
-            w_lo = tl.load(lut_ptr + (wb & 15).to(tl.int32)).to(dt)
-            xm = m_mask[:, None] & ok
-            x_even = tl.load(x_row + b * 64, mask=xm, other=0.0).to(dt)
-            x_odd = tl.load(x_row + b * 64 + 32, mask=xm, other=0.0).to(dt)
-            s = tl.sum(tl.where(rr[None, :] == r, scales, 0.0), axis=1)           # [BLOCK_N]
-            if W_IS_A:
-                if IEEE:
-                    part = tl.dot(w_hi, tl.trans(x_even), input_precision="ieee")
-                    part = tl.dot(w_lo, tl.trans(x_odd), part, input_precision="ieee")
-                else:
-                    part = tl.dot(w_hi, tl.trans(x_even))
-                    part = tl.dot(w_lo, tl.trans(x_odd), part)
-                acc += part * s[:, None]
-            else:
-                if IEEE:
-                    part = tl.dot(x_even, tl.trans(w_hi), input_precision="ieee")
-                    part = tl.dot(x_odd, tl.trans(w_lo), part, input_precision="ieee")
-                else:
-                    part = tl.dot(x_even, tl.trans(w_hi))
-                    part = tl.dot(x_odd, tl.trans(w_lo), part)
-                acc += part * s[None, :]
-    if W_IS_A:
-        out_mask = n_mask[:, None] & m_mask[None, :]
-        out_offs = rm[None, :] * N + rn[:, None]
-        if HAS_BIAS and not IS_SPLIT:
-            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[:, None]
-    else:
-        out_mask = m_mask[:, None] & n_mask[None, :]
-        out_offs = rm[:, None] * N + rn[None, :]
-        if HAS_BIAS and not IS_SPLIT:
-            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[None, :]
-    if IS_SPLIT:
-        tl.store(out_ptr + pid_k * M * N + out_offs, acc, mask=out_mask)
-    else:
-        tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+    _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A, HAS_BIAS, IS_SPLIT)
 
 
 @triton.jit
@@ -347,52 +281,12 @@ def _nf4_dot_kernel(
             else:
                 x_even = tl.load(x_row + b * 64, mask=xm, other=0.0)
                 x_odd = tl.load(x_row + b * 64 + 32, mask=xm, other=0.0)
-            if W_IS_A:
-                if LUT == 2:
-                    if IEEE:
-                        acc = tl.dot(w_hi, tl.trans(x_even), acc, input_precision="ieee")
-                        acc = tl.dot(w_lo, tl.trans(x_odd), acc, input_precision="ieee")
-                    else:
-                        acc = tl.dot(w_hi, tl.trans(x_even), acc)
-                        acc = tl.dot(w_lo, tl.trans(x_odd), acc)
-                else:
-                    if IEEE:
-                        part = tl.dot(w_hi, tl.trans(x_even), input_precision="ieee")
-                        part = tl.dot(w_lo, tl.trans(x_odd), part, input_precision="ieee")
-                    else:
-                        part = tl.dot(w_hi, tl.trans(x_even))
-                        part = tl.dot(w_lo, tl.trans(x_odd), part)
-                    acc += part * s[:, None]
+            if LUT == 2:  # the weights carry their scale
+                acc = _mma(w_lo, x_odd, _mma(w_hi, x_even, acc, W_IS_A, IEEE), W_IS_A, IEEE)
             else:
-                if LUT == 2:
-                    if IEEE:
-                        acc = tl.dot(x_even, tl.trans(w_hi), acc, input_precision="ieee")
-                        acc = tl.dot(x_odd, tl.trans(w_lo), acc, input_precision="ieee")
-                    else:
-                        acc = tl.dot(x_even, tl.trans(w_hi), acc)
-                        acc = tl.dot(x_odd, tl.trans(w_lo), acc)
-                else:
-                    if IEEE:
-                        part = tl.dot(x_even, tl.trans(w_hi), input_precision="ieee")
-                        part = tl.dot(x_odd, tl.trans(w_lo), part, input_precision="ieee")
-                    else:
-                        part = tl.dot(x_even, tl.trans(w_hi))
-                        part = tl.dot(x_odd, tl.trans(w_lo), part)
-                    acc += part * s[None, :]
-    if W_IS_A:
-        out_mask = n_mask[:, None] & m_mask[None, :]
-        out_offs = rm[None, :] * N + rn[:, None]
-        if HAS_BIAS and not IS_SPLIT:
-            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[:, None]
-    else:
-        out_mask = m_mask[:, None] & n_mask[None, :]
-        out_offs = rm[:, None] * N + rn[None, :]
-        if HAS_BIAS and not IS_SPLIT:
-            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[None, :]
-    if IS_SPLIT:
-        tl.store(out_ptr + pid_k * M * N + out_offs, acc, mask=out_mask)
-    else:
-        tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+                part = _mma(w_lo, x_odd, _mma(w_hi, x_even, tl.zeros_like(acc), W_IS_A, IEEE), W_IS_A, IEEE)
+                acc += _scale_cols(part, s, W_IS_A)
+    _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A, HAS_BIAS, IS_SPLIT)
 
 
 @triton.jit
@@ -439,7 +333,6 @@ class Config:
     waves: int = 2  # split-K: aim for this many programs per SM (1 = no split unless the grid is tiny)
     chunk_mib: int = 0  # dequant + cuBLAS: rows dequantized per step, in MiB of the compute dtype
     w_is_a: bool = True  # tensor-core kernel: the weight is the register (first) operand
-    tiled: bool = False  # tensor-core path: _nf4_tiled_kernel (2-D tiles, R blocks' scales per load) instead
     lut: int | None = None  # tensor-core path: _nf4_dot_kernel with this decoding (see the kernel) instead
     x_split: bool = False  # _nf4_dot_kernel: read x as it is and split even / odd columns in registers
 
@@ -454,10 +347,6 @@ def _dq(mib: int) -> Config:
 
 def _tc(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_a: bool = True) -> Config:
     return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a)
-
-
-def _tiled(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_a: bool = True) -> Config:
-    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, tiled=True)
 
 
 def _dot(bm: int, bn: int, warps: int, stages: int, r: int, lut: int, waves: int = 2, w_is_a: bool = True,
@@ -476,12 +365,12 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
     the fused kernel, memory-bound at these sizes, in variants that differ in how many weight bytes are in flight
     (block_n x r) and how the K loop is split (the split count is a runtime argument: waves variants share one
     compiled kernel). Measured on an H200, Triton's software pipelining (num_stages > 1) made the fused kernel
-    5-8x slower than none (the kernel prefetches one step ahead itself). The tiled kernel has no prefetch of its
-    own: its variants leave the pipelining to Triton (num_stages 2-3, each stage R blocks' bytes in shared
-    memory: 16-64 KiB, so two programs still fit an SM); not yet timed on a GPU, so they only
-    compete (the tuner keeps whichever candidate is fastest and agrees with dequant + cuBLAS)."""
+    5-8x slower than none (the kernel prefetches one step ahead itself). The dot kernel has no prefetch of its
+    own: its variants leave the pipelining to Triton (num_stages 2-4), and differ in the nibble decoding (LUT) and
+    in whether x is read as it is (x_split); not yet timed on a GPU (bench/nf4_kernel_sweep.py times them all), so
+    they only compete (the tuner keeps whichever candidate is fastest and agrees with dequant + cuBLAS)."""
     return (_dq(4), _tc(bm, 128, 4, 1, 4), _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2),
-            _tiled(bm, 128, 4, 2, 4), _tiled(bm, 64, 4, 3, 8, waves=4),
+            _dot(bm, 128, 4, 2, 4, 0), _dot(bm, 64, 4, 3, 8, 0, waves=4),
             _dot(bm, 64, 4, 3, 2, 1, waves=4), _dot(bm, 128, 4, 3, 2, 1), _dot(bm, 32, 4, 3, 4, 1, waves=8),
             _dot(bm, 64, 4, 4, 4, 0), _dot(bm, 128, 8, 3, 4, 2, waves=1), _dot(bm, 64, 4, 3, 2, 1, waves=4, w_is_a=False),
             _dot(bm, 64, 4, 3, 2, 1, waves=4, x_split=True), _dot(bm, 128, 4, 3, 2, 1, x_split=True))
@@ -556,7 +445,7 @@ class NF4Operand:
         return t
 
     def lut(self, dtype: torch.dtype) -> torch.Tensor:
-        """The 16 code values in `dtype`, made once per dtype (the tiled kernel looks nibbles up in it)."""
+        """The 16 code values in `dtype`, made once per dtype (the dot kernel's LUT=0 looks nibbles up in it)."""
         luts = self.__dict__.setdefault("_luts", {})
         t = luts.get(dtype)
         if t is None:
@@ -626,14 +515,6 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
                 xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, m, w.n,
                 w.k, stride_xm, split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
                 W_IS_A=cfg.w_is_a, LUT=cfg.lut, X_SPLIT=cfg.x_split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
-                num_warps=cfg.num_warps, num_stages=cfg.num_stages,
-            )
-        elif cfg.tiled:
-            grid = (triton.cdiv(w.n, cfg.block_n), triton.cdiv(m, cfg.block_m), split)
-            _nf4_tiled_kernel[grid](
-                xp, w.packed, absmax, qabs, code2, nested, w.offset, w.lut(x.dtype), bias_arg, target, m, w.n,
-                w.k, w.k, split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
-                W_IS_A=cfg.w_is_a, DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages,
             )
         else:
