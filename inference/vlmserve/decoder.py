@@ -137,10 +137,12 @@ class Embedding(nn.Module):
         host (a synchronisation when they are on the GPU: callers that loop give host ids)."""
         if not self.on_host:
             return self.word_embeddings(ids.to(self.word_embeddings.weight.device, non_blocking=True))
-        looked_up = torch.nn.functional.embedding(ids.cpu(), self.word_embeddings.weight)
-        if torch.cuda.is_available():
-            looked_up = looked_up.pin_memory()
-        return looked_up.to(self.rows_to, non_blocking=True)
+        table = self.word_embeddings.weight
+        flat = ids.cpu().reshape(-1)
+        # gathered straight into pinned memory, so the copy to the device is asynchronous and the rows move once
+        rows = torch.empty((flat.numel(), table.shape[1]), dtype=table.dtype, pin_memory=torch.cuda.is_available())
+        torch.index_select(table, 0, flat, out=rows)
+        return rows.view(*ids.shape, table.shape[1]).to(self.rows_to, non_blocking=True)
 
     def forward(self, ids):
         return self.rows(ids)
