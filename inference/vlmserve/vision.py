@@ -68,7 +68,7 @@ class MLP(nn.Module):
         flat = x if not isinstance(x, torch.Tensor) else x.reshape(-1, shape[-1])
         mlp, rows = self._mlp, self.tokens_per_chunk
         if isinstance(self.fc1, NF4Linear) and isinstance(self.fc2, NF4Linear):
-            mlp, rows = self._dense_mlp(flat)
+            mlp = self._dense_mlp()
         size = -(-n // -(-n // rows))
         out = None
         for i in range(0, n, size):
@@ -78,8 +78,8 @@ class MLP(nn.Module):
             out[i:i + size] = y
         return out.view(*shape[:-1], out.shape[-1])
 
-    def _dense_mlp(self, x: torch.Tensor):
-        """(the MLP on the weights dequantized once, tokens per chunk) for 4-bit fc1 / fc2: called chunk by chunk
+    def _dense_mlp(self):
+        """The MLP on the weights dequantized once, for 4-bit fc1 / fc2: called chunk by chunk
         they would dequantize each weight once per chunk (4x per 1120px image, at every layer). The chunks are
         the 16-bit path's: the two 16-bit weights (110 MB at full size) fit beside them since the 4-bit model
         keeps its embedding table in host memory (1.16 GiB; weights.place_embeddings). The 512-row chunks used
@@ -93,7 +93,7 @@ class MLP(nn.Module):
             y = F.linear(gelu(F.linear(h.to(dtype), w1, b1)), w2, b2)
             return y if y.dtype == h.dtype else y.to(h.dtype)
 
-        return mlp, self.tokens_per_chunk
+        return mlp
 
     def _mlp(self, x):
         h = self.fc1(x)
