@@ -14,6 +14,7 @@ log = logging.getLogger("vlmserve.model")
 
 QUANT_CHOICES = ("none", "nf4", "fp8")
 DTYPE_CHOICES = ("auto", "bfloat16", "float16", "float32")
+EMBEDDINGS_CHOICES = ("auto", "device", "host")  # where the token-embedding table lives (weights.place_embeddings)
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -26,7 +27,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="keep layers matching this glob over the module path in 16-bit when quantizing "
                         "(repeatable; e.g. output_layer, vision, 'encoder.layers.3?.*')")
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
-    p.add_argument("--embeddings", choices=("auto", "device", "host"), default="auto",
+    p.add_argument("--embeddings", choices=EMBEDDINGS_CHOICES, default="auto",
                    help="where the token-embedding table lives (auto: host memory with --quant nf4, which frees "
                         "1.16 GiB of GPU memory at full size; the device otherwise)")
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from vlmserve.config import ModelConfig
 from vlmserve.model import GLM4V
+from vlmserve.model_flags import EMBEDDINGS_CHOICES
 
 # In the official state dict but not needed: with original_rope the rotary inv_freq is unused.
 IGNORED_KEYS = {"transformer.rotary_pos_emb.inv_freq"}
@@ -115,9 +116,6 @@ def _quantizer(quant: str, keep_16bit):
     except ImportError as e:
         raise RuntimeError(f"--quant nf4 needs the NF4 module vlmserve.quant, which is not available: {e}") from e
     return (lambda name: should_quantize(name, keep_16bit)), NF4Linear.from_weight
-
-
-EMBEDDINGS_CHOICES = ("auto", "device", "host")
 
 
 def place_embeddings(model: GLM4V, quant: str, where: str = "auto") -> None:
