@@ -250,9 +250,10 @@ def run_mode(mode: str, batches: list[int], new_tokens: int) -> dict:
     model, cfg, n_quant = build(mode, device)
     load_s = sync_time() - t0
     table = model.transformer.embedding
+    host = table.word_embeddings.weight
     res = dict(mode=mode, quantized_linears=n_quant, load_quantize_s=load_s,
                weights_gib=torch.cuda.memory_allocated() / GIB,
-               host_embeddings_gib=(table.word_embeddings.weight.numel() * 2 / GIB) if table.on_host else 0.0,
+               host_embeddings_gib=host.numel() * host.element_size() / GIB if table.on_host else 0.0,
                batches={})
     size = cfg.vision.image_size
     for b in batches:

@@ -226,7 +226,7 @@ def _nf4_dot_kernel(
     # One quant block (64 columns of K, one scale) at a time, R of them unrolled per loop step so Triton's
     # pipeliner (num_stages) keeps several steps' bytes in flight. Per block: a [BLOCK_N, 32] byte tile (32
     # contiguous bytes per weight row), its nibbles decoded in registers, two dots against x's even and odd
-    # columns (x comes permuted per quant block, see _launch), so nibbles are never interleaved.
+    # columns (x comes permuted per quant block, see _launch, unless X_SPLIT), so nibbles are never interleaved.
     # LUT selects the decoding (the table is passed in by _launch):
     #   0: a 16-entry table in the compute dtype, one lookup per nibble; the block's scale multiplies the dot's
     #      [BLOCK_M, BLOCK_N] result (at decode sizes far fewer multiplies than scaling every weight);
@@ -509,7 +509,7 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
         if cfg.lut is not None:
             if cfg.lut == 1 and x.element_size() != 2:
                 raise ValueError("the byte-pair table holds 16-bit codes: not for float32")
-            lut = (w.lut(x.dtype), w.pair_lut(x.dtype), w.code)[cfg.lut]
+            lut = w.pair_lut(x.dtype) if cfg.lut == 1 else w.code if cfg.lut == 2 else w.lut(x.dtype)
             grid = (triton.cdiv(w.n, cfg.block_n), triton.cdiv(m, cfg.block_m), split)
             _nf4_dot_kernel[grid](
                 xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, m, w.n,
