@@ -133,22 +133,11 @@ class WorkerStoreTest {
     @Test
     void aWorkerKilledBetweenItsPartitionsEndAndItsOwnRecordLeavesAClaimTheManagerCloses() {
         WorkerStore store = store();
-        store.register("w8", "host-a", 808);
-        List<StepExecution> parts = partitions(2);
+        List<StepExecution> parts = bothClaimedFirstEnded(store, "w8", 808, 9);
         long ended = parts.get(0).getId(), running = parts.get(1).getId();
-        store.claim(ended, "w8", TIMEOUT, h -> false);
-        store.claim(running, "w8", TIMEOUT, h -> false);
-        StepExecution done = repository.getStepExecution(ended);   // Batch recorded the end; the worker died before finish()
-        done.setStatus(BatchStatus.COMPLETED);
-        done.setWriteCount(9);
-        done.setEndTime(java.time.LocalDateTime.now());
-        repository.update(done);
 
         assertThat(store.settleEnded(List.of(ended, running))).as("only the ended partition's claim").isEqualTo(1);
-        assertThat(jdbc.queryForMap("SELECT status, items, ended_at IS NOT NULL AS closed FROM vlm_partition_run WHERE step_execution_id = ?", ended))
-                .containsEntry("status", "COMPLETED").containsEntry("items", 9L).containsEntry("closed", true);
-        assertThat(jdbc.queryForObject("SELECT status FROM vlm_partition_run WHERE step_execution_id = ?", String.class, running))
-                .isEqualTo("RUNNING");
+        assertClosedWhileTheOtherRuns(ended, 9, running);
         assertThat(store.settleEnded(List.of(ended, running))).as("settled once").isZero();
     }
 
@@ -156,30 +145,42 @@ class WorkerStoreTest {
     @Test
     void aRoundOfTheManagersWatchClosesTheClaimOfAPartitionThatEndedWhileTheRunGoesOn() {
         WorkerStore store = store();
-        store.register("w9", "host-a", 909);
-        List<StepExecution> parts = partitions(2);
+        List<StepExecution> parts = bothClaimedFirstEnded(store, "w9", 909, 4);
         long ended = parts.get(0).getId(), running = parts.get(1).getId();
-        store.claim(ended, "w9", TIMEOUT, h -> false);
-        store.claim(running, "w9", TIMEOUT, h -> false);
-        StepExecution done = repository.getStepExecution(ended);
-        done.setStatus(BatchStatus.COMPLETED);
-        done.setWriteCount(4);
-        done.setEndTime(java.time.LocalDateTime.now());
-        repository.update(done);
         // nothing is lost or unclaimed here, so the round sends no request (the template has no channel)
         WatchedPartitionHandler handler = new WatchedPartitionHandler(store, repository, new MessagingTemplate(), "infer-worker",
                 TIMEOUT, 2, Duration.ofSeconds(1), () -> 0);
 
         handler.check(List.of(ended, running), new HashMap<>());
 
-        assertThat(jdbc.queryForMap("SELECT status, items, ended_at IS NOT NULL AS closed FROM vlm_partition_run WHERE step_execution_id = ?", ended))
-                .containsEntry("status", "COMPLETED").containsEntry("items", 4L).containsEntry("closed", true);
-        assertThat(jdbc.queryForObject("SELECT status FROM vlm_partition_run WHERE step_execution_id = ?", String.class, running))
-                .isEqualTo("RUNNING");
+        assertClosedWhileTheOtherRuns(ended, 4, running);
         long runId = parts.getFirst().getJobExecution().getJobInstance().getInstanceId();
         assertThat(store.workersOfRun(runId)).singleElement().satisfies(w -> {
             assertThat(w.partitions()).as("the worker page counts the settled partition").isEqualTo(1);
             assertThat(w.items()).isEqualTo(4);
         });
+    }
+
+    /**
+     * Two partitions claimed by one new worker; Spring Batch has recorded the first one's end (COMPLETED, `items`
+     * written) but the worker has not: it died, or is about to record it.
+     */
+    private List<StepExecution> bothClaimedFirstEnded(WorkerStore store, String worker, long pid, int items) {
+        store.register(worker, "host-a", pid);
+        List<StepExecution> parts = partitions(2);
+        for (StepExecution p : parts) store.claim(p.getId(), worker, TIMEOUT, h -> false);
+        StepExecution done = repository.getStepExecution(parts.getFirst().getId());
+        done.setStatus(BatchStatus.COMPLETED);
+        done.setWriteCount(items);
+        done.setEndTime(java.time.LocalDateTime.now());
+        repository.update(done);
+        return parts;
+    }
+
+    private void assertClosedWhileTheOtherRuns(long ended, long items, long running) {
+        assertThat(jdbc.queryForMap("SELECT status, items, ended_at IS NOT NULL AS closed FROM vlm_partition_run WHERE step_execution_id = ?", ended))
+                .containsEntry("status", "COMPLETED").containsEntry("items", items).containsEntry("closed", true);
+        assertThat(jdbc.queryForObject("SELECT status FROM vlm_partition_run WHERE step_execution_id = ?", String.class, running))
+                .isEqualTo("RUNNING");
     }
 }
