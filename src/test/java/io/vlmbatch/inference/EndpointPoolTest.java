@@ -104,7 +104,10 @@ class EndpointPoolTest {
             // tasks of one image in flight together went to one endpoint: each endpoint got whole images
             assertThat(a.get() % 3).isZero();
             assertThat(b.get() % 3).isZero();
-            assertThat(client.endpointSummary()).contains("30 requests", "0 errors").contains("mean ");
+            // the summary counts what each endpoint really served (the split need not be even: fewest in flight
+            // decides, and 24 / 36 was seen under load)
+            assertThat(client.endpointSummary()).contains(a.get() + " requests, 0 errors", b.get() + " requests, 0 errors")
+                    .contains("mean ");
         }
     }
 
