@@ -148,3 +148,37 @@ def test_priority_must_not_break_admission_of_equal_priorities(model_tok):
         engine.stop()
     assert all(got[r.request_id][-1].finish_reason == "length" for r in reqs)
     assert [len(tokens(got[r.request_id])) for r in reqs] == [2] * 5
+
+
+def test_a_new_image_prompt_is_prefilled_in_one_pass(model_tok):
+    """The request that brings a new image is prefilled whole (prefix and its own text together); only a request
+    reusing that image's prefix needs a pass for its own text. Counted as forward passes over prompt tokens (a
+    decode step is one token per row)."""
+    model, tok = model_tok
+    passes = []
+    forward = model.forward_embeds
+
+    def counting(embeds, positions, attn, *args, **kw):
+        if embeds.shape[1] > 1:
+            passes.append(embeds.shape[:2])
+        return forward(embeds, positions, attn, *args, **kw)
+
+    model.forward_embeds = counting
+    engine = Engine(model, tok, EngineConfig(max_batch=4, slot_len=256, round_images=8)).start()
+    try:
+        px = [image(model, (30, 60 * i, 90)) for i in range(3)]
+        distinct = [image_request(tok, f"img{i}", px[i], f"new{i}", 3) for i in range(3)]
+        got = run(engine, distinct)
+        n_distinct = len(passes)
+        again = [image_request(tok, "again", px[0], "new0", 3)]
+        ids = build_prompt(tok, [{"role": "user", "content": "What text is in it?"}], True)
+        again.append(GenerationRequest("other-task", ids, px[1], "new1", 3, ignore_eos=True))
+        got.update(run(engine, again))
+    finally:
+        engine.stop()
+        del model.forward_embeds
+    assert n_distinct == 1 and passes[0][0] == 3, passes          # three whole prompts, one pass
+    assert len(passes) == 2 and passes[1][0] == 2, passes          # the reusers' own text only
+    assert passes[1][1] == max(len(model.image_tokens.split(r.prompt_ids)[1]) for r in again)
+    for r in distinct + again:
+        assert tokens(got[r.request_id]) == reference(model, r.prompt_ids, r.pixel_values, 3), r.request_id

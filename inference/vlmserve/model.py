@@ -120,7 +120,8 @@ class GLM4V(nn.Module):
         """Token embeddings with the image spliced in, and their rotary positions.
 
         input_ids [B, L]; vision_embeds [B, n, H] or None; position_ids [B, L] or None (0..L-1).
-        Returns (embeds [B, L', H], positions [B, L']) with L' = L + n - 3 when there is an image."""
+        Returns (embeds [B, L', H], positions [B, L']) with L' = L + n - 3 when there is an image, both on the
+        compute device, wherever the ids are."""
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [B, L], got {list(input_ids.shape)}")
         B, L = input_ids.shape
@@ -130,16 +131,18 @@ class GLM4V(nn.Module):
             raise ValueError(f"position_ids {list(position_ids.shape)} != input_ids {list(input_ids.shape)}")
         position_ids = position_ids.to(input_ids.device)
         tokens = self.transformer.embedding(input_ids)
+        to = tokens.device
         if vision_embeds is None:
-            return tokens, position_ids
+            return tokens, position_ids.to(to, non_blocking=True)
         if vision_embeds.shape[0] != B or vision_embeds.shape[1] != self.n_vision_embeds:
             raise ValueError(f"vision_embeds {list(vision_embeds.shape)} do not fit {B} rows of "
                              f"{self.n_vision_embeds} vectors (one image per row)")
-        in_image, vis_idx, text_src, pos_src = self._splice_plan(input_ids)
+        # The plan is made where the ids are: host ids (the engine's) cost the GPU no synchronisation for its check.
+        in_image, vis_idx, text_src, pos_src = (t.to(to, non_blocking=True) for t in self._splice_plan(input_ids))
         H = tokens.shape[-1]
         text = tokens.gather(1, text_src[..., None].expand(-1, -1, H))
-        vis = vision_embeds.to(tokens.dtype).to(tokens.device).gather(1, vis_idx[..., None].expand(-1, -1, H))
-        return torch.where(in_image[..., None], vis, text), position_ids.gather(1, pos_src)
+        vis = vision_embeds.to(tokens.dtype).to(to).gather(1, vis_idx[..., None].expand(-1, -1, H))
+        return torch.where(in_image[..., None], vis, text), position_ids.to(to, non_blocking=True).gather(1, pos_src)
 
     def expand_mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The [B, L] attention mask stretched over the spliced sequence (image span = 1)."""

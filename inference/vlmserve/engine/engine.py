@@ -5,9 +5,10 @@ Each scheduler round:
      (the rest wait; too many waiting -> Overloaded), so running sequences keep decoding and a new
      request waits for a few images, not for every queued one;
   2. prefill them as a batch: images not seen before go through the vision tower in micro-batches,
-     each distinct image prefix ([gMASK]<sop><|user|>\\n + image) is prefilled once and its KV copied
-     to every request that shares it (and kept for later ones), then the per-request text suffixes
-     are prefilled together and each request gets its first token;
+     each distinct image prefix ([gMASK]<sop><|user|>\\n + image) is prefilled once, together with the
+     text of the request that brought it, and its KV copied to every other request that shares it (and
+     kept for later ones); then those other requests' own texts are prefilled together, and each
+     request gets its first token;
   3. one decode step for every running sequence (CUDA-graph replay on GPU); finished sequences
      leave their slot at once, so the next round's waiting requests can take it.
 Results go out through each request's `sink` callback, called on this thread.
@@ -308,11 +309,15 @@ class Engine:
         splits = [_split(r, self.model.image_tokens) for r in reqs]
 
         if self.config.prefix_cache:
-            starts = self._prefill_prefixes(reqs, splits, slots)
+            starts, done = self._prefill_prefixes(reqs, splits, slots)
             position_after = self.model.image_tokens.position_after
-            rows = [(s.suffix_ids, position_after(len(s.prefix_ids)), st) for s, st in zip(splits, starts)]
-            with self.clock.phase("prefill_text"):
-                hidden_last = self._prefill_text(rows, slots)
+            rest = [i for i in range(len(reqs)) if i not in done]
+            if rest:
+                rows = [(splits[i].suffix_ids, position_after(len(splits[i].prefix_ids)), starts[i]) for i in rest]
+                with self.clock.phase("prefill_text"):
+                    text = self._prefill_text(rows, [slots[i] for i in rest])
+                done.update(zip(rest, text))
+            hidden_last = torch.stack([done[i] for i in range(len(reqs))])
         else:
             hidden_last = self._prefill_whole(reqs, slots)
 
@@ -347,9 +352,13 @@ class Engine:
                 self.image_cache.put(k, e)
         return out
 
-    def _prefill_prefixes(self, reqs, splits: list[_Split], slots: list[int]) -> list[int]:
-        """Puts every request's image prefix into its slot; returns where each suffix starts."""
+    def _prefill_prefixes(self, reqs, splits: list[_Split], slots: list[int]) -> tuple[list[int], dict]:
+        """Puts every request's image prefix into its slot. The request that computes a new prefix is prefilled
+        whole in that pass (prefix and its own text: causal, so the prefix's K/V are the same), which spares it a
+        second pass over the 40 layers for a few dozen tokens. Returns where each request's own text starts, and
+        the last hidden state of each request prefilled whole, by index."""
         starts = [0] * len(reqs)
+        whole: dict[int, torch.Tensor] = {}
         owner: dict[tuple, int] = {}           # prefix key -> index of the request that computes it
         for i, s in enumerate(splits):
             if s.key is None:
@@ -367,15 +376,19 @@ class Engine:
             with self.clock.phase("vision"):
                 vision = self._vision([reqs[i] for i in owner.values()])
             todo = list(owner.values())
-            per_row = self.prompt_len(splits[todo[0]].prefix_ids, True)
+            per_row = max(self.prompt_len(reqs[i].prompt_ids, True) for i in todo)
             step = max(1, self.config.prefill_tokens // per_row)
             for j in range(0, len(todo), step):
                 chunk = todo[j:j + step]
                 embeds, positions = self._embed_rows(
-                    [splits[i].prefix_ids for i in chunk], [vision[reqs[i].image_digest] for i in chunk])
+                    [reqs[i].prompt_ids for i in chunk], [vision[reqs[i].image_digest] for i in chunk])
                 self.attn.plan_prefill([slots[i] for i in chunk], [0] * len(chunk))
                 with self.clock.phase("prefill_prefix"):
-                    self.model.forward_embeds(embeds, positions, self.attn)
+                    hidden = self.model.forward_embeds(embeds, positions, self.attn)
+                    last = torch.tensor([self.prompt_len(reqs[i].prompt_ids, True) - 1 for i in chunk],
+                                        device=self.device)
+                    rows = hidden[torch.arange(len(chunk), device=self.device), last]
+                whole.update(zip(chunk, rows))
         for i, s in enumerate(splits):
             if s.key in owner:
                 starts[i] = self.prompt_len(s.prefix_ids, True)
@@ -383,7 +396,7 @@ class Engine:
                     self.cache.move(slots[owner[s.key]], slots[i], starts[i])
         for key, i in owner.items():
             self.prefix_store.save(key, self.cache, slots[i], starts[i])
-        return starts
+        return starts, whole
 
     def _embed_rows(self, id_rows: list[list[int]], vision: list[torch.Tensor] | None,
                     positions: list[list[int]] | None = None):
@@ -401,7 +414,7 @@ class Engine:
                 pos[b, :len(row)] = torch.tensor(positions[b])
             pos[b, len(row):] = pos[b, len(row) - 1] if row else 0
         v = torch.stack(vision) if vision else None
-        return self.model.embed(ids.to(self.device), v, pos.to(self.device))
+        return self.model.embed(ids, v, pos)   # host ids: no GPU synchronisation for the splice, none for a host table
 
     def _prefill_text(self, rows: list[tuple[list[int], int, int]], slots: list[int]) -> torch.Tensor:
         """Prefills each row's own tokens after its (already cached) prefix. rows: (ids, first unexpanded
