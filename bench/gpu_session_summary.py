@@ -8,6 +8,7 @@ as not measured, never guessed):
   serve_throughput_nf4.json      NF4 serving: lone request, concurrency 64
   serve_throughput_nf4_16gib.json  NF4 on a 16 GiB budget: KV slots, images/s
   serve_throughput_compare.json  bf16 and FP8 serving at 64 and 128, TTFT p50 at 64, FP8's error
+  serve_ttft_rounds.json         bf16 at 64: images/s and TTFT for each number of new images per prefill round
 Prints a markdown table (figure, measured, target, met) and writes it as JSON.
 """
 from __future__ import annotations
@@ -97,6 +98,15 @@ def summarize(d: Path) -> list[dict]:
     bf16_best = max((r["images_per_s"] for r in runs if r.get("model") == "bf16"), default=None)
     add("bf16 c=64 throughput / best", _ratio(b64["images_per_s"] if b64 else None, bf16_best), "x", ">= 0.95",
         lambda v: v >= 0.95)
+    rounds = _load(d, "serve_ttft_rounds.json") or {}
+    round_runs = [r for r in rounds.get("runs") or [] if isinstance(r, dict) and "round_images" in r]
+    fastest = max((r.get("images_per_s") or 0 for r in round_runs), default=0)
+    for r in round_runs:
+        n = r["round_images"]
+        add(f"bf16 c=64, {n} images per round: TTFT p50 after the first wave", r.get("ttft_s_median_after_first_wave"),
+            "s", "<= 2.0", lambda v: v <= 2.0)
+        add(f"bf16 c=64, {n} images per round: images/s / the fastest round size",
+            _ratio(r.get("images_per_s"), fastest), "x")
     add("FP8 vs bf16 logits relative error", _get(cmp_, "fp8_error", "logits_rel_err"), "")
     add("FP8 vs bf16 greedy agreement", _get(cmp_, "fp8_error", "greedy_agreement"), "")
     return rows

@@ -13,6 +13,10 @@ file is available), detokenized by a stand-in that prints ids.
 
     PYTHONPATH=inference python bench/serve_throughput.py [--quant none|nf4|fp8] [--concurrency 1 8 32 64]
 
+A new request's first token against throughput, for several prefill-round sizes (new images per round):
+
+    PYTHONPATH=inference python bench/serve_throughput.py --round-images 2 4 8 [--ttft-concurrency 64]
+
 bf16 and FP8 side by side in one run (images/s at each concurrency, time to first token at 64, FP8's
 error against bf16 on the same weights):
 
@@ -292,6 +296,37 @@ def compare_main(args) -> int:
     return 0
 
 
+# ---- the prefill round's size: a new request's wait against throughput ------------------------------------
+def rounds_main(engine: Engine, pixels: torch.Tensor, args, fl: dict, peak: float, results: dict, out: Path) -> int:
+    """Images/s and time to first token at --ttft-concurrency for each --round-images (new images admitted per
+    scheduler round: running sequences get a decode step between rounds, and a request waits for the images of
+    its round), one engine, the same weights, one after another: the figures that choose the engine's default."""
+    c = args.ttft_concurrency
+    default = engine.config.round_images
+    results["round_images_default"] = default
+    for n in args.round_images:
+        engine.config.round_images = n          # read at every admission: no new engine, no new graphs
+        r = asyncio.run(drive(engine, pixels, max(int(c * args.images_per_client), 4), c, ["caption"],
+                              args.new_tokens))
+        r.update(round_images=n, concurrency=c, flop_fraction_of_peak=r["images_per_s"] * fl["total"] / peak)
+        results["runs"].append(r)
+        out.write_text(json.dumps(results, indent=2))
+        print(f"round_images={n:<3} c={c:<4} {r['images']:>4} img {r['seconds']:6.1f}s {r['images_per_s']:6.3f} img/s "
+              f"ttft p50 {r['ttft_s_median']:6.2f}s p90 {r['ttft_s_p90']:6.2f}s after first wave "
+              f"{r['ttft_s_median_after_first_wave'] or float('nan'):6.2f}s", flush=True)
+    engine.config.round_images = default
+    engine.stop()
+    best = max(r["images_per_s"] for r in results["runs"])
+    print(f"\n| images per round | images/s | of the best | TTFT p50 | p90 | p50 after the first wave |\n"
+          f"|---|---|---|---|---|---|")
+    for r in results["runs"]:
+        print(f"| {r['round_images']} | {r['images_per_s']:.3f} | {r['images_per_s'] / best:.1%} | "
+              f"{r['ttft_s_median']:.2f} s | {r['ttft_s_p90']:.2f} s | "
+              f"{r['ttft_s_median_after_first_wave'] or float('nan'):.2f} s |")
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--quant", choices=["none", "nf4", "fp8"], default="none")
@@ -299,6 +334,9 @@ def main(argv=None) -> int:
                    help="bf16 and FP8 side by side in one run (--compare-concurrency, --ttft-concurrency)")
     p.add_argument("--compare-concurrency", type=int, nargs="+", default=[64, 128])
     p.add_argument("--ttft-concurrency", type=int, default=64)
+    p.add_argument("--round-images", type=int, nargs="+", default=None,
+                   help="only: images/s and TTFT at --ttft-concurrency for each of these images-per-round settings "
+                        "(bench/results/serve_ttft_rounds.json)")
     p.add_argument("--error-tokens", type=int, default=32, help="greedy steps compared for FP8's error figures")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     p.add_argument("--images-per-client", type=float, default=2.0)
@@ -375,9 +413,13 @@ def main(argv=None) -> int:
                "runs": []}
     name = args.out or (f"bench/results/serve_throughput{'' if args.quant == 'none' else '_' + args.quant}"
                         f"{f'_{args.budget_gib:g}gib' if args.budget_gib else ''}.json")
+    if args.round_images:
+        name = args.out or f"bench/results/serve_ttft_rounds{'' if args.quant == 'none' else '_' + args.quant}.json"
     out = Path(os.environ["OUT"]) / Path(name).name if os.environ.get("OUT") else Path(name)
     out.parent.mkdir(parents=True, exist_ok=True)
     asyncio.run(drive(engine, pixels, 2, 2, ["caption"], 8))   # warm-up: vision, prefill shapes
+    if args.round_images:
+        return rounds_main(engine, pixels, args, fl, peak, results, out)
     rows = []
 
     def record(label, conc, tasks, r):

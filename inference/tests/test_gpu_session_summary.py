@@ -3,6 +3,7 @@ the figures they contain, judge them against the issues' targets, and report wha
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 
@@ -66,3 +67,14 @@ def test_main_writes_the_json_and_refuses_a_missing_dir(summary_mod, last_sessio
     assert (last_session / "gpu_session_summary.json").is_file()
     assert "| figure |" in capsys.readouterr().out
     assert summary_mod.main([str(tmp_path / "nope")]) == 2
+
+
+def test_round_size_runs_are_judged_each(summary_mod, tmp_path):
+    runs = [{"round_images": 2, "images_per_s": 3.9, "ttft_s_median_after_first_wave": 0.6},
+            {"round_images": 8, "images_per_s": 4.0, "ttft_s_median_after_first_wave": 3.1}]
+    (tmp_path / "serve_ttft_rounds.json").write_text(json.dumps({"runs": runs}))
+    rows = by_figure(summary_mod.summarize(tmp_path))
+    two = rows["bf16 c=64, 2 images per round: TTFT p50 after the first wave"]
+    assert two["value"] == 0.6 and two["met"] is True
+    assert rows["bf16 c=64, 8 images per round: TTFT p50 after the first wave"]["met"] is False
+    assert rows["bf16 c=64, 2 images per round: images/s / the fastest round size"]["value"] == pytest.approx(3.9 / 4.0)
