@@ -10,6 +10,7 @@ import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -17,6 +18,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -57,6 +59,8 @@ public final class OpenAiClient implements AutoCloseable {
     private final ObjectMapper json = JsonMapper.builder().build();
     private final AtomicLong retryCount = new AtomicLong();
     private final AtomicLong requestCount = new AtomicLong();
+    /** Set when a server refused a request's priority (vLLM does unless started with --scheduling-policy priority). */
+    private final AtomicBoolean prioritiesRefused = new AtomicBoolean();
     private volatile String model;
 
     /**
@@ -168,9 +172,12 @@ public final class OpenAiClient implements AutoCloseable {
 
     public ChatResult complete(ChatRequest request) throws InterruptedException {
         requestCount.incrementAndGet();
-        String body = json.writeValueAsString(body(request, false));
         long start = System.nanoTime();
-        Sent<String> sent = send(b -> post(b, body), request.imageDataUrl(), "POST /v1/chat/completions");
+        boolean withPriority = sendsPriority(request);
+        Sent<String> sent = sendChat(request, false, withPriority, HttpResponse.BodyHandlers.ofString(), OpenAiClient::snippet);
+        if (withPriority && refusedPriority(sent, sent.response.body())) {
+            sent = again(sent, sendChat(request, false, false, HttpResponse.BodyHandlers.ofString(), OpenAiClient::snippet));
+        }
         long ms = (System.nanoTime() - start) / 1_000_000;
         HttpResponse<String> r = sent.response;
         if (r.statusCode() / 100 != 2) {
@@ -201,10 +208,19 @@ public final class OpenAiClient implements AutoCloseable {
      */
     public String stream(ChatRequest request, Consumer<String> piece) throws InterruptedException {
         requestCount.incrementAndGet();
-        String body = json.writeValueAsString(body(request, true));
-        Sent<Stream<String>> sent = send(b -> post(b, body), request.imageDataUrl(), "POST /v1/chat/completions (stream)",
-                HttpResponse.BodyHandlers.ofLines(),
-                lines -> String.join(" ", lines.limit(20).toList()));
+        Function<Stream<String>, String> describe = lines -> String.join(" ", lines.limit(20).toList());
+        boolean withPriority = sendsPriority(request);
+        Sent<Stream<String>> sent = sendChat(request, true, withPriority, HttpResponse.BodyHandlers.ofLines(), describe);
+        if (withPriority && sent.response.statusCode() == 400) {
+            String refusal;
+            try (Stream<String> lines = sent.response.body()) {
+                refusal = describe.apply(lines);
+            }
+            if (!refusedPriority(sent, refusal)) {
+                throw new IllegalStateException("the inference server answered HTTP 400: " + snippet(refusal));
+            }
+            sent = again(sent, sendChat(request, true, false, HttpResponse.BodyHandlers.ofLines(), describe));
+        }
         StringBuilder answer = new StringBuilder();
         try (Stream<String> lines = sent.response.body()) {
             if (sent.response.statusCode() != 200) {
@@ -240,6 +256,39 @@ public final class OpenAiClient implements AutoCloseable {
         return answer.toString();
     }
 
+    /**
+     * Sends one chat completion, with the request's priority when {@code withPriority}. A server that refuses the
+     * priority with a 400 naming it (vLLM's "Got priority -1 but Priority scheduling is not enabled") gets the
+     * request again without it, and every later one too (see {@link #refusedPriority}): the answer matters more
+     * than its place in the queue, and a server that refuses the field once always will.
+     */
+    private <T> Sent<T> sendChat(ChatRequest request, boolean stream, boolean withPriority, HttpResponse.BodyHandler<T> handler,
+                                 Function<T, String> describe) throws InterruptedException {
+        String body = json.writeValueAsString(body(request, stream, withPriority));
+        return send(b -> post(b, body), request.imageDataUrl(), "POST /v1/chat/completions" + (stream ? " (stream)" : ""),
+                handler, describe);
+    }
+
+    /** Whether this answer to a request sent with a priority refuses the field; if so, it is not sent again. */
+    private boolean refusedPriority(Sent<?> sent, String body) {
+        if (sent.response.statusCode() != 400 || body == null || !body.toLowerCase(Locale.ROOT).contains("priority")) {
+            return false;
+        }
+        if (prioritiesRefused.compareAndSet(false, true)) {
+            log.warn("{} does not take request priorities ({}); sending without them from now on, so interactive "
+                    + "questions queue behind batch work there", sent.endpoint.name(), snippet(body));
+        }
+        return true;
+    }
+
+    private static <T> Sent<T> again(Sent<?> first, Sent<T> second) {
+        return new Sent<>(second.response, first.attempts + second.attempts, second.endpoint);
+    }
+
+    private boolean sendsPriority(ChatRequest request) {
+        return request.priority() != null && request.priority() != 0 && !prioritiesRefused.get();
+    }
+
     private static HttpRequest.Builder post(URI base, String body) {
         return HttpRequest.newBuilder(base.resolve("chat/completions"))
                 .header("Content-Type", "application/json")
@@ -247,7 +296,7 @@ public final class OpenAiClient implements AutoCloseable {
     }
 
     /** The earlier turns, then the image and the question. The image leads its message so that all tasks of one image share a prefix. */
-    private ObjectNode body(ChatRequest q, boolean stream) throws InterruptedException {
+    private ObjectNode body(ChatRequest q, boolean stream, boolean withPriority) throws InterruptedException {
         ObjectNode b = json.createObjectNode();
         b.put("model", q.model() != null ? q.model() : model());
         ArrayNode messages = b.putArray("messages");
@@ -273,6 +322,7 @@ public final class OpenAiClient implements AutoCloseable {
             ArrayNode choice = b.putObject("structured_outputs").putArray("choice");
             q.choices().forEach(choice::add);
         }
+        if (withPriority) b.put("priority", q.priority());
         if (stream) b.put("stream", true);
         return b;
     }

@@ -38,6 +38,12 @@ import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
 @RestController
 @RequestMapping("/api/playground")
 class PlaygroundController {
+    /**
+     * A person waits on a playground answer; a batch run's requests (priority 0) do not. When runs and the playground
+     * share a server, a question overtakes the batch work queued there (servers that take no priorities ignore it).
+     */
+    static final int INTERACTIVE_PRIORITY = -1;
+
     private final PlaygroundSessions sessions;
     private final InferenceService inference;
     private final JobCatalog catalog;
@@ -127,7 +133,8 @@ class PlaygroundController {
         } else {
             throw ApiException.bad("give a question or a template");
         }
-        ChatRequest request = new ChatRequest(null, s.image().dataUrl(), s.turns(), question, maxTokens, null, null, null, labels);
+        ChatRequest request = new ChatRequest(null, s.image().dataUrl(), s.turns(), question, maxTokens, null, null, null, labels,
+                INTERACTIVE_PRIORITY);
         SseEmitter emitter = new SseEmitter(600_000L);
         String q = question;
         Thread.ofVirtual().name("playground-" + id).start(() -> {

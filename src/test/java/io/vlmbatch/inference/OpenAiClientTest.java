@@ -207,7 +207,7 @@ class OpenAiClientTest {
         String url = serveStream(1, List.of(delta("a "), delta("cat\n\"ok\""), "[DONE]", delta("after done")));
         List<String> pieces = new CopyOnWriteArrayList<>();
         ChatRequest ask = new ChatRequest(null, "data:image/png;base64,AAAA", List.of(new ChatRequest.Turn("What?", "A cat.")),
-                "Which colour?", 16, null, null, null, List.of("black", "white"));
+                "Which colour?", 16, null, null, null, List.of("black", "white"), null);
         try (OpenAiClient client = new OpenAiClient(url, null, "m", Duration.ofSeconds(5), 2, Duration.ofMillis(5), 4)) {
             assertThat(client.stream(ask, pieces::add)).isEqualTo("a cat\n\"ok\"");
             assertThat(client.retryCount()).isEqualTo(1);
@@ -242,5 +242,80 @@ class OpenAiClientTest {
         try (OpenAiClient client = new OpenAiClient(url, null, "m", Duration.ofSeconds(5), 0, Duration.ofMillis(5), 4)) {
             assertThatThrownBy(() -> client.stream(request(List.of()), p -> {})).hasMessageContaining("HTTP 400").hasMessageContaining("status 400");
         }
+    }
+
+    /** Answers like vLLM started without --scheduling-policy priority: a request carrying a priority is refused. */
+    private String serveWithoutPriorities(AtomicInteger notAboutPriority) throws IOException {
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
+        server.createContext("/v1/chat/completions", ex -> {
+            String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+            bodies.add(body);
+            JsonNode json = JsonMapper.builder().build().readTree(body);
+            if (notAboutPriority.getAndDecrement() > 0) {
+                respond(ex, 400, "{\"object\":\"error\",\"message\":\"max_tokens is too large\",\"code\":400}");
+            } else if (json.has("priority")) {
+                respond(ex, 400, "{\"object\":\"error\",\"message\":\"Got priority " + json.path("priority").asInt()
+                        + " but Priority scheduling is not enabled.\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}");
+            } else if (json.path("stream").asBoolean()) {
+                ex.getResponseHeaders().add("Content-Type", "text/event-stream");
+                ex.sendResponseHeaders(200, 0);
+                ex.getResponseBody().write(("data: " + delta("a cat") + "\n\ndata: [DONE]\n\n").getBytes(StandardCharsets.UTF_8));
+                ex.close();
+            } else {
+                respond(ex, 200, OK);
+            }
+        });
+        server.start();
+        return "http://127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    private List<JsonNode> sentBodies() {
+        return bodies.stream().map(b -> JsonMapper.builder().build().readTree(b)).toList();
+    }
+
+    @Test
+    void aPriorityIsSentUntilTheServerRefusesItThenLeftOutOfEveryRequest() throws Exception {
+        String url = serveWithoutPriorities(new AtomicInteger());
+        try (OpenAiClient client = new OpenAiClient(url, null, "m", Duration.ofSeconds(5), 0, Duration.ofMillis(5), 4)) {
+            ChatResult first = client.complete(request(List.of()).withPriority(-1));
+            assertThat(first.ok()).as(first.error()).isTrue();
+            assertThat(first.answer()).isEqualTo("a cat");
+            assertThat(first.attempts()).isEqualTo(2);
+            assertThat(client.stream(request(List.of()).withPriority(-1), p -> {})).isEqualTo("a cat");
+            assertThat(client.complete(request(List.of()).withPriority(5)).ok()).isTrue();
+        }
+        List<JsonNode> sent = sentBodies();
+        assertThat(sent).hasSize(4);
+        assertThat(sent.get(0).path("priority").asInt()).isEqualTo(-1);
+        assertThat(sent.subList(1, 4)).allSatisfy(b -> assertThat(b.has("priority")).isFalse());
+        assertThat(sent.get(2).path("stream").asBoolean()).isTrue();
+    }
+
+    @Test
+    void aStreamRefusedForItsPriorityIsStreamedWithoutIt() throws Exception {
+        String url = serveWithoutPriorities(new AtomicInteger());
+        List<String> pieces = new CopyOnWriteArrayList<>();
+        try (OpenAiClient client = new OpenAiClient(url, null, "m", Duration.ofSeconds(5), 0, Duration.ofMillis(5), 4)) {
+            assertThat(client.stream(request(List.of()).withPriority(-1), pieces::add)).isEqualTo("a cat");
+        }
+        assertThat(pieces).containsExactly("a cat");
+        assertThat(sentBodies()).extracting(b -> b.has("priority")).containsExactly(true, false);
+    }
+
+    @Test
+    void otherRefusalsOfARequestWithAPriorityStayFailedAnswersAndTheDefaultPriorityIsNeverSent() throws Exception {
+        String url = serveWithoutPriorities(new AtomicInteger(2));
+        try (OpenAiClient client = new OpenAiClient(url, null, "m", Duration.ofSeconds(5), 3, Duration.ofMillis(5), 4)) {
+            ChatResult r = client.complete(request(List.of()).withPriority(-1));
+            assertThat(r.ok()).isFalse();
+            assertThat(r.error()).startsWith("HTTP 400").contains("max_tokens is too large");
+            assertThatThrownBy(() -> client.stream(request(List.of()).withPriority(-1), p -> {}))
+                    .hasMessageContaining("HTTP 400").hasMessageContaining("max_tokens is too large");
+            assertThat(client.complete(request(List.of()).withPriority(0)).ok()).isTrue();
+            // the other refusals did not stop priorities: this one is sent with it, refused for it, and sent again
+            assertThat(client.complete(request(List.of()).withPriority(-1)).ok()).isTrue();
+        }
+        assertThat(sentBodies()).extracting(b -> b.has("priority")).containsExactly(true, true, false, true, false);
     }
 }
