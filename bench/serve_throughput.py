@@ -41,6 +41,10 @@ from vlmserve.engine.memory_plan import SMALL_CARD, small_card_config
 from vlmserve.model import GLM4V
 from vlmserve.weights import init_random, place_embeddings
 
+# The small card's slots (an image's 1,602 vectors, the prompt and 256 answer tokens fit) for every run, so that runs on
+# big cards and on the 16 GiB budget hold the same number of sequences per GiB of KV cache.
+SLOT_LEN = SMALL_CARD["slot_len"]
+
 GMASK, SOP, USER, ASSISTANT, BOI, PLACEHOLDER, EOI = 151331, 151333, 151336, 151337, 151339, 151329, 151340
 NEWLINE = 198
 TASK_TEXT = {  # fixed ordinary-token ids standing in for three task prompts
@@ -245,10 +249,10 @@ def compare_main(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     concurrencies = sorted(set(args.compare_concurrency) | {args.ttft_concurrency})
     for label, model in (("bf16", bf16), ("fp8", fp8)):
-        engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=max(concurrencies), slot_len=2048,
+        engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=max(concurrencies), slot_len=SLOT_LEN,
                                                            max_waiting=10_000)).start()
         t = time.perf_counter()
-        engine.decoder.warm_up(2048)
+        engine.decoder.warm_up(SLOT_LEN)
         asyncio.run(drive(engine, pixels, 2, 2, ["caption"], 8))
         print(f"{label}: {engine.n_slots} slots, warm in {time.perf_counter() - t:.1f}s, "
               f"{torch.cuda.memory_allocated() / 2**30:.1f} GiB allocated", flush=True)
@@ -373,7 +377,7 @@ def main(argv=None) -> int:
           f"{torch.cuda.memory_allocated() / 2**30:.1f} GiB", flush=True)
     max_c = max(args.concurrency + [args.three_task_concurrency * 3])
     max_batch = max(64, min(max_c, 96))
-    config = EngineConfig(max_batch=max_batch, slot_len=2048, max_waiting=10_000)   # 2,048-token slots: the caption task fits
+    config = EngineConfig(max_batch=max_batch, slot_len=SLOT_LEN, max_waiting=10_000)
     cap = plan = None
     if context is not None:
         from vlmserve.engine.memory_plan import PlanError
@@ -393,7 +397,7 @@ def main(argv=None) -> int:
         args.concurrency = sorted({min(c, engine.n_slots) for c in args.concurrency})
         args.three_task_concurrency = min(args.three_task_concurrency, engine.n_slots)
     t = time.perf_counter()
-    engine.decoder.warm_up(2048)
+    engine.decoder.warm_up(SLOT_LEN)
     print(f"CUDA graphs: {len(engine.decoder._graphs)} captured in {time.perf_counter() - t:.1f}s "
           f"(slots {engine.n_slots})", flush=True)
     pixels = torch.randn(3, cfg.vision.image_size, cfg.vision.image_size).pin_memory()

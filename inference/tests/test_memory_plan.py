@@ -166,3 +166,17 @@ def test_a_big_card_keeps_its_settings_and_asking_for_less_is_kept():
 def test_a_card_too_small_even_for_the_small_card_settings_says_so_with_the_configured_numbers():
     with pytest.raises(mp.PlanError, match="no KV slot fits"):
         _fit(9, 7.7)
+
+
+def test_a_context_length_asked_for_is_kept_by_the_small_card_fallback():
+    """--max-model-len is the user's: on a card where the defaults leave no slot, the fallback shrinks the micro-batches
+    and caches but not the context asked for; when that cannot fit, the error says so instead of serving less."""
+    from vlmserve.engine import EngineConfig
+
+    config, plan, shrunk = _fit(16, 7.7, EngineConfig(slot_len=4096))
+    assert shrunk and config.slot_len == plan.slot_len == 4096 and plan.slots >= 1
+    assert config.vision_batch == mp.SMALL_CARD["vision_batch"]
+    with pytest.raises(mp.PlanError, match="no slot of the 8192 tokens asked for .* fits either, while 2 of 2048 would"):
+        _fit(11.5, 7.7, EngineConfig(slot_len=8192))
+    with pytest.raises(mp.PlanError, match=r"no KV slot fits.*shrink slot_len, the micro-batches or the caches$"):
+        _fit(11.3, 7.7, EngineConfig(slot_len=8192))     # not even 2,048 tokens: the plain refusal

@@ -180,14 +180,26 @@ def small_card_config(config):
 def fit_engine_config(model_cfg, config, dtype: torch.dtype, memory: DeviceMemory):
     """(config, plan, shrunk): the engine's plan for `config`; when not one KV slot fits, the plan for the
     small-card settings instead (shrunk True), so a 16 GB card serves with defaults rather than refusing to start.
-    Raises the first PlanError when even the small-card settings leave no slot."""
+    A context length that was asked for (slot_len, --max-model-len) is kept: the fallback shrinks only the
+    micro-batches and caches, and if that is not enough the error names it, rather than serving shorter contexts
+    than the user asked for. Raises the first PlanError when even the small-card settings leave no slot."""
     try:
         return config, engine_plan(model_cfg, config, dtype, memory), False
     except PlanError as first:
         small = small_card_config(config)
+        if config.slot_len is not None:
+            small = replace(small, slot_len=config.slot_len)
         if small == config:
             raise
         try:
             return small, engine_plan(model_cfg, small, dtype, memory), True
         except PlanError:
-            raise first from None
+            if config.slot_len is None:
+                raise first from None
+            try:
+                shorter = engine_plan(model_cfg, small_card_config(config), dtype, memory)
+            except PlanError:
+                raise first from None
+            raise PlanError(f"{first}; with the small-card micro-batches no slot of the {config.slot_len} tokens asked "
+                            f"for (--max-model-len) fits either, while {shorter.slots} of {shorter.slot_len} would: "
+                            f"ask for fewer tokens") from None
