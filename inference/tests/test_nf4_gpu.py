@@ -138,6 +138,28 @@ if pytest is not None:
         assert not bad, bad
         assert any(r["ok"] for r in rows)
 
+    @gpu
+    def test_a_choice_tuned_by_one_start_is_taken_from_disk_by_the_next(tmp_path, monkeypatch):
+        """The second start (the in-memory table cleared) takes the stored choice for a case without timing anything."""
+        T = pytest.importorskip("vlmserve.quant.triton_nf4")
+        from vlmserve.quant.linear import NF4Linear
+
+        monkeypatch.setenv("VLMSERVE_TUNING_CACHE", str(tmp_path / "nf4-tuning.json"))
+        monkeypatch.setattr(T, "_disk", None)
+        monkeypatch.setattr(T, "_tuned", {})
+        monkeypatch.setattr(T, "_timings", {})
+        lin = NF4Linear.from_weight(torch.randn(512, 1024, device="cuda") * 0.02, None, compute_dtype=torch.bfloat16)
+        x = torch.randn(16, 1024, device="cuda").to(torch.bfloat16)
+        first = lin(x)
+        key = (16, 512, 1024, torch.bfloat16, lin._operand().double_quant, False)
+        chosen = T.tuned_configs()[key]
+        assert T.tuning_timings()[key]                        # timed
+        monkeypatch.setattr(T, "_disk", None)
+        monkeypatch.setattr(T, "_tuned", {})
+        monkeypatch.setattr(T, "_timings", {})
+        assert torch.equal(lin(x), first)
+        assert T.tuned_configs()[key] == chosen and key not in T.tuning_timings()   # taken, not timed
+
     _INTERPRETED = r"""
 import torch
 from vlmserve.quant import triton_nf4 as T

@@ -16,7 +16,8 @@ Paths (picked by `nf4_matmul` from M, by timing candidates on first use):
 Split-K partials go to a float32 scratch [SPLIT_K, M, N] and one reduce kernel adds them and the bias in
 a fixed order (deterministic, unlike atomics).
 
-Block sizes and paths are chosen per (M bucket, N, K, dtype) on first use (skipped while a CUDA graph is being
+Block sizes and paths are chosen per (M bucket, N, K, dtype) on first use, and kept on disk for the next start on the
+same GPU and build (vlmserve.quant.tuning_cache); tuning is skipped while a CUDA graph is being
 captured: the first candidate is used then), a fused candidate only if its output matches the dequant + cuBLAS
 path's on that first input (a guard against a kernel that is wrong on some GPU / Triton build): up to 256 rows by the GPU time of CUDA-graph replays with L2 flushed
 between calls (decode steps are graph replays that stream every weight from HBM), above by the wall time of eager
@@ -26,13 +27,14 @@ Import this module only where Triton exists; vlmserve.quant.linear imports it la
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import triton
 import triton.language as tl
 
 from . import chunked
+from .tuning_cache import TuningCache, default_path
 from ..gpu_timing import KERNEL_TIMING, graph_time_us, wall_time_us
 
 QBLOCK = 64  # NF4 block size the kernels assume
@@ -563,6 +565,12 @@ def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
     cands = candidates(m)
     if x.device.type != "cuda" or _capturing() or os.environ.get("VLMSERVE_NF4_TUNE", "1") == "0":
         return cands[0]
+    disk = _disk_cache(x.device)
+    stored = disk.get(_key_text(key))
+    kept = next((c for c in cands if asdict(c) == stored), None) if stored else None
+    if kept is not None:          # tuned by an earlier start on this GPU and build: no compiling and timing of the rest
+        _tuned[key] = kept
+        return kept
     best, best_t = cands[0], float("inf")
     timings = []
     ref = None
@@ -588,10 +596,26 @@ def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
             best, best_t = cfg, t
     _tuned[key] = best
     _timings[key] = timings
+    disk.put(_key_text(key), asdict(best))
     return best
 
 
 _timings: dict[tuple, list] = {}
+_disk: TuningCache | None = None
+
+
+def _disk_cache(device: torch.device) -> TuningCache:
+    """The choices of earlier starts, for this GPU model and this build of torch, Triton and CUDA."""
+    global _disk
+    if _disk is None:
+        _disk = TuningCache(default_path(), f"{torch.cuda.get_device_name(device)} | torch {torch.__version__} | "
+                                            f"triton {triton.__version__} | cuda {torch.version.cuda}")
+    return _disk
+
+
+def _key_text(key: tuple) -> str:
+    """(row bucket, N, K, dtype, double-quantized, bias) as the file's key."""
+    return "|".join(str(k) for k in key)
 
 
 def nf4_matmul(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None = None,
