@@ -302,3 +302,22 @@ def test_api_key_is_required_when_configured(tiny_dir, tmp_path):
         assert httpx.get(url + "/v1/models", headers=ok).status_code == 200
     finally:
         stop_server(proc)
+
+
+def test_a_body_far_over_the_limit_still_gets_its_413_not_a_reset(hardened):
+    """A client that sends its whole body before reading (as Java's HttpClient, the pipeline's, does) must read the
+    refusal: answered before the body was read and then closed, the connection is reset under the client while it
+    still sends, and it sees a network error (the pipeline's client then takes the endpoint out of its pool) instead
+    of "larger than the limit". The server reads and drops what was sent, up to a bound."""
+    body = b'{"messages": "' + b"z" * (40 * 2**20) + b'"}'
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{hardened['port']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", hardened["port"]), timeout=30) as s:
+        s.sendall(head + body)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+            if b"\r\n\r\n" in answer and answer.endswith(b"}"):
+                break
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"request_too_large" in answer

@@ -16,12 +16,15 @@ import org.springframework.web.filter.OncePerRequestFilter;
  * "%ff") would otherwise surface deep in a controller or a security filter as a 500, and a NUL character
  * reaches PostgreSQL, which refuses it in text. Both are a 400 here, before anything else reads them.
  * Multipart bodies are left to Spring's parser (ApiErrors answers their errors).
+ * An HTTP/0.9 request (a request line without a version, which Tomcat still serves) gets nothing at all: its
+ * answer would be a bare body, with no status and none of the headers that tell a browser how to treat it.
  */
 final class RequestTextFilter extends OncePerRequestFilter {
 
     @Override
     protected void doFilterInternal(HttpServletRequest request, HttpServletResponse response, FilterChain chain)
             throws ServletException, IOException {
+        if (request.getProtocol() == null || request.getProtocol().isEmpty()) return;   // Tomcat's mark of HTTP/0.9
         String type = request.getContentType();
         if (type == null || !type.toLowerCase(Locale.ROOT).startsWith("multipart/")) {
             String problem;
