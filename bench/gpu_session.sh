@@ -18,6 +18,8 @@
 #             bf16 vs NF4 at 8 and 256 MiB of scratch (not in the default list)                            300
 #   rounds    serve_throughput.py --round-images 2 4 8: bf16 images/s and TTFT at concurrency 64 for each number of
 #             new images admitted per scheduler round (not in the default list)                        170
+#   kernels   gpu_kernel_profile.py: bf16 vision micro-batch, prefill and decode under torch.profiler: time per kernel
+#             category, top kernels, GPU idle share (not in the default list)                             120
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
 # Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
@@ -70,8 +72,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|check|sweep|rounds) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|check|sweep|rounds|kernels) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -87,6 +89,8 @@ for p in "${PARTS[@]}"; do
             # which gives the steady-state TTFT ("after the first wave")
             part compare 180 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 \
                 --ttft-concurrency 64 --images-per-client 1.5 --error-tokens 16 ;;
+        kernels)
+            part kernels 120 -- "$PY" bench/gpu_kernel_profile.py ;;
         rounds)
             # 2 images per client: 64 requests after the first wave, arriving as slots free up
             part rounds 170 -- "$PY" bench/serve_throughput.py --round-images 2 4 8 --ttft-concurrency 64 \
@@ -101,7 +105,7 @@ for p in "${PARTS[@]}"; do
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary

@@ -1,0 +1,159 @@
+"""Which kernels a caption request's GPU time goes to, and how much of it the GPU sits idle (GPU only).
+
+serve_profile.py says how long each phase takes; this says what inside a phase the time is spent on, so that the
+next optimisation is chosen from a measurement. Each section runs under torch.profiler (CUDA activity, CUDA-graph
+replays included) on full-size random weights:
+  vision   one vision micro-batch (--vision-batch images of 1120 px)
+  prefill  the decoder over --prefill-rows image prompts (1,611 tokens each), as the engine's prefix pass
+  decode   --decode-steps decode steps of --decode-rows sequences at 1,711 tokens of context (CUDA-graph replays)
+and reports, per section: its wall time, the GPU's busy time (kernel time, overlaps merged) and idle share, the time
+per kernel category (GEMM, attention, NF4 / fused Triton kernels, other element-wise, copies) and the top kernels.
+
+    PYTHONPATH=inference:bench python bench/gpu_kernel_profile.py [--quant none|nf4|fp8]
+
+Writes bench/results/gpu_kernel_profile[_QUANT].json ($OUT/... when OUT is set).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+# First match wins: attention before GEMM (cuDNN's and flash's fused attention kernels may carry "gemm"-like names).
+CATEGORIES = (
+    ("attention", re.compile(r"flash|fmha|attention|attn|sdpa|cudnn", re.I)),
+    ("nf4 / fp8 kernels", re.compile(r"nf4|_dot_kernel|gemv|splitk|dequant|fp8|scaled_mm|quantize", re.I)),
+    ("gemm", re.compile(r"gemm|cutlass|xmma|nvjet|cublas|wgmma|sm90_|sm80_|matmul", re.I)),
+    ("fused norm / activation (triton)", re.compile(r"^triton_|rms|layer_norm|swiglu|gelu", re.I)),
+    ("copies / fills", re.compile(r"memcpy|memset|copy|fill|cat|index|gather|scatter", re.I)),
+    ("other element-wise / reductions", re.compile(r"elementwise|vectorized|reduce|softmax|unrolled|kernel", re.I)),
+)
+
+
+def category(name: str) -> str:
+    for label, pattern in CATEGORIES:
+        if pattern.search(name):
+            return label
+    return "other"
+
+
+def busy_us(spans: list[tuple[float, float]]) -> float:
+    """Length of the union of [start, end) spans: kernels on several streams may overlap."""
+    total, end = 0.0, float("-inf")
+    for s, e in sorted(spans):
+        if e <= end:
+            continue
+        total += e - max(s, end)
+        end = e
+    return total
+
+
+def summarize(kernels: list[tuple[str, float, float]], wall_us: float, top: int = 8) -> dict:
+    """kernels: (name, start us, duration us) of every GPU kernel / copy of one section; wall_us: the section's
+    span on the host clock, synchronised at both ends."""
+    by_cat: dict[str, float] = {}
+    by_name: dict[str, list] = {}
+    for name, _, dur in kernels:
+        by_cat[category(name)] = by_cat.get(category(name), 0.0) + dur
+        entry = by_name.setdefault(name, [0.0, 0])
+        entry[0] += dur
+        entry[1] += 1
+    busy = busy_us([(s, s + d) for _, s, d in kernels])
+    total = sum(by_cat.values()) or 1.0
+    return {
+        "wall_ms": wall_us / 1e3,
+        "gpu_busy_ms": busy / 1e3,
+        "gpu_idle_fraction": max(0.0, 1 - busy / wall_us) if wall_us > 0 else None,
+        "kernels": len(kernels),
+        "categories_ms": {k: v / 1e3 for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
+        "categories_share": {k: v / total for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
+        "top_kernels": [{"name": n[:160], "ms": t / 1e3, "calls": c, "category": category(n)}
+                        for n, (t, c) in sorted(by_name.items(), key=lambda kv: -kv[1][0])[:top]],
+    }
+
+
+def profiled(fn, repeat: int = 1) -> dict:
+    """Runs fn() once to warm up, then `repeat` times under the profiler; the summary of the profiled calls."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        t = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        torch.cuda.synchronize()
+        wall = (time.perf_counter() - t) * 1e6
+    kernels = [(e.name, e.time_range.start, e.time_range.end - e.time_range.start) for e in prof.events()
+               if e.device_type == torch.autograd.DeviceType.CUDA]
+    return summarize(kernels, wall)
+
+
+def print_section(title: str, s: dict) -> None:
+    print(f"\n{title}: wall {s['wall_ms']:.1f} ms, GPU busy {s['gpu_busy_ms']:.1f} ms "
+          f"(idle {s['gpu_idle_fraction']:.1%}), {s['kernels']} kernels")
+    print("| category | ms | share of kernel time |\n|---|---|---|")
+    for k, v in s["categories_ms"].items():
+        print(f"| {k} | {v:.2f} | {s['categories_share'][k]:.1%} |")
+    for k in s["top_kernels"]:
+        print(f"  {k['ms']:8.2f} ms {k['calls']:5d}x  [{k['category']}] {k['name'][:110]}")
+    sys.stdout.flush()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--quant", choices=["none", "nf4", "fp8"], default="none")
+    p.add_argument("--vision-batch", type=int, default=8)
+    p.add_argument("--prefill-rows", type=int, default=8)
+    p.add_argument("--decode-rows", type=int, default=128)
+    p.add_argument("--decode-steps", type=int, default=20)
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("needs a CUDA GPU", file=sys.stderr)
+        return 2
+    from serve_throughput import IdTokenizer, build_model, prompt
+    from vlmserve.engine import Engine, EngineConfig
+
+    torch.backends.cuda.matmul.allow_tf32 = True
+    model, cfg = build_model(args.quant)
+    name = args.out or f"bench/results/gpu_kernel_profile{'' if args.quant == 'none' else '_' + args.quant}.json"
+    out = Path(os.environ["OUT"]) / Path(name).name if os.environ.get("OUT") else Path(name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "quant": args.quant,
+               "settings": vars(args), "sections": {}}
+
+    def record(key: str, title: str, s: dict) -> None:
+        results["sections"][key] = s
+        out.write_text(json.dumps(results, indent=2))    # after every section: a run cut short keeps what it measured
+        print_section(title, s)
+
+    s = cfg.vision.image_size
+    with torch.inference_mode():
+        px = torch.randn(args.vision_batch, 3, s, s, device="cuda", dtype=torch.bfloat16)
+        record("vision", f"vision tower, {args.vision_batch} images", profiled(lambda: model.encode_images(px)))
+        del px
+        plen = len(prompt("caption")) + cfg.n_vision_embeds - 3
+        emb = torch.randn(args.prefill_rows, plen, cfg.hidden_size, device="cuda", dtype=torch.bfloat16) * 0.02
+        pos = torch.arange(plen, device="cuda").expand(args.prefill_rows, plen)
+        record("prefill", f"decoder prefill, {args.prefill_rows} rows x {plen} tokens",
+               profiled(lambda: model.forward_embeds(emb, pos, model.new_cache())))
+        del emb, pos
+        torch.cuda.empty_cache()
+        engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=args.decode_rows, slot_len=2048))
+        b, ctx = args.decode_rows, plen + 100
+        step = lambda: engine.decoder.run([1] * b, [ctx] * b, [ctx] * b)   # noqa: E731
+        record("decode", f"decode, {args.decode_steps} steps x {b} rows, {ctx} tokens of context (CUDA graphs)",
+               profiled(step, repeat=args.decode_steps))
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
