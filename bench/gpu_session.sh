@@ -18,6 +18,8 @@
 #             bf16 vs NF4 at 8 and 256 MiB of scratch (not in the default list)                            300
 #   rounds    serve_throughput.py --round-images 2 4 8: bf16 images/s and TTFT at concurrency 64 for each number of
 #             new images admitted per scheduler round (not in the default list)                        170
+#   decode_attn  the decode part again with VLMSERVE_DECODE_ATTENTION=triton (one kernel per layer for decode
+#             attention), into nf4_memory_speed_triton_decode.json: against decode's figures (not in the default list) 215
 #   kernels   gpu_kernel_profile.py: bf16 vision micro-batch, prefill and decode under torch.profiler: time per kernel
 #             category, top kernels, GPU idle share (not in the default list)                             120
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
@@ -72,8 +74,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|check|sweep|rounds|kernels) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|check|sweep|rounds|kernels|decode_attn) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels decode_attn)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -89,6 +91,13 @@ for p in "${PARTS[@]}"; do
             # which gives the steady-state TTFT ("after the first wave")
             part compare 180 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 \
                 --ttft-concurrency 64 --images-per-client 1.5 --error-tokens 16 ;;
+        decode_attn)
+            # the one-kernel decode attention (engine/triton_decode.py) against the torch path, output and us/layer;
+            # then the decode figures with it, against the decode part's: to set its default
+            part decode_attn_check 60 -- "$PY" bench/decode_attention_check.py
+            part decode_attn 215 VLMSERVE_NF4_SCRATCH_MIB=8 VLMSERVE_DECODE_ATTENTION=triton -- "$PY" \
+                bench/nf4_memory_speed.py --modes nf4,bf16 --batches 1,16,64 --new-tokens 256 --mode-timeout 150 \
+                --out "$OUT/nf4_memory_speed_triton_decode.json" ;;
         kernels)
             part kernels 120 -- "$PY" bench/gpu_kernel_profile.py ;;
         rounds)
@@ -105,7 +114,7 @@ for p in "${PARTS[@]}"; do
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels decode_attn)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary

@@ -8,6 +8,7 @@ as not measured, never guessed):
   serve_throughput_nf4.json      NF4 serving: lone request, concurrency 64
   serve_throughput_nf4_16gib.json  NF4 on a 16 GiB budget: KV slots, images/s
   serve_throughput_compare.json  bf16 and FP8 serving at 64 and 128, TTFT p50 at 64, FP8's error
+  nf4_memory_speed_triton_decode.json  the same decode figures with VLMSERVE_DECODE_ATTENTION=triton
   serve_ttft_rounds.json         bf16 at 64: images/s and TTFT for each number of new images per prefill round
 Prints a markdown table (figure, measured, target, met) and writes it as JSON.
 """
@@ -57,6 +58,14 @@ def summarize(d: Path) -> list[dict]:
         add(f"NF4 decode tok/s per row, batch {b}", t4, "tok/s")
         add(f"NF4 / bf16 decode per row, batch {b}", _ratio(t4, t16), "x",
             f">= {want}" if want else None, (lambda v, w=want: v >= w) if want else None)
+    fused = _get(_load(d, "nf4_memory_speed_triton_decode.json"), "results") or {}
+    nf4_f, bf16_f = _get(fused, "nf4", "batches") or {}, _get(fused, "bf16", "batches") or {}
+    if fused:
+        for b in ("1", "16", "64"):
+            t16 = _get(bf16_f, b, "decode_tps_graph")
+            add(f"bf16 decode per row, batch {b}, one-kernel decode attention / torch's", _ratio(t16, _get(bf16, b, "decode_tps_graph")), "x")
+            add(f"NF4 / bf16 decode per row, batch {b}, both with one-kernel decode attention",
+                _ratio(_get(nf4_f, b, "decode_tps_graph"), t16), "x")
     step = _get(bf16, "1", "decode_tps_graph")
     add("bf16 decode step at batch 1 (CUDA graph)", 1000 / step if step else None, "ms")
     add("NF4 / bf16 time to first token, lone request", _ratio(_get(nf4, "1", "ttft_s"), _get(bf16, "1", "ttft_s")),

@@ -78,3 +78,15 @@ def test_round_size_runs_are_judged_each(summary_mod, tmp_path):
     assert two["value"] == 0.6 and two["met"] is True
     assert rows["bf16 c=64, 8 images per round: TTFT p50 after the first wave"]["met"] is False
     assert rows["bf16 c=64, 2 images per round: images/s / the fastest round size"]["value"] == pytest.approx(3.9 / 4.0)
+
+
+def test_the_one_kernel_decode_attention_is_compared_with_the_torch_path(summary_mod, last_session):
+    fused = json.loads((last_session / "nf4_memory_speed.json").read_text())
+    for mode in ("nf4", "bf16"):
+        for row in (fused["results"].get(mode) or {}).get("batches", {}).values():
+            if row.get("decode_tps_graph"):
+                row["decode_tps_graph"] *= 1.25
+    (last_session / "nf4_memory_speed_triton_decode.json").write_text(json.dumps(fused))
+    rows = by_figure(summary_mod.summarize(last_session))
+    assert rows["bf16 decode per row, batch 1, one-kernel decode attention / torch's"]["value"] == pytest.approx(1.25)
+    assert "NF4 / bf16 decode per row, batch 16, both with one-kernel decode attention" in rows

@@ -12,6 +12,7 @@ slots, where the new tokens go) before each forward, and the model code never kn
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 import torch.nn.functional as F
@@ -87,6 +88,21 @@ class PrefixStore:
         return length
 
 
+DECODE_ATTENTION_CHOICES = ("torch", "triton")
+
+
+def _fused_decode(device: torch.device):
+    """engine/triton_decode.py's one-kernel decode attention when VLMSERVE_DECODE_ATTENTION=triton on a CUDA device,
+    else None (the torch path below). Off by default until a GPU session has measured it against the torch path."""
+    choice = os.environ.get("VLMSERVE_DECODE_ATTENTION", "torch")
+    if choice not in DECODE_ATTENTION_CHOICES:
+        raise ValueError(f"VLMSERVE_DECODE_ATTENTION must be one of {', '.join(DECODE_ATTENTION_CHOICES)}, got {choice!r}")
+    if choice != "triton" or (device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1"):
+        return None          # (Triton's interpreter runs it on CPU tensors: the tests' way to run it here)
+    from .triton_decode import decode_attention
+    return decode_attention
+
+
 def _expand_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
     """[B, kv_heads, S, D] -> [B, kv_heads * groups, S, D]; query head h uses kv head h // groups."""
     if groups == 1:
@@ -103,6 +119,7 @@ class SlotAttention:
         self.mode = "prefill"
         device = cache.k.device
         self._arange = torch.arange(cache.slot_len, device=device)
+        self._fused_decode = _fused_decode(device)
 
     # ---- plans -----------------------------------------------------------------------------
     def plan_prefill(self, slots: list[int], starts: list[int]) -> None:
@@ -121,6 +138,8 @@ class SlotAttention:
         self.mode = "decode"
         self.cache_pos = cache_pos
         self.kv_len = kv_len
+        if self._fused_decode is not None:
+            return                    # reads each row's position itself: no mask
         # The mask as an additive float32 bias, made once per step instead of once per layer (a decode step is
         # ~40 layers of small kernels on a CUDA graph: each one counts).
         visible = self._arange[None, :kv_len] <= cache_pos[:, None]              # [B, S]
@@ -155,6 +174,8 @@ class SlotAttention:
     def _decode(self, layer, q, k, v):
         b, n_heads, _, d = q.shape
         n_kv = k.shape[1]
+        if self._fused_decode is not None:
+            return self._fused_decode(q, k, v, self.cache.k[layer], self.cache.v[layer], self.cache_pos)
         kc, vc = self.cache.k[layer][:b], self.cache.v[layer][:b]
         rows = self._arange[:b]
         kc[rows, :, self.cache_pos] = k[:, :, 0].to(kc.dtype)

@@ -1,0 +1,85 @@
+"""The one-kernel decode attention (engine/triton_decode.py) against the engine's torch path on the GPU (GPU only):
+same output on GLM-4V-9B's attention shape (32 query heads on 2 kv heads of 128, bf16) and the same cache writes,
+then each path's GPU time per layer call as CUDA-graph replays, at several batch sizes and one context length.
+
+    PYTHONPATH=inference python bench/decode_attention_check.py [--context 1711] [--batches 1,16,64,128]
+
+Writes bench/results/decode_attention_check.json ($OUT/... when OUT is set); exits 1 if an output differs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+HEADS, KV_HEADS, HEAD_DIM = 32, 2, 128
+
+
+def paths(batch: int, context: int, slot_len: int):
+    """(torch path, fused path), each a call of one layer's decode attention on its own copy of one cache."""
+    from vlmserve.engine.kv_cache import SlotAttention, SlotKVCache
+    from vlmserve.engine.triton_decode import decode_attention
+
+    g = torch.Generator(device="cuda").manual_seed(batch)
+    cache = SlotKVCache(1, batch, slot_len, KV_HEADS, HEAD_DIM, torch.bfloat16, torch.device("cuda"))
+    cache.k.normal_(generator=g)
+    cache.v.normal_(generator=g)
+    qkv = torch.randn(batch, 1, HEADS + 2 * KV_HEADS, HEAD_DIM, device="cuda", dtype=torch.bfloat16, generator=g)
+    q, k, v = (qkv[:, :, a:z].transpose(1, 2) for a, z in ((0, HEADS), (HEADS, HEADS + KV_HEADS),
+                                                           (HEADS + KV_HEADS, HEADS + 2 * KV_HEADS)))
+    # rows of different lengths around the context asked for, as a running batch has them
+    pos = (context - torch.arange(batch, device="cuda") * 7).clamp(min=0)
+    kv_len = 512
+    while kv_len <= int(pos.max()):
+        kv_len *= 2
+    attn = SlotAttention(cache)
+    attn._fused_decode = None                       # the torch path, whatever VLMSERVE_DECODE_ATTENTION says
+    attn.plan_decode(pos, kv_len)
+    other = SlotKVCache(1, batch, slot_len, KV_HEADS, HEAD_DIM, torch.bfloat16, torch.device("cuda"))
+    other.k.copy_(cache.k)
+    other.v.copy_(cache.v)
+    return (lambda: attn(0, q, k, v)), (lambda: decode_attention(q, k, v, other.k[0], other.v[0], pos)), cache, other
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--context", type=int, default=1711)
+    p.add_argument("--batches", default="1,16,64,128")
+    p.add_argument("--out", default="bench/results/decode_attention_check.json")
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("needs a CUDA GPU", file=sys.stderr)
+        return 2
+    from vlmserve.gpu_timing import graph_time_us
+
+    out = Path(os.environ["OUT"]) / Path(args.out).name if os.environ.get("OUT") else Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows, ok = [], True
+    print(f"{torch.cuda.get_device_name()}: decode attention, {HEADS} heads on {KV_HEADS} kv heads x {HEAD_DIM}, "
+          f"bf16, ~{args.context} tokens of context")
+    print("| batch | rel. error | same cache | torch path us/layer | one kernel us/layer | speed-up |\n|---|---|---|---|---|---|")
+    for b in (int(x) for x in args.batches.split(",")):
+        torch_path, fused, cache, other = paths(b, args.context, 2048 if args.context < 1900 else 4096)
+        with torch.inference_mode():
+            want, got = torch_path(), fused()
+            err = ((got.float() - want.float()).abs().max() / want.float().abs().max()).item()
+            same_cache = torch.equal(cache.k, other.k) and torch.equal(cache.v, other.v)
+            t_torch = graph_time_us(torch_path, reps=40, flush=True)
+            t_fused = graph_time_us(fused, reps=40, flush=True)
+        good = err <= 2e-2 and same_cache          # bf16 outputs; the torch path also rounds its scores to bf16
+        ok &= good
+        rows.append(dict(batch=b, rel_err=err, same_cache=same_cache, torch_us=t_torch, fused_us=t_fused, ok=good))
+        print(f"| {b} | {err:.2e} | {same_cache} | {t_torch:.1f} | {t_fused:.1f} | {t_torch / t_fused:.2f}x |", flush=True)
+        del cache, other
+        torch.cuda.empty_cache()
+    out.write_text(json.dumps({"device": torch.cuda.get_device_name(), "context": args.context, "rows": rows}, indent=2))
+    print(f"wrote {out}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Decode attention as one Triton kernel per layer (GPU; TRITON_INTERPRET=1 runs it on CPU).
+
+The plain-torch decode attention (kv_cache.SlotAttention) is seven kernels per layer: two cache writes, two batched
+matmuls, the mask add, the softmax and a cast, with [rows, heads, context] scores written and read between them, and
+it reads every key up to the context bucket (512, 1,024, 2,048...) whatever each row's length. Here one program per
+(row, kv head) writes the new token's K/V into the cache, then walks that row's own cached keys in blocks with an
+online softmax, its 16 query heads sharing each K/V block (grouped-query attention: K/V are read once per kv head),
+and the new token's own key is attended to from registers. Its position is read from the step's static buffer, so
+the kernel replays in a CUDA graph whatever each row's length.
+
+One program per (row, kv head): at batch 1 that is 2 programs each reading ~0.9 MB per layer at 1,700 tokens of
+context, which a split over the context (flash-decoding) would spread over more SMs; not done while contexts stay
+near 2,000 tokens. Selected with VLMSERVE_DECODE_ATTENTION=triton until a GPU session has measured it against the
+torch path (bench/gpu_session.sh decode_attn).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _decode_attention(q_ptr, kn_ptr, vn_ptr, kc_ptr, vc_ptr, pos_ptr, out_ptr,
+                      sq_b, sq_h, sk_b, sk_h, sv_b, sv_h, sc_b, sc_h, sc_s, so_b, so_h, scale, group,
+                      GROUP: tl.constexpr, D: tl.constexpr, BLOCK_S: tl.constexpr, IEEE: tl.constexpr):
+    b = tl.program_id(0).to(tl.int64)
+    h = tl.program_id(1).to(tl.int64)
+    pos = tl.load(pos_ptr + b)                       # cached tokens before the new one = where it goes
+    g = tl.arange(0, GROUP)                          # GROUP: the query heads per kv head, padded to a dot's 16
+    real = g < group
+    d = tl.arange(0, D)
+    heads = h * group + g
+    q = tl.load(q_ptr + b * sq_b + heads[:, None] * sq_h + d[None, :], mask=real[:, None], other=0.0)  # [GROUP, D]
+    kn = tl.load(kn_ptr + b * sk_b + h * sk_h + d)
+    vn = tl.load(vn_ptr + b * sv_b + h * sv_h + d)
+    cache = b * sc_b + h * sc_h
+    tl.store(kc_ptr + cache + pos * sc_s + d, kn.to(kc_ptr.dtype.element_ty))
+    tl.store(vc_ptr + cache + pos * sc_s + d, vn.to(vc_ptr.dtype.element_ty))
+    # the new token first: its score opens the running max, its value the accumulator
+    m = tl.sum(q.to(tl.float32) * kn.to(tl.float32)[None, :], axis=1) * scale              # [GROUP]
+    l = tl.full([GROUP], 1.0, tl.float32)
+    acc = tl.zeros([GROUP, D], tl.float32) + vn.to(tl.float32)[None, :]
+    for start in range(0, pos, BLOCK_S):
+        s = start + tl.arange(0, BLOCK_S)
+        valid = s < pos
+        k = tl.load(kc_ptr + cache + s[:, None] * sc_s + d[None, :], mask=valid[:, None], other=0.0)
+        v = tl.load(vc_ptr + cache + s[:, None] * sc_s + d[None, :], mask=valid[:, None], other=0.0)
+        if IEEE:
+            scores = tl.dot(q, tl.trans(k.to(q.dtype)), input_precision="ieee")
+        else:
+            scores = tl.dot(q, tl.trans(k.to(q.dtype)))
+        scores = tl.where(valid[None, :], scores * scale, float("-inf"))                   # [GROUP, BLOCK_S]
+        m_new = tl.maximum(m, tl.max(scores, axis=1))
+        alpha = tl.exp(m - m_new)
+        p = tl.exp(scores - m_new[:, None])
+        l = l * alpha + tl.sum(p, axis=1)
+        if IEEE:
+            acc = acc * alpha[:, None] + tl.dot(p, v.to(tl.float32), input_precision="ieee")
+        else:
+            acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        m = m_new
+    out = acc / l[:, None]
+    tl.store(out_ptr + b * so_b + heads[:, None] * so_h + d[None, :], out.to(out_ptr.dtype.element_ty),
+             mask=real[:, None])
+
+
+def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+                     cache_pos: torch.Tensor, block_s: int = 64) -> torch.Tensor:
+    """q [B, H, 1, D], k / v [B, KV, 1, D] (the new token, any strides); k_cache / v_cache [slots, KV, S, D] of one
+    layer, rows 0..B-1 in use; cache_pos [B]: each row's new position. Writes the new K/V into the caches and returns
+    [B, H, 1, D]: softmax(q K^T / sqrt(D)) V over each row's positions 0..cache_pos, the new one included."""
+    b, n_heads, _, d = q.shape
+    n_kv = k.shape[1]
+    group = n_heads // n_kv
+    if k_cache.stride(3) != 1 or q.stride(3) != 1 or k.stride(3) != 1 or v.stride(3) != 1:
+        raise ValueError("decode attention needs the head dimension contiguous")
+    if d < 16 or d & (d - 1):
+        raise ValueError(f"decode attention needs a power-of-two head dimension >= 16, got {d}")
+    out = torch.empty((b, n_heads, 1, d), dtype=q.dtype, device=q.device)
+    _decode_attention[(b, n_kv)](
+        q, k, v, k_cache, v_cache, cache_pos, out,
+        q.stride(0), q.stride(1), k.stride(0), k.stride(1), v.stride(0), v.stride(1),
+        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), out.stride(0), out.stride(1), 1.0 / math.sqrt(d),
+        group, GROUP=max(16, triton.next_power_of_2(group)), D=d, BLOCK_S=block_s, IEEE=q.dtype == torch.float32,
+        num_warps=4,
+    )
+    return out
