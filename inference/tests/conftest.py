@@ -17,6 +17,21 @@ import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
+BENCH = INFERENCE.parent / "bench"
+
+
+def bench_module(name: str):
+    """bench/NAME.py loaded as module NAME (registered, as dataclasses look their module up): the benches are
+    scripts, not a package, and their logic is tested on CPU here."""
+    import importlib.util
+
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(BENCH / f"{name}.py"):
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 FIXTURE_A = DATA / "glm4v-tiny-a"
 
 

@@ -101,14 +101,9 @@ def test_residual_add_fused_into_the_next_norm_changes_no_value(fixture_model, f
 def test_a_decode_layer_stays_within_its_op_count():
     """bench/decode_op_count.py on this tree: a decode layer's non-view ops (each a kernel in the step's CUDA
     graph) stay at or below this session's count, and rotary no longer stacks or concatenates per layer."""
-    import importlib.util
-    from pathlib import Path
+    from conftest import INFERENCE, bench_module
 
-    root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("decode_op_count", root / "bench" / "decode_op_count.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    res = mod.count(root / "inference")
+    res = bench_module("decode_op_count").count(INFERENCE)
     assert res["ops_per_layer"] <= 35, res["per_layer"]
     assert "stack" not in res["per_layer"] and "cat" not in res["per_layer"]
     assert res["per_layer"].get("linear") == 4

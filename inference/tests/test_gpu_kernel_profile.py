@@ -3,20 +3,14 @@ the union of kernel spans (kernels of several streams overlap), idle as the rest
 profiling itself needs the GPU; its summary must be right before a device session is spent on it."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from conftest import bench_module
 
 
 @pytest.fixture(scope="module")
 def prof():
-    spec = importlib.util.spec_from_file_location("gpu_kernel_profile", BENCH / "gpu_kernel_profile.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_module("gpu_kernel_profile")
 
 
 @pytest.mark.parametrize("name,want", [

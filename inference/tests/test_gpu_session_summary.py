@@ -2,23 +2,20 @@
 the figures they contain, judge them against the issues' targets, and report what they lack as not measured."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from conftest import BENCH, bench_module
+
 RESULTS = BENCH / "results"
 
 
 @pytest.fixture(scope="module")
 def summary_mod():
-    spec = importlib.util.spec_from_file_location("gpu_session_summary", BENCH / "gpu_session_summary.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_module("gpu_session_summary")
 
 
 @pytest.fixture()

@@ -120,13 +120,9 @@ def test_engine_plan_refuses_a_hostile_config_clearly():
 def test_the_16_gib_bench_mode_plans_with_the_engine_rule():
     """bench/serve_throughput.py --budget-gib sizes the engine it starts by engine_plan, with that engine's config:
     the same plan as the explicit arguments above (so the 16 GB figures measured before still apply)."""
-    import importlib.util
-    from pathlib import Path
+    from conftest import bench_module
 
-    path = Path(__file__).resolve().parents[2] / "bench" / "serve_throughput.py"
-    spec = importlib.util.spec_from_file_location("serve_throughput_under_test", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = bench_module("serve_throughput")
     config = bench.budget_config(96)
     plan = bench.budget_plan(16, int(0.55 * GIB), int(7.7 * GIB), glm4v_9b(), config)
     assert plan == glm_plan(16, 7.7)

@@ -3,27 +3,20 @@ one killed midway; every image must still be answered (the pool takes the dead s
 requests on the other), and an image's requests stay on one server while it is up."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
+
+from conftest import bench_module
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("multi_gpu", BENCH / "multi_gpu.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["multi_gpu"] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_module("multi_gpu")
 
 
 def test_two_tiny_servers_one_killed_midway_every_image_answered(bench, tmp_path):
