@@ -17,19 +17,22 @@ import java.util.regex.Pattern;
 public final class VlmServeProcess implements AutoCloseable {
     private final int port;
     private final Path log;
+    private final List<String> extraArgs;
     private Process process;
 
-    private VlmServeProcess(int port, Path log) {
+    private VlmServeProcess(int port, Path log, List<String> extraArgs) {
         this.port = port;
         this.log = log;
+        this.extraArgs = extraArgs;
     }
 
-    public static VlmServeProcess start(Path logDir) throws Exception {
+    /** @param extraArgs more flags of {@code vlmserve serve} (e.g. "--max-batch", "1") */
+    public static VlmServeProcess start(Path logDir, String... extraArgs) throws Exception {
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
         }
-        VlmServeProcess server = new VlmServeProcess(port, logDir.resolve("vlmserve-" + port + ".log"));
+        VlmServeProcess server = new VlmServeProcess(port, logDir.resolve("vlmserve-" + port + ".log"), List.of(extraArgs));
         server.startProcess();
         return server;
     }
@@ -49,8 +52,10 @@ public final class VlmServeProcess implements AutoCloseable {
     /** Starts (again) on the same port: a restarted server, as after an outage. */
     public void startProcess() throws Exception {
         Path root = RepoPaths.root();
-        ProcessBuilder pb = new ProcessBuilder(RepoPaths.python().toString(), "-m", "vlmserve", "serve",
-                "--model", "tiny-random", "--host", "127.0.0.1", "--port", Integer.toString(port))
+        List<String> command = new java.util.ArrayList<>(List.of(RepoPaths.python().toString(), "-m", "vlmserve", "serve",
+                "--model", "tiny-random", "--host", "127.0.0.1", "--port", Integer.toString(port)));
+        command.addAll(extraArgs);
+        ProcessBuilder pb = new ProcessBuilder(command)
                 .directory(root.resolve("inference").toFile())
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
@@ -77,11 +82,16 @@ public final class VlmServeProcess implements AutoCloseable {
 
     /** vlmserve_requests_finished_total from /metrics: how many chat completions the server answered. */
     public long requestsFinished() throws Exception {
+        return counter("vlmserve_requests_finished_total");
+    }
+
+    /** A counter of the server's /metrics, e.g. vlmserve_requests_aborted_total. */
+    public long counter(String name) throws Exception {
         try (HttpClient http = HttpClient.newHttpClient()) {
             String text = http.send(HttpRequest.newBuilder(URI.create(baseUrl() + "/metrics")).build(),
                     HttpResponse.BodyHandlers.ofString()).body();
-            Matcher m = Pattern.compile("(?m)^vlmserve_requests_finished_total\\s+([0-9.e+]+)$").matcher(text);
-            if (!m.find()) throw new IllegalStateException("no vlmserve_requests_finished_total in /metrics:\n" + text);
+            Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name) + "\\s+([0-9.e+]+)$").matcher(text);
+            if (!m.find()) throw new IllegalStateException("no " + name + " in /metrics:\n" + text);
             return (long) Double.parseDouble(m.group(1));
         }
     }
