@@ -20,6 +20,8 @@
 #             new images admitted per scheduler round (not in the default list)                        170
 #   decode_attn  the decode part again with VLMSERVE_DECODE_ATTENTION=triton (one kernel per layer for decode
 #             attention), into nf4_memory_speed_triton_decode.json: against decode's figures (not in the default list) 215
+#   fp8_decode  fp8_check.py (every FP8 layer vs bf16, with the weight-only path at decode rows), then compare again
+#             with VLMSERVE_FP8_DECODE=w8a16 into serve_throughput_compare_w8a16.json (not in the default list)   270
 #   kernels   gpu_kernel_profile.py: bf16 vision micro-batch, prefill and decode under torch.profiler: time per kernel
 #             category, top kernels, GPU idle share (not in the default list)                             120
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
@@ -74,8 +76,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|check|sweep|rounds|kernels|decode_attn) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels decode_attn)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|check|sweep|rounds|kernels|decode_attn|fp8_decode) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels decode_attn fp8_decode)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -98,6 +100,13 @@ for p in "${PARTS[@]}"; do
             part decode_attn 215 VLMSERVE_NF4_SCRATCH_MIB=8 VLMSERVE_DECODE_ATTENTION=triton -- "$PY" \
                 bench/nf4_memory_speed.py --modes nf4,bf16 --batches 1,16,64 --new-tokens 256 --mode-timeout 150 \
                 --out "$OUT/nf4_memory_speed_triton_decode.json" ;;
+        fp8_decode)
+            # weight-only FP8 for decode rows (quant/triton_fp8.py): per layer against bf16 and W8A8 (fp8_check), then
+            # the bf16 / FP8 serving comparison with it on, against the compare part's: to set its default
+            part fp8_check 90 -- "$PY" bench/fp8_check.py
+            part fp8_decode 180 VLMSERVE_FP8_DECODE=w8a16 -- "$PY" bench/serve_throughput.py --compare \
+                --compare-concurrency 64 128 --ttft-concurrency 64 --images-per-client 1.5 --error-tokens 16 \
+                --out serve_throughput_compare_w8a16.json ;;
         kernels)
             part kernels 120 -- "$PY" bench/gpu_kernel_profile.py ;;
         rounds)
@@ -114,7 +123,7 @@ for p in "${PARTS[@]}"; do
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels decode_attn)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels decode_attn fp8_decode)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary

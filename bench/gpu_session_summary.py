@@ -9,6 +9,7 @@ as not measured, never guessed):
   serve_throughput_nf4_16gib.json  NF4 on a 16 GiB budget: KV slots, images/s
   serve_throughput_compare.json  bf16 and FP8 serving at 64 and 128, TTFT p50 at 64, FP8's error
   nf4_memory_speed_triton_decode.json  the same decode figures with VLMSERVE_DECODE_ATTENTION=triton
+  serve_throughput_compare_w8a16.json  the same with VLMSERVE_FP8_DECODE=w8a16 (weight-only FP8 at decode rows)
   serve_ttft_rounds.json         bf16 at 64: images/s and TTFT for each number of new images per prefill round
 Prints a markdown table (figure, measured, target, met) and writes it as JSON.
 """
@@ -107,6 +108,14 @@ def summarize(d: Path) -> list[dict]:
     bf16_best = max((r["images_per_s"] for r in runs if r.get("model") == "bf16"), default=None)
     add("bf16 c=64 throughput / best", _ratio(b64["images_per_s"] if b64 else None, bf16_best), "x", ">= 0.95",
         lambda v: v >= 0.95)
+    w8 = [r for r in (_load(d, "serve_throughput_compare_w8a16.json") or {}).get("runs") or [] if r.get("model") == "fp8"]
+    if w8:
+        best_w8 = max(w8, key=lambda r: r["images_per_s"])
+        fp8_best = max((r["images_per_s"] for r in runs if r.get("model") == "fp8"), default=None)
+        add(f"fp8 with weight-only decode, best images/s (c={best_w8['concurrency']})", best_w8["images_per_s"], "img/s",
+            ">= 6.5", lambda v: v >= 6.5)
+        add("fp8 with weight-only decode / fp8 with quantized decode activations, best images/s",
+            _ratio(best_w8["images_per_s"], fp8_best), "x")
     rounds = _load(d, "serve_ttft_rounds.json") or {}
     round_runs = [r for r in rounds.get("runs") or [] if isinstance(r, dict) and "round_images" in r]
     fastest = max((r.get("images_per_s") or 0 for r in round_runs), default=0)

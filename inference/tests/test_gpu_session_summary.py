@@ -87,3 +87,15 @@ def test_the_one_kernel_decode_attention_is_compared_with_the_torch_path(summary
     rows = by_figure(summary_mod.summarize(last_session))
     assert rows["bf16 decode per row, batch 1, one-kernel decode attention / torch's"]["value"] == pytest.approx(1.25)
     assert "NF4 / bf16 decode per row, batch 16, both with one-kernel decode attention" in rows
+
+
+def test_weight_only_fp8_decode_is_compared_with_the_compare_runs(summary_mod, last_session):
+    runs = json.loads((last_session / "serve_throughput_compare.json").read_text())
+    for r in runs["runs"]:
+        r["images_per_s"] *= 1.1
+    (last_session / "serve_throughput_compare_w8a16.json").write_text(json.dumps(runs))
+    rows = by_figure(summary_mod.summarize(last_session))
+    ratio = rows["fp8 with weight-only decode / fp8 with quantized decode activations, best images/s"]
+    assert ratio["value"] == pytest.approx(1.1)
+    best = next(v for k, v in rows.items() if k.startswith("fp8 with weight-only decode, best images/s"))
+    assert best["met"] is False                                   # 6.5 images/s

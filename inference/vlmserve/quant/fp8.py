@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import torch
 from torch import nn
@@ -73,6 +74,23 @@ def _scaled_mm(x: FP8Act, weight: torch.Tensor, scale_row: torch.Tensor, bias, o
     return out if bias is None else out.add_(bias)
 
 
+# Up to this many rows (decode steps) an FP8 linear may take 16-bit activations as they are (quant/triton_fp8.py).
+W8A16_MAX_ROWS = 256
+FP8_DECODE_CHOICES = ("scaled_mm", "w8a16")
+
+
+def _weight_only_kernel(device: torch.device):
+    """triton_fp8.w8a16_matmul when VLMSERVE_FP8_DECODE=w8a16 on a CUDA device (or in Triton's interpreter), else
+    None: decode-sized rows then go through activation quantization and _scaled_mm like any others."""
+    choice = os.environ.get("VLMSERVE_FP8_DECODE", "scaled_mm")
+    if choice not in FP8_DECODE_CHOICES:
+        raise ValueError(f"VLMSERVE_FP8_DECODE must be one of {', '.join(FP8_DECODE_CHOICES)}, got {choice!r}")
+    if choice != "w8a16" or (device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1"):
+        return None
+    from .triton_fp8 import w8a16_matmul
+    return w8a16_matmul
+
+
 # ---- the layer -------------------------------------------------------------------------------------
 class FP8Linear(nn.Module):
     takes_fp8 = True    # producers may hand it an FP8Act
@@ -102,7 +120,18 @@ class FP8Linear(nn.Module):
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, e4m3, bias={self.bias is not None}"
 
+    def weight_only(self, rows: int) -> bool:
+        """Whether an input of `rows` rows is multiplied as it is (16-bit activations, the weight widened in the
+        kernel) rather than quantized first: its producer then need not quantize it."""
+        return rows <= W8A16_MAX_ROWS and _weight_only_kernel(self.weight.device) is not None
+
     def forward(self, x) -> torch.Tensor:
+        if not isinstance(x, FP8Act) and self.weight_only(n_rows(x)):
+            from .triton_fp8 import w8a16_matmul
+            flat = x.reshape(-1, x.shape[-1]).to(self.compute_dtype)
+            out = w8a16_matmul(flat if flat.stride(-1) == 1 else flat.contiguous(), self.weight, self.weight_scale,
+                               self.bias)
+            return out.view(*x.shape[:-1], self.out_features)
         if not isinstance(x, FP8Act):
             from vlmserve.fused import quantize_rows
             x = quantize_rows(x)
@@ -139,8 +168,12 @@ def should_quantize_fp8(param_name: str, keep_16bit=()) -> bool:
     return should_quantize(param_name, tuple(keep_16bit) + KEEP_16BIT)
 
 
-def takes_fp8(module) -> bool:
-    return getattr(module, "takes_fp8", False)
+def takes_fp8(module, rows: int | None = None) -> bool:
+    """Whether the op producing `module`'s input should hand it over quantized (an FP8Act). With `rows` given: not
+    when that many rows go to the weight-only kernel, which takes them as they are."""
+    if not getattr(module, "takes_fp8", False):
+        return False
+    return rows is None or not module.weight_only(rows)
 
 
 def rows_of(x, start: int, stop: int):
