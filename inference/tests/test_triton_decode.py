@@ -91,16 +91,3 @@ def test_kernel_against_a_float32_reference():
 
 def test_engine_with_the_kernel_gives_the_reference_tokens(tiny_dir):
     interpreted(ENGINE, str(tiny_dir))
-
-
-def test_an_unknown_choice_is_refused(monkeypatch):
-    import torch
-
-    from vlmserve.engine.kv_cache import _fused_decode
-
-    monkeypatch.setenv("VLMSERVE_DECODE_ATTENTION", "flash")
-    with pytest.raises(ValueError, match="must be one of torch, triton"):
-        _fused_decode(torch.device("cpu"))
-    monkeypatch.setenv("VLMSERVE_DECODE_ATTENTION", "triton")
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    assert _fused_decode(torch.device("cpu")) is None          # CPU serving keeps the torch path

@@ -12,12 +12,12 @@ slots, where the new tokens go) before each forward, and the model code never kn
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 import torch.nn.functional as F
 
 from ..attention import causal_prefill
+from ..kernel_choice import env_choice, runs_triton
 
 
 class SlotKVCache:
@@ -94,11 +94,8 @@ DECODE_ATTENTION_CHOICES = ("torch", "triton")
 def _fused_decode(device: torch.device):
     """engine/triton_decode.py's one-kernel decode attention when VLMSERVE_DECODE_ATTENTION=triton on a CUDA device,
     else None (the torch path below). Off by default until a GPU session has measured it against the torch path."""
-    choice = os.environ.get("VLMSERVE_DECODE_ATTENTION", "torch")
-    if choice not in DECODE_ATTENTION_CHOICES:
-        raise ValueError(f"VLMSERVE_DECODE_ATTENTION must be one of {', '.join(DECODE_ATTENTION_CHOICES)}, got {choice!r}")
-    if choice != "triton" or (device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1"):
-        return None          # (Triton's interpreter runs it on CPU tensors: the tests' way to run it here)
+    if env_choice("VLMSERVE_DECODE_ATTENTION", DECODE_ATTENTION_CHOICES) != "triton" or not runs_triton(device):
+        return None
     from .triton_decode import decode_attention
     return decode_attention
 

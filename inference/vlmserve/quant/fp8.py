@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 
 import torch
 from torch import nn
+
+from vlmserve.kernel_choice import env_choice, runs_triton
 
 E4M3 = torch.float8_e4m3fn
 E4M3_MAX = 448.0
@@ -82,10 +83,7 @@ FP8_DECODE_CHOICES = ("scaled_mm", "w8a16")
 def _weight_only_kernel(device: torch.device):
     """triton_fp8.w8a16_matmul when VLMSERVE_FP8_DECODE=w8a16 on a CUDA device (or in Triton's interpreter), else
     None: decode-sized rows then go through activation quantization and _scaled_mm like any others."""
-    choice = os.environ.get("VLMSERVE_FP8_DECODE", "scaled_mm")
-    if choice not in FP8_DECODE_CHOICES:
-        raise ValueError(f"VLMSERVE_FP8_DECODE must be one of {', '.join(FP8_DECODE_CHOICES)}, got {choice!r}")
-    if choice != "w8a16" or (device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1"):
+    if env_choice("VLMSERVE_FP8_DECODE", FP8_DECODE_CHOICES) != "w8a16" or not runs_triton(device):
         return None
     from .triton_fp8 import w8a16_matmul
     return w8a16_matmul
