@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 import torch
+
+from result_path import result_path
 
 HEADS, KV_HEADS, HEAD_DIM = 32, 2, 128
 
@@ -56,8 +56,7 @@ def main(argv=None) -> int:
         return 2
     from vlmserve.gpu_timing import graph_time_us
 
-    out = Path(os.environ["OUT"]) / Path(args.out).name if os.environ.get("OUT") else Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = result_path(args.out)
     rows, ok = [], True
     print(f"{torch.cuda.get_device_name()}: decode attention, {HEADS} heads on {KV_HEADS} kv heads x {HEAD_DIM}, "
           f"bf16, ~{args.context} tokens of context")

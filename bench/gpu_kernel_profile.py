@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import time
-from pathlib import Path
 
 import torch
+
+from result_path import result_path
 
 # First match wins: attention before GEMM (cuDNN's and flash's fused attention kernels may carry "gemm"-like names).
 CATEGORIES = (
@@ -124,8 +124,7 @@ def main(argv=None) -> int:
     torch.backends.cuda.matmul.allow_tf32 = True
     model, cfg = build_model(args.quant)
     name = args.out or f"bench/results/gpu_kernel_profile{'' if args.quant == 'none' else '_' + args.quant}.json"
-    out = Path(os.environ["OUT"]) / Path(name).name if os.environ.get("OUT") else Path(name)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = result_path(name)
     results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "quant": args.quant,
                "settings": vars(args), "sections": {}}
 

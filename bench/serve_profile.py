@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +29,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 import vlmserve.attention as attention
 from vlmserve.engine import Engine, EngineConfig
 from vlmserve.gpu_timing import event_time_us
+from result_path import result_path
 from serve_throughput import IdTokenizer, build_model, drive, flops_per_request, matmul_peak, prompt
 
 
@@ -139,8 +138,7 @@ def main(argv=None) -> int:
         return 2
     out: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
                  "cudnn": torch.backends.cudnn.version()}
-    dest = Path(os.environ["OUT"]) / Path(args.out).name if os.environ.get("OUT") else Path(args.out)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = result_path(args.out)
 
     def save():   # after every section: a run cut short keeps what it measured
         dest.write_text(json.dumps(out, indent=2))

@@ -41,6 +41,8 @@ from vlmserve.engine.memory_plan import SMALL_CARD, small_card_config
 from vlmserve.model import GLM4V
 from vlmserve.weights import init_random, place_embeddings
 
+from result_path import result_path
+
 # The small card's slots (an image's 1,602 vectors, the prompt and 256 answer tokens fit) for every run, so that runs on
 # big cards and on the 16 GiB budget hold the same number of sequences per GiB of KV cache.
 SLOT_LEN = SMALL_CARD["slot_len"]
@@ -245,8 +247,7 @@ def compare_main(args) -> int:
                "driver": "in-process engine, concurrent asyncio clients (no HTTP: the GPU machine has no fastapi/uvicorn)",
                "runs": []}
     name = args.out or "bench/results/serve_throughput_compare.json"
-    out = Path(os.environ["OUT"]) / Path(name).name if os.environ.get("OUT") else Path(name)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = result_path(name)
     concurrencies = sorted(set(args.compare_concurrency) | {args.ttft_concurrency})
     for label, model in (("bf16", bf16), ("fp8", fp8)):
         engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=max(concurrencies), slot_len=SLOT_LEN,
@@ -321,8 +322,8 @@ def rounds_main(engine: Engine, pixels: torch.Tensor, args, fl: dict, peak: floa
     engine.config.round_images = default
     engine.stop()
     best = max(r["images_per_s"] for r in results["runs"])
-    print(f"\n| images per round | images/s | of the best | TTFT p50 | p90 | p50 after the first wave |\n"
-          f"|---|---|---|---|---|---|")
+    print("\n| images per round | images/s | of the best | TTFT p50 | p90 | p50 after the first wave |\n"
+          "|---|---|---|---|---|---|")
     for r in results["runs"]:
         print(f"| {r['round_images']} | {r['images_per_s']:.3f} | {r['images_per_s'] / best:.1%} | "
               f"{r['ttft_s_median']:.2f} s | {r['ttft_s_p90']:.2f} s | "
@@ -419,8 +420,7 @@ def main(argv=None) -> int:
                         f"{f'_{args.budget_gib:g}gib' if args.budget_gib else ''}.json")
     if args.round_images:
         name = args.out or f"bench/results/serve_ttft_rounds{'' if args.quant == 'none' else '_' + args.quant}.json"
-    out = Path(os.environ["OUT"]) / Path(name).name if os.environ.get("OUT") else Path(name)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = result_path(name)
     asyncio.run(drive(engine, pixels, 2, 2, ["caption"], 8))   # warm-up: vision, prefill shapes
     if args.round_images:
         return rounds_main(engine, pixels, args, fl, peak, results, out)

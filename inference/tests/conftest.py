@@ -22,8 +22,12 @@ BENCH = INFERENCE.parent / "bench"
 
 def bench_module(name: str):
     """bench/NAME.py loaded as module NAME (registered, as dataclasses look their module up): the benches are
-    scripts, not a package, and their logic is tested on CPU here."""
+    scripts, not a package, and their logic is tested on CPU here. bench/ goes on the path, as for a script run
+    from there (the benches import their shared helpers)."""
     import importlib.util
+
+    if str(BENCH) not in sys.path:
+        sys.path.append(str(BENCH))
 
     if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(BENCH / f"{name}.py"):
         return sys.modules[name]
