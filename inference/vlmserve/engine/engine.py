@@ -376,8 +376,8 @@ class Engine:
             with self.clock.phase("vision"):
                 vision = self._vision([reqs[i] for i in owner.values()])
             todo = list(owner.values())
-            per_row = max(self.prompt_len(reqs[i].prompt_ids, True) for i in todo)
-            step = max(1, self.config.prefill_tokens // per_row)
+            length = {i: self.prompt_len(reqs[i].prompt_ids, True) for i in todo}
+            step = max(1, self.config.prefill_tokens // max(length.values()))
             for j in range(0, len(todo), step):
                 chunk = todo[j:j + step]
                 embeds, positions = self._embed_rows(
@@ -385,10 +385,7 @@ class Engine:
                 self.attn.plan_prefill([slots[i] for i in chunk], [0] * len(chunk))
                 with self.clock.phase("prefill_prefix"):
                     hidden = self.model.forward_embeds(embeds, positions, self.attn)
-                    last = torch.tensor([self.prompt_len(reqs[i].prompt_ids, True) - 1 for i in chunk],
-                                        device=self.device)
-                    rows = hidden[torch.arange(len(chunk), device=self.device), last]
-                whole.update(zip(chunk, rows))
+                    whole.update(zip(chunk, self._last_hidden(hidden, [length[i] for i in chunk])))
         for i, s in enumerate(splits):
             if s.key in owner:
                 starts[i] = self.prompt_len(s.prefix_ids, True)
@@ -428,9 +425,13 @@ class Engine:
                 [r[0] for r in chunk], None, [list(range(r[1], r[1] + len(r[0]))) for r in chunk])
             self.attn.plan_prefill(slots[j:j + len(chunk)], [r[2] for r in chunk])
             hidden = self.model.forward_embeds(embeds, positions, self.attn)
-            last = torch.tensor([len(r[0]) - 1 for r in chunk], device=self.device)
-            out.append(hidden[torch.arange(len(chunk), device=self.device), last])
+            out.append(self._last_hidden(hidden, [len(r[0]) for r in chunk]))
         return torch.cat(out)
+
+    def _last_hidden(self, hidden: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+        """Each right-padded row's hidden state at its last real token: [rows, T, H], lengths -> [rows, H]."""
+        last = torch.tensor([n - 1 for n in lengths], device=self.device)
+        return hidden[torch.arange(len(lengths), device=self.device), last]
 
     def _prefill_whole(self, reqs: list[GenerationRequest], slots: list[int]) -> torch.Tensor:
         """No sharing: every prompt (image included) prefilled on its own row from position 0."""

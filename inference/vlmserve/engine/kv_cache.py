@@ -169,10 +169,10 @@ class SlotAttention:
         return F.scaled_dot_product_attention(q, keys.to(q.dtype), values.to(q.dtype), attn_mask=visible[:, None])
 
     def _decode(self, layer, q, k, v):
-        b, n_heads, _, d = q.shape
-        n_kv = k.shape[1]
         if self._fused_decode is not None:
             return self._fused_decode(q, k, v, self.cache.k[layer], self.cache.v[layer], self.cache_pos)
+        b, n_heads, _, d = q.shape
+        n_kv = k.shape[1]
         kc, vc = self.cache.k[layer][:b], self.cache.v[layer][:b]
         rows = self._arange[:b]
         kc[rows, :, self.cache_pos] = k[:, :, 0].to(kc.dtype)
