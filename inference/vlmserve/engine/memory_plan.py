@@ -186,18 +186,17 @@ def fit_engine_config(model_cfg, config, dtype: torch.dtype, memory: DeviceMemor
     try:
         return config, engine_plan(model_cfg, config, dtype, memory), False
     except PlanError as first:
-        small = small_card_config(config)
-        if config.slot_len is not None:
-            small = replace(small, slot_len=config.slot_len)
+        shortest = small_card_config(config)
+        small = shortest if config.slot_len is None else replace(shortest, slot_len=config.slot_len)
         if small == config:
             raise
         try:
             return small, engine_plan(model_cfg, small, dtype, memory), True
         except PlanError:
-            if config.slot_len is None:
+            if small == shortest:
                 raise first from None
             try:
-                shorter = engine_plan(model_cfg, small_card_config(config), dtype, memory)
+                shorter = engine_plan(model_cfg, shortest, dtype, memory)
             except PlanError:
                 raise first from None
             raise PlanError(f"{first}; with the small-card micro-batches no slot of the {config.slot_len} tokens asked "

@@ -118,17 +118,20 @@ class FP8Linear(nn.Module):
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, e4m3, bias={self.bias is not None}"
 
+    def _weight_only_for(self, rows: int):
+        """The weight-only kernel when an input of `rows` rows is multiplied as it is (16-bit activations, the weight
+        widened in the kernel) rather than quantized first, else None."""
+        return _weight_only_kernel(self.weight.device) if rows <= W8A16_MAX_ROWS else None
+
     def weight_only(self, rows: int) -> bool:
-        """Whether an input of `rows` rows is multiplied as it is (16-bit activations, the weight widened in the
-        kernel) rather than quantized first: its producer then need not quantize it."""
-        return rows <= W8A16_MAX_ROWS and _weight_only_kernel(self.weight.device) is not None
+        """Whether an input of `rows` rows is taken as it is: its producer then need not quantize it."""
+        return self._weight_only_for(rows) is not None
 
     def forward(self, x) -> torch.Tensor:
-        if not isinstance(x, FP8Act) and self.weight_only(n_rows(x)):
-            from .triton_fp8 import w8a16_matmul
+        kernel = None if isinstance(x, FP8Act) else self._weight_only_for(n_rows(x))
+        if kernel is not None:
             flat = x.reshape(-1, x.shape[-1]).to(self.compute_dtype)
-            out = w8a16_matmul(flat if flat.stride(-1) == 1 else flat.contiguous(), self.weight, self.weight_scale,
-                               self.bias)
+            out = kernel(flat if flat.stride(-1) == 1 else flat.contiguous(), self.weight, self.weight_scale, self.bias)
             return out.view(*x.shape[:-1], self.out_features)
         if not isinstance(x, FP8Act):
             from vlmserve.fused import quantize_rows
