@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .triton_tiles import _mma, _num_sms, _scale_cols, _split_k, _splitk_reduce_kernel, _store_tile
+from .triton_tiles import _mma, _num_sms, _scale_cols, _split_k, _store_tile, add_splits, split_target
 
 BLOCK_N, BLOCK_K = 64, 128
 
@@ -60,15 +60,11 @@ def w8a16_matmul(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bia
     block_m = 16 if m <= 16 else 32 if m <= 32 else 64
     tiles = triton.cdiv(m, block_m) * triton.cdiv(n, BLOCK_N)
     split = _split_k(tiles, triton.cdiv(k, BLOCK_K), _num_sms(x.device), 4)
-    target = out if split == 1 else torch.empty((split, m, n), device=x.device, dtype=torch.float32)
-    has_bias = bias is not None
-    bias_arg = bias if has_bias else scale
+    target = split_target(out, split)
     _w8a16_kernel[(triton.cdiv(n, BLOCK_N), triton.cdiv(m, block_m), split)](
-        x, weight, scale, bias_arg, target, m, n, k, x.stride(0), split,
-        BLOCK_M=block_m, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, IS_SPLIT=split > 1, HAS_BIAS=has_bias,
+        x, weight, scale, scale if bias is None else bias, target, m, n, k, x.stride(0), split,
+        BLOCK_M=block_m, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, IS_SPLIT=split > 1, HAS_BIAS=bias is not None,
         IEEE=x.dtype == torch.float32, num_warps=4, num_stages=3,
     )
-    if split > 1:
-        _splitk_reduce_kernel[(triton.cdiv(m * n, 1024),)](target, bias_arg, out, m * n, n, split, BLOCK=1024,
-                                                           HAS_BIAS=has_bias, num_warps=4)
+    add_splits(target, bias, out)
     return out

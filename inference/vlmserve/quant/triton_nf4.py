@@ -34,7 +34,7 @@ import triton
 import triton.language as tl
 
 from . import chunked
-from .triton_tiles import _mma, _num_sms, _scale_cols, _split_k, _splitk_reduce_kernel, _store_tile
+from .triton_tiles import _mma, _num_sms, _scale_cols, _split_k, _store_tile, add_splits, split_target
 from .tuning_cache import TuningCache, default_path
 from ..gpu_timing import KERNEL_TIMING, graph_time_us, wall_time_us
 
@@ -331,6 +331,8 @@ LARGE_M_CONFIGS = DEQUANT_CONFIGS + (_dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=
 MAX_FUSED_M = 256
 
 _tuned: dict[tuple, Config] = {}
+
+
 def _m_bucket(m: int) -> int:
     if m == 1:
         return 1
@@ -407,13 +409,9 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
     qabs, code2, nested = (w.qabs, w.code2, w.nested) if dq else (dummy, dummy, dummy)
     has_bias = bias is not None
     bias_arg = bias if has_bias else dummy
-    if m == 1 and cfg.block_m == 1:
-        n_programs = triton.cdiv(w.n, cfg.block_n)
-        split = _split_k(n_programs, triton.cdiv(k_blocks, cfg.r), _num_sms(x.device), 4, cfg.waves)
-    else:
-        n_programs = triton.cdiv(m, cfg.block_m) * triton.cdiv(w.n, cfg.block_n)
-        split = _split_k(n_programs, triton.cdiv(k_blocks, cfg.r), _num_sms(x.device), 4, cfg.waves)
-    target = out if split == 1 else torch.empty((split, m, w.n), device=x.device, dtype=torch.float32)
+    n_programs = triton.cdiv(m, cfg.block_m) * triton.cdiv(w.n, cfg.block_n)   # the GEMV: block_m 1, m 1
+    split = _split_k(n_programs, triton.cdiv(k_blocks, cfg.r), _num_sms(x.device), 4, cfg.waves)
+    target = split_target(out, split)
     if m == 1 and cfg.block_m == 1:
         _nf4_gemv_kernel[(n_programs, split)](
             x, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, w.n, w.k,
@@ -447,12 +445,7 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
                 W_IS_A=cfg.w_is_a, DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages,
             )
-    if split > 1:
-        mn = m * w.n
-        block = 1024
-        _splitk_reduce_kernel[(triton.cdiv(mn, block),)](
-            target, bias_arg, out, mn, w.n, split, BLOCK=block, HAS_BIAS=has_bias, num_warps=4,
-        )
+    add_splits(target, bias, out)
 
 
 def candidates(m: int) -> tuple[Config, ...]:

@@ -89,3 +89,17 @@ def _split_k(n_programs: int, k_steps: int, sms: int, min_steps: int, waves: int
     """Enough K splits for ~`waves` programs per SM, each split keeping >= min_steps loop steps."""
     want = -(-waves * sms // n_programs)
     return max(1, min(want, k_steps // min_steps, 16))
+
+
+def split_target(out: torch.Tensor, split: int) -> torch.Tensor:
+    """Where the kernel stores: `out` itself, or the float32 partials [split, M, N] that `add_splits` sums into it."""
+    return out if split == 1 else torch.empty((split, *out.shape), device=out.device, dtype=torch.float32)
+
+
+def add_splits(target: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor) -> None:
+    """Sums the split-K partials in `target` (and the bias) into `out`; nothing when the kernel stored into `out`."""
+    if target is out:
+        return
+    mn = out.numel()
+    _splitk_reduce_kernel[(triton.cdiv(mn, 1024),)](target, out if bias is None else bias, out, mn, out.shape[1],
+                                                   target.shape[0], BLOCK=1024, HAS_BIAS=bias is not None, num_warps=4)
