@@ -257,10 +257,8 @@ public final class OpenAiClient implements AutoCloseable {
     }
 
     /**
-     * Sends one chat completion, with the request's priority when {@code withPriority}. A server that refuses the
-     * priority with a 400 naming it (vLLM's "Got priority -1 but Priority scheduling is not enabled") gets the
-     * request again without it, and every later one too (see {@link #refusedPriority}): the answer matters more
-     * than its place in the queue, and a server that refuses the field once always will.
+     * Sends one chat completion, with the request's priority when {@code withPriority}. The callers send it again
+     * without the priority when the server refuses the field (see {@link #refusedPriority}).
      */
     private <T> Sent<T> sendChat(ChatRequest request, boolean stream, boolean withPriority, HttpResponse.BodyHandler<T> handler,
                                  Function<T, String> describe) throws InterruptedException {
@@ -269,7 +267,11 @@ public final class OpenAiClient implements AutoCloseable {
                 handler, describe);
     }
 
-    /** Whether this answer to a request sent with a priority refuses the field; if so, it is not sent again. */
+    /**
+     * Whether this answer to a request sent with a priority refuses the field: a 400 naming it (vLLM's "Got priority
+     * -1 but Priority scheduling is not enabled"). Then no later request carries one either: the answer matters more
+     * than its place in the queue, and a server that refuses the field once always will.
+     */
     private boolean refusedPriority(Sent<?> sent, String body) {
         if (sent.response.statusCode() != 400 || body == null || !body.toLowerCase(Locale.ROOT).contains("priority")) {
             return false;
