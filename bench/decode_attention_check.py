@@ -1,6 +1,8 @@
 """The one-kernel decode attention (engine/triton_decode.py) against the engine's torch path on the GPU (GPU only):
 same output on GLM-4V-9B's attention shape (32 query heads on 2 kv heads of 128, bf16) and the same cache writes,
-then each path's GPU time per layer call as CUDA-graph replays, at several batch sizes and one context length.
+then each path's GPU time per layer call as CUDA-graph replays, at several batch sizes and one context length. Each
+path starts from q and k as projected: the torch path rotates them (vlmserve.rotary, four kernels), the kernel does
+it as it loads them.
 
     PYTHONPATH=inference python bench/decode_attention_check.py [--context 1711] [--batches 1,16,64,128]
 
@@ -23,16 +25,30 @@ def paths(batch: int, context: int, slot_len: int):
     """(torch path, fused path), each a call of one layer's decode attention on its own copy of one cache."""
     from vlmserve.engine.kv_cache import SlotAttention, SlotKVCache
     from vlmserve.engine.triton_decode import decode_attention
+    from vlmserve.rotary import RotaryTable, apply_rotary
 
     g = torch.Generator(device="cuda").manual_seed(batch)
     cache = SlotKVCache(1, batch, slot_len, KV_HEADS, HEAD_DIM, torch.bfloat16, torch.device("cuda"))
     cache.k.normal_(generator=g)
     cache.v.normal_(generator=g)
     qkv = torch.randn(batch, 1, HEADS + 2 * KV_HEADS, HEAD_DIM, device="cuda", dtype=torch.bfloat16, generator=g)
-    q, k, v = (qkv[:, :, a:z].transpose(1, 2) for a, z in ((0, HEADS), (HEADS, HEADS + KV_HEADS),
-                                                           (HEADS + KV_HEADS, HEADS + 2 * KV_HEADS)))
     # rows of different lengths around the context asked for, as a running batch has them
     pos = (context - torch.arange(batch, device="cuda") * 7).clamp(min=0)
+    table = RotaryTable(HEAD_DIM, slot_len).to("cuda")
+    table.build()
+    factors = table(pos[:, None], torch.bfloat16)
+
+    def heads(qk):
+        return (t.transpose(1, 2) for t in (qk[:, :, :HEADS], qk[:, :, HEADS:], qkv[:, :, HEADS + KV_HEADS:]))
+
+    def torch_path():
+        q, k, v = heads(apply_rotary(qkv[:, :, :HEADS + KV_HEADS], factors))
+        return attn(0, q, k, v)
+
+    def fused():
+        q, k, v = heads(qkv)
+        return decode_attention(q, k, v, other.k[0], other.v[0], pos, rotary=factors)
+
     kv_len = 512
     while kv_len <= int(pos.max()):
         kv_len *= 2
@@ -42,7 +58,7 @@ def paths(batch: int, context: int, slot_len: int):
     other = SlotKVCache(1, batch, slot_len, KV_HEADS, HEAD_DIM, torch.bfloat16, torch.device("cuda"))
     other.k.copy_(cache.k)
     other.v.copy_(cache.v)
-    return (lambda: attn(0, q, k, v)), (lambda: decode_attention(q, k, v, other.k[0], other.v[0], pos)), cache, other
+    return torch_path, fused, cache, other
 
 
 def main(argv=None) -> int:

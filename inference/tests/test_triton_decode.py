@@ -1,5 +1,6 @@
 """The one-kernel decode attention (vlmserve.engine.triton_decode) in Triton's interpreter on CPU: against a float32
-reference over each row's own length (new token included, cache written at its position), and inside the engine on the
+reference over each row's own length (new token included, cache written at its position), rotating q and k itself
+as the decoder would, and inside the engine on the
 tiny model, where the greedy tokens must be the reference's whatever the batching and slot moves. The GPU run (bf16,
 and its speed against the torch path) is bench/gpu_session.sh decode_attn's."""
 import os
@@ -15,6 +16,7 @@ INFERENCE = Path(__file__).resolve().parents[1]
 KERNEL = r"""
 import math, torch
 from vlmserve.engine.triton_decode import decode_attention
+from vlmserve.rotary import RotaryTable, apply_rotary
 g = torch.Generator().manual_seed(0)
 
 def reference(q, kc, vc, pos):
@@ -48,6 +50,20 @@ for dtype, H, KV, D, S, pos in [(torch.float32, 32, 2, 128, 200, [0, 63, 64, 150
     want = reference(q, want_k, want_v, p)
     err = ((out.float() - want).abs().max() / want.abs().max()).item()
     assert err <= (1e-5 if dtype == torch.float32 else 2e-3), (dtype, H, D, pos, err)
+
+    # the same step with q and k as projected and the rotary factors of each row's position: the kernel rotates
+    # them as the decoder's apply_rotary does, so cache and output are those of the pre-rotated call
+    table = RotaryTable(D, 256)
+    table.build()
+    factors = table(p[:, None], dtype)
+    raw = torch.randn(B, 1, H + 2 * KV, D, generator=g).to(dtype)
+    rotated = torch.cat((apply_rotary(raw[:, :, :H + KV], factors), raw[:, :, H + KV:]), 2)
+    kc_a, vc_a, kc_b, vc_b = kc.clone(), vc.clone(), kc.clone(), vc.clone()
+    heads = lambda t: (t[:, :, a:z].transpose(1, 2) for a, z in ((0, H), (H, H + KV), (H + KV, H + 2 * KV)))
+    plain = decode_attention(*heads(rotated), kc_a, vc_a, p)
+    fused = decode_attention(*heads(raw), kc_b, vc_b, p, rotary=factors)
+    assert torch.equal(kc_a, kc_b) and torch.equal(vc_a, vc_b), "the cache gets the rotated k"
+    assert torch.equal(plain, fused), (dtype, H, D, pos, (plain.float() - fused.float()).abs().max())
 print("ok")
 """
 
@@ -66,6 +82,8 @@ model, _ = load_model(sys.argv[1], "cpu", "float32")
 tok = Tokenizer.from_dir(sys.argv[1])
 engine = Engine(model, tok, EngineConfig(max_batch=2, slot_len=256))
 assert engine.attn._fused_decode is decode_attention
+calls = []
+engine.attn._fused_decode = lambda *a: calls.append(a[-1] is not None) or decode_attention(*a)
 engine.start()
 try:
     reqs = requests(tok, image(model, (200, 40, 90)), 6)
@@ -74,6 +92,7 @@ finally:
     engine.stop()
 for r in reqs:
     assert tokens(got[r.request_id]) == reference(model, r.prompt_ids, r.pixel_values, 6), r.request_id
+assert calls and all(calls), "every decode step's attention rotates q and k in the kernel"
 print("ok")
 """
 

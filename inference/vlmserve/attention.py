@@ -1,7 +1,8 @@
 """Attention backends: where K/V storage and masking live.
 
 The decoder calls ``attn(layer, q, k, v)`` with the NEW tokens' q [B, H, T, D] and k/v
-[B, KV, T, D] (rotary applied, kv heads not repeated) and gets [B, H, T, D] back. The serving
+[B, KV, T, D] (rotary applied, kv heads not repeated) and gets [B, H, T, D] back. A backend whose
+``rotates`` is true at that moment gets q and k unrotated and ``rotary=`` the factors instead. The serving
 engine brings its own backend (paged / static cache, CUDA graphs); ``DynamicKVCache`` is the
 simple one for generate.py, the ``logits`` command and the parity tests.
 """

@@ -36,12 +36,17 @@ class SelfAttention(nn.Module):
         B, T, _ = x.shape
         qkv = self.query_key_value(x)
         qk, v = qkv.split([(self.n_heads + self.n_kv) * self.head_dim, self.n_kv * self.head_dim], dim=-1)
-        # q and k rotated in one pass (a decode step is ~40 layers of small kernels: their count matters)
-        qk = apply_rotary(qk.view(B, T, self.n_heads + self.n_kv, self.head_dim), cos_sin)
+        qk = qk.view(B, T, self.n_heads + self.n_kv, self.head_dim)
+        # A backend that rotates q and k itself as its kernel reads them (the engine's fused decode attention) gets
+        # them as projected; otherwise q and k are rotated here in one pass (a decode step is ~40 layers of small
+        # kernels: their count matters)
+        fused = getattr(attn, "rotates", False)
+        if not fused:
+            qk = apply_rotary(qk, cos_sin)
         q = qk[:, :, :self.n_heads].transpose(1, 2)
         k = qk[:, :, self.n_heads:].transpose(1, 2)
         v = v.view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
-        out = attn(self.layer, q, k, v)
+        out = attn(self.layer, q, k, v, rotary=cos_sin) if fused else attn(self.layer, q, k, v)
         return self.dense(out.transpose(1, 2).reshape(B, T, -1))
 
 

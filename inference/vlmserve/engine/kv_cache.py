@@ -117,12 +117,14 @@ class SlotAttention:
         device = cache.k.device
         self._arange = torch.arange(cache.slot_len, device=device)
         self._fused_decode = _fused_decode(device)
+        self.rotates = False          # true while a decode plan runs the fused kernel, which rotates q and k
 
     # ---- plans -----------------------------------------------------------------------------
     def plan_prefill(self, slots: list[int], starts: list[int]) -> None:
         """Row b's new tokens go to slot `slots[b]` from position `starts[b]` on (rows right-padded)."""
         device = self.cache.k.device
         self.mode = "prefill"
+        self.rotates = False
         self.slots = torch.tensor(slots, device=device)
         self.starts = torch.tensor(starts, device=device)
         self.max_start = max(starts)
@@ -135,7 +137,8 @@ class SlotAttention:
         self.mode = "decode"
         self.cache_pos = cache_pos
         self.kv_len = kv_len
-        if self._fused_decode is not None:
+        self.rotates = self._fused_decode is not None
+        if self.rotates:
             return                    # reads each row's position itself: no mask
         # The mask as an additive float32 bias, made once per step instead of once per layer (a decode step is
         # ~40 layers of small kernels on a CUDA graph: each one counts).
@@ -144,9 +147,9 @@ class SlotAttention:
             ~visible, float("-inf"))[:, None, None, :]
 
     # ---- AttentionBackend ------------------------------------------------------------------
-    def __call__(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def __call__(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rotary=None) -> torch.Tensor:
         if self.mode == "decode":
-            return self._decode(layer, q, k, v)
+            return self._decode(layer, q, k, v, rotary)
         return self._prefill(layer, q, k, v)
 
     def _prefill(self, layer, q, k, v):
@@ -168,9 +171,9 @@ class SlotAttention:
         visible = self._arange[None, None, :s] <= pos[:, :, None]        # [B, T, S]
         return F.scaled_dot_product_attention(q, keys.to(q.dtype), values.to(q.dtype), attn_mask=visible[:, None])
 
-    def _decode(self, layer, q, k, v):
+    def _decode(self, layer, q, k, v, rotary):
         if self._fused_decode is not None:
-            return self._fused_decode(q, k, v, self.cache.k[layer], self.cache.v[layer], self.cache_pos)
+            return self._fused_decode(q, k, v, self.cache.k[layer], self.cache.v[layer], self.cache_pos, rotary)
         b, n_heads, _, d = q.shape
         n_kv = k.shape[1]
         kc, vc = self.cache.k[layer][:b], self.cache.v[layer][:b]

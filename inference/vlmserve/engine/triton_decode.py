@@ -8,6 +8,10 @@ online softmax, its 16 query heads sharing each K/V block (grouped-query attenti
 and the new token's own key is attended to from registers. Its position is read from the step's static buffer, so
 the kernel replays in a CUDA graph whatever each row's length.
 
+With the step's rotary factors (`rotary`), q and the new k arrive as the projection wrote them and are rotated here
+as they are loaded, with the same roundings as vlmserve.rotary.apply_rotary: the four kernels per layer that rotation
+took in the decoder are gone too.
+
 One program per (row, kv head): at batch 1 that is 2 programs each reading ~0.9 MB per layer at 1,700 tokens of
 context, which a split over the context (flash-decoding) would spread over more SMs; not done while contexts stay
 near 2,000 tokens. Selected with VLMSERVE_DECODE_ATTENTION=triton until a GPU session has measured it against the
@@ -21,11 +25,22 @@ import torch
 import triton
 import triton.language as tl
 
+from vlmserve.rotary import RotaryFactors
+
 
 @triton.jit
-def _decode_attention(q_ptr, kn_ptr, vn_ptr, kc_ptr, vc_ptr, pos_ptr, out_ptr,
-                      sq_b, sq_h, sk_b, sk_h, sv_b, sv_h, sc_b, sc_h, sc_s, so_b, so_h, scale, group,
-                      GROUP: tl.constexpr, D: tl.constexpr, BLOCK_S: tl.constexpr, IEEE: tl.constexpr):
+def _rotate(x, swapped, c, s):
+    """x * c + pair_swap(x) * s, each product and the sum rounded to x's dtype (as the torch ops round them)."""
+    a = (x.to(tl.float32) * c.to(tl.float32)).to(x.dtype)
+    b = (swapped.to(tl.float32) * s.to(tl.float32)).to(x.dtype)
+    return (a.to(tl.float32) + b.to(tl.float32)).to(x.dtype)
+
+
+@triton.jit
+def _decode_attention(q_ptr, kn_ptr, vn_ptr, kc_ptr, vc_ptr, pos_ptr, out_ptr, c_ptr, s_ptr,
+                      sq_b, sq_h, sk_b, sk_h, sv_b, sv_h, sc_b, sc_h, sc_s, so_b, so_h, sr_b, scale, group,
+                      GROUP: tl.constexpr, D: tl.constexpr, BLOCK_S: tl.constexpr, IEEE: tl.constexpr,
+                      ROTATE: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     h = tl.program_id(1).to(tl.int64)
     pos = tl.load(pos_ptr + b)                       # cached tokens before the new one = where it goes
@@ -35,6 +50,12 @@ def _decode_attention(q_ptr, kn_ptr, vn_ptr, kc_ptr, vc_ptr, pos_ptr, out_ptr,
     heads = h * group + g
     q = tl.load(q_ptr + b * sq_b + heads[:, None] * sq_h + d[None, :], mask=real[:, None], other=0.0)  # [GROUP, D]
     kn = tl.load(kn_ptr + b * sk_b + h * sk_h + d)
+    if ROTATE:                                       # the pair partner of dim i is dim i ^ 1
+        c = tl.load(c_ptr + b * sr_b + d)
+        sn = tl.load(s_ptr + b * sr_b + d)
+        q_sw = tl.load(q_ptr + b * sq_b + heads[:, None] * sq_h + (d ^ 1)[None, :], mask=real[:, None], other=0.0)
+        q = _rotate(q, q_sw, c[None, :], sn[None, :])
+        kn = _rotate(kn, tl.load(kn_ptr + b * sk_b + h * sk_h + (d ^ 1)), c, sn)
     vn = tl.load(vn_ptr + b * sv_b + h * sv_h + d)
     cache = b * sc_b + h * sc_h
     tl.store(kc_ptr + cache + pos * sc_s + d, kn.to(kc_ptr.dtype.element_ty))
@@ -68,10 +89,11 @@ def _decode_attention(q_ptr, kn_ptr, vn_ptr, kc_ptr, vc_ptr, pos_ptr, out_ptr,
 
 
 def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-                     cache_pos: torch.Tensor, block_s: int = 64) -> torch.Tensor:
+                     cache_pos: torch.Tensor, rotary: RotaryFactors | None = None, block_s: int = 64) -> torch.Tensor:
     """q [B, H, 1, D], k / v [B, KV, 1, D] (the new token, any strides); k_cache / v_cache [slots, KV, S, D] of one
     layer, rows 0..B-1 in use; cache_pos [B]: each row's new position. Writes the new K/V into the caches and returns
-    [B, H, 1, D]: softmax(q K^T / sqrt(D)) V over each row's positions 0..cache_pos, the new one included."""
+    [B, H, 1, D]: softmax(q K^T / sqrt(D)) V over each row's positions 0..cache_pos, the new one included.
+    With `rotary` (factors c / s [B, 1, 1, D]), q and k are rotated first, and the cache gets the rotated k."""
     b, n_heads, _, d = q.shape
     n_kv = k.shape[1]
     group = n_heads // n_kv
@@ -79,12 +101,18 @@ def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache:
         raise ValueError("decode attention needs the head dimension contiguous")
     if d < 16 or d & (d - 1):
         raise ValueError(f"decode attention needs a power-of-two head dimension >= 16, got {d}")
+    if rotary is not None:
+        c, s = (f.reshape(b, d) for f in rotary)
+        if c.stride(1) != 1 or s.stride() != c.stride() or c.dtype != q.dtype:
+            raise ValueError("decode attention needs the rotary factors in q's dtype, head dimension contiguous")
+    else:
+        c = s = q                                    # not read
     out = torch.empty((b, n_heads, 1, d), dtype=q.dtype, device=q.device)
     _decode_attention[(b, n_kv)](
-        q, k, v, k_cache, v_cache, cache_pos, out,
+        q, k, v, k_cache, v_cache, cache_pos, out, c, s,
         q.stride(0), q.stride(1), k.stride(0), k.stride(1), v.stride(0), v.stride(1),
-        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), out.stride(0), out.stride(1), 1.0 / math.sqrt(d),
-        group, GROUP=max(16, triton.next_power_of_2(group)), D=d, BLOCK_S=block_s, IEEE=q.dtype == torch.float32,
-        num_warps=4,
+        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), out.stride(0), out.stride(1), c.stride(0),
+        1.0 / math.sqrt(d), group, GROUP=max(16, triton.next_power_of_2(group)), D=d, BLOCK_S=block_s,
+        IEEE=q.dtype == torch.float32, ROTATE=rotary is not None, num_warps=4,
     )
     return out
