@@ -47,7 +47,7 @@ def paths(batch: int, context: int, slot_len: int):
 
     def fused():
         q, k, v = heads(qkv)
-        return decode_attention(q, k, v, other.k[0], other.v[0], pos, rotary=factors)
+        return decode_attention(q, k, v, other.k[0], other.v[0], pos, rotary=factors, max_context=kv_len)
 
     kv_len = 512
     while kv_len <= int(pos.max()):

@@ -45,11 +45,16 @@ for dtype, H, KV, D, S, pos in [(torch.float32, 32, 2, 128, 200, [0, 63, 64, 150
     for b in range(B):
         want_k[b, :, pos[b]] = k[b, :, 0]
         want_v[b, :, pos[b]] = v[b, :, 0]
-    out = decode_attention(q, k, v, kc, vc, p)
-    assert torch.equal(kc, want_k) and torch.equal(vc, want_v), "the new K/V go to each row's position, nothing else"
-    want = reference(q, want_k, want_v, p)
-    err = ((out.float() - want).abs().max() / want.abs().max()).item()
-    assert err <= (1e-5 if dtype == torch.float32 else 2e-3), (dtype, H, D, pos, err)
+    want = None
+    # whole contexts, and contexts cut into 64-key splits merged by the second kernel (with S = 200: splits that
+    # hold the new token only, empty ones, partly filled ones)
+    for splits in (1, 4):
+        kc_s, vc_s = kc.clone(), vc.clone()
+        out = decode_attention(q, k, v, kc_s, vc_s, p, splits=splits)
+        assert torch.equal(kc_s, want_k) and torch.equal(vc_s, want_v), "the new K/V go to each row's position only"
+        want = reference(q, want_k, want_v, p) if want is None else want
+        err = ((out.float() - want).abs().max() / want.abs().max()).item()
+        assert err <= (1e-5 if dtype == torch.float32 else 2e-3), (dtype, H, D, pos, splits, err)
 
     # the same step with q and k as projected and the rotary factors of each row's position: the kernel rotates
     # them as the decoder's apply_rotary does, so cache and output are those of the pre-rotated call
@@ -83,7 +88,7 @@ tok = Tokenizer.from_dir(sys.argv[1])
 engine = Engine(model, tok, EngineConfig(max_batch=2, slot_len=256))
 assert engine.attn._fused_decode is decode_attention
 calls = []
-engine.attn._fused_decode = lambda *a: calls.append(a[-1] is not None) or decode_attention(*a)
+engine.attn._fused_decode = lambda *a, **kw: calls.append(a[6] is not None) or decode_attention(*a, **kw)
 engine.start()
 try:
     reqs = requests(tok, image(model, (200, 40, 90)), 6)
@@ -97,6 +102,19 @@ print("ok")
 """
 
 
+SPLITS = r"""
+from vlmserve.engine.triton_decode import context_splits
+# batch 1 on GLM-4V-9B's 2 kv heads over a 2,048 bucket: 16 splits of 128 keys (not more: each costs a merge)
+assert context_splits(2, 2048, 132) == 16
+assert context_splits(32, 2048, 132) == 9           # batch 16: 288 programs, twice 132 SMs over
+assert context_splits(128, 2048, 132) == 3          # batch 64
+assert context_splits(256, 2048, 132) == 2          # batch 128: 2 x 256 programs
+assert context_splits(264, 2048, 132) == 1          # batch 132 fills the GPU twice over by itself
+assert context_splits(2, 100, 132) == 1             # too short to cut
+print("ok")
+"""
+
+
 def interpreted(script: str, *args: str) -> None:
     env = dict(os.environ, TRITON_INTERPRET="1", VLMSERVE_DECODE_ATTENTION="triton", PYTHONPATH=str(INFERENCE))
     proc = subprocess.run([sys.executable, "-c", script, *args], cwd=INFERENCE, env=env, capture_output=True,
@@ -106,6 +124,10 @@ def interpreted(script: str, *args: str) -> None:
 
 def test_kernel_against_a_float32_reference():
     interpreted(KERNEL)
+
+
+def test_the_context_is_split_only_while_the_gpu_is_not_full():
+    interpreted(SPLITS)
 
 
 def test_engine_with_the_kernel_gives_the_reference_tokens(tiny_dir):

@@ -173,7 +173,8 @@ class SlotAttention:
 
     def _decode(self, layer, q, k, v, rotary):
         if self._fused_decode is not None:
-            return self._fused_decode(q, k, v, self.cache.k[layer], self.cache.v[layer], self.cache_pos, rotary)
+            return self._fused_decode(q, k, v, self.cache.k[layer], self.cache.v[layer], self.cache_pos, rotary,
+                                      max_context=self.kv_len)
         b, n_heads, _, d = q.shape
         n_kv = k.shape[1]
         kc, vc = self.cache.k[layer][:b], self.cache.v[layer][:b]

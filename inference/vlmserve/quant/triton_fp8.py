@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .triton_tiles import _mma, _num_sms, _scale_cols, _split_k, _store_tile, add_splits, split_target
+from .triton_tiles import _mma, num_sms, _scale_cols, _split_k, _store_tile, add_splits, split_target
 
 BLOCK_N, BLOCK_K = 64, 128
 
@@ -59,7 +59,7 @@ def w8a16_matmul(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bia
         return out
     block_m = 16 if m <= 16 else 32 if m <= 32 else 64
     tiles = triton.cdiv(m, block_m) * triton.cdiv(n, BLOCK_N)
-    split = _split_k(tiles, triton.cdiv(k, BLOCK_K), _num_sms(x.device), 4)
+    split = _split_k(tiles, triton.cdiv(k, BLOCK_K), num_sms(x.device), 4)
     target = split_target(out, split)
     _w8a16_kernel[(triton.cdiv(n, BLOCK_N), triton.cdiv(m, block_m), split)](
         x, weight, scale, scale if bias is None else bias, target, m, n, k, x.stride(0), split,

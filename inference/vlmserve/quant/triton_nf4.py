@@ -34,7 +34,7 @@ import triton
 import triton.language as tl
 
 from . import chunked
-from .triton_tiles import _mma, _num_sms, _scale_cols, _split_k, _store_tile, add_splits, split_target
+from .triton_tiles import _mma, num_sms, _scale_cols, _split_k, _store_tile, add_splits, split_target
 from .tuning_cache import TuningCache, default_path
 from ..gpu_timing import KERNEL_TIMING, graph_time_us, wall_time_us
 
@@ -410,7 +410,7 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
     has_bias = bias is not None
     bias_arg = bias if has_bias else dummy
     n_programs = triton.cdiv(m, cfg.block_m) * triton.cdiv(w.n, cfg.block_n)   # the GEMV: block_m 1, m 1
-    split = _split_k(n_programs, triton.cdiv(k_blocks, cfg.r), _num_sms(x.device), 4, cfg.waves)
+    split = _split_k(n_programs, triton.cdiv(k_blocks, cfg.r), num_sms(x.device), 4, cfg.waves)
     target = split_target(out, split)
     if m == 1 and cfg.block_m == 1:
         _nf4_gemv_kernel[(n_programs, split)](

@@ -76,7 +76,7 @@ def _splitk_reduce_kernel(part_ptr, bias_ptr, out_ptr, MN, N, SPLIT_K,
 _sm_count: dict[int, int] = {}
 
 
-def _num_sms(device: torch.device) -> int:
+def num_sms(device: torch.device) -> int:
     if device.type != "cuda":
         return 132
     idx = device.index if device.index is not None else torch.cuda.current_device()
