@@ -71,7 +71,7 @@ def _decode_attention(q_ptr, kn_ptr, vn_ptr, kc_ptr, vc_ptr, pos_ptr, out_ptr, c
     m = tl.where(first, m, float("-inf"))
     l = tl.where(first, 1.0, 0.0) + tl.zeros([GROUP], tl.float32)
     acc = tl.zeros([GROUP, D], tl.float32) + tl.where(first, vn.to(tl.float32), 0.0)[None, :]
-    lo = split * chunk
+    lo = split.to(tl.int64) * chunk                 # int64 like pos: both loop bounds of one type
     hi = tl.minimum(pos, lo + chunk)
     for start in range(lo, hi, BLOCK_S):
         s = start + tl.arange(0, BLOCK_S)
