@@ -38,8 +38,9 @@ def paths(batch: int, context: int, slot_len: int):
     table.build()
     factors = table(pos[:, None], torch.bfloat16)
 
-    def heads(qk):
-        return (t.transpose(1, 2) for t in (qk[:, :, :HEADS], qk[:, :, HEADS:], qkv[:, :, HEADS + KV_HEADS:]))
+    def heads(qk):      # qk: the query and key heads of qkv, rotated or not
+        return (t.transpose(1, 2) for t in (qk[:, :, :HEADS], qk[:, :, HEADS:HEADS + KV_HEADS],
+                                            qkv[:, :, HEADS + KV_HEADS:]))
 
     def torch_path():
         q, k, v = heads(apply_rotary(qkv[:, :, :HEADS + KV_HEADS], factors))
