@@ -62,6 +62,21 @@ def paths(batch: int, context: int, slot_len: int):
     return torch_path, fused, cache, other
 
 
+def cache_difference(a, b) -> dict:
+    """Where two caches differ: element counts, positions, the largest difference, and how many of the differing
+    elements are in the rotated half of the head dims (a rounding of the rotation) or the other half."""
+    out = {}
+    for name in ("k", "v"):
+        x, y = getattr(a, name).float(), getattr(b, name).float()
+        diff = (x != y).nonzero()
+        if len(diff) == 0:
+            continue
+        out[name] = dict(elements=len(diff), positions=sorted(set(diff[:, 3].tolist()))[:8],
+                         rows=sorted(set(diff[:, 1].tolist()))[:8], max_abs=(x - y).abs().max().item(),
+                         in_rotated_dims=int((diff[:, 4] < HEAD_DIM // 2).sum()))
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--context", type=int, default=1711)
@@ -84,6 +99,8 @@ def main(argv=None) -> int:
             want, got = torch_path(), fused()
             err = ((got.float() - want.float()).abs().max() / want.float().abs().max()).item()
             same_cache = torch.equal(cache.k, other.k) and torch.equal(cache.v, other.v)
+            if not same_cache:
+                print(f"batch {b}: caches differ: {cache_difference(cache, other)}", flush=True)
             t_torch = graph_time_us(torch_path, reps=40, flush=True)
             t_fused = graph_time_us(fused, reps=40, flush=True)
         good = err <= 2e-2 and same_cache          # bf16 outputs; the torch path also rounds its scores to bf16

@@ -5,8 +5,7 @@ tower's, the prefill's and the decode step's sizes. Decides which layers gain (b
     PYTHONPATH=inference:bench python bench/fp8_check.py
 
 Layer rows: the model's producer in eager PyTorch (before the fused kernels), the fused kernel ending in
-bf16, and the fused kernel ending in e4m3 followed by the FP8 GEMM; at decode rows (<= 256) also the weight-only
-path (quant/triton_fp8.py: bf16 activations, e4m3 weight widened in the kernel).
+bf16, and the fused kernel ending in e4m3 followed by the FP8 GEMM.
 """
 from __future__ import annotations
 
@@ -92,7 +91,6 @@ LAYERS = {
                 ("4h_to_h", 13696, 4096, "swiglu")],
 }
 ROWS = {"vision": [6401 * 4], "decoder": [1611 * 8, 64, 16, 1]}
-W8A16_MAX_ROWS = fp8.W8A16_MAX_ROWS
 
 
 def layer_times() -> list[dict]:
@@ -146,11 +144,6 @@ def layer_times() -> list[dict]:
                 def fp8_path():
                     return lin(producer_out(True))
 
-                def w8a16_path():     # decode rows: 16-bit activations, the e4m3 weight widened in the kernel
-                    from vlmserve.quant.triton_fp8 import w8a16_matmul
-                    h = producer_out(False)
-                    return w8a16_matmul(h.reshape(-1, K), lin.weight, lin.weight_scale, None)
-
                 xq = fused.quantize_rows(x[:, :K].contiguous())
                 gemm_bf16 = timed_us(lambda: F.linear(x[:, :K], w), M)
                 gemm_fp8 = timed_us(lambda: lin(xq), M)
@@ -165,12 +158,6 @@ def layer_times() -> list[dict]:
                      "speedup": t_bf16 / t_fp8, "fused_bf16_rel_err": err_fused,
                      "gemm_bf16_tflops": flops / gemm_bf16 / 1e6, "gemm_fp8_tflops": flops / gemm_fp8 / 1e6,
                      "rel_err_vs_bf16": err}
-                if M <= W8A16_MAX_ROWS:
-                    t_w8 = timed_us(w8a16_path, M)
-                    r.update(layer_w8a16_us=t_w8, speedup_w8a16=t_bf16 / t_w8,
-                             rel_err_w8a16_vs_bf16=float((w8a16_path().float() - ref).norm() / ref.norm()))
-                    print(f"{part:<8} {name:<8} M={M:<6} weight-only FP8 (w8a16) {t_w8:7.1f} us x{t_bf16 / t_w8:.2f} "
-                          f"vs fused bf16, err {r['rel_err_w8a16_vs_bf16']:.3f}", flush=True)
                 rows.append(r)
                 print(f"{part:<8} {name:<8} M={M:<6} gemm bf16 {r['gemm_bf16_tflops']:5.0f} fp8 {r['gemm_fp8_tflops']:5.0f} "
                       f"TFLOP/s | with producer: eager {t_eager:7.1f} fused bf16 {t_bf16:7.1f} fp8 {t_fp8:7.1f} us "

@@ -3,10 +3,11 @@
 #
 #   run(command="bash bench/gpu_session.sh", timeout_s=600)            # all parts, in this order
 #   run(command="bash bench/gpu_session.sh compare budget16")          # only these parts
+#   run(command="VLM_COMMIT=abc1234 bash bench/gpu_session.sh ...")    # the commit to print (the device's HEAD is stale)
 #
 # Parts (seconds each at most; a part that would start with under 30 s left is skipped):
 #   decode    nf4_memory_speed.py nf4 + bf16, batch 1/16/64: decode tok/s per row (CUDA graphs), lone-request
-#             TTFT, batch-1 peak memory; 8 MiB NF4 scratch (the 8 GiB budget's); nf4 up to 150 s          215
+#             TTFT, batch-1 peak memory; 8 MiB NF4 scratch (the 8 GiB budget's); nf4 up to 170 s          240
 #   serve_nf4 serve_throughput.py --quant nf4 at concurrency 1 and 64 (lone TTFT, images/s), with a 256 MiB
 #             NF4 scratch (one dequant chunk per layer: a big card has the room)                         130
 #   compare   serve_throughput.py --compare: bf16 and FP8 at 64 and 128 (best images/s, TTFT p50 at 64,
@@ -18,10 +19,11 @@
 #             bf16 vs NF4 at 8 and 256 MiB of scratch (not in the default list)                            300
 #   rounds    serve_throughput.py --round-images 2 4 8: bf16 images/s and TTFT at concurrency 64 for each number of
 #             new images admitted per scheduler round (not in the default list)                        170
-#   decode_attn  the decode part again with VLMSERVE_DECODE_ATTENTION=triton (one kernel per layer for decode
-#             attention), into nf4_memory_speed_triton_decode.json: against decode's figures (not in the default list) 215
-#   fp8_decode  fp8_check.py (every FP8 layer vs bf16, with the weight-only path at decode rows), then compare again
-#             with VLMSERVE_FP8_DECODE=w8a16 into serve_throughput_compare_w8a16.json (not in the default list)   270
+#   decode_attn  decode_attention_check.py (the one-kernel decode attention against the torch path: output, cache,
+#             us/layer), then the decode part again with VLMSERVE_DECODE_ATTENTION=torch into
+#             nf4_memory_speed_torch_decode.json: against decode's figures (not in the default list)     60 + 240
+#   fp8_check  fp8_check.py: every FP8 kernel against its reference, and each FP8 layer with its producer against
+#             bf16 at the vision tower's, the prefill's and decode rows (not in the default list)           90
 #   kernels   gpu_kernel_profile.py: bf16 vision micro-batch, prefill and decode under torch.profiler: time per kernel
 #             category, top kernels, GPU idle share (not in the default list)                             120
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
@@ -68,7 +70,9 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 }
 
 {
-    echo "gpu_session $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    # the device machine copies the working tree but not its git HEAD: the caller names the commit (VLM_COMMIT)
+    commit=${VLM_COMMIT:-"$(git rev-parse --short HEAD 2>/dev/null || echo unknown) (HEAD of this copy)"}
+    echo "gpu_session $(date -u +%FT%TZ) commit $commit"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
     "$PY" -c 'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__, "gpus", torch.cuda.device_count())' 2>&1
 } | tee -a "$LOG"
@@ -76,15 +80,16 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|check|sweep|rounds|kernels|decode_attn|fp8_decode) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels decode_attn fp8_decode)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|check|sweep|rounds|kernels|decode_attn|fp8_check) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
     case $p in
         decode)
-            part decode 215 VLMSERVE_NF4_SCRATCH_MIB=8 -- "$PY" bench/nf4_memory_speed.py --modes nf4,bf16 \
-                --batches 1,16,64 --new-tokens 256 --mode-timeout 150 --out "$OUT/nf4_memory_speed.json" ;;
+            # NF4 gets 170 s: on a fresh machine its kernel tuning compiles every candidate (an H100 took over 150)
+            part decode 240 VLMSERVE_NF4_SCRATCH_MIB=8 -- "$PY" bench/nf4_memory_speed.py --modes nf4,bf16 \
+                --batches 1,16,64 --new-tokens 256 --mode-timeout 170 --out "$OUT/nf4_memory_speed.json" ;;
         serve_nf4)
             part serve_nf4 130 VLMSERVE_NF4_SCRATCH_MIB=256 -- "$PY" bench/serve_throughput.py --quant nf4 \
                 --concurrency 1 64 --images-per-client 1 --baseline-images 2 --three-task-concurrency 0 ;;
@@ -94,19 +99,14 @@ for p in "${PARTS[@]}"; do
             part compare 180 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 \
                 --ttft-concurrency 64 --images-per-client 1.5 --error-tokens 16 ;;
         decode_attn)
-            # the one-kernel decode attention (engine/triton_decode.py) against the torch path, output and us/layer;
-            # then the decode figures with it, against the decode part's: to set its default
+            # the one-kernel decode attention (engine/triton_decode.py, the default) against the torch path: output,
+            # cache writes and us/layer; then the decode figures on the torch path, against the decode part's
             part decode_attn_check 60 -- "$PY" bench/decode_attention_check.py
-            part decode_attn 215 VLMSERVE_NF4_SCRATCH_MIB=8 VLMSERVE_DECODE_ATTENTION=triton -- "$PY" \
-                bench/nf4_memory_speed.py --modes nf4,bf16 --batches 1,16,64 --new-tokens 256 --mode-timeout 150 \
-                --out "$OUT/nf4_memory_speed_triton_decode.json" ;;
-        fp8_decode)
-            # weight-only FP8 for decode rows (quant/triton_fp8.py): per layer against bf16 and W8A8 (fp8_check), then
-            # the bf16 / FP8 serving comparison with it on, against the compare part's: to set its default
-            part fp8_check 90 -- "$PY" bench/fp8_check.py
-            part fp8_decode 180 VLMSERVE_FP8_DECODE=w8a16 -- "$PY" bench/serve_throughput.py --compare \
-                --compare-concurrency 64 128 --ttft-concurrency 64 --images-per-client 1.5 --error-tokens 16 \
-                --out serve_throughput_compare_w8a16.json ;;
+            part decode_attn 240 VLMSERVE_NF4_SCRATCH_MIB=8 VLMSERVE_DECODE_ATTENTION=torch -- "$PY" \
+                bench/nf4_memory_speed.py --modes nf4,bf16 --batches 1,16,64 --new-tokens 256 --mode-timeout 170 \
+                --out "$OUT/nf4_memory_speed_torch_decode.json" ;;
+        fp8_check)
+            part fp8_check 90 -- "$PY" bench/fp8_check.py ;;
         kernels)
             part kernels 120 -- "$PY" bench/gpu_kernel_profile.py ;;
         rounds)
@@ -123,7 +123,7 @@ for p in "${PARTS[@]}"; do
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels decode_attn fp8_decode)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary

@@ -8,8 +8,7 @@ as not measured, never guessed):
   serve_throughput_nf4.json      NF4 serving: lone request, concurrency 64
   serve_throughput_nf4_16gib.json  NF4 on a 16 GiB budget: KV slots, images/s
   serve_throughput_compare.json  bf16 and FP8 serving at 64 and 128, TTFT p50 at 64, FP8's error
-  nf4_memory_speed_triton_decode.json  the same decode figures with VLMSERVE_DECODE_ATTENTION=triton
-  serve_throughput_compare_w8a16.json  the same with VLMSERVE_FP8_DECODE=w8a16 (weight-only FP8 at decode rows)
+  nf4_memory_speed_torch_decode.json  the same decode figures with VLMSERVE_DECODE_ATTENTION=torch
   serve_ttft_rounds.json         bf16 at 64: images/s and TTFT for each number of new images per prefill round
 Prints a markdown table (figure, measured, target, met) and writes it as JSON.
 """
@@ -59,14 +58,15 @@ def summarize(d: Path) -> list[dict]:
         add(f"NF4 decode tok/s per row, batch {b}", t4, "tok/s")
         add(f"NF4 / bf16 decode per row, batch {b}", _ratio(t4, t16), "x",
             f">= {want}" if want else None, (lambda v, w=want: v >= w) if want else None)
-    fused = _get(_load(d, "nf4_memory_speed_triton_decode.json"), "results") or {}
-    nf4_f, bf16_f = _get(fused, "nf4", "batches") or {}, _get(fused, "bf16", "batches") or {}
-    if fused:
+    plain = _get(_load(d, "nf4_memory_speed_torch_decode.json"), "results") or {}
+    nf4_t, bf16_t = _get(plain, "nf4", "batches") or {}, _get(plain, "bf16", "batches") or {}
+    if plain:
         for b in ("1", "16", "64"):
-            t16 = _get(bf16_f, b, "decode_tps_graph")
-            add(f"bf16 decode per row, batch {b}, one-kernel decode attention / torch's", _ratio(t16, _get(bf16, b, "decode_tps_graph")), "x")
-            add(f"NF4 / bf16 decode per row, batch {b}, both with one-kernel decode attention",
-                _ratio(_get(nf4_f, b, "decode_tps_graph"), t16), "x")
+            t16 = _get(bf16_t, b, "decode_tps_graph")
+            add(f"bf16 decode per row, batch {b}, one-kernel decode attention / torch's",
+                _ratio(_get(bf16, b, "decode_tps_graph"), t16), "x")
+            add(f"NF4 / bf16 decode per row, batch {b}, both with torch decode attention",
+                _ratio(_get(nf4_t, b, "decode_tps_graph"), t16), "x")
     step = _get(bf16, "1", "decode_tps_graph")
     add("bf16 decode step at batch 1 (CUDA graph)", 1000 / step if step else None, "ms")
     add("NF4 / bf16 time to first token, lone request", _ratio(_get(nf4, "1", "ttft_s"), _get(bf16, "1", "ttft_s")),
@@ -108,14 +108,6 @@ def summarize(d: Path) -> list[dict]:
     bf16_best = max((r["images_per_s"] for r in runs if r.get("model") == "bf16"), default=None)
     add("bf16 c=64 throughput / best", _ratio(b64["images_per_s"] if b64 else None, bf16_best), "x", ">= 0.95",
         lambda v: v >= 0.95)
-    w8 = [r for r in (_load(d, "serve_throughput_compare_w8a16.json") or {}).get("runs") or [] if r.get("model") == "fp8"]
-    if w8:
-        best_w8 = max(w8, key=lambda r: r["images_per_s"])
-        fp8_best = max((r["images_per_s"] for r in runs if r.get("model") == "fp8"), default=None)
-        add(f"fp8 with weight-only decode, best images/s (c={best_w8['concurrency']})", best_w8["images_per_s"], "img/s",
-            ">= 6.5", lambda v: v >= 6.5)
-        add("fp8 with weight-only decode / fp8 with quantized decode activations, best images/s",
-            _ratio(best_w8["images_per_s"], fp8_best), "x")
     rounds = _load(d, "serve_ttft_rounds.json") or {}
     round_runs = [r for r in rounds.get("runs") or [] if isinstance(r, dict) and "round_images" in r]
     fastest = max((r.get("images_per_s") or 0 for r in round_runs), default=0)

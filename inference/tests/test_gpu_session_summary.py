@@ -78,24 +78,13 @@ def test_round_size_runs_are_judged_each(summary_mod, tmp_path):
 
 
 def test_the_one_kernel_decode_attention_is_compared_with_the_torch_path(summary_mod, last_session):
-    fused = json.loads((last_session / "nf4_memory_speed.json").read_text())
+    plain = json.loads((last_session / "nf4_memory_speed.json").read_text())
     for mode in ("nf4", "bf16"):
-        for row in (fused["results"].get(mode) or {}).get("batches", {}).values():
+        for row in (plain["results"].get(mode) or {}).get("batches", {}).values():
             if row.get("decode_tps_graph"):
-                row["decode_tps_graph"] *= 1.25
-    (last_session / "nf4_memory_speed_triton_decode.json").write_text(json.dumps(fused))
+                row["decode_tps_graph"] /= 1.25
+    (last_session / "nf4_memory_speed_torch_decode.json").write_text(json.dumps(plain))
     rows = by_figure(summary_mod.summarize(last_session))
     assert rows["bf16 decode per row, batch 1, one-kernel decode attention / torch's"]["value"] == pytest.approx(1.25)
-    assert "NF4 / bf16 decode per row, batch 16, both with one-kernel decode attention" in rows
+    assert "NF4 / bf16 decode per row, batch 16, both with torch decode attention" in rows
 
-
-def test_weight_only_fp8_decode_is_compared_with_the_compare_runs(summary_mod, last_session):
-    runs = json.loads((last_session / "serve_throughput_compare.json").read_text())
-    for r in runs["runs"]:
-        r["images_per_s"] *= 1.1
-    (last_session / "serve_throughput_compare_w8a16.json").write_text(json.dumps(runs))
-    rows = by_figure(summary_mod.summarize(last_session))
-    ratio = rows["fp8 with weight-only decode / fp8 with quantized decode activations, best images/s"]
-    assert ratio["value"] == pytest.approx(1.1)
-    best = next(v for k, v in rows.items() if k.startswith("fp8 with weight-only decode, best images/s"))
-    assert best["met"] is False                                   # 6.5 images/s

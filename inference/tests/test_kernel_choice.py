@@ -1,24 +1,23 @@
-"""The opt-in GPU kernels' switches: a value outside the choices is refused with them, and CPU serving keeps the
-plain path whatever the switch says."""
+"""The decode-attention switch: a value outside the choices is refused with them, and CPU serving keeps the plain
+torch path whatever the switch says (the Triton kernel is the default where Triton runs: test_triton_decode checks that
+in Triton's interpreter, in subprocesses, so that no kernel module of this process is made an interpreted one)."""
 import pytest
 import torch
 
 from vlmserve.engine.kv_cache import _fused_decode
-from vlmserve.quant.fp8 import _weight_only_kernel
 
 
-@pytest.mark.parametrize("var,on,pick,choices", [
-    ("VLMSERVE_DECODE_ATTENTION", "triton", _fused_decode, "torch, triton"),
-    ("VLMSERVE_FP8_DECODE", "w8a16", _weight_only_kernel, "scaled_mm, w8a16"),
-])
-def test_switches(monkeypatch, var, on, pick, choices):
+@pytest.mark.parametrize("value", [None, "triton", "torch"])
+def test_cpu_serving_keeps_the_torch_path(monkeypatch, value):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    monkeypatch.delenv(var, raising=False)
-    assert pick(torch.device("cpu")) is None                      # off by default
-    monkeypatch.setenv(var, "fastest")
-    with pytest.raises(ValueError, match=f"{var} must be one of {choices}, got 'fastest'"):
-        pick(torch.device("cpu"))
-    monkeypatch.setenv(var, on)
-    assert pick(torch.device("cpu")) is None                      # CPU serving keeps the plain path
-    # (with TRITON_INTERPRET=1 they run on CPU: test_triton_decode and test_fp8_weight_only do, in subprocesses, so
-    # that no kernel module of this process is made an interpreted one)
+    if value is None:
+        monkeypatch.delenv("VLMSERVE_DECODE_ATTENTION", raising=False)
+    else:
+        monkeypatch.setenv("VLMSERVE_DECODE_ATTENTION", value)
+    assert _fused_decode(torch.device("cpu")) is None
+
+
+def test_an_unknown_choice_is_refused_with_the_choices(monkeypatch):
+    monkeypatch.setenv("VLMSERVE_DECODE_ATTENTION", "fastest")
+    with pytest.raises(ValueError, match="VLMSERVE_DECODE_ATTENTION must be one of triton, torch, got 'fastest'"):
+        _fused_decode(torch.device("cpu"))

@@ -116,7 +116,9 @@ print("ok")
 
 
 def interpreted(script: str, *args: str) -> None:
-    env = dict(os.environ, TRITON_INTERPRET="1", VLMSERVE_DECODE_ATTENTION="triton", PYTHONPATH=str(INFERENCE))
+    # the switch unset: the kernel is the default wherever Triton runs
+    env = {k: v for k, v in os.environ.items() if k != "VLMSERVE_DECODE_ATTENTION"}
+    env.update(TRITON_INTERPRET="1", PYTHONPATH=str(INFERENCE))
     proc = subprocess.run([sys.executable, "-c", script, *args], cwd=INFERENCE, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]

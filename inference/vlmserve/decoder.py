@@ -58,10 +58,8 @@ class MLP(nn.Module):
 
     def forward(self, x):
         gate, up = self.dense_h_to_4h(x).chunk(2, dim=-1)
-        # FP8: SwiGLU and the quantization of its output in one pass (not for decode-sized rows that the weight-only
-        # kernel takes as they are)
-        rows = gate.numel() // gate.shape[-1]
-        return self.dense_4h_to_h(swiglu(gate, up, quantize=takes_fp8(self.dense_4h_to_h, rows)))
+        # FP8: SwiGLU and the quantization of its output in one pass
+        return self.dense_4h_to_h(swiglu(gate, up, quantize=takes_fp8(self.dense_4h_to_h)))
 
 
 class Block(nn.Module):
@@ -79,14 +77,13 @@ class Block(nn.Module):
         not passed as an argument, so that no frame keeps it alive through this block. Without: x + MLP(...)."""
         norm1, norm2 = self.input_layernorm, self.post_attention_layernorm
         # FP8 linears get their input from the norm kernel already quantized (one pass, no bf16 copy)
-        rows = x.shape[0] * x.shape[1]
-        q1 = takes_fp8(self.self_attention.query_key_value, rows)
+        q1 = takes_fp8(self.self_attention.query_key_value)
         if carry:
             x, h = add_rms_norm(x, carry.pop(), norm1.weight, norm1.eps, quantize=q1)
         else:
             h = rms_norm(x, norm1.weight, norm1.eps, quantize=q1)
         a = self.self_attention(h, cos_sin, attn)
-        x, h = add_rms_norm(x, a, norm2.weight, norm2.eps, quantize=takes_fp8(self.mlp.dense_h_to_4h, rows))
+        x, h = add_rms_norm(x, a, norm2.weight, norm2.eps, quantize=takes_fp8(self.mlp.dense_h_to_4h))
         if carry is None:
             return x + self.mlp(h)
         carry.append(self.mlp(h))

@@ -1,5 +1,5 @@
-"""Opt-in kernels chosen by an environment variable (VLMSERVE_DECODE_ATTENTION, VLMSERVE_FP8_DECODE): new GPU paths
-stay off by default until a GPU session has measured them against the path they would replace."""
+"""Kernels chosen by an environment variable (VLMSERVE_DECODE_ATTENTION): the default is the path a GPU session
+measured fastest; the other stays selectable, and CPU serving runs the plain-torch path whatever is chosen."""
 from __future__ import annotations
 
 import os

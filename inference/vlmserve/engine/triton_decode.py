@@ -17,8 +17,9 @@ tokens of context), each row's context is cut into splits (flash-decoding): one 
 leaving its running max, sum and accumulator, and a second kernel merges them per query head. The split count follows
 from the rows and the step's context bucket, both fixed per CUDA graph.
 
-Selected with VLMSERVE_DECODE_ATTENTION=triton until a GPU session has measured it against the torch path
-(bench/gpu_session.sh decode_attn).
+The engine's decode attention on CUDA (VLMSERVE_DECODE_ATTENTION=torch selects the torch path instead); its output
+and cache writes are checked against the torch path on the GPU by bench/decode_attention_check.py. FMA contraction is
+off in the kernel so that the rotation rounds as the torch ops do and the cache gets the same keys bit for bit.
 """
 from __future__ import annotations
 
@@ -167,7 +168,7 @@ def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache:
         q.stride(0), q.stride(1), k.stride(0), k.stride(1), v.stride(0), v.stride(1),
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), out.stride(0), out.stride(1), c.stride(0),
         1.0 / math.sqrt(d), group, chunk, GROUP=max(16, triton.next_power_of_2(group)), D=d, BLOCK_S=block_s,
-        IEEE=q.dtype == torch.float32, ROTATE=rotary is not None, SPLIT=splits > 1, num_warps=4,
+        IEEE=q.dtype == torch.float32, ROTATE=rotary is not None, SPLIT=splits > 1, num_warps=4, enable_fp_fusion=False,
     )
     if splits > 1:
         _merge_splits[(b, n_heads)](part, stat, out, out.stride(0), out.stride(1), n_heads, splits, D=d,

@@ -17,8 +17,6 @@ import math
 import torch
 from torch import nn
 
-from vlmserve.kernel_choice import env_choice, runs_triton
-
 E4M3 = torch.float8_e4m3fn
 E4M3_MAX = 448.0
 # A row of zeros gets this scale instead of 0, so dividing by it is safe and dequantizing gives zeros.
@@ -75,20 +73,6 @@ def _scaled_mm(x: FP8Act, weight: torch.Tensor, scale_row: torch.Tensor, bias, o
     return out if bias is None else out.add_(bias)
 
 
-# Up to this many rows (decode steps) an FP8 linear may take 16-bit activations as they are (quant/triton_fp8.py).
-W8A16_MAX_ROWS = 256
-FP8_DECODE_CHOICES = ("scaled_mm", "w8a16")
-
-
-def _weight_only_kernel(device: torch.device):
-    """triton_fp8.w8a16_matmul when VLMSERVE_FP8_DECODE=w8a16 on a CUDA device (or in Triton's interpreter), else
-    None: decode-sized rows then go through activation quantization and _scaled_mm like any others."""
-    if env_choice("VLMSERVE_FP8_DECODE", FP8_DECODE_CHOICES) != "w8a16" or not runs_triton(device):
-        return None
-    from .triton_fp8 import w8a16_matmul
-    return w8a16_matmul
-
-
 # ---- the layer -------------------------------------------------------------------------------------
 class FP8Linear(nn.Module):
     takes_fp8 = True    # producers may hand it an FP8Act
@@ -118,21 +102,7 @@ class FP8Linear(nn.Module):
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, e4m3, bias={self.bias is not None}"
 
-    def _weight_only_for(self, rows: int):
-        """The weight-only kernel when an input of `rows` rows is multiplied as it is (16-bit activations, the weight
-        widened in the kernel) rather than quantized first, else None."""
-        return _weight_only_kernel(self.weight.device) if rows <= W8A16_MAX_ROWS else None
-
-    def weight_only(self, rows: int) -> bool:
-        """Whether an input of `rows` rows is taken as it is: its producer then need not quantize it."""
-        return self._weight_only_for(rows) is not None
-
     def forward(self, x) -> torch.Tensor:
-        kernel = None if isinstance(x, FP8Act) else self._weight_only_for(n_rows(x))
-        if kernel is not None:
-            flat = x.reshape(-1, x.shape[-1]).to(self.compute_dtype)
-            out = kernel(flat if flat.stride(-1) == 1 else flat.contiguous(), self.weight, self.weight_scale, self.bias)
-            return out.view(*x.shape[:-1], self.out_features)
         if not isinstance(x, FP8Act):
             from vlmserve.fused import quantize_rows
             x = quantize_rows(x)
@@ -169,12 +139,9 @@ def should_quantize_fp8(param_name: str, keep_16bit=()) -> bool:
     return should_quantize(param_name, tuple(keep_16bit) + KEEP_16BIT)
 
 
-def takes_fp8(module, rows: int | None = None) -> bool:
-    """Whether the op producing `module`'s input should hand it over quantized (an FP8Act). With `rows` given: not
-    when that many rows go to the weight-only kernel, which takes them as they are."""
-    if not getattr(module, "takes_fp8", False):
-        return False
-    return rows is None or not module.weight_only(rows)
+def takes_fp8(module) -> bool:
+    """Whether the op producing `module`'s input should hand it over quantized (an FP8Act)."""
+    return getattr(module, "takes_fp8", False)
 
 
 def rows_of(x, start: int, stop: int):

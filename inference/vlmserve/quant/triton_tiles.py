@@ -1,4 +1,4 @@
-"""Tile helpers shared by the weight-only matmul kernels (NF4 in triton_nf4, FP8 in triton_fp8): the tensor-core
+"""Tile helpers of the NF4 matmul kernels (triton_nf4), kept apart from their dequantization: the tensor-core
 product of a weight tile and an x tile in either operand order, per-output-column scales, the store of a tile (or of
 one split-K partial) and the reduce of the partials, and how far to split K for a grid that would not fill the GPU.
 Split-K partials go to a float32 scratch [SPLIT_K, M, N] that one reduce kernel adds in a fixed order (deterministic,
@@ -77,6 +77,7 @@ _sm_count: dict[int, int] = {}
 
 
 def num_sms(device: torch.device) -> int:
+    """The GPU's multiprocessors (the decode attention sizes its context splits by it too); 132 off CUDA."""
     if device.type != "cuda":
         return 132
     idx = device.index if device.index is not None else torch.cuda.current_device()
