@@ -1,6 +1,6 @@
 import pytest
 
-from vlmserve.tiny import make_tiny, tiny_ranks
+from vlmserve.tiny import tiny_ranks
 from vlmserve.tokenizer import SPECIAL_TOKENS, Tokenizer, read_ranks, write_ranks
 
 
