@@ -34,6 +34,7 @@ import time
 import torch
 from torch import nn
 
+from vlmserve.engine.kv_cache import decode_attention_choice
 from vlmserve.gpu_timing import KERNEL_TIMING, graph_time_us, sync_time
 
 GIB = 2**30
@@ -393,7 +394,7 @@ def main() -> int:
         if "error" in results[m]:
             print(f"{m}: FAILED\n{results[m]['error']}")
     out = dict(machine=dict(gpu=gpu, torch=torch.__version__), command=" ".join(["python"] + sys.argv),
-               new_tokens=args.new_tokens, results=results)
+               new_tokens=args.new_tokens, decode_attention=decode_attention_choice(), results=results)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)

@@ -37,6 +37,7 @@ import torch
 
 from vlmserve.config import glm4v_9b
 from vlmserve.engine import Engine, EngineConfig, GenerationRequest, submit
+from vlmserve.engine.kv_cache import decode_attention_choice
 from vlmserve.engine.memory_plan import SMALL_CARD, small_card_config
 from vlmserve.model import GLM4V
 from vlmserve.weights import init_random, place_embeddings
@@ -244,6 +245,7 @@ def compare_main(args) -> int:
     fl = flops_per_request(cfg, plen, args.new_tokens)
     results = {"device": dev_name, "matmul_peak_tflops": peak / 1e12, "flops_per_image": fl,
                "new_tokens": args.new_tokens, "prompt_tokens": plen, "fp8_error": err,
+               "decode_attention": decode_attention_choice(),
                "driver": "in-process engine, concurrent asyncio clients (no HTTP: the GPU machine has no fastapi/uvicorn)",
                "runs": []}
     name = args.out or "bench/results/serve_throughput_compare.json"
@@ -260,7 +262,8 @@ def compare_main(args) -> int:
         for c in concurrencies:
             r = asyncio.run(drive(engine, pixels, max(int(c * args.images_per_client), 4), c, ["caption"],
                                   args.new_tokens))
-            r.update(model=label, concurrency=c, flop_fraction_of_peak=r["images_per_s"] * fl["total"] / peak)
+            r.update(model=label, concurrency=c, flop_fraction_of_peak=r["images_per_s"] * fl["total"] / peak,
+                     kv_slots=engine.n_slots, round_images=engine.config.round_images)
             results["runs"].append(r)
             print(f"{label:<5} c={c:<4} {r['images']:>4} img {r['seconds']:6.1f}s {r['images_per_s']:6.3f} img/s "
                   f"{r['tokens_per_s']:7.0f} tok/s  ttft p50 {r['ttft_s_median']:6.2f}s p90 {r['ttft_s_p90']:6.2f}s "
@@ -408,6 +411,7 @@ def main(argv=None) -> int:
           f"prefill {fl['prefill'] / 1e12:.1f}, decode {fl['decode'] / 1e12:.1f})", flush=True)
 
     results = {"device": dev_name, "quant": args.quant, "matmul_peak_tflops": peak / 1e12,
+               "decode_attention": decode_attention_choice(), "round_images": engine.config.round_images,
                "budget_gib": args.budget_gib, "torch_cap_gib": cap / 2**30 if cap else None,
                "kv_slots": engine.n_slots,
                "engine_config": ({k: getattr(config, k) for k in SMALL_CARD} | {"kv_budget_tokens": plan.kv_budget_tokens}

@@ -91,12 +91,17 @@ class PrefixStore:
 DECODE_ATTENTION_CHOICES = ("triton", "torch")
 
 
+def decode_attention_choice() -> str:
+    """VLMSERVE_DECODE_ATTENTION's value, "triton" when unset (benches record it with their figures)."""
+    return env_choice("VLMSERVE_DECODE_ATTENTION", DECODE_ATTENTION_CHOICES)
+
+
 def _fused_decode(device: torch.device):
     """engine/triton_decode.py's one-kernel decode attention on a CUDA device (or in Triton's interpreter), unless
     VLMSERVE_DECODE_ATTENTION=torch; else None: the torch path below, which CPU runs. Measured on an H100 with its
     rotation, per layer 2.4-4.5x faster than the torch path with the rotary kernels (bench/decode_attention_check.py),
     and bf16 decode per row 1.40x / 1.42x / 1.98x at batch 1 / 16 / 64."""
-    if env_choice("VLMSERVE_DECODE_ATTENTION", DECODE_ATTENTION_CHOICES) != "triton" or not runs_triton(device):
+    if decode_attention_choice() != "triton" or not runs_triton(device):
         return None
     from .triton_decode import decode_attention
     return decode_attention
