@@ -124,14 +124,12 @@ class SlotAttention:
         device = cache.k.device
         self._arange = torch.arange(cache.slot_len, device=device)
         self._fused_decode = _fused_decode(device)
-        self.rotates = False          # true while a decode plan runs the fused kernel, which rotates q and k
 
     # ---- plans -----------------------------------------------------------------------------
     def plan_prefill(self, slots: list[int], starts: list[int]) -> None:
         """Row b's new tokens go to slot `slots[b]` from position `starts[b]` on (rows right-padded)."""
         device = self.cache.k.device
         self.mode = "prefill"
-        self.rotates = False
         self.slots = torch.tensor(slots, device=device)
         self.starts = torch.tensor(starts, device=device)
         self.max_start = max(starts)
@@ -144,7 +142,6 @@ class SlotAttention:
         self.mode = "decode"
         self.cache_pos = cache_pos
         self.kv_len = kv_len
-        self.rotates = self._fused_decode is not None
         if self.rotates:
             return                    # reads each row's position itself: no mask
         # The mask as an additive float32 bias, made once per step instead of once per layer (a decode step is
@@ -154,6 +151,11 @@ class SlotAttention:
             ~visible, float("-inf"))[:, None, None, :]
 
     # ---- AttentionBackend ------------------------------------------------------------------
+    @property
+    def rotates(self) -> bool:
+        """Whether the planned forward's attention rotates q and k itself: a decode step on the fused kernel."""
+        return self.mode == "decode" and self._fused_decode is not None
+
     def __call__(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rotary=None) -> torch.Tensor:
         if self.mode == "decode":
             return self._decode(layer, q, k, v, rotary)
