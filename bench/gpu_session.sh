@@ -7,9 +7,8 @@
 #
 # Parts (seconds each at most; a part that would start with under 30 s left is skipped):
 #   decode    nf4_memory_speed.py nf4 + bf16, batch 1/16/64: decode tok/s per row (CUDA graphs), lone-request
-#             TTFT, batch-1 peak memory; 8 MiB NF4 scratch (the 8 GiB budget's); nf4 up to 170 s          240
-#   serve_nf4 serve_throughput.py --quant nf4 at concurrency 1 and 64 (lone TTFT, images/s), with a 256 MiB
-#             NF4 scratch (one dequant chunk per layer: a big card has the room)                         130
+#             TTFT, batch-1 peak memory (the default 256 MiB NF4 scratch counted in); nf4 up to 170 s    240
+#   serve_nf4 serve_throughput.py --quant nf4 at concurrency 1 and 64 (lone TTFT, images/s)             130
 #   compare   serve_throughput.py --compare: bf16 and FP8 at 64 and 128 (best images/s, TTFT p50 at 64,
 #             FP8's error)                                                                              180
 #   budget16  serve_throughput.py --quant nf4 --budget-gib 16: the memory plan, the KV slots it holds,
@@ -17,6 +16,12 @@
 #   sweep     nf4_kernel_sweep.py: every NF4 decode candidate at 16 and 64 rows on the decoder's shapes, the
 #             large-row paths (prefill, vision), and a lone request's first token split into vision and prefill,
 #             bf16 vs NF4 at 8 and 256 MiB of scratch (not in the default list)                            300
+#   grid      nf4_kernel_sweep.py --grid on the two large decoder shapes (dense_h_to_4h, dense_4h_to_h) at 16 and
+#             64 rows: the tuner's candidates and a grid of the table-decoding dot kernel (not in the default
+#             list)                                                                                       240
+#   ncu       nf4_ncu.py: Nsight Compute counters (DRAM / SM throughput, registers, occupancy, stall reasons) of
+#             the three fastest fused NF4 kernels and bf16 cuBLAS on dense_h_to_4h at 1, 16 and 64 rows (not
+#             in the default list)                                                                        120
 #   rounds    serve_throughput.py --round-images 2 4 8: bf16 images/s and TTFT at concurrency 64 for each number of
 #             new images admitted per scheduler round (not in the default list)                        170
 #   decode_attn  decode_attention_check.py (the one-kernel decode attention against the torch path: output, cache,
@@ -80,18 +85,18 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|check|sweep|rounds|kernels|decode_attn|fp8_check) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|check|sweep|grid|ncu|rounds|kernels|decode_attn|fp8_check) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep grid ncu rounds kernels decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
     case $p in
         decode)
             # NF4 gets 170 s: on a fresh machine its kernel tuning compiles every candidate (an H100 took over 150)
-            part decode 240 VLMSERVE_NF4_SCRATCH_MIB=8 -- "$PY" bench/nf4_memory_speed.py --modes nf4,bf16 \
+            part decode 240 -- "$PY" bench/nf4_memory_speed.py --modes nf4,bf16 \
                 --batches 1,16,64 --new-tokens 256 --mode-timeout 170 --out "$OUT/nf4_memory_speed.json" ;;
         serve_nf4)
-            part serve_nf4 130 VLMSERVE_NF4_SCRATCH_MIB=256 -- "$PY" bench/serve_throughput.py --quant nf4 \
+            part serve_nf4 130 -- "$PY" bench/serve_throughput.py --quant nf4 \
                 --concurrency 1 64 --images-per-client 1 --baseline-images 2 --three-task-concurrency 0 ;;
         compare)
             # 1.5 images per client: the clients of the first wave arrive together, the rest as slots free up,
@@ -102,7 +107,7 @@ for p in "${PARTS[@]}"; do
             # the one-kernel decode attention (engine/triton_decode.py, the default) against the torch path: output,
             # cache writes and us/layer; then the decode figures on the torch path, against the decode part's
             part decode_attn_check 60 -- "$PY" bench/decode_attention_check.py
-            part decode_attn 240 VLMSERVE_NF4_SCRATCH_MIB=8 VLMSERVE_DECODE_ATTENTION=torch -- "$PY" \
+            part decode_attn 240 VLMSERVE_DECODE_ATTENTION=torch -- "$PY" \
                 bench/nf4_memory_speed.py --modes nf4,bf16 --batches 1,16,64 --new-tokens 256 --mode-timeout 170 \
                 --out "$OUT/nf4_memory_speed_torch_decode.json" ;;
         fp8_check)
@@ -114,16 +119,21 @@ for p in "${PARTS[@]}"; do
             part rounds 170 -- "$PY" bench/serve_throughput.py --round-images 2 4 8 --ttft-concurrency 64 \
                 --images-per-client 2 ;;
         budget16)
-            part budget16 0 VLMSERVE_NF4_SCRATCH_MIB=8 -- "$PY" bench/serve_throughput.py --quant nf4 \
+            part budget16 0 -- "$PY" bench/serve_throughput.py --quant nf4 \
                 --budget-gib 16 --concurrency 1 32 --images-per-client 1 --baseline-images 1 \
                 --three-task-concurrency 0 ;;
         sweep)
             part sweep 300 -- "$PY" bench/nf4_kernel_sweep.py --rows 16,64 --large --ttft 8,256 --seconds 140 \
                 --out "$OUT/nf4_kernel_sweep.json" ;;
+        grid)
+            part grid 240 -- "$PY" bench/nf4_kernel_sweep.py --rows 16,64 --shapes lm.h_to_4h,lm.4h_to_h --grid \
+                --seconds 200 --out "$OUT/nf4_kernel_grid.json" ;;
+        ncu)
+            part ncu 120 -- "$PY" bench/nf4_ncu.py --shape lm.h_to_4h --rows 1,16,64 --out "$OUT/nf4_ncu.json" ;;
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep rounds kernels decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep grid ncu rounds kernels decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary

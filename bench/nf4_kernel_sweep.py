@@ -8,6 +8,7 @@ checked against dequant + cuBLAS (triton_nf4.agrees); a candidate that differs o
 timed. Prints one table per part and writes bench/results/nf4_kernel_sweep.json (or --out).
 
     python bench/nf4_kernel_sweep.py [--rows 16,64] [--large] [--ttft 8,256] [--seconds 240]
+                                     [--shapes lm.h_to_4h,lm.4h_to_h] [--grid]
 """
 from __future__ import annotations
 
@@ -32,18 +33,31 @@ LARGE_SHAPES = (("vit.qkv", 5376, 1792, True, 6401), ("vit.fc1", 15360, 1792, Tr
                 ("lm.h_to_4h", 27392, 4096, False, 1611), ("lm.4h_to_h", 4096, 13696, False, 1611))
 
 
-def decode_candidates(T, m: int):
-    """The tuner's candidates for this row bucket, then more shapes of the dot kernel."""
+def decode_candidates(T, m: int, grid: bool = False):
+    """The tuner's candidates for this row bucket, then more shapes of the dot kernel: a few of each decoding, or
+    (grid) a grid over the tile, blocks per step, pipelining and split of the table decoding with x read as it is
+    (the family that won the first sweep on an H100)."""
     bm = min(T._m_bucket(m), 64)
     extra = []
-    for lut in (0, 1, 2):
-        for bn, warps, stages, r, waves, a in ((32, 4, 3, 4, 8, True), (64, 4, 3, 2, 4, True), (64, 4, 4, 4, 2, True),
-                                               (128, 4, 3, 2, 2, True), (128, 8, 3, 4, 1, True),
-                                               (64, 4, 3, 2, 4, False), (128, 4, 2, 2, 2, False)):
-            extra.append(T._dot(bm, bn, warps, stages, r, lut, waves=waves, w_is_a=a))
-    for lut in (0, 1):
-        for bn, warps, stages, r, waves in ((64, 4, 3, 2, 4), (128, 4, 3, 2, 2), (32, 4, 3, 4, 8)):
-            extra.append(T._dot(bm, bn, warps, stages, r, lut, waves=waves, x_split=True))
+    if grid:
+        for bn in (64, 128):
+            for r in (1, 2, 4):
+                for stages in (2, 3, 4):
+                    for waves in (2, 4):
+                        extra.append(T._dot(bm, bn, 4, stages, r, 0, waves=waves, x_split=True))
+        for bn, warps, stages, r, waves in ((256, 8, 3, 2, 2), (128, 8, 3, 2, 2), (32, 4, 3, 2, 8), (64, 4, 3, 2, 8)):
+            extra.append(T._dot(bm, bn, warps, stages, r, 0, waves=waves, x_split=True))
+            extra.append(T._dot(bm, bn, warps, stages, r, 0, waves=waves, x_split=True, w_is_a=False))
+    else:
+        for lut in (0, 1):
+            for bn, warps, stages, r, waves, a in ((32, 4, 3, 4, 8, True), (64, 4, 3, 2, 4, True),
+                                                   (64, 4, 4, 4, 2, True), (128, 4, 3, 2, 2, True),
+                                                   (128, 8, 3, 4, 1, True), (64, 4, 3, 2, 4, False),
+                                                   (128, 4, 2, 2, 2, False)):
+                extra.append(T._dot(bm, bn, warps, stages, r, lut, waves=waves, w_is_a=a))
+        for lut in (0, 1):
+            for bn, warps, stages, r, waves in ((64, 4, 3, 2, 4), (128, 4, 3, 2, 2), (32, 4, 3, 4, 8)):
+                extra.append(T._dot(bm, bn, warps, stages, r, lut, waves=waves, x_split=True))
     seen, out = set(), []
     for c in tuple(T.candidates(m)) + tuple(extra):
         if c not in seen:
@@ -53,10 +67,8 @@ def decode_candidates(T, m: int):
 
 
 def large_candidates(T):
-    return [T._dq(8), T._dq(256), T._dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False),
-            T._dot(128, 128, 8, 4, 2, 2, waves=1, w_is_a=False), T._dot(128, 64, 4, 3, 2, 2, waves=1, w_is_a=False),
-            T._dot(64, 128, 4, 3, 2, 2, waves=1, w_is_a=True), T._dot(128, 128, 8, 3, 1, 1, waves=1, w_is_a=False),
-            T._dot(128, 256, 8, 3, 1, 2, waves=1, w_is_a=False), T._dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False, x_split=True)]
+    """dequant + cuBLAS at a few chunk sizes (fused tiles were 15-35x slower at these row counts on an H100)."""
+    return [T._dq(2), T._dq(8), T._dq(64), T._dq(256)]
 
 
 def label(c) -> str:
@@ -67,11 +79,14 @@ def label(c) -> str:
             f"{'A' if c.w_is_a else 'B'}")
 
 
-def run_decode(T, NF4Linear, rows: list[int], deadline: float) -> list[dict]:
+def run_decode(T, NF4Linear, rows: list[int], deadline: float, shapes: set[str] | None = None,
+               grid: bool = False) -> list[dict]:
     bf = torch.bfloat16
     dev = DEVICE
     out = []
     for name, n, k, has_bias in DECODE_SHAPES:
+        if shapes and name not in shapes:
+            continue
         w16 = torch.randn(n, k, device=dev, dtype=bf) * 0.02
         b16 = torch.randn(n, device=dev, dtype=bf) * 0.1 if has_bias else None
         lin = NF4Linear.from_weight(w16, b16, compute_dtype=bf)
@@ -83,7 +98,7 @@ def run_decode(T, NF4Linear, rows: list[int], deadline: float) -> list[dict]:
             T._launch(x, op, b16, res, T._dq(8))
             ref = res.clone()
             cands = []
-            for c in decode_candidates(T, m):
+            for c in decode_candidates(T, m, grid):
                 if time.monotonic() > deadline:
                     cands.append(dict(config=label(c), us=None, error="out of time"))
                     continue
@@ -225,6 +240,9 @@ def main() -> int:
     ap.add_argument("--ttft", default="", help="also a lone request's TTFT split into vision and prefill: bf16, "
                                                "then NF4 at these scratch sizes in MiB (comma separated)")
     ap.add_argument("--skip-decode", action="store_true")
+    ap.add_argument("--shapes", default="", help="only these decode shapes (comma separated, e.g. lm.h_to_4h)")
+    ap.add_argument("--grid", action="store_true", help="decode: a grid of the x-as-it-is table decoding instead "
+                                                        "of a few of each decoding")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
@@ -240,7 +258,8 @@ def main() -> int:
                   command=" ".join(["python"] + sys.argv))
     # with torch.inference_mode(): lin's buffers are plain tensors either way
     if not args.skip_decode:
-        result["decode"] = run_decode(T, NF4Linear, rows, deadline)
+        result["decode"] = run_decode(T, NF4Linear, rows, deadline, {s for s in args.shapes.split(",") if s},
+                                      args.grid)
     if args.large:
         result["large"] = run_large(T, NF4Linear, deadline + 120)
     if args.ttft:

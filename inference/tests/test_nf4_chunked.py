@@ -26,17 +26,17 @@ def test_dequantize_rows_equals_slices_of_the_full_weight(double_quant):
 
 def test_rows_per_chunk_aligns_and_caps():
     assert chunked.rows_per_chunk(100, 64, 2, 1 << 20) == 100                 # all of it fits
-    assert chunked.SCRATCH_BYTES == 8 << 20
+    assert chunked.SCRATCH_BYTES == 256 << 20
     assert chunked.rows_per_chunk(151552, 4096, 2, 8 << 20) == 1024
     assert chunked.rows_per_chunk(4096, 13696, 2, 8 << 20) == 256             # 306 rounded down to 64s
-    assert chunked.rows_per_chunk(4096, 13696, 2, 1 << 40) == 256             # never beyond the scratch
+    assert chunked.rows_per_chunk(4096, 13696, 2, 1 << 40, 8 << 20) == 256    # never beyond the scratch
     assert chunked.rows_per_chunk(10, 100, 4, 1000) == 2                      # < 64 rows: no rounding
     with pytest.raises(ValueError, match="does not fit"):
         chunked.rows_per_chunk(10, 1000, 4, 1000)
     assert chunked.rows_per_chunk(27392, 4096, 2, 1 << 40, 256 << 20) == 27392  # a 256 MiB scratch: one chunk
 
 
-@pytest.mark.parametrize("raw,mib", [(None, 8), ("", 8), ("256", 256), (" 16 ", 16)])
+@pytest.mark.parametrize("raw,mib", [(None, 256), ("", 256), ("8", 8), (" 16 ", 16)])
 def test_scratch_size_from_the_environment(monkeypatch, raw, mib):
     if raw is None:
         monkeypatch.delenv("VLMSERVE_NF4_SCRATCH_MIB", raising=False)

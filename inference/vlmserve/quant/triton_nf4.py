@@ -11,8 +11,7 @@ Paths (picked by `nf4_matmul` from M, by timing candidates on first use):
   each 64-wide quant block of the weight tile is looked up in the NF4 table in registers and fed to tl.dot, so only
   the packed bytes and absmax are read (no 16-bit weight anywhere), split-K when the tiles alone do not fill the GPU;
 - M > 256 (prefill, vision): dequantize W in row chunks into a shared scratch buffer and multiply each chunk with
-  cuBLAS (vlmserve.quant.chunked): the weight is dequantized once per call and cuBLAS runs at full speed; large
-  fused tiles compete in the tuning.
+  cuBLAS (vlmserve.quant.chunked): the weight is dequantized once per call and cuBLAS runs at full speed.
 Split-K partials go to a float32 scratch [SPLIT_K, M, N] and one reduce kernel adds them and the bias in
 a fixed order (deterministic, unlike atomics).
 
@@ -185,9 +184,9 @@ def _nf4_dot_kernel(
     #   0: a 16-entry table in the compute dtype, one lookup per nibble; the block's scale multiplies the dot's
     #      [BLOCK_M, BLOCK_N] result (at decode sizes far fewer multiplies than scaling every weight);
     #   1: a 256-entry int32 table, one lookup per byte giving both nibbles' 16-bit codes (half the lookups);
-    #      scale on the result as in 0;
-    #   2: a 16-entry float32 table, each weight scaled in float32 and rounded once to the compute dtype, as
-    #      the fallback dequantizes (for large row tiles, where scaling the weight is cheaper than the result).
+    #      scale on the result as in 0.
+    # (Scaling each weight in float32 before the dot, as the fallback rounds, made this kernel ~10x slower on an
+    # H100 at 16 and 64 rows: the tensor-core kernel above does that, this one does not.)
     # The scale of block b of row n is loaded directly for the rows of the tile (no extraction from a wider
     # load, which would be a cross-thread reduction and a layout conversion per block).
     pid_n = tl.program_id(0)
@@ -223,9 +222,6 @@ def _nf4_dot_kernel(
                 pair = tl.load(lut_ptr + wb)
                 w_hi = (pair & 0xFFFF).to(tl.int16).to(dt, bitcast=True)
                 w_lo = (pair >> 16).to(tl.int16).to(dt, bitcast=True)
-            elif LUT == 2:
-                w_hi = (tl.load(lut_ptr + (wb >> 4)) * s[:, None]).to(dt)
-                w_lo = (tl.load(lut_ptr + (wb & 15)) * s[:, None]).to(dt)
             else:
                 w_hi = tl.load(lut_ptr + (wb >> 4)).to(dt)
                 w_lo = tl.load(lut_ptr + (wb & 15)).to(dt)
@@ -235,11 +231,8 @@ def _nf4_dot_kernel(
             else:
                 x_even = tl.load(x_row + b * 64, mask=xm, other=0.0)
                 x_odd = tl.load(x_row + b * 64 + 32, mask=xm, other=0.0)
-            if LUT == 2:  # the weights carry their scale
-                acc = _mma(w_lo, x_odd, _mma(w_hi, x_even, acc, W_IS_A, IEEE), W_IS_A, IEEE)
-            else:
-                part = _mma(w_lo, x_odd, _mma(w_hi, x_even, tl.zeros_like(acc), W_IS_A, IEEE), W_IS_A, IEEE)
-                acc += _scale_cols(part, s, W_IS_A)
+            part = _mma(w_lo, x_odd, _mma(w_hi, x_even, tl.zeros_like(acc), W_IS_A, IEEE), W_IS_A, IEEE)
+            acc += _scale_cols(part, s, W_IS_A)
     _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A, HAS_BIAS, IS_SPLIT)
 
 
@@ -303,18 +296,15 @@ GEMV_CONFIGS = (Config(1, 32, 4, 3, r=4), Config(1, 64, 8, 3, r=4), Config(1, 16
 
 def _tc_configs(bm: int) -> tuple[Config, ...]:
     """Candidates for 2..256 rows: dequant + cuBLAS in small chunks first (the default when tuning is off), then
-    the fused kernel, memory-bound at these sizes, in variants that differ in how many weight bytes are in flight
-    (block_n x r) and how the K loop is split (the split count is a runtime argument: waves variants share one
-    compiled kernel). Measured on an H200, Triton's software pipelining (num_stages > 1) made the fused kernel
-    5-8x slower than none (the kernel prefetches one step ahead itself). The dot kernel has no prefetch of its
-    own: its variants leave the pipelining to Triton (num_stages 2-4), and differ in the nibble decoding (LUT) and
-    in whether x is read as it is (x_split); not yet timed on a GPU (bench/nf4_kernel_sweep.py times them all), so
-    they only compete (the tuner keeps whichever candidate is fastest and agrees with dequant + cuBLAS)."""
-    return (_dq(4), _tc(bm, 128, 4, 1, 4), _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2),
-            _dot(bm, 128, 4, 2, 4, 0), _dot(bm, 64, 4, 3, 8, 0, waves=4),
-            _dot(bm, 64, 4, 3, 2, 1, waves=4), _dot(bm, 128, 4, 3, 2, 1), _dot(bm, 32, 4, 3, 4, 1, waves=8),
-            _dot(bm, 64, 4, 4, 4, 0), _dot(bm, 128, 8, 3, 4, 2, waves=1), _dot(bm, 64, 4, 3, 2, 1, waves=4, w_is_a=False),
-            _dot(bm, 64, 4, 3, 2, 1, waves=4, x_split=True), _dot(bm, 128, 4, 3, 2, 1, x_split=True))
+    the fused kernels, memory- and decode-bound at these sizes. Kept from a sweep of ~70 variants on an H100
+    (bench/nf4_kernel_sweep.py, 16 and 64 rows, the decoder's qkv and dense shapes): the dot kernel with the 16-entry table and x read as it is won at
+    both row counts, the byte-pair table and weight-as-second-operand variants came close on some shapes, and the
+    tensor-core kernel's wide tiles at 64 rows. Its software pipelining stays off (num_stages 1: it prefetches one
+    step ahead itself; Triton's pipelining made it 5-8x slower on an H200); the dot kernel leaves it to Triton."""
+    return (_dq(4), _dot(bm, 64, 4, 3, 2, 0, waves=4, x_split=True), _dot(bm, 128, 4, 3, 2, 0, x_split=True),
+            _dot(bm, 64, 4, 3, 2, 0, waves=4), _dot(bm, 128, 4, 2, 2, 0, w_is_a=False),
+            _dot(bm, 128, 4, 3, 2, 1, x_split=True), _dot(bm, 32, 4, 3, 4, 0, waves=8, x_split=True),
+            _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2))
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
@@ -323,11 +313,9 @@ TC_CONFIGS = {16: _tc_configs(16), 32: _tc_configs(32), 64: _tc_configs(64), 128
               256: _tc_configs(64)}
 # M > 256 (prefill, vision): dequantize row chunks into the shared scratch and let cuBLAS multiply each. Small
 # chunks stay in L2 between the dequant kernel and the GEMM; large ones mean fewer launches (eager prefill is
-# bound by launches). The fused kernel as a 128x128 tile was 10x slower than these on an H200: not a candidate.
-# The first takes the whole scratch (8 MiB by default, more with VLMSERVE_NF4_SCRATCH_MIB: one chunk per layer).
-DEQUANT_CONFIGS = tuple(_dq(mib) for mib in (4096, 4, 2))
-LARGE_M_CONFIGS = DEQUANT_CONFIGS + (_dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False),
-                                     _dot(128, 128, 8, 3, 1, 2, waves=1, w_is_a=False, x_split=True))
+# bound by launches). Fused tiles of 64-128 x 128-256 reached 16-37 TFLOP/s on an H100 at 1.6k-6.4k rows, against
+# 260-590 for these: not candidates. The first takes the whole scratch (256 MiB by default: one chunk per layer).
+LARGE_M_CONFIGS = tuple(_dq(mib) for mib in (4096, 4, 2))
 MAX_FUSED_M = 256
 
 _tuned: dict[tuple, Config] = {}
@@ -430,7 +418,7 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
         if cfg.lut is not None:
             if cfg.lut == 1 and x.element_size() != 2:
                 raise ValueError("the byte-pair table holds 16-bit codes: not for float32")
-            lut = w.pair_lut(x.dtype) if cfg.lut == 1 else w.code if cfg.lut == 2 else w.lut(x.dtype)
+            lut = w.pair_lut(x.dtype) if cfg.lut == 1 else w.lut(x.dtype)
             grid = (triton.cdiv(w.n, cfg.block_n), triton.cdiv(m, cfg.block_m), split)
             _nf4_dot_kernel[grid](
                 xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, m, w.n,

@@ -1,0 +1,168 @@
+"""Why an NF4 matmul is as fast as it is: Nsight Compute's counters for the tuner's pick and the runners-up on one
+decoder shape (GPU with ncu), next to bf16 cuBLAS on the same shape.
+
+For each row count it tunes the NF4 kernels as the engine does (CUDA-graph replays, L2 flushed), then launches the
+tuner's three fastest fused candidates and F.linear once each inside an NVTX range that ncu profiles (nothing else is).
+Per kernel it keeps duration, DRAM and SM throughput, registers per thread, occupancy, local-memory (spill)
+traffic and the top warp stall reasons. Prints a table and writes bench/results/nf4_ncu.json (or --out), plus
+ncu's raw text beside it (.txt).
+
+    python bench/nf4_ncu.py [--shape lm.h_to_4h] [--rows 1,16,64]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "inference"))
+sys.path.insert(0, HERE)
+
+SHAPES = {"lm.qkv": (4608, 4096, True), "lm.dense": (4096, 4096, False), "lm.h_to_4h": (27392, 4096, False),
+          "lm.4h_to_h": (4096, 13696, False)}
+RANGE = "nf4ncu"
+SECTIONS = ("SpeedOfLight", "Occupancy", "LaunchStats", "WarpStateStats", "MemoryWorkloadAnalysis")
+# columns of ncu's raw page (those sections' metrics) kept per kernel
+DURATION = "gpu__time_duration.sum"
+COLUMNS = dict(dram_pct="dram__throughput.avg.pct_of_peak_sustained_elapsed",
+               sm_pct="sm__throughput.avg.pct_of_peak_sustained_elapsed", regs="launch__registers_per_thread",
+               grid="launch__grid_size", occupancy_pct="sm__warps_active.avg.pct_of_peak_sustained_active")
+
+
+def child(shape: str, rows: list[int]) -> None:
+    """Runs under ncu: tunes, then launches the kernels to profile inside the NVTX range, printing their order."""
+    import torch
+    import torch.nn.functional as F
+
+    from vlmserve.quant import triton_nf4 as T
+    from vlmserve.quant.linear import NF4Linear
+
+    n, k, has_bias = SHAPES[shape]
+    dev = torch.device("cuda")
+    bf = torch.bfloat16
+    w16 = torch.randn(n, k, device=dev, dtype=bf) * 0.02
+    b16 = torch.randn(n, device=dev, dtype=bf) * 0.1 if has_bias else None
+    op = NF4Linear.from_weight(w16, b16, compute_dtype=bf)._operand()
+    order = []
+    for m in rows:
+        x = torch.randn(m, k, device=dev, dtype=bf)
+        T.nf4_matmul(x, op, b16)                                     # tunes this row bucket
+        key = (T._m_bucket(m), n, k, bf, op.double_quant, b16 is not None)
+        timed = sorted(((t, c) for c, t, err in T.tuning_timings().get(key, []) if t is not None), key=lambda tc: tc[0])
+        # fused kernels only (a dequant + cuBLAS candidate is many launches: not one row of counters)
+        timed = [(t, c) for t, c in timed if not c.dequant]
+        picks = [c for _, c in timed[:3]] or [T.GEMV_CONFIGS[0] if m == 1 else T.TC_CONFIGS[16][1]]
+        out = torch.empty(m, n, device=dev, dtype=bf)
+        for cfg in picks:
+            T._launch(x, op, b16, out, cfg)                          # compiled outside the range
+        F.linear(x, w16, b16)
+        torch.cuda.synchronize()
+        torch.cuda.nvtx.range_push(RANGE)
+        for i, cfg in enumerate(picks):
+            T._launch(x, op, b16, out, cfg)
+            order.append(dict(M=m, what=f"fused #{i + 1} " + label(cfg),
+                              tuned_us=timed[i][0] if timed else None))
+        F.linear(x, w16, b16)
+        order.append(dict(M=m, what="bf16 cuBLAS", tuned_us=None))
+        torch.cuda.nvtx.range_pop()
+        torch.cuda.synchronize()
+    print("ORDER " + json.dumps(order), flush=True)
+
+
+def label(c) -> str:
+    from nf4_kernel_sweep import label as sweep_label
+    return sweep_label(c)
+
+
+def is_main(name: str) -> bool:
+    """The launch's matmul kernel: an NF4 kernel or cuBLAS's, not the x copy before it or a split-K reduce after."""
+    low = name.lower()
+    return ("_nf4_" in name and "dequant" not in name) or not ("elementwise" in low or "copy" in low
+                                                               or "reduce" in low or "dequant" in low)
+
+
+def launches(table: list[dict]) -> list[list[dict]]:
+    """ncu's kernel rows grouped per launch of the child: copies before a matmul kernel belong to it, reduces
+    after it too."""
+    groups, pending = [], []
+    for r in table:
+        name = r.get("Kernel Name", "")
+        if "reduce" in name.lower() and groups:
+            groups[-1].append(r)
+        elif is_main(name):
+            groups.append(pending + [r])
+            pending = []
+        else:
+            pending.append(r)
+    return groups
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", default="lm.h_to_4h", choices=sorted(SHAPES))
+    ap.add_argument("--rows", default="1,16,64")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "nf4_ncu.json"))
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    rows = [int(r) for r in args.rows.split(",")]
+    if args.child:
+        child(args.shape, rows)
+        return
+    ncu = shutil.which("ncu")
+    if ncu is None:
+        sys.exit("ncu (Nsight Compute) is not on the PATH")
+    cmd = [ncu, "--nvtx", "--nvtx-include", f"{RANGE}/", "--clock-control", "none", "--csv", "--page", "raw",
+           "--print-units", "base",
+           *(a for sec in SECTIONS for a in ("--section", sec)), sys.executable, os.path.abspath(__file__), "--child",
+           "--shape", args.shape, "--rows", args.rows]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, VLMSERVE_TUNING_CACHE="off"))
+    raw = proc.stdout + "\n--- stderr ---\n" + proc.stderr
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(os.path.splitext(args.out)[0] + ".txt", "w") as f:
+        f.write(raw)
+    order = next((json.loads(line[6:]) for line in proc.stdout.splitlines() if line.startswith("ORDER ")), None)
+    if proc.returncode != 0 or order is None:
+        sys.exit(f"ncu failed (rc {proc.returncode}); its output is in {os.path.splitext(args.out)[0]}.txt\n"
+                 + raw[-3000:])
+    # ncu's CSV rows follow the "==PROF==" lines; the first two rows are the header and the units
+    csv_text = "\n".join(line for line in proc.stdout.splitlines() if line.startswith('"'))
+    table = list(csv.DictReader(io.StringIO(csv_text)))
+    table = [r for r in table if r.get("ID", "").isdigit()]
+    results = []
+    for spec, group in zip(order, launches(table)):
+        main_row = group[-1] if len(group) == 1 else next(r for r in group if is_main(r.get("Kernel Name", "")))
+
+        def num(name, r=main_row):
+            try:
+                return float(str(r.get(name, "")).replace(",", ""))
+            except ValueError:
+                return None
+        # WarpStateStats' per-reason stall columns (cycles per issued instruction); names vary across ncu versions
+        stalls = {c.split("issue_stalled_")[1].split("_per_issue")[0].split(".")[0]: num(c)
+                  for c in main_row if "issue_stalled_" in c and c.endswith(".ratio") and "not_issued" not in c}
+        top = sorted(((v, s) for s, v in stalls.items() if v), reverse=True)[:4]
+        total_ns = sum(num(DURATION, r) or 0 for r in group)
+        row = dict(spec, kernels=[r.get("Kernel Name", "")[:60] for r in group], us=total_ns / 1e3,
+                   main_us=(num(DURATION) or 0) / 1e3, **{k: num(c) for k, c in COLUMNS.items()},
+                   local_memory={c: num(c) for c in main_row if "local" in c and num(c)},
+                   top_stalls=[(s, v) for v, s in top])
+        results.append(row)
+    n, k, _ = SHAPES[args.shape]
+    print(f"{args.shape} [{n} x {k}]: ncu counters (one launch each, clocks not locked)")
+    print(f"{'M':>3} {'what':52s} {'us':>7} {'DRAM%':>6} {'SM%':>5} {'regs':>4} {'occ%':>5}  top stalls")
+    for r in results:
+        st = ", ".join(f"{s} {v:.1f}" for s, v in r["top_stalls"])
+        print(f"{r['M']:>3} {r['what'][:52]:52s} {r['us']:7.1f} {r['dram_pct'] or 0:6.1f} {r['sm_pct'] or 0:5.1f} "
+              f"{r['regs'] or 0:4.0f} {r['occupancy_pct'] or 0:5.1f}  {st}")
+    with open(args.out, "w") as f:
+        json.dump(dict(command=" ".join(sys.argv), shape=args.shape, rows=rows, results=results), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
