@@ -171,7 +171,8 @@ cfgs = [T._tc(16, 16, 4, 1, 1), T._tc(16, 32, 4, 1, 2, waves=64), T._dq(1), T._t
         T._dot(16, 16, 4, 1, 2, lut=0), T._dot(32, 16, 4, 1, 1, lut=0, w_is_a=False),
         T._dot(16, 32, 4, 1, 4, lut=0, waves=64), T._dot(16, 32, 4, 1, 3, lut=1, waves=64),
         T._dot(32, 16, 4, 1, 2, lut=0, w_is_a=False, waves=64), T._dot(16, 16, 4, 1, 1, lut=1, waves=64),
-        T._dot(16, 32, 4, 1, 2, lut=1, x_split=True), T._dot(32, 16, 4, 1, 1, lut=0, w_is_a=False, x_split=True)]
+        T._dot(16, 32, 4, 1, 2, lut=1, x_split=True), T._dot(32, 16, 4, 1, 1, lut=0, w_is_a=False, x_split=True),
+        T._tc(16, 32, 4, 1, 2, waves=64, x_split=True), T._tc(32, 16, 4, 1, 4, w_is_a=False, x_split=True)]
 n_split = 0
 for m, n, k, dtype, bias, dq in [(3, 40, 1024, torch.float32, True, True), (17, 48, 320, torch.float32, False, False),
                                  (20, 32, 512, torch.float16, True, False)]:

@@ -101,13 +101,16 @@ def _nf4_tc_kernel(
     x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, code_ptr, bias_ptr, out_ptr,
     M, N, K, stride_xm, SPLIT_K,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, R: tl.constexpr, IS_SPLIT: tl.constexpr, GROUP_M: tl.constexpr,
-    W_IS_A: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
+    W_IS_A: tl.constexpr, X_SPLIT: tl.constexpr, DOUBLE_QUANT: tl.constexpr, HAS_BIAS: tl.constexpr,
+    IEEE: tl.constexpr,
 ):
     # Tensor-core NF4 matmul, the weight dequantized in registers R quant blocks (R x 64 columns) per step.
     # A step's bytes [BLOCK_N, R, 32] give two dots of K = 32R: the high nibbles against the even columns of x,
     # the low nibbles against the odd ones, so nibbles are never interleaved. x comes permuted per quant block
     # (its 32 even columns, then its 32 odd ones: see _launch), so both halves are contiguous, vector loads;
-    # strided loads of x cost one instruction per element and made the kernel scale with M. Each step's bytes and scales are
+    # strided loads of x cost one instruction per element and made the kernel scale with M. X_SPLIT: x is read as it
+    # is instead (one contiguous [BLOCK_M, R, 64] load per step, split into even and odd columns in registers), which
+    # saves the permuted copy (a kernel launch per call). Each step's bytes and scales are
     # loaded one step ahead (loop-carried), so HBM latency overlaps the lookups and dots of the step before:
     # at decode sizes the kernel lives on the bytes it keeps in flight.
     # W_IS_A: out^T[BLOCK_N, BLOCK_M] = W @ x^T, the dequantized weight is the first operand (Hopper's wgmma takes
@@ -139,6 +142,7 @@ def _nf4_tc_kernel(
     s_end = tl.minimum(s_begin + per_split, steps)
     w_ptrs = packed_ptr + rn[:, None, None] * (K // 2) + rr[None, :, None] * 32 + rj[None, None, :]
     x_ptrs = x_ptr + rm[:, None, None] * stride_xm + rr[None, :, None] * 64 + rj[None, None, :]  # [BLOCK_M, R, 32]
+    x_ptrs64 = x_ptr + rm[:, None, None] * stride_xm + rr[None, :, None] * 64 + tl.arange(0, 64)[None, None, :]
     blk_base = rn[:, None] * k_blocks
     dt = x_ptr.dtype.element_ty
 
@@ -158,8 +162,14 @@ def _nf4_tc_kernel(
         scale_next = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk_base + nxt[None, :],
                                   n_mask[:, None] & nxt_mask[None, :], DOUBLE_QUANT)
         x_mask = m_mask[:, None, None] & (s * R + rr < k_blocks)[None, :, None]
-        x_even = tl.reshape(tl.load(x_ptrs + s * (64 * R), mask=x_mask, other=0.0), (BLOCK_M, KB))
-        x_odd = tl.reshape(tl.load(x_ptrs + s * (64 * R) + 32, mask=x_mask, other=0.0), (BLOCK_M, KB))
+        if X_SPLIT:
+            x_even, x_odd = tl.split(tl.reshape(tl.load(x_ptrs64 + s * (64 * R), mask=x_mask, other=0.0),
+                                                (BLOCK_M, R, 32, 2)))
+            x_even = tl.reshape(x_even, (BLOCK_M, KB))
+            x_odd = tl.reshape(x_odd, (BLOCK_M, KB))
+        else:
+            x_even = tl.reshape(tl.load(x_ptrs + s * (64 * R), mask=x_mask, other=0.0), (BLOCK_M, KB))
+            x_odd = tl.reshape(tl.load(x_ptrs + s * (64 * R) + 32, mask=x_mask, other=0.0), (BLOCK_M, KB))
         w_hi = tl.reshape((tl.load(code_ptr + (wb >> 4).to(tl.int32)) * scale[:, :, None]).to(dt), (BLOCK_N, KB))
         w_lo = tl.reshape((tl.load(code_ptr + (wb & 15).to(tl.int32)) * scale[:, :, None]).to(dt), (BLOCK_N, KB))
         acc = _mma(w_lo, x_odd, _mma(w_hi, x_even, acc, W_IS_A, IEEE), W_IS_A, IEEE)
@@ -268,7 +278,7 @@ class Config:
     chunk_mib: int = 0  # dequant + cuBLAS: rows dequantized per step, in MiB of the compute dtype
     w_is_a: bool = True  # tensor-core kernel: the weight is the register (first) operand
     lut: int | None = None  # tensor-core path: _nf4_dot_kernel with this decoding (see the kernel) instead
-    x_split: bool = False  # _nf4_dot_kernel: read x as it is and split even / odd columns in registers
+    x_split: bool = False  # fused kernels: read x as it is and split even / odd columns in registers
 
     @property
     def dequant(self) -> bool:
@@ -279,8 +289,9 @@ def _dq(mib: int) -> Config:
     return Config(0, 0, 4, 1, chunk_mib=mib)
 
 
-def _tc(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_a: bool = True) -> Config:
-    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a)
+def _tc(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_a: bool = True,
+        x_split: bool = False) -> Config:
+    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, x_split=x_split)
 
 
 def _dot(bm: int, bn: int, warps: int, stages: int, r: int, lut: int, waves: int = 2, w_is_a: bool = True,
@@ -299,12 +310,13 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
     the fused kernels, memory- and decode-bound at these sizes. Kept from a sweep of ~70 variants on an H100
     (bench/nf4_kernel_sweep.py, 16 and 64 rows, the decoder's qkv and dense shapes): the dot kernel with the 16-entry table and x read as it is won at
     both row counts, the byte-pair table and weight-as-second-operand variants came close on some shapes, and the
-    tensor-core kernel's wide tiles at 64 rows. Its software pipelining stays off (num_stages 1: it prefetches one
+    tensor-core kernel's wide tiles at 64 rows (also with x read as it is: not yet timed on a GPU). Its software pipelining stays off (num_stages 1: it prefetches one
     step ahead itself; Triton's pipelining made it 5-8x slower on an H200); the dot kernel leaves it to Triton."""
     return (_dq(4), _dot(bm, 64, 4, 3, 2, 0, waves=4, x_split=True), _dot(bm, 128, 4, 3, 2, 0, x_split=True),
             _dot(bm, 64, 4, 3, 2, 0, waves=4), _dot(bm, 128, 4, 2, 2, 0, w_is_a=False),
             _dot(bm, 128, 4, 3, 2, 1, x_split=True), _dot(bm, 32, 4, 3, 4, 0, waves=8, x_split=True),
-            _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2))
+            _tc(bm, 64, 4, 1, 4, waves=4), _tc(bm, 256, 8, 1, 2), _tc(bm, 64, 4, 1, 4, waves=4, x_split=True),
+            _tc(bm, 256, 8, 1, 2, x_split=True))
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
@@ -428,9 +440,10 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
             )
         else:
             _nf4_tc_kernel[(n_programs, split)](
-                xp, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k, w.k,
-                split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1, GROUP_M=8,
-                W_IS_A=cfg.w_is_a, DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
+                xp, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k,
+                stride_xm, split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1, GROUP_M=8,
+                W_IS_A=cfg.w_is_a, X_SPLIT=cfg.x_split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
+                IEEE=x.dtype == torch.float32,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages,
             )
     add_splits(target, bias, out)
