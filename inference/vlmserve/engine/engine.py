@@ -33,6 +33,7 @@ from .sequence import Sequence
 from .types import EngineConfig, GenerationRequest, Output, Overloaded
 from .waiting import WaitingLine
 from ..metrics import EngineMetrics
+from ..quant.linear import hold_scratch
 
 log = logging.getLogger("vlmserve.engine")
 
@@ -96,6 +97,7 @@ class Engine:
         if c.kv_budget_tokens is not None:
             n_slots = max(1, min(c.max_batch, c.kv_budget_tokens // self.slot_len))
         elif self.device.type == "cuda":
+            hold_scratch(model)   # held for good once used: the plan must see it
             try:
                 fitted, plan, shrunk = fit_engine_config(self.cfg, c, self.dtype, measure_device(self.device))
             except PlanError as e:

@@ -4,10 +4,11 @@ the KV cache in what is left. The one rule that sizes the KV cache: the engine a
 card. `plan_memory` is pure arithmetic (no GPU), so a plan for a 16 GB card can be checked anywhere.
 
 What the cap holds, in the order it is taken:
-  weights        what torch holds when the engine starts (the model)
+  weights        what torch holds when the engine starts (the model, and the NF4 dequantization scratch, which
+                 the engine allocates before it measures)
   activations    the vision tower's peak for one micro-batch of `vision_batch` images, prefill's peak for one
                  micro-batch of `prefill_tokens` tokens, and a fixed reserve for library scratch (cuBLAS, Triton,
-                 CUDA graph pools, NF4 dequantization); micro-batches run one after another, so these add once
+                 CUDA graph pools); micro-batches run one after another, so these add once
   decode         each KV slot's decode transient (logits, sampling, graph-captured activations per row)
   fragmentation  a share of the cap the caching allocator cannot hand out
   caches         the image-prefix KV store and the vision-embedding cache, both preallocated or bounded
@@ -33,7 +34,7 @@ MIB = 2**20
 VISION_PER_IMAGE = int(0.16 * GIB)    # +0.30 GiB at 2 images, +1.20 at 8, +2.39 at 16 (bf16 and NF4 alike)
 PREFILL_PER_TOKEN = int(0.2 * MIB)    # 0.31 GiB for one 1,611-token prompt; 3.8 GiB for 16 of them at once
 DECODE_PER_ROW = 12 * MIB             # decode peak above what it holds: 0.74 GiB at 64 rows, 0.16 GiB at 16
-FIXED_RESERVE = int(0.25 * GIB)       # cuBLAS workspaces, Triton launch buffers, CUDA graph pools, NF4 scratch
+FIXED_RESERVE = int(0.25 * GIB)       # cuBLAS workspaces, Triton launch buffers, CUDA graph pools
 FRAGMENTATION = 0.10                  # of the cap: a capped caching allocator cannot use every free byte
 MARGIN = int(0.25 * GIB)              # of the card, kept free of torch for other users of the device (NCCL, drivers)
 PREFIX_ROOM = 64                      # tokens an image-prefix entry holds besides the image: a short system prompt

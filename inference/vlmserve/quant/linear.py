@@ -180,3 +180,13 @@ class NF4Linear(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
                 f"nf4 blocksize={self.blocksize}, double_quant={self.double_quant}, compute_dtype={self.compute_dtype}")
+
+
+def hold_scratch(model: nn.Module) -> int:
+    """Allocates the NF4 dequantization scratch (vlmserve.quant.chunked) now, on the device of the model's NF4
+    layers, so that a memory plan made next counts it with the weights instead of finding it missing at the first
+    long prefill. Returns its bytes (0 without NF4 layers on CUDA)."""
+    from . import chunked
+
+    lin = next((m for m in model.modules() if isinstance(m, NF4Linear) and m.packed.is_cuda), None)
+    return 0 if lin is None else chunked.scratch(lin.packed.device).numel()
