@@ -28,7 +28,7 @@ from result_path import result_path
 # First match wins: attention before GEMM (cuDNN's and flash's fused attention kernels may carry "gemm"-like names).
 CATEGORIES = (
     ("attention", re.compile(r"flash|fmha|attention|attn|sdpa|cudnn", re.I)),
-    ("nf4 / fp8 kernels", re.compile(r"nf4|_dot_kernel|gemv|splitk|dequant|fp8|scaled_mm|quantize", re.I)),
+    ("nf4 / fp8 kernels", re.compile(r"nf4|_dot_kernel|gemv|_splitk_reduce|dequant|fp8|scaled_mm|quantize", re.I)),
     ("gemm", re.compile(r"gemm|cutlass|xmma|nvjet|cublas|wgmma|sm90_|sm80_|matmul", re.I)),
     ("fused norm / activation (triton)", re.compile(r"^triton_|rms|layer_norm|swiglu|gelu", re.I)),
     ("copies / fills", re.compile(r"memcpy|memset|copy|fill|cat|index|gather|scatter", re.I)),
