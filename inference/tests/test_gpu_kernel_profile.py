@@ -16,6 +16,7 @@ def prof():
 @pytest.mark.parametrize("name,want", [
     ("sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x256x64_warpgroupsize2x1x1_execute_segment_k_off", "gemm"),
     ("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_TNT", "gemm"),
+    ("nvjet_sm90_tst_96x128_64x7_2x1_v_bz_splitK_TNN", "gemm"),  # cuBLAS split-K, not ours
     ("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_3_64x64x128_4x1x1_kernel0_0", "attention"),
     ("void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<128, 128, 64, 4>, true>", "attention"),
     ("_nf4_dot_kernel", "nf4 / fp8 kernels"),
