@@ -74,7 +74,8 @@ def large_candidates(T):
 def label(c) -> str:
     if c.dequant:
         return f"dequant+cuBLAS {c.chunk_mib} MiB"
-    kind = (f"dot/lut{c.lut}" if c.lut is not None else "tc") + ("/xs" if c.x_split else "")
+    kind = f"dot/lut{c.lut}" if c.lut is not None else "gemv" if c.block_m == 1 else "tc"
+    kind += "/xs" if c.x_split else ""
     return (f"{kind} {c.block_m}x{c.block_n} r{c.r} w{c.num_warps} s{c.num_stages} v{c.waves} "
             f"{'A' if c.w_is_a else 'B'}")
 

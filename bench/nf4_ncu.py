@@ -3,11 +3,12 @@ decoder shape (GPU with ncu), next to bf16 cuBLAS on the same shape.
 
 For each row count it tunes the NF4 kernels as the engine does (CUDA-graph replays, L2 flushed), then launches the
 tuner's three fastest fused candidates and F.linear once each inside an NVTX range that ncu profiles (nothing else is).
-Per kernel it keeps duration, DRAM and SM throughput, registers per thread, occupancy, local-memory (spill)
-traffic and the top warp stall reasons. Prints a table and writes bench/results/nf4_ncu.json (or --out), plus
+Per kernel it keeps duration, DRAM, SM and L1 load-pipe throughput, instructions, registers per thread,
+occupancy, local-memory traffic and the top warp stall reasons. Prints a table and writes bench/results/nf4_ncu.json (or --out), plus
 ncu's raw text beside it (.txt).
 
     python bench/nf4_ncu.py [--shape lm.h_to_4h] [--rows 1,16,64]
+    python bench/nf4_ncu.py --from-txt bench/results/.../nf4_ncu.txt --out ...   # re-read a capture (no GPU)
 """
 from __future__ import annotations
 
@@ -30,8 +31,12 @@ RANGE = "nf4ncu"
 SECTIONS = ("SpeedOfLight", "Occupancy", "LaunchStats", "WarpStateStats", "MemoryWorkloadAnalysis")
 # columns of ncu's raw page (those sections' metrics) kept per kernel
 DURATION = "gpu__time_duration.sum"
-COLUMNS = dict(dram_pct="dram__throughput.avg.pct_of_peak_sustained_elapsed",
-               sm_pct="sm__throughput.avg.pct_of_peak_sustained_elapsed", regs="launch__registers_per_thread",
+# (this ncu's raw page has no dram__throughput: DRAM busy is dram__cycles_active; lsu_pct is the L1 pipe the NF4
+# table lookups load through)
+COLUMNS = dict(dram_pct="dram__cycles_active.avg.pct_of_peak_sustained_elapsed",
+               sm_pct="sm__throughput.avg.pct_of_peak_sustained_elapsed",
+               lsu_pct="l1tex__data_pipe_lsu_wavefronts.avg.pct_of_peak_sustained_elapsed",
+               warp_instructions="inst_executed", regs="launch__registers_per_thread",
                grid="launch__grid_size", occupancy_pct="sm__warps_active.avg.pct_of_peak_sustained_active")
 
 
@@ -103,40 +108,20 @@ def launches(table: list[dict]) -> list[list[dict]]:
     return groups
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shape", default="lm.h_to_4h", choices=sorted(SHAPES))
-    ap.add_argument("--rows", default="1,16,64")
-    ap.add_argument("--out", default=os.path.join(HERE, "results", "nf4_ncu.json"))
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    rows = [int(r) for r in args.rows.split(",")]
-    if args.child:
-        child(args.shape, rows)
-        return
-    ncu = shutil.which("ncu")
-    if ncu is None:
-        sys.exit("ncu (Nsight Compute) is not on the PATH")
-    cmd = [ncu, "--nvtx", "--nvtx-include", f"{RANGE}/", "--clock-control", "none", "--csv", "--page", "raw",
-           "--print-units", "base",
-           *(a for sec in SECTIONS for a in ("--section", sec)), sys.executable, os.path.abspath(__file__), "--child",
-           "--shape", args.shape, "--rows", args.rows]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, VLMSERVE_TUNING_CACHE="off"))
-    raw = proc.stdout + "\n--- stderr ---\n" + proc.stderr
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(os.path.splitext(args.out)[0] + ".txt", "w") as f:
-        f.write(raw)
-    order = next((json.loads(line[6:]) for line in proc.stdout.splitlines() if line.startswith("ORDER ")), None)
-    if proc.returncode != 0 or order is None:
-        sys.exit(f"ncu failed (rc {proc.returncode}); its output is in {os.path.splitext(args.out)[0]}.txt\n"
-                 + raw[-3000:])
+def results_from(stdout: str) -> list[dict]:
+    """One row per launch of the child (its ORDER line) from ncu's raw CSV page in `stdout`."""
+    order = next((json.loads(line[6:]) for line in stdout.splitlines() if line.startswith("ORDER ")), None)
+    if order is None:
+        raise ValueError("no ORDER line: the child did not finish")
     # ncu's CSV rows follow the "==PROF==" lines; the first two rows are the header and the units
-    csv_text = "\n".join(line for line in proc.stdout.splitlines() if line.startswith('"'))
-    table = list(csv.DictReader(io.StringIO(csv_text)))
-    table = [r for r in table if r.get("ID", "").isdigit()]
+    csv_text = "\n".join(line for line in stdout.splitlines() if line.startswith('"'))
+    table = [r for r in csv.DictReader(io.StringIO(csv_text)) if r.get("ID", "").isdigit()]
+    groups = launches(table)
+    if len(groups) != len(order):
+        raise ValueError(f"{len(groups)} launches profiled, {len(order)} expected")
     results = []
-    for spec, group in zip(order, launches(table)):
-        main_row = group[-1] if len(group) == 1 else next(r for r in group if is_main(r.get("Kernel Name", "")))
+    for spec, group in zip(order, groups):
+        main_row = next(r for r in group if is_main(r.get("Kernel Name", "")))
 
         def num(name, r=main_row):
             try:
@@ -148,20 +133,68 @@ def main() -> None:
                   for c in main_row if "issue_stalled_" in c and c.endswith(".ratio") and "not_issued" not in c}
         top = sorted(((v, s) for s, v in stalls.items() if v), reverse=True)[:4]
         total_ns = sum(num(DURATION, r) or 0 for r in group)
-        row = dict(spec, kernels=[r.get("Kernel Name", "")[:60] for r in group], us=total_ns / 1e3,
-                   main_us=(num(DURATION) or 0) / 1e3, **{k: num(c) for k, c in COLUMNS.items()},
-                   local_memory={c: num(c) for c in main_row if "local" in c and num(c)},
-                   top_stalls=[(s, v) for v, s in top])
-        results.append(row)
-    n, k, _ = SHAPES[args.shape]
-    print(f"{args.shape} [{n} x {k}]: ncu counters (one launch each, clocks not locked)")
-    print(f"{'M':>3} {'what':52s} {'us':>7} {'DRAM%':>6} {'SM%':>5} {'regs':>4} {'occ%':>5}  top stalls")
+        results.append(dict(spec, kernels=[r.get("Kernel Name", "")[:60] for r in group], us=total_ns / 1e3,
+                            main_us=(num(DURATION) or 0) / 1e3, **{k: num(c) for k, c in COLUMNS.items()},
+                            local_memory={c: num(c) for c in main_row if "local" in c and num(c)},
+                            top_stalls=[(s, v) for v, s in top]))
+    return results
+
+
+def print_table(shape: str, results: list[dict]) -> None:
+    n, k, _ = SHAPES[shape]
+    print(f"{shape} [{n} x {k}]: ncu counters (one launch each, clocks not locked); us counts a launch's copies and "
+          f"split-K reduce, the other columns are its matmul kernel's")
+    print(f"{'M':>3} {'what':52s} {'us':>7} {'DRAM%':>6} {'SM%':>5} {'LSU%':>5} {'regs':>4} {'occ%':>5}  top stalls")
     for r in results:
         st = ", ".join(f"{s} {v:.1f}" for s, v in r["top_stalls"])
         print(f"{r['M']:>3} {r['what'][:52]:52s} {r['us']:7.1f} {r['dram_pct'] or 0:6.1f} {r['sm_pct'] or 0:5.1f} "
-              f"{r['regs'] or 0:4.0f} {r['occupancy_pct'] or 0:5.1f}  {st}")
+              f"{r['lsu_pct'] or 0:5.1f} {r['regs'] or 0:4.0f} {r['occupancy_pct'] or 0:5.1f}  {st}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", default="lm.h_to_4h", choices=sorted(SHAPES))
+    ap.add_argument("--rows", default="1,16,64")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "nf4_ncu.json"))
+    ap.add_argument("--from-txt", default=None, help="re-read a saved ncu output (.txt) instead of profiling")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    rows = [int(r) for r in args.rows.split(",")]
+    if args.child:
+        child(args.shape, rows)
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    if args.from_txt:
+        with open(args.from_txt) as f:
+            results = results_from(f.read().split("\n--- stderr ---\n")[0])
+    else:
+        results = profile(args)
+    print_table(args.shape, results)
     with open(args.out, "w") as f:
         json.dump(dict(command=" ".join(sys.argv), shape=args.shape, rows=rows, results=results), f, indent=1)
+
+
+def profile(args) -> list[dict]:
+    """Runs this script's child under ncu; returns its rows (ncu's raw output is kept beside args.out)."""
+    ncu = shutil.which("ncu")
+    if ncu is None:
+        sys.exit("ncu (Nsight Compute) is not on the PATH")
+    cmd = [ncu, "--nvtx", "--nvtx-include", f"{RANGE}/", "--clock-control", "none", "--csv", "--page", "raw",
+           "--print-units", "base",
+           *(a for sec in SECTIONS for a in ("--section", sec)), sys.executable, os.path.abspath(__file__), "--child",
+           "--shape", args.shape, "--rows", args.rows]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, VLMSERVE_TUNING_CACHE="off"))
+    raw = proc.stdout + "\n--- stderr ---\n" + proc.stderr
+    with open(os.path.splitext(args.out)[0] + ".txt", "w") as f:
+        f.write(raw)
+    try:
+        results = results_from(proc.stdout)
+    except ValueError as exc:
+        sys.exit(f"ncu failed (rc {proc.returncode}, {exc}); its output is in "
+                 f"{os.path.splitext(args.out)[0]}.txt\n" + raw[-3000:])
+    if proc.returncode != 0:
+        sys.exit(f"ncu exited with {proc.returncode}; its output is in {os.path.splitext(args.out)[0]}.txt")
+    return results
 
 
 if __name__ == "__main__":
