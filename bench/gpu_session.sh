@@ -17,8 +17,8 @@
 #             large-row paths (prefill, vision), and a lone request's first token split into vision and prefill,
 #             bf16 vs NF4 at 8 and 256 MiB of scratch (not in the default list)                            300
 #   grid      nf4_kernel_sweep.py --grid on the two large decoder shapes (dense_h_to_4h, dense_4h_to_h) at 16 and
-#             64 rows: the tuner's candidates and a grid of the table-decoding dot kernel (not in the default
-#             list)                                                                                       240
+#             64 rows: the tuner's candidates, a grid of the table-decoding dot kernel, and the register-table
+#             decoding (LUT 3, never yet run on a GPU) (not in the default list)                         240
 #   ncu       nf4_ncu.py: Nsight Compute counters (DRAM / SM throughput, registers, occupancy, stall reasons) of
 #             the three fastest fused NF4 kernels and bf16 cuBLAS on dense_h_to_4h at 1, 16 and 64 rows (not
 #             in the default list)                                                                        120

@@ -139,6 +139,26 @@ if pytest is not None:
         assert any(r["ok"] for r in rows)
 
     @gpu
+    @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+    def test_register_table_decoding_matches_fallback(dtype):
+        """The dot kernel's LUT=3 (inline PTX from vlmserve.quant.nf4_prmt, which CPU tests check only through
+        its Python interpreter): both operand orders, split-K, plain and double-quantized absmax."""
+        T = pytest.importorskip("vlmserve.quant.triton_nf4")
+        from vlmserve.quant.linear import NF4Linear
+
+        g = torch.Generator(device="cuda").manual_seed(5)
+        for dq in (True, False):
+            lin = NF4Linear.from_weight(torch.randn(4608, 4096, device="cuda", generator=g) * 0.02,
+                                        torch.randn(4608, device="cuda", generator=g).to(dtype), dtype, double_quant=dq)
+            for m, cfg in ((16, T._dot(16, 64, 4, 3, 2, 3, waves=4, x_split=True)),
+                           (16, T._dot(16, 64, 4, 3, 2, 3, waves=8, x_split=True, w_is_a=False)),
+                           (64, T._dot(64, 64, 4, 3, 1, 3, waves=4, x_split=True)),
+                           (5, T._dot(16, 128, 4, 2, 2, 3, waves=4))):
+                x = torch.randn(m, 4096, device="cuda", generator=g).to(dtype)
+                err, fb = compare(lin, x, config=cfg)
+                assert tolerance_ok(err, fb, dtype), (dq, m, cfg, err, fb)
+
+    @gpu
     def test_a_choice_tuned_by_one_start_is_taken_from_disk_by_the_next(tmp_path, monkeypatch):
         """The second start (the in-memory table cleared) takes the stored choice for a case without timing anything."""
         T = pytest.importorskip("vlmserve.quant.triton_nf4")

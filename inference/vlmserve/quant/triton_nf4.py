@@ -32,7 +32,7 @@ import torch
 import triton
 import triton.language as tl
 
-from . import chunked
+from . import chunked, nf4_prmt
 from .triton_tiles import _mma, num_sms, _scale_cols, _split_k, _store_tile, add_splits, split_target
 from .tuning_cache import TuningCache, default_path
 from ..gpu_timing import KERNEL_TIMING, graph_time_us, wall_time_us
@@ -184,7 +184,7 @@ def _nf4_dot_kernel(
     M, N, K, stride_xm, SPLIT_K,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, R: tl.constexpr, IS_SPLIT: tl.constexpr,
     W_IS_A: tl.constexpr, LUT: tl.constexpr, X_SPLIT: tl.constexpr, DOUBLE_QUANT: tl.constexpr,
-    HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
+    HAS_BIAS: tl.constexpr, IEEE: tl.constexpr, PRMT_ASM: tl.constexpr = "",
 ):
     # One quant block (64 columns of K, one scale) at a time, R of them unrolled per loop step so Triton's
     # pipeliner (num_stages) keeps several steps' bytes in flight. Per block: a [BLOCK_N, 32] byte tile (32
@@ -194,7 +194,10 @@ def _nf4_dot_kernel(
     #   0: a 16-entry table in the compute dtype, one lookup per nibble; the block's scale multiplies the dot's
     #      [BLOCK_M, BLOCK_N] result (at decode sizes far fewer multiplies than scaling every weight);
     #   1: a 256-entry int32 table, one lookup per byte giving both nibbles' 16-bit codes (half the lookups);
-    #      scale on the result as in 0.
+    #      scale on the result as in 0;
+    #   3: no lookup in memory: PRMT_ASM (vlmserve.quant.nf4_prmt) decodes four bytes at a time from the table held
+    #      in registers; scale on the result as in 0. Not yet run on a GPU: only bench/nf4_kernel_sweep.py --grid
+    #      and the GPU tests try it, and the tuner would keep it only where it agrees with dequant + cuBLAS.
     # (Scaling each weight in float32 before the dot, as the fallback rounds, made this kernel ~10x slower on an
     # H100 at 16 and 64 rows: the tensor-core kernel above does that, this one does not.)
     # The scale of block b of row n is loaded directly for the rows of the tile (no extraction from a wider
@@ -225,10 +228,15 @@ def _nf4_dot_kernel(
         for r in tl.static_range(R):
             b = g * R + r
             ok = b < k_blocks
-            wb = tl.load(w_row + b * 32, mask=n_mask[:, None] & ok, other=0).to(tl.int32)
+            wb = tl.load(w_row + b * 32, mask=n_mask[:, None] & ok, other=0)
+            if LUT != 3:
+                wb = wb.to(tl.int32)
             s = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, s_row + b, n_mask & ok,
                              DOUBLE_QUANT)                                  # [BLOCK_N] float32
-            if LUT == 1:
+            if LUT == 3:
+                w_hi, w_lo = tl.inline_asm_elementwise(PRMT_ASM, "=r,=r,=r,=r,r", [wb], dtype=(dt, dt),
+                                                       is_pure=True, pack=4)
+            elif LUT == 1:
                 pair = tl.load(lut_ptr + wb)
                 w_hi = (pair & 0xFFFF).to(tl.int16).to(dt, bitcast=True)
                 w_lo = (pair >> 16).to(tl.int16).to(dt, bitcast=True)
@@ -373,6 +381,13 @@ class NF4Operand:
             t = luts[dtype] = torch.where(pair >= 1 << 31, pair - (1 << 32), pair).to(torch.int32).contiguous()
         return t
 
+    def prmt_asm(self, dtype: torch.dtype) -> str:
+        """The register-table decoding's PTX for this code book in `dtype` (the dot kernel's LUT=3), made once."""
+        asms = self.__dict__.setdefault("_prmt_asms", {})
+        if dtype not in asms:
+            asms[dtype] = nf4_prmt.ptx(nf4_prmt.table_bits(self.code, dtype))
+        return asms[dtype]
+
     def lut(self, dtype: torch.dtype) -> torch.Tensor:
         """The 16 code values in `dtype`, made once per dtype (the dot kernel's LUT=0 looks nibbles up in it)."""
         luts = self.__dict__.setdefault("_luts", {})
@@ -432,15 +447,16 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
         else:
             xp, stride_xm = x.reshape(m, k_blocks, 32, 2).transpose(2, 3).contiguous(), w.k  # any row stride
         if cfg.lut is not None:
-            if cfg.lut == 1 and x.element_size() != 2:
-                raise ValueError("the byte-pair table holds 16-bit codes: not for float32")
+            if cfg.lut in (1, 3) and x.element_size() != 2:
+                raise ValueError("the byte-pair and register tables hold 16-bit codes: not for float32")
             lut = w.pair_lut(x.dtype) if cfg.lut == 1 else w.lut(x.dtype)
+            asm = w.prmt_asm(x.dtype) if cfg.lut == 3 else ""
             grid = (triton.cdiv(w.n, cfg.block_n), triton.cdiv(m, cfg.block_m), split)
             _nf4_dot_kernel[grid](
                 xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, m, w.n,
                 w.k, stride_xm, split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
-                W_IS_A=cfg.w_is_a, LUT=cfg.lut, X_SPLIT=cfg.x_split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias, IEEE=x.dtype == torch.float32,
-                num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+                W_IS_A=cfg.w_is_a, LUT=cfg.lut, X_SPLIT=cfg.x_split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
+                IEEE=x.dtype == torch.float32, PRMT_ASM=asm, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
             )
         else:
             _nf4_tc_kernel[(n_programs, split)](
