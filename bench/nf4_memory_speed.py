@@ -215,7 +215,7 @@ def run_check() -> dict:
         for m in ms:
             x = torch.randn(m, k, device="cuda", dtype=bf)
             lin(x)  # tune
-            key = (T._m_bucket(m), n, k, bf, True, has_bias)
+            key = T.tuning_key(m, lin._operand(), bf, has_bias)
             cfg = T.tuned_configs().get(key)
             t16 = graph_time_us(lambda: F.linear(x, w16, b16), **KERNEL_TIMING, device=dev)
             t4 = graph_time_us(lambda: lin(x), **KERNEL_TIMING, device=dev)

@@ -25,8 +25,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "inference"))
 sys.path.insert(0, HERE)
 
-SHAPES = {"lm.qkv": (4608, 4096, True), "lm.dense": (4096, 4096, False), "lm.h_to_4h": (27392, 4096, False),
-          "lm.4h_to_h": (4096, 13696, False)}
+from nf4_kernel_sweep import DECODE_SHAPES, label  # noqa: E402
+
+SHAPES = {name: (n, k, bias) for name, n, k, bias in DECODE_SHAPES if name.startswith("lm.")}
 RANGE = "nf4ncu"
 SECTIONS = ("SpeedOfLight", "Occupancy", "LaunchStats", "WarpStateStats", "MemoryWorkloadAnalysis")
 # columns of ncu's raw page (those sections' metrics) kept per kernel
@@ -58,7 +59,7 @@ def child(shape: str, rows: list[int]) -> None:
     for m in rows:
         x = torch.randn(m, k, device=dev, dtype=bf)
         T.nf4_matmul(x, op, b16)                                     # tunes this row bucket
-        key = (T._m_bucket(m), n, k, bf, op.double_quant, b16 is not None)
+        key = T.tuning_key(m, op, bf, b16 is not None)
         timed = sorted(((t, c) for c, t, err in T.tuning_timings().get(key, []) if t is not None), key=lambda tc: tc[0])
         # fused kernels only (a dequant + cuBLAS candidate is many launches: not one row of counters)
         timed = [(t, c) for t, c in timed if not c.dequant]
@@ -78,11 +79,6 @@ def child(shape: str, rows: list[int]) -> None:
         torch.cuda.nvtx.range_pop()
         torch.cuda.synchronize()
     print("ORDER " + json.dumps(order), flush=True)
-
-
-def label(c) -> str:
-    from nf4_kernel_sweep import label as sweep_label
-    return sweep_label(c)
 
 
 def is_main(name: str) -> bool:

@@ -84,7 +84,7 @@ def gpu_cases(layers=LAYERS, double_quants=(True, False), log=None, every_candid
             for m in ms:
                 x = torch.randn(m, k, device="cuda", generator=g).to(torch.bfloat16)
                 err, fb = compare(lin, x)
-                cfg = T.tuned_configs().get((T._m_bucket(m), n, k, torch.bfloat16, dq, has_bias))
+                cfg = T.tuned_configs().get(T.tuning_key(m, lin._operand(), torch.bfloat16, has_bias))
                 rows.append(dict(layer=name, M=m, N=n, K=k, double_quant=dq, config=str(cfg), rel_err=err,
                                  fallback_rel_err=fb, ok=tolerance_ok(err, fb, torch.bfloat16)))
                 if log and not rows[-1]["ok"]:

@@ -369,32 +369,30 @@ class NF4Operand:
     def double_quant(self) -> bool:
         return self.qabs is not None
 
+    def _per_dtype(self, kind: str, dtype: torch.dtype, make):
+        """make(dtype), made once per (kind, dtype) for this weight."""
+        made = self.__dict__.setdefault("_per_dtype_cache", {})
+        if (kind, dtype) not in made:
+            made[kind, dtype] = make(dtype)
+        return made[kind, dtype]
+
     def pair_lut(self, dtype: torch.dtype) -> torch.Tensor:
         """int32 [256]: for byte b, the 16-bit pattern of code[b >> 4] in `dtype` (a 16-bit float type) in the low
         half and that of code[b & 15] in the high half (the dot kernel's LUT=1 decodes a byte with one lookup)."""
-        luts = self.__dict__.setdefault("_pair_luts", {})
-        t = luts.get(dtype)
-        if t is None:
-            bits = self.code.to(dtype).view(torch.int16).to(torch.int64) & 0xFFFF
+        def make(dt):
+            bits = self.code.to(dt).view(torch.int16).to(torch.int64) & 0xFFFF
             byte = torch.arange(256, device=self.code.device)
             pair = bits[byte >> 4] | (bits[byte & 15] << 16)
-            t = luts[dtype] = torch.where(pair >= 1 << 31, pair - (1 << 32), pair).to(torch.int32).contiguous()
-        return t
+            return torch.where(pair >= 1 << 31, pair - (1 << 32), pair).to(torch.int32).contiguous()
+        return self._per_dtype("pair_lut", dtype, make)
 
     def prmt_asm(self, dtype: torch.dtype) -> str:
-        """The register-table decoding's PTX for this code book in `dtype` (the dot kernel's LUT=3), made once."""
-        asms = self.__dict__.setdefault("_prmt_asms", {})
-        if dtype not in asms:
-            asms[dtype] = nf4_prmt.ptx(nf4_prmt.table_bits(self.code, dtype))
-        return asms[dtype]
+        """The register-table decoding's PTX for this code book in `dtype` (the dot kernel's LUT=3)."""
+        return self._per_dtype("prmt_asm", dtype, lambda dt: nf4_prmt.ptx(nf4_prmt.table_bits(self.code, dt)))
 
     def lut(self, dtype: torch.dtype) -> torch.Tensor:
-        """The 16 code values in `dtype`, made once per dtype (the dot kernel's LUT=0 looks nibbles up in it)."""
-        luts = self.__dict__.setdefault("_luts", {})
-        t = luts.get(dtype)
-        if t is None:
-            t = luts[dtype] = self.code.to(dtype).contiguous()
-        return t
+        """The 16 code values in `dtype` (the dot kernel's LUT=0 looks nibbles up in it)."""
+        return self._per_dtype("lut", dtype, lambda dt: self.code.to(dt).contiguous())
 
 
 def supported(k: int, blocksize: int) -> bool:
@@ -491,9 +489,14 @@ def agrees(out: torch.Tensor, ref: torch.Tensor) -> bool:
     return err <= (1e-4 if ref.dtype == torch.float32 else 1e-2)
 
 
+def tuning_key(m: int, w: NF4Operand, dtype: torch.dtype, has_bias: bool) -> tuple:
+    """What a tuned choice is kept under: (row bucket, N, K, dtype, double-quantized, bias)."""
+    return (_m_bucket(m), w.n, w.k, dtype, w.double_quant, has_bias)
+
+
 def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
     m = x.shape[0]
-    key = (_m_bucket(m), w.n, w.k, x.dtype, w.double_quant, bias is not None)
+    key = tuning_key(m, w, x.dtype, bias is not None)
     cfg = _tuned.get(key)
     if cfg is not None:
         return cfg
