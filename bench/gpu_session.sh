@@ -93,8 +93,8 @@ for p in "${PARTS[@]}"; do
     case $p in
         decode)
             # NF4 gets 170 s: on a fresh machine its kernel tuning compiles every candidate (an H100 took over 150)
-            part decode 240 -- "$PY" bench/nf4_memory_speed.py --modes nf4,bf16 \
-                --batches 1,16,64 --new-tokens 256 --mode-timeout 170 --out "$OUT/nf4_memory_speed.json" ;;
+            part decode 290 -- "$PY" bench/nf4_memory_speed.py --modes nf4,bf16 \
+                --batches 1,16,64 --new-tokens 256 --mode-timeout 210 --out "$OUT/nf4_memory_speed.json" ;;
         serve_nf4)
             part serve_nf4 130 -- "$PY" bench/serve_throughput.py --quant nf4 \
                 --concurrency 1 64 --images-per-client 1 --baseline-images 2 --three-task-concurrency 0 ;;

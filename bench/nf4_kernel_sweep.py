@@ -36,22 +36,21 @@ LARGE_SHAPES = (("vit.qkv", 5376, 1792, True, 6401), ("vit.fc1", 15360, 1792, Tr
 def decode_candidates(T, m: int, grid: bool = False):
     """The tuner's candidates for this row bucket, then more shapes of the dot kernel: a few of each decoding, or
     (grid) a grid over the tile, blocks per step, pipelining and split of the table decoding with x read as it is
-    (the family that won the first sweep on an H100), and the register-table decoding (LUT 3) in its best shapes."""
+    (the family that won the first sweep on an H100) with the register-table decoding (LUT 3)."""
     bm = min(T._m_bucket(m), 64)
     extra = []
     if grid:
+        # the table decoding's grid ran on an H100 (bench/results/gpu_session_2026-12-05d); this is the register
+        # table's (LUT 3): the same tiles, plus 8 warps, which keep the 64-row tiles from spilling registers
         for bn in (64, 128):
             for r in (1, 2, 4):
-                for stages in (2, 3, 4):
+                for stages in (2, 3):
                     for waves in (2, 4):
-                        extra.append(T._dot(bm, bn, 4, stages, r, 0, waves=waves, x_split=True))
-        for bn, warps, stages, r, waves in ((256, 8, 3, 2, 2), (128, 8, 3, 2, 2), (32, 4, 3, 2, 8), (64, 4, 3, 2, 8)):
-            extra.append(T._dot(bm, bn, warps, stages, r, 0, waves=waves, x_split=True))
-            extra.append(T._dot(bm, bn, warps, stages, r, 0, waves=waves, x_split=True, w_is_a=False))
-        # the register-table decoding (LUT 3, no memory lookup), in the shapes that won with the table
-        for bn, stages, r, waves, a in ((64, 3, 2, 4, True), (128, 3, 2, 4, True), (128, 2, 2, 4, True),
-                                        (64, 3, 1, 4, True), (64, 3, 2, 8, False), (128, 3, 4, 4, True)):
-            extra.append(T._dot(bm, bn, 4, stages, r, 3, waves=waves, x_split=True, w_is_a=a))
+                        extra.append(T._dot(bm, bn, 4, stages, r, 3, waves=waves, x_split=True))
+        for bn, warps, stages, r, waves in ((256, 8, 3, 2, 2), (128, 8, 3, 2, 2), (64, 8, 3, 2, 4), (32, 4, 3, 2, 8),
+                                            (64, 4, 3, 2, 8)):
+            extra.append(T._dot(bm, bn, warps, stages, r, 3, waves=waves, x_split=True))
+            extra.append(T._dot(bm, bn, warps, stages, r, 3, waves=waves, x_split=True, w_is_a=False))
     else:
         for lut in (0, 1):
             for bn, warps, stages, r, waves, a in ((32, 4, 3, 4, 8, True), (64, 4, 3, 2, 4, True),

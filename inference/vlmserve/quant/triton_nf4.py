@@ -328,7 +328,9 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
             _dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False),
             _dot(bm, 64, 4, 3, 2, 0, waves=4, x_split=True), _dot(bm, 64, 4, 3, 1, 0, waves=4, x_split=True),
             _dot(bm, 128, 4, 2, 1, 0, waves=4, x_split=True), _dot(bm, 64, 4, 3, 2, 0, waves=4),
-            _tc(bm, 64, 4, 1, 4, waves=4, x_split=True), _tc(bm, 256, 8, 1, 2, x_split=True))
+            _tc(bm, 64, 4, 1, 4, waves=4, x_split=True), _tc(bm, 256, 8, 1, 2, x_split=True),
+            _dot(bm, 128, 4, 3, 2, 3, waves=4, x_split=True), _dot(bm, 64, 4, 3, 2, 3, waves=4, x_split=True),
+            _dot(bm, 128, 8, 3, 2, 3, waves=2, x_split=True))
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
