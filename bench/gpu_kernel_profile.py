@@ -5,7 +5,8 @@ next optimisation is chosen from a measurement. Each section runs under torch.pr
 replays included) on full-size random weights:
   vision   one vision micro-batch (--vision-batch images of 1120 px)
   prefill  the decoder over --prefill-rows image prompts (1,611 tokens each), as the engine's prefix pass
-  decode   --decode-steps decode steps of --decode-rows sequences at 1,711 tokens of context (CUDA-graph replays)
+  decode   --decode-steps decode steps of --decode-rows sequences at 1,711 tokens of context (CUDA-graph replays);
+           a comma list of row counts gives one decode section each (--sections decode: only those)
 and reports, per section: its wall time, the GPU's busy time (kernel time, overlaps merged) and idle share, the time
 per kernel category (GEMM, attention, NF4 / fused Triton kernels, other element-wise, copies) and the top kernels.
 
@@ -78,7 +79,7 @@ def summarize(kernels: list[tuple[str, float, float]], wall_us: float, top: int 
     }
 
 
-def profiled(fn, repeat: int = 1) -> dict:
+def profiled(fn, repeat: int = 1, top: int = 8) -> dict:
     """Runs fn() once to warm up, then `repeat` times under the profiler; the summary of the profiled calls."""
     from torch.profiler import ProfilerActivity, profile
 
@@ -92,7 +93,7 @@ def profiled(fn, repeat: int = 1) -> dict:
         wall = (time.perf_counter() - t) * 1e6
     kernels = [(e.name, e.time_range.start, e.time_range.end - e.time_range.start) for e in prof.events()
                if e.device_type == torch.autograd.DeviceType.CUDA]
-    return summarize(kernels, wall)
+    return summarize(kernels, wall, top)
 
 
 def print_section(title: str, s: dict) -> None:
@@ -111,7 +112,9 @@ def main(argv=None) -> int:
     p.add_argument("--quant", choices=["none", "nf4", "fp8"], default="none")
     p.add_argument("--vision-batch", type=int, default=8)
     p.add_argument("--prefill-rows", type=int, default=8)
-    p.add_argument("--decode-rows", type=int, default=128)
+    p.add_argument("--decode-rows", default="128", help="comma list: one decode section per row count")
+    p.add_argument("--sections", default="vision,prefill,decode", help="which of vision, prefill, decode to run")
+    p.add_argument("--top", type=int, default=8, help="kernels listed per section")
     p.add_argument("--decode-steps", type=int, default=20)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -134,22 +137,30 @@ def main(argv=None) -> int:
         print_section(title, s)
 
     s = cfg.vision.image_size
+    sections = set(args.sections.split(","))
     with torch.inference_mode():
-        px = torch.randn(args.vision_batch, 3, s, s, device="cuda", dtype=torch.bfloat16)
-        record("vision", f"vision tower, {args.vision_batch} images", profiled(lambda: model.encode_images(px)))
-        del px
+        if "vision" in sections:
+            px = torch.randn(args.vision_batch, 3, s, s, device="cuda", dtype=torch.bfloat16)
+            record("vision", f"vision tower, {args.vision_batch} images",
+                   profiled(lambda: model.encode_images(px), top=args.top))
+            del px
         plen = len(prompt("caption")) + cfg.n_vision_embeds - 3
-        emb = torch.randn(args.prefill_rows, plen, cfg.hidden_size, device="cuda", dtype=torch.bfloat16) * 0.02
-        pos = torch.arange(plen, device="cuda").expand(args.prefill_rows, plen)
-        record("prefill", f"decoder prefill, {args.prefill_rows} rows x {plen} tokens",
-               profiled(lambda: model.forward_embeds(emb, pos, model.new_cache())))
-        del emb, pos
+        if "prefill" in sections:
+            emb = torch.randn(args.prefill_rows, plen, cfg.hidden_size, device="cuda", dtype=torch.bfloat16) * 0.02
+            pos = torch.arange(plen, device="cuda").expand(args.prefill_rows, plen)
+            record("prefill", f"decoder prefill, {args.prefill_rows} rows x {plen} tokens",
+                   profiled(lambda: model.forward_embeds(emb, pos, model.new_cache()), top=args.top))
+            del emb, pos
         torch.cuda.empty_cache()
-        engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=args.decode_rows, slot_len=2048))
-        b, ctx = args.decode_rows, plen + 100
-        step = lambda: engine.decoder.run([1] * b, [ctx] * b, [ctx] * b)   # noqa: E731
-        record("decode", f"decode, {args.decode_steps} steps x {b} rows, {ctx} tokens of context (CUDA graphs)",
-               profiled(step, repeat=args.decode_steps))
+        for b in (int(r) for r in args.decode_rows.split(",") if "decode" in sections):
+            engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=b, slot_len=2048))
+            ctx = plen + 100
+            step = lambda: engine.decoder.run([1] * b, [ctx] * b, [ctx] * b)   # noqa: E731
+            key = "decode" if args.decode_rows == "128" else f"decode_{b}"
+            record(key, f"decode, {args.decode_steps} steps x {b} rows, {ctx} tokens of context (CUDA graphs)",
+                   profiled(step, repeat=args.decode_steps, top=args.top))
+            del engine, step
+            torch.cuda.empty_cache()
     print(f"\nwrote {out}")
     return 0
 

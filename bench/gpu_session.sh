@@ -31,6 +31,8 @@
 #             bf16 at the vision tower's, the prefill's and decode rows (not in the default list)           90
 #   kernels   gpu_kernel_profile.py: bf16 vision micro-batch, prefill and decode under torch.profiler: time per kernel
 #             category, top kernels, GPU idle share (not in the default list)                             120
+#   decode_profile  gpu_kernel_profile.py --sections decode, NF4 then bf16, at 1, 16 and 64 rows: where a decode
+#             step's GPU time goes, per kernel category and top kernels (not in the default list)          150 + 150
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
 # Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
@@ -85,8 +87,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|check|sweep|grid|ncu|rounds|kernels|decode_attn|fp8_check) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep grid ncu rounds kernels decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|check|sweep|grid|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep grid ncu rounds kernels decode_profile decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -114,6 +116,11 @@ for p in "${PARTS[@]}"; do
             part fp8_check 90 -- "$PY" bench/fp8_check.py ;;
         kernels)
             part kernels 120 -- "$PY" bench/gpu_kernel_profile.py ;;
+        decode_profile)
+            for q in nf4 none; do
+                part "decode_profile_$q" 150 -- "$PY" bench/gpu_kernel_profile.py --quant $q --sections decode \
+                    --decode-rows 1,16,64 --top 16 --out "$OUT/gpu_kernel_profile_decode_$q.json"
+            done ;;
         rounds)
             # 2 images per client: 64 requests after the first wave, arriving as slots free up
             part rounds 170 -- "$PY" bench/serve_throughput.py --round-images 2 4 8 --ttft-concurrency 64 \
@@ -133,7 +140,7 @@ for p in "${PARTS[@]}"; do
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep grid ncu rounds kernels decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep grid ncu rounds kernels decode_profile decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary
