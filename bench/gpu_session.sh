@@ -16,9 +16,9 @@
 #   sweep     nf4_kernel_sweep.py: every NF4 decode candidate at 16 and 64 rows on the decoder's shapes, the
 #             large-row paths (prefill, vision), and a lone request's first token split into vision and prefill,
 #             bf16 vs NF4 at 8 and 256 MiB of scratch (not in the default list)                            300
-#   grid      nf4_kernel_sweep.py --grid on the two large decoder shapes (dense_h_to_4h, dense_4h_to_h) at 16 and
-#             64 rows: the tuner's candidates, a grid of the table-decoding dot kernel, and the register-table
-#             decoding (LUT 3, never yet run on a GPU) (not in the default list)                         240
+#   grid      nf4_kernel_sweep.py --grid on the decoder's shapes at 16 and 64 rows: the tuner's candidates and the
+#             register-table decoding (LUT 3) with the block scale on the weights, in more tiles (not in the
+#             default list)                                                                               240
 #   ncu       nf4_ncu.py: Nsight Compute counters (DRAM / SM throughput, registers, occupancy, stall reasons) of
 #             the three fastest fused NF4 kernels and bf16 cuBLAS on dense_h_to_4h at 1, 16 and 64 rows (not
 #             in the default list)                                                                        120
@@ -133,7 +133,7 @@ for p in "${PARTS[@]}"; do
             part sweep 300 -- "$PY" bench/nf4_kernel_sweep.py --rows 16,64 --large --ttft 8,256 --seconds 140 \
                 --out "$OUT/nf4_kernel_sweep.json" ;;
         grid)
-            part grid 240 -- "$PY" bench/nf4_kernel_sweep.py --rows 16,64 --shapes lm.h_to_4h,lm.4h_to_h --grid \
+            part grid 240 -- "$PY" bench/nf4_kernel_sweep.py --rows 16,64 --grid \
                 --seconds 200 --out "$OUT/nf4_kernel_grid.json" ;;
         ncu)
             part ncu 120 -- "$PY" bench/nf4_ncu.py --shape lm.h_to_4h --rows 1,16,64 --out "$OUT/nf4_ncu.json" ;;

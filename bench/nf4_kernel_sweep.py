@@ -13,6 +13,7 @@ timed. Prints one table per part and writes bench/results/nf4_kernel_sweep.json 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -35,22 +36,21 @@ LARGE_SHAPES = (("vit.qkv", 5376, 1792, True, 6401), ("vit.fc1", 15360, 1792, Tr
 
 def decode_candidates(T, m: int, grid: bool = False):
     """The tuner's candidates for this row bucket, then more shapes of the dot kernel: a few of each decoding, or
-    (grid) a grid over the tile, blocks per step, pipelining and split of the table decoding with x read as it is
-    (the family that won the first sweep on an H100) with the register-table decoding (LUT 3)."""
+    (grid) the register-table decoding (LUT 3, x read as it is) with the block scale applied to the decoded weights,
+    in the tuner's tiles and more."""
     bm = min(T._m_bucket(m), 64)
     extra = []
     if grid:
-        # the table decoding's grid ran on an H100 (bench/results/gpu_session_2026-12-05d); this is the register
-        # table's (LUT 3): the same tiles, plus 8 warps, which keep the 64-row tiles from spilling registers
-        for bn in (64, 128):
-            for r in (1, 2, 4):
-                for stages in (2, 3):
-                    for waves in (2, 4):
-                        extra.append(T._dot(bm, bn, 4, stages, r, 3, waves=waves, x_split=True))
-        for bn, warps, stages, r, waves in ((256, 8, 3, 2, 2), (128, 8, 3, 2, 2), (64, 8, 3, 2, 4), (32, 4, 3, 2, 8),
-                                            (64, 4, 3, 2, 8)):
-            extra.append(T._dot(bm, bn, warps, stages, r, 3, waves=waves, x_split=True))
-            extra.append(T._dot(bm, bn, warps, stages, r, 3, waves=waves, x_split=True, w_is_a=False))
+        # the register table's tiles (LUT 3) with the block scale applied to the decoded weights (scale_w: the
+        # dots accumulate in place, no wait for each block's product), against the tuner's, which scale the result
+        for c in T.candidates(m):
+            if c.lut == 3:
+                extra.append(dataclasses.replace(c, scale_w=True))
+        for bn, warps, stages, r, waves, a in ((64, 4, 4, 2, 4, True), (128, 4, 4, 1, 4, True), (128, 8, 3, 2, 2, True),
+                                               (256, 8, 3, 1, 2, True), (64, 8, 3, 2, 4, True), (128, 4, 3, 4, 4, True),
+                                               (64, 4, 3, 4, 4, True), (128, 8, 4, 2, 2, False),
+                                               (64, 4, 3, 2, 8, False), (128, 4, 3, 2, 4, False)):
+            extra.append(T._dot(bm, bn, warps, stages, r, 3, waves=waves, x_split=True, w_is_a=a, scale_w=True))
     else:
         for lut in (0, 1):
             for bn, warps, stages, r, waves, a in ((32, 4, 3, 4, 8, True), (64, 4, 3, 2, 4, True),
@@ -79,6 +79,7 @@ def label(c) -> str:
         return f"dequant+cuBLAS {c.chunk_mib} MiB"
     kind = f"dot/lut{c.lut}" if c.lut is not None else "gemv" if c.block_m == 1 else "tc"
     kind += "/xs" if c.x_split else ""
+    kind += "/sw" if c.scale_w else ""
     return (f"{kind} {c.block_m}x{c.block_n} r{c.r} w{c.num_warps} s{c.num_stages} v{c.waves} "
             f"{'A' if c.w_is_a else 'B'}")
 

@@ -184,7 +184,7 @@ def _nf4_dot_kernel(
     M, N, K, stride_xm, SPLIT_K,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, R: tl.constexpr, IS_SPLIT: tl.constexpr,
     W_IS_A: tl.constexpr, LUT: tl.constexpr, X_SPLIT: tl.constexpr, DOUBLE_QUANT: tl.constexpr,
-    HAS_BIAS: tl.constexpr, IEEE: tl.constexpr, PRMT_ASM: tl.constexpr = "",
+    HAS_BIAS: tl.constexpr, IEEE: tl.constexpr, PRMT_ASM: tl.constexpr = "", SCALE_W: tl.constexpr = False,
 ):
     # One quant block (64 columns of K, one scale) at a time, R of them unrolled per loop step so Triton's
     # pipeliner (num_stages) keeps several steps' bytes in flight. Per block: a [BLOCK_N, 32] byte tile (32
@@ -249,8 +249,12 @@ def _nf4_dot_kernel(
             else:
                 x_even = tl.load(x_row + b * 64, mask=xm, other=0.0)
                 x_odd = tl.load(x_row + b * 64 + 32, mask=xm, other=0.0)
-            part = _mma(w_lo, x_odd, _mma(w_hi, x_even, tl.zeros_like(acc), W_IS_A, IEEE), W_IS_A, IEEE)
-            acc += _scale_cols(part, s, W_IS_A)
+            if SCALE_W:  # the weights scaled in the compute dtype: the dots accumulate into acc as they go
+                sw = s.to(dt)[:, None]
+                acc = _mma(w_lo * sw, x_odd, _mma(w_hi * sw, x_even, acc, W_IS_A, IEEE), W_IS_A, IEEE)
+            else:
+                part = _mma(w_lo, x_odd, _mma(w_hi, x_even, tl.zeros_like(acc), W_IS_A, IEEE), W_IS_A, IEEE)
+                acc += _scale_cols(part, s, W_IS_A)
     _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A, HAS_BIAS, IS_SPLIT)
 
 
@@ -287,6 +291,7 @@ class Config:
     w_is_a: bool = True  # tensor-core kernel: the weight is the register (first) operand
     lut: int | None = None  # tensor-core path: _nf4_dot_kernel with this decoding (see the kernel) instead
     x_split: bool = False  # fused kernels: read x as it is and split even / odd columns in registers
+    scale_w: bool = False  # dot kernel: scale the decoded weights (16-bit multiply) instead of each block's result
 
     @property
     def dequant(self) -> bool:
@@ -303,8 +308,8 @@ def _tc(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_
 
 
 def _dot(bm: int, bn: int, warps: int, stages: int, r: int, lut: int, waves: int = 2, w_is_a: bool = True,
-         x_split: bool = False) -> Config:
-    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, lut=lut, x_split=x_split)
+         x_split: bool = False, scale_w: bool = False) -> Config:
+    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, lut=lut, x_split=x_split, scale_w=scale_w)
 
 
 # Small N (qkv, dense) need more programs than N / BLOCK_N to hide latency: the waves=8 variants split K more.
@@ -328,7 +333,10 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
             _dot(bm, 64, 4, 3, 2, 3, waves=8, x_split=True), _dot(bm, 32, 4, 3, 2, 3, waves=8, x_split=True,
                                                                  w_is_a=False),
             _dot(bm, 256, 8, 3, 2, 3, waves=2, x_split=True, w_is_a=False),
-            _dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False), _tc(bm, 64, 4, 1, 4, waves=4, x_split=True))
+            _dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False), _tc(bm, 64, 4, 1, 4, waves=4, x_split=True),
+            _dot(bm, 128, 4, 3, 1, 3, waves=4, x_split=True, scale_w=True),
+            _dot(bm, 64, 4, 3, 1, 3, waves=4, x_split=True, scale_w=True),
+            _dot(bm, 64, 4, 3, 2, 3, waves=2, x_split=True, scale_w=True))
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
@@ -454,7 +462,8 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
                 xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, m, w.n,
                 w.k, stride_xm, split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
                 W_IS_A=cfg.w_is_a, LUT=cfg.lut, X_SPLIT=cfg.x_split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
-                IEEE=x.dtype == torch.float32, PRMT_ASM=asm, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+                IEEE=x.dtype == torch.float32, PRMT_ASM=asm, SCALE_W=cfg.scale_w, num_warps=cfg.num_warps,
+                num_stages=cfg.num_stages,
             )
         else:
             _nf4_tc_kernel[(n_programs, split)](
