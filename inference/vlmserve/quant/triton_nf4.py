@@ -320,23 +320,22 @@ GEMV_CONFIGS = (Config(1, 32, 4, 3, r=4), Config(1, 64, 8, 3, r=4), Config(1, 16
 
 def _tc_configs(bm: int) -> tuple[Config, ...]:
     """Candidates for 2..256 rows: dequant + cuBLAS in small chunks first (the default when tuning is off), then
-    the fused kernels. Chosen from H100 grids (bench/nf4_kernel_sweep.py --grid at 16 and 64 rows on dense_h_to_4h
-    and dense_4h_to_h): the dot kernel with the register-table decoding (LUT 3) and x read as it is beat the
-    16-entry table in memory (LUT 0) on every shape, by 25-40% (Nsight Compute had found LUT 0 bound by its L1
-    lookups); each shape's winner and the runners-up within ~3% are here. One LUT 0 tile and the tensor-core
-    kernel stay for GPUs where the inline PTX does not build. The tensor-core kernel's pipelining stays off
-    (num_stages 1: it prefetches one step ahead itself; Triton's made it 5-8x slower on an H200); the dot kernel
-    leaves it to Triton."""
+    the fused kernels. Chosen from H100 grids (bench/nf4_kernel_sweep.py --grid at 16 and 64 rows on the decoder's
+    five shapes): the dot kernel with the register-table decoding (LUT 3) and x read as it is beat the 16-entry
+    table in memory (LUT 0) everywhere, by 25-40% (Nsight Compute had found LUT 0 bound by its L1 lookups); the
+    block scale applied to the weights (scale_w) won at 64 rows (by ~10%) and on the dense and output shapes at 16.
+    Each shape's winner and its runner-up are here. One LUT 0 tile and the tensor-core kernel stay for GPUs where the
+    inline PTX does not build. The tensor-core kernel's pipelining stays off (num_stages 1: it prefetches one step
+    ahead itself; Triton's made it 5-8x slower on an H200); the dot kernel leaves it to Triton."""
     return (_dq(4),
             _dot(bm, 128, 4, 3, 1, 3, waves=4, x_split=True), _dot(bm, 64, 4, 3, 1, 3, waves=4, x_split=True),
-            _dot(bm, 64, 4, 3, 2, 3, waves=2, x_split=True), _dot(bm, 128, 4, 2, 2, 3, waves=4, x_split=True),
-            _dot(bm, 64, 4, 3, 2, 3, waves=8, x_split=True), _dot(bm, 32, 4, 3, 2, 3, waves=8, x_split=True,
-                                                                 w_is_a=False),
+            _dot(bm, 64, 4, 3, 2, 3, waves=2, x_split=True),
+            _dot(bm, 32, 4, 3, 2, 3, waves=8, x_split=True, w_is_a=False),
             _dot(bm, 256, 8, 3, 2, 3, waves=2, x_split=True, w_is_a=False),
-            _dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False), _tc(bm, 64, 4, 1, 4, waves=4, x_split=True),
             _dot(bm, 128, 4, 3, 1, 3, waves=4, x_split=True, scale_w=True),
-            _dot(bm, 64, 4, 3, 1, 3, waves=4, x_split=True, scale_w=True),
-            _dot(bm, 64, 4, 3, 2, 3, waves=2, x_split=True, scale_w=True))
+            _dot(bm, 128, 4, 3, 2, 3, waves=4, x_split=True, w_is_a=False, scale_w=True),
+            _dot(bm, 128, 4, 2, 2, 3, waves=4, x_split=True, scale_w=True),
+            _dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False), _tc(bm, 64, 4, 1, 4, waves=4, x_split=True))
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
