@@ -3,15 +3,10 @@ reference over each row's own length (new token included, cache written at its p
 as the decoder would, and inside the engine on the
 tiny model, where the greedy tokens must be the reference's whatever the batching and slot moves. The GPU run (bf16,
 and its speed against the torch path) is bench/gpu_session.sh decode_attn's."""
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from triton_interpreter import run_interpreted
 
 pytest.importorskip("triton")
-INFERENCE = Path(__file__).resolve().parents[1]
 
 KERNEL = r"""
 import math, torch
@@ -116,11 +111,7 @@ print("ok")
 
 def interpreted(script: str, *args: str) -> None:
     # the switch unset: the kernel is the default wherever Triton runs
-    env = {k: v for k, v in os.environ.items() if k != "VLMSERVE_DECODE_ATTENTION"}
-    env.update(TRITON_INTERPRET="1", PYTHONPATH=str(INFERENCE))
-    proc = subprocess.run([sys.executable, "-c", script, *args], cwd=INFERENCE, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+    run_interpreted(script, *args, drop_env=("VLMSERVE_DECODE_ATTENTION",))
 
 
 def test_kernel_against_a_float32_reference():
