@@ -36,16 +36,16 @@ LARGE_SHAPES = (("vit.qkv", 5376, 1792, True, 6401), ("vit.fc1", 15360, 1792, Tr
 
 def decode_candidates(T, m: int, grid: bool = False):
     """The tuner's candidates for this row bucket, then more shapes of the dot kernel: a few of each decoding, or
-    (grid) the register-table decoding (LUT 3, x read as it is) with the block scale applied to the decoded weights,
-    in the tuner's tiles and more."""
+    (grid) the register-table decodings (LUT 3 and 4, x read as it is) in the tuner's tiles and more."""
     bm = min(T._m_bucket(m), 64)
     extra = []
     if grid:
-        # the register table's tiles (LUT 3) with the block scale applied to the decoded weights (scale_w: the
-        # dots accumulate in place, no wait for each block's product), against the tuner's, which scale the result
+        # the tuner's register-table tiles (LUT 3) with the block scale moved (on the weights / on the result), and
+        # with the table's words passed as operands (LUT 4, not yet among the tuner's); then more scale_w tiles
         for c in T.candidates(m):
             if c.lut == 3:
-                extra.append(dataclasses.replace(c, scale_w=True))
+                extra.append(dataclasses.replace(c, scale_w=not c.scale_w))
+                extra.append(dataclasses.replace(c, lut=4))   # the table's words as operands (LUT 4)
         for bn, warps, stages, r, waves, a in ((64, 4, 4, 2, 4, True), (128, 4, 4, 1, 4, True), (128, 8, 3, 2, 2, True),
                                                (256, 8, 3, 1, 2, True), (64, 8, 3, 2, 4, True), (128, 4, 3, 4, 4, True),
                                                (64, 4, 3, 4, 4, True), (128, 8, 4, 2, 2, False),

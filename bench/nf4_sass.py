@@ -32,11 +32,11 @@ def compile_dot(lut: int, bm: int, bn: int, warps: int, stages: int, r: int, w_i
     fn = T._nf4_dot_kernel
     code = torch.tensor(nf4.NF4_CODE_VALUES, dtype=torch.float32)
     sig = {"x_ptr": "*bf16", "packed_ptr": "*u8", "absmax_ptr": "*fp32", "qabs_ptr": "*u8", "code2_ptr": "*fp32",
-           "nested_ptr": "*fp32", "offset": "fp32", "lut_ptr": "*i32" if lut == 1 else "*bf16", "bias_ptr": "*bf16",
+           "nested_ptr": "*fp32", "offset": "fp32", "lut_ptr": "*i32" if lut in (1, 4) else "*bf16", "bias_ptr": "*bf16",
            "out_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32", "stride_xm": "i32", "SPLIT_K": "i32"}
+    asm = {3: nf4_prmt.ptx(nf4_prmt.table_bits(code, torch.bfloat16)), 4: nf4_prmt.ptx_table_operands()}
     const = dict(BLOCK_M=bm, BLOCK_N=bn, R=r, IS_SPLIT=True, W_IS_A=w_is_a, LUT=lut, X_SPLIT=x_split,
-                 DOUBLE_QUANT=False, HAS_BIAS=False, IEEE=False, SCALE_W=scale_w,
-                 PRMT_ASM=nf4_prmt.ptx(nf4_prmt.table_bits(code, torch.bfloat16)) if lut == 3 else "")
+                 DOUBLE_QUANT=False, HAS_BIAS=False, IEEE=False, SCALE_W=scale_w, PRMT_ASM=asm.get(lut, ""))
     sig.update({k: "constexpr" for k in const})
     # what the JIT assumes at a real launch on GLM-4V-9B's shapes: 16-byte aligned pointers, N, K and the row
     # stride multiples of 16
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     p.add_argument("--r", type=int, default=1)
     p.add_argument("--warps", type=int, default=4)
     p.add_argument("--stages", type=int, default=3)
-    p.add_argument("--lut", type=int, default=3, choices=[0, 1, 3])
+    p.add_argument("--lut", type=int, default=3, choices=[0, 1, 3, 4])
     p.add_argument("--scale-w", action="store_true")
     p.add_argument("--b", action="store_true", help="the weight as the second operand (w_is_a=False)")
     p.add_argument("--x-permuted", action="store_true", help="x permuted per quant block instead of x_split")

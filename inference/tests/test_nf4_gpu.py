@@ -136,8 +136,8 @@ if pytest is not None:
     @gpu
     @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
     def test_register_table_decoding_matches_fallback(dtype):
-        """The dot kernel's LUT=3 (inline PTX from vlmserve.quant.nf4_prmt, which CPU tests check only through
-        its Python interpreter): both operand orders, split-K, plain and double-quantized absmax, the block scale on
+        """The dot kernel's LUT=3 and LUT=4 (inline PTX from vlmserve.quant.nf4_prmt, which CPU tests check only
+        through its Python interpreter): both operand orders, split-K, plain and double-quantized absmax, the block scale on
         the result and on the weights."""
         T = pytest.importorskip("vlmserve.quant.triton_nf4")
         from vlmserve.quant.linear import NF4Linear
@@ -151,7 +151,10 @@ if pytest is not None:
                            (64, T._dot(64, 64, 4, 3, 1, 3, waves=4, x_split=True)),
                            (5, T._dot(16, 128, 4, 2, 2, 3, waves=4)),
                            (16, T._dot(16, 128, 4, 3, 1, 3, waves=4, x_split=True, scale_w=True)),
-                           (64, T._dot(64, 64, 4, 3, 2, 3, waves=8, x_split=True, w_is_a=False, scale_w=True))):
+                           (64, T._dot(64, 64, 4, 3, 2, 3, waves=8, x_split=True, w_is_a=False, scale_w=True)),
+                           (16, T._dot(16, 128, 4, 3, 1, 4, waves=4, x_split=True)),
+                           (5, T._dot(16, 64, 4, 2, 2, 4, waves=8, x_split=True, w_is_a=False)),
+                           (64, T._dot(64, 128, 4, 3, 1, 4, waves=4, x_split=True, scale_w=True))):
                 x = torch.randn(m, 4096, device="cuda", generator=g).to(dtype)
                 err, fb = compare(lin, x, config=cfg)
                 assert tolerance_ok(err, fb, dtype), (dq, m, cfg, err, fb)

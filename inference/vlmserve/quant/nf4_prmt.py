@@ -1,19 +1,22 @@
 """NF4 nibbles to 16-bit floats with no memory lookup: the 16-entry table lives in eight 32-bit registers (the low
 bytes of the 16 values in four, the high bytes in four) and PTX byte permutes (`prmt`) pick from them, four nibbles
 per instruction. Nsight Compute found the table-lookup NF4 kernels bound by their one L1 load per weight
-(bench/nf4_ncu.py); this decoding needs about 3.6 integer instructions per weight and no load.
+(bench/nf4_ncu.py); this decoding needs 21 integer instructions per four bytes (2.6 per weight) and no load.
 
 One program, written once as a list of instructions, gives both the PTX that the dot kernel inlines
 (`tl.inline_asm_elementwise`, four bytes in, four high-nibble and four low-nibble values out) and a Python
 interpreter of the same instructions (`emulate`), which the CPU tests check against the table for every byte
 pattern: Triton's interpreter cannot run inline PTX.
 
-How four nibbles are looked up (s holds them in its four low nibble positions):
-  - prmt selects byte (selector & 7) of the 8 bytes {b, a}; selector bit 3 would replicate a sign instead, so the
-    table is looked up in halves (entries 0-7 and 8-15) with s & 0x7777, for the low and the high bytes;
-  - a byte mask from each nibble's bit 3 picks the half: prmt in sign mode replicates bit 7 of a chosen byte, and
-    the four bits 3, 7, 11, 15 of s are bit 7 of the bytes 0 and 1 of s << 4 and of s;
-  - lop3 merges the halves under the mask, and two last prmt interleave low and high bytes into 16-bit pairs.
+How the nibbles are looked up, two bytes (four nibbles) per lookup:
+  - prmt's selector is the low 16 bits of its third operand, four 4-bit fields: the input word itself, and its
+    upper half shifted down, hold the nibbles of bytes 0-1 and of bytes 2-3 in the order (lo, hi, lo, hi);
+  - prmt selects byte (field & 7) of the 8 bytes {b, a}; field bit 3 would replicate a sign instead, so the table
+    is looked up in halves (entries 0-7 and 8-15) with the fields & 7, for the low and the high bytes of the values;
+  - a byte mask from each field's bit 3 picks the half: prmt in sign mode replicates bit 7 of a chosen byte, and
+    bits 3, 7, 11, 15 (of bytes 0-1) are bit 7 of bytes 0 and 1 of x << 4 and of x (of bytes 2-3: bytes 2 and 3);
+  - lop3 merges the halves under the mask, and two last prmt gather low and high bytes into 16-bit pairs, the
+    high nibbles' values and the low nibbles' apart.
 """
 from __future__ import annotations
 
@@ -21,17 +24,16 @@ import torch
 
 Instr = tuple  # (op, dst, *sources); a source is a register name or an int immediate
 
-_SPREAD = 0x0F0F0F0F
-
-
-def _lookup(out_a: str, out_b: str) -> list[Instr]:
-    """s's nibbles (n0, n2, n1, n3) -> out_a = values of n0, n1 as a 16-bit pair, out_b = those of n2, n3."""
-    return [("and", "s7", "s", 0x7777),
-            ("prmt", "lbl", "L0", "L1", "s7"), ("prmt", "lbh", "L2", "L3", "s7"),
-            ("prmt", "hbl", "H0", "H1", "s7"), ("prmt", "hbh", "H2", "H3", "s7"),
-            ("shl", "sh", "s", 4), ("prmt", "m", "sh", "s", 0xD9C8),
-            ("lop3", "lb", "lbl", "lbh", "m", 0xD8), ("lop3", "hb", "hbl", "hbh", "m", 0xD8),
-            ("prmt", out_a, "lb", "hb", 0x6240), ("prmt", out_b, "lb", "hb", 0x7351)]
+def _lookup(idx: str, mask_sel: int, out_hi: str, out_lo: str) -> list[Instr]:
+    """idx's fields 0-3 (the nibbles lo, hi, lo, hi of two bytes, & 7) -> out_hi = the two high nibbles' values as a
+    16-bit pair, out_lo = the two low nibbles'. mask_sel picks the sign bytes of (x << 4, x) for those two bytes."""
+    tag = out_hi.strip("$")
+    return [("prmt", f"lbl{tag}", "L0", "L1", idx), ("prmt", f"lbh{tag}", "L2", "L3", idx),
+            ("prmt", f"hbl{tag}", "H0", "H1", idx), ("prmt", f"hbh{tag}", "H2", "H3", idx),
+            ("prmt", f"m{tag}", "sh", "$4", mask_sel),
+            ("lop3", f"lb{tag}", f"lbl{tag}", f"lbh{tag}", f"m{tag}", 0xD8),
+            ("lop3", f"hb{tag}", f"hbl{tag}", f"hbh{tag}", f"m{tag}", 0xD8),
+            ("prmt", out_hi, f"lb{tag}", f"hb{tag}", 0x7351), ("prmt", out_lo, f"lb{tag}", f"hb{tag}", 0x6240)]
 
 
 def program(table: tuple[int, ...]) -> list[Instr]:
@@ -47,15 +49,40 @@ def program(table: tuple[int, ...]) -> list[Instr]:
             for j in range(4):
                 word |= ((table[4 * q + j] >> shift) & 0xFF) << (8 * j)
             regs.append(("mov", f"{part}{q}", word))
-    # s = v | v >> 12 puts the bytes' nibbles (n0, n1, n2, n3) into s's nibbles 0-3 as (n0, n2, n1, n3)
-    lo = [("and", "v", "$4", _SPREAD), ("shr", "s", "v", 12), ("or", "s", "s", "v")]
-    hi = [("shr", "v", "$4", 4), ("and", "v", "v", _SPREAD), ("shr", "s", "v", 12), ("or", "s", "s", "v")]
-    return regs + lo + _lookup("$2", "$3") + hi + _lookup("$0", "$1")
+    common = [("and", "i", "$4", 0x77777777), ("shr", "ih", "i", 16), ("shl", "sh", "$4", 4)]
+    return regs + common + _lookup("i", 0xD9C8, "$0", "$2") + _lookup("ih", 0xFBEA, "$1", "$3")
 
 
 def ptx(table: tuple[int, ...]) -> str:
     """The program as one PTX block for tl.inline_asm_elementwise (constraints "=r,=r,=r,=r,r", pack=4)."""
-    prog = program(table)
+    return _render(program(table))
+
+
+TABLE_NAMES = ("L0", "L1", "L2", "L3", "H0", "H1", "H2", "H3")
+# With pack=4 each 32-bit input of tl.inline_asm_elementwise takes four operands (one per element): after the four
+# outputs and the packed bytes ($4), table word i is operand 5 + 4 i.
+OPERANDS_CONSTRAINTS = "=r,=r,=r,=r,r" + ",r" * (4 * len(TABLE_NAMES))
+
+
+def table_words(table: tuple[int, ...]) -> tuple[int, ...]:
+    """The eight 32-bit words that `program` moves into L0-L3, H0-H3, in that order."""
+    return tuple(i[2] for i in program(table)[:len(TABLE_NAMES)])
+
+
+def operand_program() -> list[Instr]:
+    """The program without its table: L0-L3, H0-H3 read from the operands that OPERANDS_CONSTRAINTS declares."""
+    body = program(tuple(range(16)))[len(TABLE_NAMES):]
+    operand = {name: "$%d" % (5 + 4 * i) for i, name in enumerate(TABLE_NAMES)}
+    return [(op, dst, *(operand.get(a, a) if isinstance(a, str) else a for a in src)) for op, dst, *src in body]
+
+
+def ptx_table_operands() -> str:
+    """operand_program as one PTX block (the dot kernel's LUT=4 passes table_words as eight scalars loaded once,
+    the same block for every code book and dtype)."""
+    return _render(operand_program())
+
+
+def _render(prog: list[Instr]) -> str:
     names = sorted({i[1] for i in prog if not i[1].startswith("$")})
     lines = ["{", f".reg .b32 {', '.join(names)};"]
     for op, dst, *src in prog:
@@ -87,11 +114,22 @@ def _lop3(a: int, b: int, c: int, lut: int) -> int:
 
 def emulate(table: tuple[int, ...], x: int) -> tuple[int, int, int, int]:
     """Runs the program on one 32-bit input; returns ($0, $1, $2, $3)."""
-    r = {"$4": x & 0xFFFFFFFF}
+    return run(program(table), {"$4": x})
+
+
+def emulate_operands(table: tuple[int, ...], x: int) -> tuple[int, int, int, int]:
+    """Runs operand_program with the table's words in its operands, as the LUT=4 kernel passes them."""
+    words = {"$%d" % (5 + 4 * i): w for i, w in enumerate(table_words(table))}
+    return run(operand_program(), {"$4": x, **words})
+
+
+def run(prog: list[Instr], inputs: dict[str, int]) -> tuple[int, int, int, int]:
+    """Interprets `prog` with its input registers set; returns ($0, $1, $2, $3)."""
+    r = {k: v & 0xFFFFFFFF for k, v in inputs.items()}
 
     def val(a):
         return a if isinstance(a, int) else r[a]
-    for op, dst, *src in program(table):
+    for op, dst, *src in prog:
         v = [val(a) for a in src]
         if op == "mov":
             res = v[0]

@@ -178,6 +178,19 @@ def _nf4_tc_kernel(
     _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A, HAS_BIAS, IS_SPLIT)
 
 
+_PRMT_OPERANDS = tl.constexpr(nf4_prmt.OPERANDS_CONSTRAINTS)
+
+
+
+@triton.jit
+def _per_thread(v, k):
+    """v, in a register that ptxas treats as per-thread. A value the same in every thread goes to a uniform
+    register, which a byte permute cannot read: ptxas then moves it into a regular register before every permute.
+    tid.x / (k | 2^16) is 0 (tid.x < 1024), but ptxas cannot know it, so v | that is per-thread to it."""
+    return tl.inline_asm_elementwise("{ .reg .u32 t; mov.u32 t, %tid.x; div.u32 t, t, $2; or.b32 $0, $1, t; }",
+                                     "=r,r,r", [v, k | 65536], dtype=tl.int32, is_pure=True, pack=1)
+
+
 @triton.jit
 def _nf4_dot_kernel(
     x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, lut_ptr, bias_ptr, out_ptr,
@@ -191,15 +204,22 @@ def _nf4_dot_kernel(
     # contiguous bytes per weight row), its nibbles decoded in registers, two dots against x's even and odd
     # columns (x comes permuted per quant block, see _launch, unless X_SPLIT), so nibbles are never interleaved.
     # LUT selects the decoding (the table is passed in by _launch):
-    #   0: a 16-entry table in the compute dtype, one lookup per nibble; the block's scale multiplies the dot's
-    #      [BLOCK_M, BLOCK_N] result (at decode sizes far fewer multiplies than scaling every weight);
+    #   0: a 16-entry table in the compute dtype, one lookup per nibble;
     #   1: a 256-entry int32 table, one lookup per byte giving both nibbles' 16-bit codes (half the lookups);
-    #      scale on the result as in 0;
     #   3: no lookup in memory: PRMT_ASM (vlmserve.quant.nf4_prmt) decodes four bytes at a time from the table held
-    #      in registers; scale on the result as in 0. Not yet run on a GPU: only bench/nf4_kernel_sweep.py --grid
-    #      and the GPU tests try it, and the tuner would keep it only where it agrees with dequant + cuBLAS.
-    # (Scaling each weight in float32 before the dot, as the fallback rounds, made this kernel ~10x slower on an
-    # H100 at 16 and 64 rows: the tensor-core kernel above does that, this one does not.)
+    #      in registers, written into the PTX as immediates (the tuner's choice on an H100);
+    #   4: as 3, with the table's eight words loaded once from lut_ptr into per-thread registers (_per_thread) and
+    #      passed to the PTX as operands. ptxas keeps 3's immediates in uniform registers, which a byte permute
+    #      cannot read, and moves one into a regular register before every permute; and Triton then decodes the
+    #      bytes as loaded (four to a register) and moves the 16-bit results into the MMA's layout through shared
+    #      memory (ldmatrix), instead of gathering bytes into that layout first. bench/nf4_sass.py (sm_90): 5.1
+    #      instructions per weight in the main loop of the 16 x 128 tile against 6.9 for 3, 5.8 against 7.6 for
+    #      the 64 x 128 one with scale_w. Not yet run on a GPU: only bench/nf4_kernel_sweep.py --grid and the GPU
+    #      test try it.
+    # The block's scale multiplies the dot's [BLOCK_N, BLOCK_M] product of that block (at decode sizes far fewer
+    # multiplies than scaling every weight), or with SCALE_W the decoded weights in the compute dtype, so the dots
+    # accumulate in place. (Scaling each weight in float32 before the dot, as the fallback rounds, made this kernel
+    # ~10x slower on an H100 at 16 and 64 rows: the tensor-core kernel above does that, this one does not.)
     # The scale of block b of row n is loaded directly for the rows of the tile (no extraction from a wider
     # load, which would be a cross-thread reduction and a layout conversion per block).
     pid_n = tl.program_id(0)
@@ -224,18 +244,30 @@ def _nf4_dot_kernel(
         acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
     else:
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    if LUT == 4:  # the register table's eight words, loaded once
+        t0 = _per_thread(tl.load(lut_ptr), K)
+        t1 = _per_thread(tl.load(lut_ptr + 1), K)
+        t2 = _per_thread(tl.load(lut_ptr + 2), K)
+        t3 = _per_thread(tl.load(lut_ptr + 3), K)
+        t4 = _per_thread(tl.load(lut_ptr + 4), K)
+        t5 = _per_thread(tl.load(lut_ptr + 5), K)
+        t6 = _per_thread(tl.load(lut_ptr + 6), K)
+        t7 = _per_thread(tl.load(lut_ptr + 7), K)
     for g in range(g_begin, g_end):
         for r in tl.static_range(R):
             b = g * R + r
             ok = b < k_blocks
             wb = tl.load(w_row + b * 32, mask=n_mask[:, None] & ok, other=0)
-            if LUT != 3:
+            if LUT < 3:
                 wb = wb.to(tl.int32)
             s = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, s_row + b, n_mask & ok,
                              DOUBLE_QUANT)                                  # [BLOCK_N] float32
             if LUT == 3:
                 w_hi, w_lo = tl.inline_asm_elementwise(PRMT_ASM, "=r,=r,=r,=r,r", [wb], dtype=(dt, dt),
                                                        is_pure=True, pack=4)
+            elif LUT == 4:
+                w_hi, w_lo = tl.inline_asm_elementwise(PRMT_ASM, _PRMT_OPERANDS, [wb, t0, t1, t2, t3, t4, t5, t6, t7],
+                                                       dtype=(dt, dt), is_pure=True, pack=4)
             elif LUT == 1:
                 pair = tl.load(lut_ptr + wb)
                 w_hi = (pair & 0xFFFF).to(tl.int16).to(dt, bitcast=True)
@@ -397,6 +429,13 @@ class NF4Operand:
         """The register-table decoding's PTX for this code book in `dtype` (the dot kernel's LUT=3)."""
         return self._per_dtype("prmt_asm", dtype, lambda dt: nf4_prmt.ptx(nf4_prmt.table_bits(self.code, dt)))
 
+    def prmt_words(self, dtype: torch.dtype) -> torch.Tensor:
+        """int32 [8]: the register table's words for this code book in `dtype` (the dot kernel's LUT=4 loads them)."""
+        def make(dt):
+            words = torch.tensor(nf4_prmt.table_words(nf4_prmt.table_bits(self.code, dt)), dtype=torch.int64)
+            return torch.where(words >= 1 << 31, words - (1 << 32), words).to(torch.int32).to(self.code.device)
+        return self._per_dtype("prmt_words", dtype, make)
+
     def lut(self, dtype: torch.dtype) -> torch.Tensor:
         """The 16 code values in `dtype` (the dot kernel's LUT=0 looks nibbles up in it)."""
         return self._per_dtype("lut", dtype, lambda dt: self.code.to(dt).contiguous())
@@ -452,10 +491,10 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
         else:
             xp, stride_xm = x.reshape(m, k_blocks, 32, 2).transpose(2, 3).contiguous(), w.k  # any row stride
         if cfg.lut is not None:
-            if cfg.lut in (1, 3) and x.element_size() != 2:
+            if cfg.lut in (1, 3, 4) and x.element_size() != 2:
                 raise ValueError("the byte-pair and register tables hold 16-bit codes: not for float32")
-            lut = w.pair_lut(x.dtype) if cfg.lut == 1 else w.lut(x.dtype)
-            asm = w.prmt_asm(x.dtype) if cfg.lut == 3 else ""
+            lut = {1: w.pair_lut, 4: w.prmt_words}.get(cfg.lut, w.lut)(x.dtype)
+            asm = {3: w.prmt_asm(x.dtype), 4: nf4_prmt.ptx_table_operands()}.get(cfg.lut, "") if cfg.lut >= 3 else ""
             grid = (triton.cdiv(w.n, cfg.block_n), triton.cdiv(m, cfg.block_m), split)
             _nf4_dot_kernel[grid](
                 xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, m, w.n,
