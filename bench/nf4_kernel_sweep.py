@@ -46,6 +46,7 @@ def decode_candidates(T, m: int, grid: bool = False):
             if c.lut == 3:
                 extra.append(dataclasses.replace(c, scale_w=not c.scale_w))
                 extra.append(dataclasses.replace(c, lut=4))   # the table's words as operands (LUT 4)
+                extra.append(dataclasses.replace(c, lut=4, last_reduces=True))  # and no split-K reduce kernel
         for bn, warps, stages, r, waves, a in ((64, 4, 4, 2, 4, True), (128, 4, 4, 1, 4, True), (128, 8, 3, 2, 2, True),
                                                (256, 8, 3, 1, 2, True), (64, 8, 3, 2, 4, True), (128, 4, 3, 4, 4, True),
                                                (64, 4, 3, 4, 4, True), (128, 8, 4, 2, 2, False),
@@ -80,6 +81,7 @@ def label(c) -> str:
     kind = f"dot/lut{c.lut}" if c.lut is not None else "gemv" if c.block_m == 1 else "tc"
     kind += "/xs" if c.x_split else ""
     kind += "/sw" if c.scale_w else ""
+    kind += "/lr" if c.last_reduces else ""
     return (f"{kind} {c.block_m}x{c.block_n} r{c.r} w{c.num_warps} s{c.num_stages} v{c.waves} "
             f"{'A' if c.w_is_a else 'B'}")
 

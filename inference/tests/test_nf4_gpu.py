@@ -154,7 +154,9 @@ if pytest is not None:
                            (64, T._dot(64, 64, 4, 3, 2, 3, waves=8, x_split=True, w_is_a=False, scale_w=True)),
                            (16, T._dot(16, 128, 4, 3, 1, 4, waves=4, x_split=True)),
                            (5, T._dot(16, 64, 4, 2, 2, 4, waves=8, x_split=True, w_is_a=False)),
-                           (64, T._dot(64, 128, 4, 3, 1, 4, waves=4, x_split=True, scale_w=True))):
+                           (64, T._dot(64, 128, 4, 3, 1, 4, waves=4, x_split=True, scale_w=True)),
+                           (16, T._dot(16, 64, 4, 3, 1, 4, waves=8, x_split=True, last_reduces=True)),
+                           (64, T._dot(64, 64, 4, 3, 2, 3, waves=8, x_split=True, w_is_a=False, last_reduces=True))):
                 x = torch.randn(m, 4096, device="cuda", generator=g).to(dtype)
                 err, fb = compare(lin, x, config=cfg)
                 assert tolerance_ok(err, fb, dtype), (dq, m, cfg, err, fb)
@@ -193,6 +195,8 @@ cfgs = [T._tc(16, 16, 4, 1, 1), T._tc(16, 32, 4, 1, 2, waves=64), T._dq(1), T._t
         T._dot(16, 32, 4, 1, 4, lut=0, waves=64), T._dot(16, 32, 4, 1, 3, lut=1, waves=64),
         T._dot(16, 32, 4, 1, 2, lut=0, x_split=True, scale_w=True),
         T._dot(32, 16, 4, 1, 3, lut=0, w_is_a=False, waves=64, scale_w=True),
+        T._dot(16, 32, 4, 1, 2, lut=0, waves=64, last_reduces=True),
+        T._dot(32, 16, 4, 1, 1, lut=1, w_is_a=False, waves=64, x_split=True, last_reduces=True),
         T._dot(32, 16, 4, 1, 2, lut=0, w_is_a=False, waves=64), T._dot(16, 16, 4, 1, 1, lut=1, waves=64),
         T._dot(16, 32, 4, 1, 2, lut=1, x_split=True), T._dot(32, 16, 4, 1, 1, lut=0, w_is_a=False, x_split=True),
         T._tc(16, 32, 4, 1, 2, waves=64, x_split=True), T._tc(32, 16, 4, 1, 4, w_is_a=False, x_split=True)]
@@ -216,7 +220,8 @@ print("ok")
 
     def test_tensor_core_kernel_in_triton_interpreter():
         """Every variant of the fused kernels (operand order, decodings, x read as it is, blocks per step not dividing K,
-        split-K, block scale on the weights) against the fallback, on CPU. bf16 is left to the GPU test: Triton's interpreter has no bf16 dot."""
+        split-K with a reduce kernel or with each tile's last split summing, block scale on the weights) against the
+        fallback, on CPU. bf16 is left to the GPU test: Triton's interpreter has no bf16 dot."""
         pytest.importorskip("triton")
         from triton_interpreter import run_interpreted
         run_interpreted(_INTERPRETED)

@@ -29,6 +29,7 @@ def test_memory_table_loop_loads_each_lookup():
 def test_table_words_as_operands_compile_and_load_no_table_in_the_loop():
     sass = bench_module("nf4_sass")
     for scale_w in (False, True):
-        _, _, text = sass.compile_dot(4, 64, 128, 4, 3, 1, True, True, scale_w)
+        _, _, text = sass.compile_dot(4, 64, 128, 4, 3, 1, True, True, scale_w, last_reduces=scale_w)
+        assert ("ATOM" in text or "RED" in text) == scale_w     # the tile count, only with last_reduces
         mix = sass.loop_mix(text)
         assert mix["HGMMA"] >= 2 and mix["PRMT"] >= 64 * 14 / 8 and mix["LDG"] <= 2

@@ -33,7 +33,8 @@ import triton
 import triton.language as tl
 
 from . import chunked, nf4_prmt
-from .triton_tiles import _mma, num_sms, _scale_cols, _split_k, _store_tile, add_splits, split_target
+from .triton_tiles import (MAX_TILES, _mma, _scale_cols, _split_k, _store_split_last_reduces, _store_tile,
+                           add_splits, num_sms, split_target, tile_counts)
 from .tuning_cache import TuningCache, default_path
 from ..gpu_timing import KERNEL_TIMING, graph_time_us, wall_time_us
 
@@ -194,10 +195,11 @@ def _per_thread(v, k):
 @triton.jit
 def _nf4_dot_kernel(
     x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, lut_ptr, bias_ptr, out_ptr,
-    M, N, K, stride_xm, SPLIT_K,
+    final_ptr, count_ptr, M, N, K, stride_xm, SPLIT_K,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, R: tl.constexpr, IS_SPLIT: tl.constexpr,
     W_IS_A: tl.constexpr, LUT: tl.constexpr, X_SPLIT: tl.constexpr, DOUBLE_QUANT: tl.constexpr,
     HAS_BIAS: tl.constexpr, IEEE: tl.constexpr, PRMT_ASM: tl.constexpr = "", SCALE_W: tl.constexpr = False,
+    LAST_REDUCES: tl.constexpr = False,
 ):
     # One quant block (64 columns of K, one scale) at a time, R of them unrolled per loop step so Triton's
     # pipeliner (num_stages) keeps several steps' bytes in flight. Per block: a [BLOCK_N, 32] byte tile (32
@@ -287,7 +289,12 @@ def _nf4_dot_kernel(
             else:
                 part = _mma(w_lo, x_odd, _mma(w_hi, x_even, tl.zeros_like(acc), W_IS_A, IEEE), W_IS_A, IEEE)
                 acc += _scale_cols(part, s, W_IS_A)
-    _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A, HAS_BIAS, IS_SPLIT)
+    if LAST_REDUCES:  # split-K partials in out_ptr, the sum into final_ptr by the tile's last split
+        tile = pid_n * tl.num_programs(1) + pid_m
+        _store_split_last_reduces(acc, rm, rn, m_mask, n_mask, M, N, pid_k, SPLIT_K, tile, bias_ptr, out_ptr,
+                                  final_ptr, count_ptr, W_IS_A, HAS_BIAS)
+    else:
+        _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A, HAS_BIAS, IS_SPLIT)
 
 
 @triton.jit
@@ -324,6 +331,7 @@ class Config:
     lut: int | None = None  # tensor-core path: _nf4_dot_kernel with this decoding (see the kernel) instead
     x_split: bool = False  # fused kernels: read x as it is and split even / odd columns in registers
     scale_w: bool = False  # dot kernel: scale the decoded weights (16-bit multiply) instead of each block's result
+    last_reduces: bool = False  # dot kernel, split K: each tile's last split sums the partials (no reduce kernel)
 
     @property
     def dequant(self) -> bool:
@@ -340,8 +348,9 @@ def _tc(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_
 
 
 def _dot(bm: int, bn: int, warps: int, stages: int, r: int, lut: int, waves: int = 2, w_is_a: bool = True,
-         x_split: bool = False, scale_w: bool = False) -> Config:
-    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, lut=lut, x_split=x_split, scale_w=scale_w)
+         x_split: bool = False, scale_w: bool = False, last_reduces: bool = False) -> Config:
+    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, lut=lut, x_split=x_split, scale_w=scale_w,
+                  last_reduces=last_reduces)
 
 
 # Small N (qkv, dense) need more programs than N / BLOCK_N to hide latency: the waves=8 variants split K more.
@@ -494,15 +503,19 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
             if cfg.lut in (1, 3, 4) and x.element_size() != 2:
                 raise ValueError("the byte-pair and register tables hold 16-bit codes: not for float32")
             lut = {1: w.pair_lut, 4: w.prmt_words}.get(cfg.lut, w.lut)(x.dtype)
-            asm = {3: w.prmt_asm(x.dtype), 4: nf4_prmt.ptx_table_operands()}.get(cfg.lut, "") if cfg.lut >= 3 else ""
+            asm = w.prmt_asm(x.dtype) if cfg.lut == 3 else nf4_prmt.ptx_table_operands() if cfg.lut == 4 else ""
             grid = (triton.cdiv(w.n, cfg.block_n), triton.cdiv(m, cfg.block_m), split)
+            last_reduces = cfg.last_reduces and split > 1 and grid[0] * grid[1] <= MAX_TILES
             _nf4_dot_kernel[grid](
-                xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, m, w.n,
-                w.k, stride_xm, split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
+                xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, out,
+                tile_counts(x.device) if last_reduces else dummy, m, w.n, w.k, stride_xm, split,
+                BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
                 W_IS_A=cfg.w_is_a, LUT=cfg.lut, X_SPLIT=cfg.x_split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
-                IEEE=x.dtype == torch.float32, PRMT_ASM=asm, SCALE_W=cfg.scale_w, num_warps=cfg.num_warps,
-                num_stages=cfg.num_stages,
+                IEEE=x.dtype == torch.float32, PRMT_ASM=asm, SCALE_W=cfg.scale_w, LAST_REDUCES=last_reduces,
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages,
             )
+            if last_reduces:
+                return
         else:
             _nf4_tc_kernel[(n_programs, split)](
                 xp, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k,
