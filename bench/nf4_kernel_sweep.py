@@ -41,7 +41,7 @@ def decode_candidates(T, m: int, grid: bool = False):
     extra = []
     if grid:
         # the tuner's register-table tiles (LUT 3) with the block scale moved (on the weights / on the result), and
-        # with the table's words passed as operands (LUT 4, not yet among the tuner's); then more scale_w tiles
+        # with the table's words passed as operands (LUT 4, not yet among the tuner's); then more LUT 4 scale_w tiles
         for c in T.candidates(m):
             if c.lut == 3:
                 extra.append(dataclasses.replace(c, scale_w=not c.scale_w))
@@ -51,7 +51,7 @@ def decode_candidates(T, m: int, grid: bool = False):
                                                (256, 8, 3, 1, 2, True), (64, 8, 3, 2, 4, True), (128, 4, 3, 4, 4, True),
                                                (64, 4, 3, 4, 4, True), (128, 8, 4, 2, 2, False),
                                                (64, 4, 3, 2, 8, False), (128, 4, 3, 2, 4, False)):
-            extra.append(T._dot(bm, bn, warps, stages, r, 3, waves=waves, x_split=True, w_is_a=a, scale_w=True))
+            extra.append(T._dot(bm, bn, warps, stages, r, 4, waves=waves, x_split=True, w_is_a=a, scale_w=True))
     else:
         for lut in (0, 1):
             for bn, warps, stages, r, waves, a in ((32, 4, 3, 4, 8, True), (64, 4, 3, 2, 4, True),
