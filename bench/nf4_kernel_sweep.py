@@ -9,6 +9,7 @@ timed. Prints one table per part and writes bench/results/nf4_kernel_sweep.json 
 
     python bench/nf4_kernel_sweep.py [--rows 16,64] [--large] [--ttft 8,256] [--seconds 240]
                                      [--shapes lm.h_to_4h,lm.4h_to_h] [--grid]
+    python bench/nf4_kernel_sweep.py --suggest GRID_JSON [--within 0.03]   # no GPU: tiles for the tuner's list
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 
@@ -237,6 +239,39 @@ def run_ttft(scratch_mibs: list[int]) -> list[dict]:
     return out
 
 
+_LABEL = re.compile(r"^(?P<kind>dot|tc)(?:/lut(?P<lut>\d))?(?P<flags>(?:/\w+)*) (?P<bm>\d+)x(?P<bn>\d+) r(?P<r>\d+) "
+                    r"w(?P<warps>\d+) s(?P<stages>\d+) v(?P<waves>\d+) (?P<op>[AB])$")
+
+
+def config_of(text: str) -> str | None:
+    """A grid label ("dot/lut4/xs/sw 16x128 r1 w4 s3 v4 A") as the tuner's constructor call, or None (dequant)."""
+    m = _LABEL.match(text)
+    if not m:
+        return None
+    flags = set(m["flags"].strip("/").split("/")) - {""}
+    args = [m["bm"], m["bn"], m["warps"], m["stages"], m["r"]] + ([m["lut"]] if m["kind"] == "dot" else [])
+    named = [f"waves={m['waves']}"] + (["w_is_a=False"] if m["op"] == "B" else [])
+    named += [f"{name}=True" for flag, name in (("xs", "x_split"), ("sw", "scale_w"), ("lr", "last_reduces"))
+              if flag in flags]
+    return f"_{m['kind']}(bm, {', '.join(args[1:] + named)})"
+
+
+def suggest(grid: dict, within: float = 0.03) -> dict[str, list[str]]:
+    """From a --grid run's JSON: each fused tile within `within` of its (shape, rows) winner, as the tuner's
+    constructor call, with the (shape, rows) where it is; the union is the candidate list to consider."""
+    picks: dict[str, list[str]] = {}
+    for row in grid.get("decode", []):
+        timed = [c for c in row["candidates"] if c.get("us") is not None and config_of(c["config"])]
+        if not timed:
+            continue
+        best = min(c["us"] for c in timed)
+        for c in sorted(timed, key=lambda c: c["us"]):
+            if c["us"] <= best * (1 + within):
+                picks.setdefault(config_of(c["config"]), []).append(
+                    f"{row['shape']}@{row['M']} {c['us']:.1f} us ({c['us'] / row['bf16_us']:.2f}x bf16)")
+    return picks
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default="16,64", help="decode row counts (comma separated)")
@@ -250,7 +285,15 @@ def main() -> int:
     ap.add_argument("--shapes", default="", help="only these decode shapes (comma separated, e.g. lm.h_to_4h)")
     ap.add_argument("--grid", action="store_true", help="decode: a grid of the x-as-it-is table decoding instead "
                                                         "of a few of each decoding")
+    ap.add_argument("--suggest", metavar="GRID_JSON", help="no GPU: read a --grid run and print the tiles within "
+                                                          "--within of each shape's winner, for the tuner's list")
+    ap.add_argument("--within", type=float, default=0.03)
     args = ap.parse_args()
+    if args.suggest:
+        with open(args.suggest) as f:
+            for call, where in suggest(json.load(f), args.within).items():
+                print(f"{call},  # {'; '.join(where)}")
+        return 0
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
         return 2

@@ -1,0 +1,31 @@
+"""bench/nf4_kernel_sweep.py --suggest, on the H100 grid of session 9 (no GPU needed): each label read back as the
+tuner's constructor call, and the tiles within 3% of each shape's winner, which is how triton_nf4._tc_configs is
+chosen."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import bench_module
+
+GRID = Path(__file__).resolve().parents[2] / "bench" / "results" / "gpu_session_2026-12-05e" / "call3" / "nf4_kernel_grid.json"
+
+
+def test_labels_read_back_as_constructor_calls():
+    sweep = bench_module("nf4_kernel_sweep")
+    assert sweep.config_of("dot/lut4/xs/sw/lr 16x128 r2 w4 s3 v4 B") == (
+        "_dot(bm, 128, 4, 3, 2, 4, waves=4, w_is_a=False, x_split=True, scale_w=True, last_reduces=True)")
+    assert sweep.config_of("tc/xs 64x256 r2 w8 s1 v2 A") == "_tc(bm, 256, 8, 1, 2, waves=2, x_split=True)"
+    assert sweep.config_of("dequant+cuBLAS 4 MiB") is None
+
+
+def test_every_shapes_winner_is_suggested_and_matches_the_tuner():
+    sweep = bench_module("nf4_kernel_sweep")
+    from vlmserve.quant import triton_nf4 as T
+    grid = json.loads(GRID.read_text())
+    picks = sweep.suggest(grid, 0.03)
+    for row in grid["decode"]:
+        assert sweep.config_of(row["best"]["config"]) in picks
+    # each suggestion is a call that builds a distinct Config
+    made = {eval(call, {"_dot": T._dot, "_tc": T._tc, "bm": 16}) for call in picks}   # noqa: S307 (our own text)
+    assert len(made) == len(picks) and all(isinstance(c, T.Config) for c in made)
