@@ -39,7 +39,7 @@ LARGE_SHAPES = (("vit.qkv", 5376, 1792, True, 6401), ("vit.fc1", 15360, 1792, Tr
 def decode_candidates(T, m: int, grid: bool = False):
     """The tuner's candidates for this row bucket, then more shapes of the dot kernel: a few of each decoding, or
     (grid) the register-table decodings (LUT 3 and 4, x read as it is) in the tuner's tiles and more."""
-    bm = min(T._m_bucket(m), 64)
+    bm = min(max(T._m_bucket(m), 16), 64)   # one row: the dot kernel's 16-row tile
     extra = []
     if grid:
         # the tuner's register-table tiles (LUT 3) with the block scale moved (on the weights / on the result), and
