@@ -182,7 +182,6 @@ def _nf4_tc_kernel(
 _PRMT_OPERANDS = tl.constexpr(nf4_prmt.OPERANDS_CONSTRAINTS)
 
 
-
 @triton.jit
 def _per_thread(v, k):
     """v, in a register that ptxas treats as per-thread. A value the same in every thread goes to a uniform
@@ -209,7 +208,8 @@ def _nf4_dot_kernel(
     #   0: a 16-entry table in the compute dtype, one lookup per nibble;
     #   1: a 256-entry int32 table, one lookup per byte giving both nibbles' 16-bit codes (half the lookups);
     #   3: no lookup in memory: PRMT_ASM (vlmserve.quant.nf4_prmt) decodes four bytes at a time from the table held
-    #      in registers, written into the PTX as immediates (the tuner's choice on an H100);
+    #      in registers, written into the PTX as immediates (the tuner's choice on an H100, which ran the program's
+    #      earlier 29-instruction form; the 21-instruction one has run only in the CPU interpreter of nf4_prmt);
     #   4: as 3, with the table's eight words loaded once from lut_ptr into per-thread registers (_per_thread) and
     #      passed to the PTX as operands. ptxas keeps 3's immediates in uniform registers, which a byte permute
     #      cannot read, and moves one into a regular register before every permute; and Triton then decodes the
