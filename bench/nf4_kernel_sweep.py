@@ -285,8 +285,9 @@ def main() -> int:
     ap.add_argument("--shapes", default="", help="only these decode shapes (comma separated, e.g. lm.h_to_4h)")
     ap.add_argument("--grid", action="store_true", help="decode: a grid of the x-as-it-is table decoding instead "
                                                         "of a few of each decoding")
-    ap.add_argument("--suggest", metavar="GRID_JSON", help="no GPU: read a --grid run and print the tiles within "
-                                                          "--within of each shape's winner, for the tuner's list")
+    ap.add_argument("--suggest", metavar="GRID_JSON",
+                    help="no GPU: read a --grid run and print the tiles within --within of each shape's winner, "
+                         "for the tuner's list")
     ap.add_argument("--within", type=float, default=0.03)
     args = ap.parse_args()
     if args.suggest:

@@ -32,7 +32,8 @@ def compile_dot(lut: int, bm: int, bn: int, warps: int, stages: int, r: int, w_i
     fn = T._nf4_dot_kernel
     code = torch.tensor(nf4.NF4_CODE_VALUES, dtype=torch.float32)
     sig = {"x_ptr": "*bf16", "packed_ptr": "*u8", "absmax_ptr": "*fp32", "qabs_ptr": "*u8", "code2_ptr": "*fp32",
-           "nested_ptr": "*fp32", "offset": "fp32", "lut_ptr": "*i32" if lut in (1, 4) else "*bf16", "bias_ptr": "*bf16",
+           "nested_ptr": "*fp32", "offset": "fp32", "lut_ptr": "*i32" if lut in (1, 4) else "*bf16",
+           "bias_ptr": "*bf16",
            "out_ptr": "*fp32", "final_ptr": "*bf16", "count_ptr": "*i32", "M": "i32", "N": "i32", "K": "i32",
            "stride_xm": "i32", "SPLIT_K": "i32"}
     asm = {3: nf4_prmt.ptx(nf4_prmt.table_bits(code, torch.bfloat16)), 4: nf4_prmt.ptx_table_operands()}
@@ -46,8 +47,8 @@ def compile_dot(lut: int, bm: int, bn: int, warps: int, stages: int, r: int, w_i
                "out_ptr", "final_ptr", "count_ptr", "N", "K", "stride_xm")
     attrs = {(fn.arg_names.index(n),): [["tt.divisibility", 16]] for n in aligned}
     src = ASTSource(fn, sig, constexprs={(fn.arg_names.index(k),): v for k, v in const.items()}, attrs=attrs)
-    kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=warps,
-                                                                                   num_stages=stages))
+    kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
+                            options=dict(num_warps=warps, num_stages=stages))
     bin_dir = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
     with tempfile.TemporaryDirectory() as tmp:
         ptx, cubin = os.path.join(tmp, "k.ptx"), os.path.join(tmp, "k.cubin")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from conftest import bench_module
 
-GRID = Path(__file__).resolve().parents[2] / "bench" / "results" / "gpu_session_2026-12-05e" / "call3" / "nf4_kernel_grid.json"
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
+GRID = RESULTS / "gpu_session_2026-12-05e" / "call3" / "nf4_kernel_grid.json"
 
 
 def test_labels_read_back_as_constructor_calls():

@@ -24,6 +24,7 @@ import torch
 
 Instr = tuple  # (op, dst, *sources); a source is a register name or an int immediate
 
+
 def _lookup(idx: str, mask_sel: int, out_hi: str, out_lo: str) -> list[Instr]:
     """idx's fields 0-3 (the nibbles lo, hi, lo, hi of two bytes, & 7) -> out_hi = the two high nibbles' values as a
     16-bit pair, out_lo = the two low nibbles'. mask_sel picks the sign bytes of (x << 4, x) for those two bytes."""
