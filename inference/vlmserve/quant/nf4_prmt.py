@@ -20,6 +20,8 @@ How the nibbles are looked up, two bytes (four nibbles) per lookup:
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 Instr = tuple  # (op, dst, *sources); a source is a register name or an int immediate
@@ -77,9 +79,10 @@ def operand_program() -> list[Instr]:
     return [(op, dst, *(operand.get(a, a) if isinstance(a, str) else a for a in src)) for op, dst, *src in body]
 
 
+@functools.cache
 def ptx_table_operands() -> str:
     """operand_program as one PTX block (the dot kernel's LUT=4 passes table_words as eight scalars loaded once,
-    the same block for every code book and dtype)."""
+    the same block for every code book and dtype: rendered once, not at every launch)."""
     return _render(operand_program())
 
 

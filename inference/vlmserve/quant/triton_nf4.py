@@ -437,8 +437,7 @@ class NF4Operand:
         def make(dt):
             bits = self.code.to(dt).view(torch.int16).to(torch.int64) & 0xFFFF
             byte = torch.arange(256, device=self.code.device)
-            pair = bits[byte >> 4] | (bits[byte & 15] << 16)
-            return torch.where(pair >= 1 << 31, pair - (1 << 32), pair).to(torch.int32).contiguous()
+            return _as_int32(bits[byte >> 4] | (bits[byte & 15] << 16))
         return self._per_dtype("pair_lut", dtype, make)
 
     def prmt_asm(self, dtype: torch.dtype) -> str:
@@ -448,13 +447,18 @@ class NF4Operand:
     def prmt_words(self, dtype: torch.dtype) -> torch.Tensor:
         """int32 [8]: the register table's words for this code book in `dtype` (the dot kernel's LUT=4 loads them)."""
         def make(dt):
-            words = torch.tensor(nf4_prmt.table_words(nf4_prmt.table_bits(self.code, dt)), dtype=torch.int64)
-            return torch.where(words >= 1 << 31, words - (1 << 32), words).to(torch.int32).to(self.code.device)
+            words = nf4_prmt.table_words(nf4_prmt.table_bits(self.code, dt))
+            return _as_int32(torch.tensor(words, dtype=torch.int64, device=self.code.device))
         return self._per_dtype("prmt_words", dtype, make)
 
     def lut(self, dtype: torch.dtype) -> torch.Tensor:
         """The 16 code values in `dtype` (the dot kernel's LUT=0 looks nibbles up in it)."""
         return self._per_dtype("lut", dtype, lambda dt: self.code.to(dt).contiguous())
+
+
+def _as_int32(bits: torch.Tensor) -> torch.Tensor:
+    """Unsigned 32-bit patterns held in int64 as the int32 tensor with the same bits (what the kernels load)."""
+    return torch.where(bits >= 1 << 31, bits - (1 << 32), bits).to(torch.int32).contiguous()
 
 
 def supported(k: int, blocksize: int) -> bool:

@@ -40,23 +40,39 @@ def _scale_cols(part, s, W_IS_A: tl.constexpr):
 
 
 @triton.jit
+def _tile_offsets(rm, rn, m_mask, n_mask, N, W_IS_A: tl.constexpr):
+    """The tile's element offsets in an [M, N] output and their mask, laid out as the accumulator is."""
+    if W_IS_A:
+        offs = rm[None, :] * N + rn[:, None]
+        mask = n_mask[:, None] & m_mask[None, :]
+    else:
+        offs = rm[:, None] * N + rn[None, :]
+        mask = m_mask[:, None] & n_mask[None, :]
+    return offs, mask
+
+
+@triton.jit
+def _plus_bias(acc, bias_ptr, rn, n_mask, W_IS_A: tl.constexpr):
+    """acc with each weight row's bias added (in float32)."""
+    bias = tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)
+    if W_IS_A:
+        acc = acc + bias[:, None]
+    else:
+        acc = acc + bias[None, :]
+    return acc
+
+
+@triton.jit
 def _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A: tl.constexpr,
                 HAS_BIAS: tl.constexpr, IS_SPLIT: tl.constexpr):
     """The tile into out [M, N] (plus the bias, in the output dtype), or into split pid_k's float32 partials
     [SPLIT_K, M, N] (the reduce kernel adds the bias)."""
-    if W_IS_A:
-        out_mask = n_mask[:, None] & m_mask[None, :]
-        out_offs = rm[None, :] * N + rn[:, None]
-        if HAS_BIAS and not IS_SPLIT:
-            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[:, None]
-    else:
-        out_mask = m_mask[:, None] & n_mask[None, :]
-        out_offs = rm[:, None] * N + rn[None, :]
-        if HAS_BIAS and not IS_SPLIT:
-            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[None, :]
+    out_offs, out_mask = _tile_offsets(rm, rn, m_mask, n_mask, N, W_IS_A)
     if IS_SPLIT:
         tl.store(out_ptr + pid_k * M * N + out_offs, acc, mask=out_mask)
     else:
+        if HAS_BIAS:
+            acc = _plus_bias(acc, bias_ptr, rn, n_mask, W_IS_A)
         tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
 
 
@@ -66,12 +82,7 @@ def _store_split_last_reduces(acc, rm, rn, m_mask, n_mask, M, N, pid_k, SPLIT_K,
     """Split pid_k's float32 partial into part_ptr [SPLIT_K, M, N], then a count per tile: the tile's last split to
     finish adds the partials in split order (the reduce kernel's sum, bit for bit) and the bias into out [M, N],
     and sets the count back to 0 for the next launch. One launch per matmul instead of two."""
-    if W_IS_A:
-        out_mask = n_mask[:, None] & m_mask[None, :]
-        out_offs = rm[None, :] * N + rn[:, None]
-    else:
-        out_mask = m_mask[:, None] & n_mask[None, :]
-        out_offs = rm[:, None] * N + rn[None, :]
+    out_offs, out_mask = _tile_offsets(rm, rn, m_mask, n_mask, N, W_IS_A)
     tl.store(part_ptr + pid_k * M * N + out_offs, acc, mask=out_mask)
     tl.debug_barrier()  # every thread's share of the partial stored before the count says so
     done = tl.atomic_add(count_ptr + tile, 1, sem="acq_rel", scope="gpu")
@@ -80,10 +91,7 @@ def _store_split_last_reduces(acc, rm, rn, m_mask, n_mask, M, N, pid_k, SPLIT_K,
         for s in range(0, SPLIT_K):  # from L2 (.cg): the other splits wrote them from other SMs
             total += tl.load(part_ptr + s * M * N + out_offs, mask=out_mask, other=0.0, cache_modifier=".cg")
         if HAS_BIAS:
-            if W_IS_A:
-                total += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[:, None]
-            else:
-                total += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[None, :]
+            total = _plus_bias(total, bias_ptr, rn, n_mask, W_IS_A)
         tl.store(out_ptr + out_offs, total.to(out_ptr.dtype.element_ty), mask=out_mask)
         tl.atomic_xchg(count_ptr + tile, 0)
 
