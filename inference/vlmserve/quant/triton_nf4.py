@@ -26,7 +26,7 @@ Import this module only where Triton exists; vlmserve.quant.linear imports it la
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import triton
@@ -375,15 +375,15 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
     Each shape's winner and its runner-up are here. One LUT 0 tile and the tensor-core kernel stay for GPUs where the
     inline PTX does not build. The tensor-core kernel's pipelining stays off (num_stages 1: it prefetches one step
     ahead itself; Triton's made it 5-8x slower on an H200); the dot kernel leaves it to Triton."""
-    return (_dq(4),
-            _dot(bm, 128, 4, 3, 1, 3, waves=4, x_split=True), _dot(bm, 64, 4, 3, 1, 3, waves=4, x_split=True),
+    lut3 = (_dot(bm, 128, 4, 3, 1, 3, waves=4, x_split=True), _dot(bm, 64, 4, 3, 1, 3, waves=4, x_split=True),
             _dot(bm, 64, 4, 3, 2, 3, waves=2, x_split=True),
             _dot(bm, 32, 4, 3, 2, 3, waves=8, x_split=True, w_is_a=False),
             _dot(bm, 256, 8, 3, 2, 3, waves=2, x_split=True, w_is_a=False),
             _dot(bm, 128, 4, 3, 1, 3, waves=4, x_split=True, scale_w=True),
             _dot(bm, 128, 4, 3, 2, 3, waves=4, x_split=True, w_is_a=False, scale_w=True),
-            _dot(bm, 128, 4, 2, 2, 3, waves=4, x_split=True, scale_w=True),
-            _dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False), _tc(bm, 64, 4, 1, 4, waves=4, x_split=True))
+            _dot(bm, 128, 4, 2, 2, 3, waves=4, x_split=True, scale_w=True))
+    return ((_dq(4),) + lut3 + tuple(replace(c, lut=4) for c in lut3)
+            + (_dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False), _tc(bm, 64, 4, 1, 4, waves=4, x_split=True)))
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
