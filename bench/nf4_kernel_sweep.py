@@ -38,22 +38,21 @@ LARGE_SHAPES = (("vit.qkv", 5376, 1792, True, 6401), ("vit.fc1", 15360, 1792, Tr
 
 def decode_candidates(T, m: int, grid: bool = False):
     """The tuner's candidates for this row bucket, then more shapes of the dot kernel: a few of each decoding, or
-    (grid) the register-table decodings (LUT 3 and 4, x read as it is) in the tuner's tiles and more."""
+    (grid) the register-table decoding (LUT 3, x read as it is) in the tuner's tiles and more."""
     bm = min(max(T._m_bucket(m), 16), 64)   # one row: the dot kernel's 16-row tile
     extra = []
     if grid:
-        # the tuner's register-table tiles (LUT 3) with the block scale moved (on the weights / on the result), and
-        # with the table's words passed as operands (LUT 4, not yet among the tuner's); then more LUT 4 scale_w tiles
+        # the tuner's register-table tiles (LUT 3) with the block scale moved (on the weights / on the result) and
+        # with K split for half and twice the programs per SM; then more LUT 3 tiles, block scale on the weights
         for c in T.candidates(m):
             if c.lut == 3:
                 extra.append(dataclasses.replace(c, scale_w=not c.scale_w))
-                extra.append(dataclasses.replace(c, lut=4))   # the table's words as operands (LUT 4)
-                extra.append(dataclasses.replace(c, lut=4, last_reduces=True))  # and no split-K reduce kernel
+                extra += [dataclasses.replace(c, waves=max(1, c.waves // 2)), dataclasses.replace(c, waves=2 * c.waves)]
         for bn, warps, stages, r, waves, a in ((64, 4, 4, 2, 4, True), (128, 4, 4, 1, 4, True), (128, 8, 3, 2, 2, True),
                                                (256, 8, 3, 1, 2, True), (64, 8, 3, 2, 4, True), (128, 4, 3, 4, 4, True),
                                                (64, 4, 3, 4, 4, True), (128, 8, 4, 2, 2, False),
                                                (64, 4, 3, 2, 8, False), (128, 4, 3, 2, 4, False)):
-            extra.append(T._dot(bm, bn, warps, stages, r, 4, waves=waves, x_split=True, w_is_a=a, scale_w=True))
+            extra.append(T._dot(bm, bn, warps, stages, r, 3, waves=waves, x_split=True, w_is_a=a, scale_w=True))
     else:
         for lut in (0, 1):
             for bn, warps, stages, r, waves, a in ((32, 4, 3, 4, 8, True), (64, 4, 3, 2, 4, True),
@@ -83,7 +82,6 @@ def label(c) -> str:
     kind = f"dot/lut{c.lut}" if c.lut is not None else "gemv" if c.block_m == 1 else "tc"
     kind += "/xs" if c.x_split else ""
     kind += "/sw" if c.scale_w else ""
-    kind += "/lr" if c.last_reduces else ""
     return (f"{kind} {c.block_m}x{c.block_n} r{c.r} w{c.num_warps} s{c.num_stages} v{c.waves} "
             f"{'A' if c.w_is_a else 'B'}")
 
@@ -244,14 +242,14 @@ _LABEL = re.compile(r"^(?P<kind>dot|tc)(?:/lut(?P<lut>\d))?(?P<flags>(?:/\w+)*) 
 
 
 def config_of(text: str) -> str | None:
-    """A grid label ("dot/lut4/xs/sw 16x128 r1 w4 s3 v4 A") as the tuner's constructor call, or None (dequant)."""
+    """A grid label ("dot/lut3/xs/sw 16x128 r1 w4 s3 v4 A") as the tuner's constructor call, or None (dequant)."""
     m = _LABEL.match(text)
     if not m:
         return None
     flags = set(m["flags"].strip("/").split("/")) - {""}
     args = [m["bm"], m["bn"], m["warps"], m["stages"], m["r"]] + ([m["lut"]] if m["kind"] == "dot" else [])
     named = [f"waves={m['waves']}"] + (["w_is_a=False"] if m["op"] == "B" else [])
-    named += [f"{name}=True" for flag, name in (("xs", "x_split"), ("sw", "scale_w"), ("lr", "last_reduces"))
+    named += [f"{name}=True" for flag, name in (("xs", "x_split"), ("sw", "scale_w"))
               if flag in flags]
     return f"_{m['kind']}(bm, {', '.join(args[1:] + named)})"
 

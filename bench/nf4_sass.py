@@ -21,7 +21,7 @@ import torch
 
 
 def compile_dot(lut: int, bm: int, bn: int, warps: int, stages: int, r: int, w_is_a: bool, x_split: bool,
-                scale_w: bool, last_reduces: bool = False, arch: int = 90):
+                scale_w: bool, arch: int = 90):
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -32,19 +32,18 @@ def compile_dot(lut: int, bm: int, bn: int, warps: int, stages: int, r: int, w_i
     fn = T._nf4_dot_kernel
     code = torch.tensor(nf4.NF4_CODE_VALUES, dtype=torch.float32)
     sig = {"x_ptr": "*bf16", "packed_ptr": "*u8", "absmax_ptr": "*fp32", "qabs_ptr": "*u8", "code2_ptr": "*fp32",
-           "nested_ptr": "*fp32", "offset": "fp32", "lut_ptr": "*i32" if lut in (1, 4) else "*bf16",
+           "nested_ptr": "*fp32", "offset": "fp32", "lut_ptr": "*i32" if lut == 1 else "*bf16",
            "bias_ptr": "*bf16",
-           "out_ptr": "*fp32", "final_ptr": "*bf16", "count_ptr": "*i32", "M": "i32", "N": "i32", "K": "i32",
+           "out_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32",
            "stride_xm": "i32", "SPLIT_K": "i32"}
-    asm = {3: nf4_prmt.ptx(nf4_prmt.table_bits(code, torch.bfloat16)), 4: nf4_prmt.ptx_table_operands()}
+    asm = nf4_prmt.ptx(nf4_prmt.table_bits(code, torch.bfloat16)) if lut == 3 else ""
     const = dict(BLOCK_M=bm, BLOCK_N=bn, R=r, IS_SPLIT=True, W_IS_A=w_is_a, LUT=lut, X_SPLIT=x_split,
-                 DOUBLE_QUANT=False, HAS_BIAS=False, IEEE=False, SCALE_W=scale_w, PRMT_ASM=asm.get(lut, ""),
-                 LAST_REDUCES=last_reduces)
+                 DOUBLE_QUANT=False, HAS_BIAS=False, IEEE=False, SCALE_W=scale_w, PRMT_ASM=asm)
     sig.update({k: "constexpr" for k in const})
     # what the JIT assumes at a real launch on GLM-4V-9B's shapes: 16-byte aligned pointers, N, K and the row
     # stride multiples of 16
     aligned = ("x_ptr", "packed_ptr", "absmax_ptr", "qabs_ptr", "code2_ptr", "nested_ptr", "lut_ptr", "bias_ptr",
-               "out_ptr", "final_ptr", "count_ptr", "N", "K", "stride_xm")
+               "out_ptr", "N", "K", "stride_xm")
     attrs = {(fn.arg_names.index(n),): [["tt.divisibility", 16]] for n in aligned}
     src = ASTSource(fn, sig, constexprs={(fn.arg_names.index(k),): v for k, v in const.items()}, attrs=attrs)
     kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
@@ -79,15 +78,14 @@ def main(argv=None) -> int:
     p.add_argument("--r", type=int, default=1)
     p.add_argument("--warps", type=int, default=4)
     p.add_argument("--stages", type=int, default=3)
-    p.add_argument("--lut", type=int, default=3, choices=[0, 1, 3, 4])
+    p.add_argument("--lut", type=int, default=3, choices=[0, 1, 3])
     p.add_argument("--scale-w", action="store_true")
     p.add_argument("--b", action="store_true", help="the weight as the second operand (w_is_a=False)")
     p.add_argument("--x-permuted", action="store_true", help="x permuted per quant block instead of x_split")
-    p.add_argument("--last-reduces", action="store_true", help="split K summed by each tile's last split")
     args = p.parse_args(argv)
     bm, bn = (int(v) for v in args.tile.split("x"))
     kernel, info, sass = compile_dot(args.lut, bm, bn, args.warps, args.stages, args.r, not args.b,
-                                     not args.x_permuted, args.scale_w, args.last_reduces)
+                                     not args.x_permuted, args.scale_w)
     used = " ".join(line.split(":", 1)[-1].strip() for line in info.splitlines() if "Used" in line or "spill" in line)
     mix = loop_mix(sass)
     weights = bn * 64 * args.r / (32 * args.warps)     # weights decoded per thread per loop iteration

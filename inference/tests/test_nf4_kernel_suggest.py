@@ -16,8 +16,8 @@ GRID = RESULTS / "gpu_session_2026-12-05e" / "call3" / "nf4_kernel_grid.json"
 
 def test_labels_read_back_as_constructor_calls():
     sweep = bench_module("nf4_kernel_sweep")
-    assert sweep.config_of("dot/lut4/xs/sw/lr 16x128 r2 w4 s3 v4 B") == (
-        "_dot(bm, 128, 4, 3, 2, 4, waves=4, w_is_a=False, x_split=True, scale_w=True, last_reduces=True)")
+    assert sweep.config_of("dot/lut3/xs/sw 16x128 r2 w4 s3 v4 B") == (
+        "_dot(bm, 128, 4, 3, 2, 3, waves=4, w_is_a=False, x_split=True, scale_w=True)")
     assert sweep.config_of("tc/xs 64x256 r2 w8 s1 v2 A") == "_tc(bm, 256, 8, 1, 2, waves=2, x_split=True)"
     assert sweep.config_of("dequant+cuBLAS 4 MiB") is None
 

@@ -4,7 +4,6 @@ PTX itself runs only on a GPU (tests/test_nf4_gpu.py and bench/nf4_kernel_sweep.
 from __future__ import annotations
 
 import random
-import re
 
 import pytest
 import torch
@@ -14,8 +13,10 @@ from vlmserve.quant.nf4 import NF4_CODE_VALUES
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("emulate", [nf4_prmt.emulate, nf4_prmt.emulate_operands], ids=["immediates", "operands"])
-def test_every_byte_in_every_position_decodes_to_the_table(dtype, emulate):
+@pytest.mark.parametrize("tid,smem", [(0, 0), (1023, 227 * 1024), (77, 25088), (512, 1 << 31)])
+def test_every_byte_in_every_position_decodes_to_the_table(dtype, tid, smem):
+    """In any thread of a block (tid.x < 1024) and with any dynamic shared memory size, the table set-up's
+    per-thread zero is 0."""
     table = nf4_prmt.table_bits(torch.tensor(NF4_CODE_VALUES), dtype)
     rng = random.Random(0)
     words = [rng.getrandbits(32) for _ in range(512)]
@@ -23,7 +24,7 @@ def test_every_byte_in_every_position_decodes_to_the_table(dtype, emulate):
         for pos in range(4):
             words.append((rng.getrandbits(32) & ~(0xFF << 8 * pos)) | b << 8 * pos)
     for x in words:
-        o0, o1, o2, o3 = emulate(table, x)
+        o0, o1, o2, o3 = nf4_prmt.emulate(table, x, tid, smem)
         got_hi = [o0 & 0xFFFF, o0 >> 16, o1 & 0xFFFF, o1 >> 16]
         got_lo = [o2 & 0xFFFF, o2 >> 16, o3 & 0xFFFF, o3 >> 16]
         data = x.to_bytes(4, "little")
@@ -31,12 +32,11 @@ def test_every_byte_in_every_position_decodes_to_the_table(dtype, emulate):
         assert got_lo == [table[d & 15] for d in data], hex(x)
 
 
-@pytest.mark.parametrize("emulate", [nf4_prmt.emulate, nf4_prmt.emulate_operands], ids=["immediates", "operands"])
-def test_any_table_not_only_nf4(emulate):
+def test_any_table_not_only_nf4():
     rng = random.Random(1)
     table = tuple(rng.getrandbits(16) for _ in range(16))
     for x in (rng.getrandbits(32) for _ in range(2000)):
-        o = emulate(table, x)
+        o = nf4_prmt.emulate(table, x, tid=x & 1023, smem=x >> 12)
         vals = [o[0] & 0xFFFF, o[0] >> 16, o[1] & 0xFFFF, o[1] >> 16, o[2] & 0xFFFF, o[2] >> 16, o[3] & 0xFFFF,
                 o[3] >> 16]
         data = x.to_bytes(4, "little")
@@ -49,19 +49,10 @@ def test_ptx_is_the_program():
     body = [line for line in text.splitlines() if line.endswith(";") and not line.startswith(".reg")]
     assert len(body) == len(nf4_prmt.program(table))
     assert sum(line.startswith("prmt.b32") for line in body) == 14      # 7 per four nibbles
-    assert len([i for i in nf4_prmt.program(table) if i[0] != "mov"]) == 21   # per 8 weights: ~2.6 each
+    setup = nf4_prmt.table_setup(table)
+    assert nf4_prmt.program(table)[:len(setup)] == setup and len(setup) == 4 + 8   # hoisted out of the loop by ptxas
+    assert len(nf4_prmt.program(table)) - len(setup) == 21   # per 8 weights: ~2.6 each
+    assert "%tid.x" in text and "%dynamic_smem_size" in text
     assert "$4" in text and all(f"${i}," in text for i in range(4))
     with pytest.raises(ValueError):
         nf4_prmt.table_bits(torch.tensor(NF4_CODE_VALUES), torch.float32)
-
-
-def test_operand_ptx_reads_the_table_words_from_the_declared_operands():
-    """LUT=4's block: no table in it, every table register an operand after the outputs and the bytes, four
-    operands apart (pack=4 gives each 32-bit input one operand per element), as many as the constraints declare."""
-    text = nf4_prmt.ptx_table_operands()
-    assert "mov.b32" not in text and not any(name in text for name in nf4_prmt.TABLE_NAMES)
-    used = {int(n) for n in re.findall(r"\$(\d+)", text)}
-    assert used == {0, 1, 2, 3, 4} | {5 + 4 * i for i in range(8)}
-    assert len(nf4_prmt.OPERANDS_CONSTRAINTS.split(",")) == 5 + 4 * 8
-    table = nf4_prmt.table_bits(torch.tensor(NF4_CODE_VALUES), torch.bfloat16)
-    assert nf4_prmt.table_words(table) == tuple(i[2] for i in nf4_prmt.program(table) if i[0] == "mov")

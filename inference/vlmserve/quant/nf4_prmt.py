@@ -1,7 +1,8 @@
 """NF4 nibbles to 16-bit floats with no memory lookup: the 16-entry table lives in eight 32-bit registers (the low
 bytes of the 16 values in four, the high bytes in four) and PTX byte permutes (`prmt`) pick from them, four nibbles
 per instruction. Nsight Compute found the table-lookup NF4 kernels bound by their one L1 load per weight
-(bench/nf4_ncu.py); this decoding needs 21 integer instructions per four bytes (2.6 per weight) and no load.
+(bench/nf4_ncu.py); this decoding needs 21 integer instructions per four bytes (2.6 per weight), after a table
+set-up that ptxas hoists out of the kernel's loop, and no load.
 
 One program, written once as a list of instructions, gives both the PTX that the dot kernel inlines
 (`tl.inline_asm_elementwise`, four bytes in, four high-nibble and four low-nibble values out) and a Python
@@ -20,8 +21,6 @@ How the nibbles are looked up, two bytes (four nibbles) per lookup:
 """
 from __future__ import annotations
 
-import functools
-
 import torch
 
 Instr = tuple  # (op, dst, *sources); a source is a register name or an int immediate
@@ -39,51 +38,38 @@ def _lookup(idx: str, mask_sel: int, out_hi: str, out_lo: str) -> list[Instr]:
             ("prmt", out_hi, f"lb{tag}", f"hb{tag}", 0x7351), ("prmt", out_lo, f"lb{tag}", f"hb{tag}", 0x6240)]
 
 
+def table_setup(table: tuple[int, ...]) -> list[Instr]:
+    """The table's eight words (L0-L3: the low bytes of the 16 values, H0-H3: the high bytes) into registers, each
+    as a per-thread zero | the word. With plain immediates ptxas keeps the words in uniform registers, which a
+    byte permute cannot read as its data, and copies one into a regular register before every permute (1.1 extra
+    instructions per weight in the dot kernel's main loop). A value that differs per thread as far as ptxas knows
+    stays in regular registers, hoisted out of the loop: tid.x >> (16 | dynamic shared memory size) is 0 (tid.x <
+    1024, and a shift of 16 or more), but ptxas cannot fold it, not knowing the shared memory size at compile time
+    (tid.x >> 16 alone it folds)."""
+    setup = [("mov", "zt", "%tid.x"), ("mov", "zs", "%dynamic_smem_size"), ("or", "zs", "zs", 16),
+             ("shr", "zt", "zt", "zs")]
+    for part, shift in (("L", 0), ("H", 8)):
+        for q in range(4):
+            word = 0
+            for j in range(4):
+                word |= ((table[4 * q + j] >> shift) & 0xFF) << (8 * j)
+            setup.append(("or", f"{part}{q}", "zt", word))
+    return setup
+
+
 def program(table: tuple[int, ...]) -> list[Instr]:
     """The instructions for a 16-entry table of 16-bit patterns. Input $4: four bytes (element i in byte i);
     outputs $0, $1: the high nibbles' values (elements 0-1, 2-3), $2, $3: the low nibbles' (as bitsandbytes packs
     NF4, the high nibble is the even column)."""
     if len(table) != 16 or not all(0 <= t < 1 << 16 for t in table):
         raise ValueError("the table needs 16 16-bit patterns")
-    regs = []
-    for part, shift in (("L", 0), ("H", 8)):
-        for q in range(4):
-            word = 0
-            for j in range(4):
-                word |= ((table[4 * q + j] >> shift) & 0xFF) << (8 * j)
-            regs.append(("mov", f"{part}{q}", word))
     common = [("and", "i", "$4", 0x77777777), ("shr", "ih", "i", 16), ("shl", "sh", "$4", 4)]
-    return regs + common + _lookup("i", 0xD9C8, "$0", "$2") + _lookup("ih", 0xFBEA, "$1", "$3")
+    return table_setup(table) + common + _lookup("i", 0xD9C8, "$0", "$2") + _lookup("ih", 0xFBEA, "$1", "$3")
 
 
 def ptx(table: tuple[int, ...]) -> str:
     """The program as one PTX block for tl.inline_asm_elementwise (constraints "=r,=r,=r,=r,r", pack=4)."""
     return _render(program(table))
-
-
-TABLE_NAMES = ("L0", "L1", "L2", "L3", "H0", "H1", "H2", "H3")
-# With pack=4 each 32-bit input of tl.inline_asm_elementwise takes four operands (one per element): after the four
-# outputs and the packed bytes ($4), table word i is operand 5 + 4 i.
-OPERANDS_CONSTRAINTS = "=r,=r,=r,=r,r" + ",r" * (4 * len(TABLE_NAMES))
-
-
-def table_words(table: tuple[int, ...]) -> tuple[int, ...]:
-    """The eight 32-bit words that `program` moves into L0-L3, H0-H3, in that order."""
-    return tuple(i[2] for i in program(table)[:len(TABLE_NAMES)])
-
-
-def operand_program() -> list[Instr]:
-    """The program without its table: L0-L3, H0-H3 read from the operands that OPERANDS_CONSTRAINTS declares."""
-    body = program(tuple(range(16)))[len(TABLE_NAMES):]
-    operand = {name: "$%d" % (5 + 4 * i) for i, name in enumerate(TABLE_NAMES)}
-    return [(op, dst, *(operand.get(a, a) if isinstance(a, str) else a for a in src)) for op, dst, *src in body]
-
-
-@functools.cache
-def ptx_table_operands() -> str:
-    """operand_program as one PTX block (the dot kernel's LUT=4 passes table_words as eight scalars loaded once,
-    the same block for every code book and dtype: rendered once, not at every launch)."""
-    return _render(operand_program())
 
 
 def _render(prog: list[Instr]) -> str:
@@ -116,15 +102,10 @@ def _lop3(a: int, b: int, c: int, lut: int) -> int:
     return out
 
 
-def emulate(table: tuple[int, ...], x: int) -> tuple[int, int, int, int]:
-    """Runs the program on one 32-bit input; returns ($0, $1, $2, $3)."""
-    return run(program(table), {"$4": x})
-
-
-def emulate_operands(table: tuple[int, ...], x: int) -> tuple[int, int, int, int]:
-    """Runs operand_program with the table's words in its operands, as the LUT=4 kernel passes them."""
-    words = {"$%d" % (5 + 4 * i): w for i, w in enumerate(table_words(table))}
-    return run(operand_program(), {"$4": x, **words})
+def emulate(table: tuple[int, ...], x: int, tid: int = 0, smem: int = 0) -> tuple[int, int, int, int]:
+    """Runs the program on one 32-bit input in thread `tid` of a launch with `smem` bytes of dynamic shared
+    memory; returns ($0, $1, $2, $3)."""
+    return run(program(table), {"$4": x, "%tid.x": tid, "%dynamic_smem_size": smem})
 
 
 def run(prog: list[Instr], inputs: dict[str, int]) -> tuple[int, int, int, int]:

@@ -26,15 +26,14 @@ Import this module only where Triton exists; vlmserve.quant.linear imports it la
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import torch
 import triton
 import triton.language as tl
 
 from . import chunked, nf4_prmt
-from .triton_tiles import (MAX_TILES, _mma, _scale_cols, _split_k, _store_split_last_reduces, _store_tile,
-                           add_splits, num_sms, split_target, tile_counts)
+from .triton_tiles import _mma, _scale_cols, _split_k, _store_tile, add_splits, num_sms, split_target
 from .tuning_cache import TuningCache, default_path
 from ..gpu_timing import KERNEL_TIMING, graph_time_us, wall_time_us
 
@@ -179,26 +178,13 @@ def _nf4_tc_kernel(
     _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A, HAS_BIAS, IS_SPLIT)
 
 
-_PRMT_OPERANDS = tl.constexpr(nf4_prmt.OPERANDS_CONSTRAINTS)
-
-
-@triton.jit
-def _per_thread(v, k):
-    """v, in a register that ptxas treats as per-thread. A value the same in every thread goes to a uniform
-    register, which a byte permute cannot read: ptxas then moves it into a regular register before every permute.
-    tid.x / (k | 2^16) is 0 (tid.x < 1024), but ptxas cannot know it, so v | that is per-thread to it."""
-    return tl.inline_asm_elementwise("{ .reg .u32 t; mov.u32 t, %tid.x; div.u32 t, t, $2; or.b32 $0, $1, t; }",
-                                     "=r,r,r", [v, k | 65536], dtype=tl.int32, is_pure=True, pack=1)
-
-
 @triton.jit
 def _nf4_dot_kernel(
     x_ptr, packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, lut_ptr, bias_ptr, out_ptr,
-    final_ptr, count_ptr, M, N, K, stride_xm, SPLIT_K,
+    M, N, K, stride_xm, SPLIT_K,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, R: tl.constexpr, IS_SPLIT: tl.constexpr,
     W_IS_A: tl.constexpr, LUT: tl.constexpr, X_SPLIT: tl.constexpr, DOUBLE_QUANT: tl.constexpr,
     HAS_BIAS: tl.constexpr, IEEE: tl.constexpr, PRMT_ASM: tl.constexpr = "", SCALE_W: tl.constexpr = False,
-    LAST_REDUCES: tl.constexpr = False,
 ):
     # One quant block (64 columns of K, one scale) at a time, R of them unrolled per loop step so Triton's
     # pipeliner (num_stages) keeps several steps' bytes in flight. Per block: a [BLOCK_N, 32] byte tile (32
@@ -208,16 +194,10 @@ def _nf4_dot_kernel(
     #   0: a 16-entry table in the compute dtype, one lookup per nibble;
     #   1: a 256-entry int32 table, one lookup per byte giving both nibbles' 16-bit codes (half the lookups);
     #   3: no lookup in memory: PRMT_ASM (vlmserve.quant.nf4_prmt) decodes four bytes at a time from the table held
-    #      in registers, written into the PTX as immediates (the tuner's choice on an H100, which ran the program's
-    #      earlier 29-instruction form; the 21-instruction one has run only in the CPU interpreter of nf4_prmt);
-    #   4: as 3, with the table's eight words loaded once from lut_ptr into per-thread registers (_per_thread) and
-    #      passed to the PTX as operands. ptxas keeps 3's immediates in uniform registers, which a byte permute
-    #      cannot read, and moves one into a regular register before every permute; and Triton then decodes the
-    #      bytes as loaded (four to a register) and moves the 16-bit results into the MMA's layout through shared
-    #      memory (ldmatrix), instead of gathering bytes into that layout first. bench/nf4_sass.py (sm_90): 5.1
-    #      instructions per weight in the main loop of the 16 x 128 tile against 6.9 for 3, 5.8 against 7.6 for
-    #      the 64 x 128 one with scale_w. Not yet run on a GPU: only bench/nf4_kernel_sweep.py --grid and the GPU
-    #      test try it.
+    #      in registers (the tuner's choice on an H100). Passing the table's words in as operands loaded once
+    #      (tried in session 10 as LUT 4) made Triton decode the bytes as loaded and move the 16-bit results into
+    #      the MMA's layout through shared memory, instead of gathering the bytes into that layout first: 4-16%
+    #      slower on every decoder shape on an H100, though fewer instructions per weight. Gone.
     # The block's scale multiplies the dot's [BLOCK_N, BLOCK_M] product of that block (at decode sizes far fewer
     # multiplies than scaling every weight), or with SCALE_W the decoded weights in the compute dtype, so the dots
     # accumulate in place. (Scaling each weight in float32 before the dot, as the fallback rounds, made this kernel
@@ -246,15 +226,6 @@ def _nf4_dot_kernel(
         acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
     else:
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    if LUT == 4:  # the register table's eight words, loaded once
-        t0 = _per_thread(tl.load(lut_ptr), K)
-        t1 = _per_thread(tl.load(lut_ptr + 1), K)
-        t2 = _per_thread(tl.load(lut_ptr + 2), K)
-        t3 = _per_thread(tl.load(lut_ptr + 3), K)
-        t4 = _per_thread(tl.load(lut_ptr + 4), K)
-        t5 = _per_thread(tl.load(lut_ptr + 5), K)
-        t6 = _per_thread(tl.load(lut_ptr + 6), K)
-        t7 = _per_thread(tl.load(lut_ptr + 7), K)
     for g in range(g_begin, g_end):
         for r in tl.static_range(R):
             b = g * R + r
@@ -267,9 +238,6 @@ def _nf4_dot_kernel(
             if LUT == 3:
                 w_hi, w_lo = tl.inline_asm_elementwise(PRMT_ASM, "=r,=r,=r,=r,r", [wb], dtype=(dt, dt),
                                                        is_pure=True, pack=4)
-            elif LUT == 4:
-                w_hi, w_lo = tl.inline_asm_elementwise(PRMT_ASM, _PRMT_OPERANDS, [wb, t0, t1, t2, t3, t4, t5, t6, t7],
-                                                       dtype=(dt, dt), is_pure=True, pack=4)
             elif LUT == 1:
                 pair = tl.load(lut_ptr + wb)
                 w_hi = (pair & 0xFFFF).to(tl.int16).to(dt, bitcast=True)
@@ -289,12 +257,7 @@ def _nf4_dot_kernel(
             else:
                 part = _mma(w_lo, x_odd, _mma(w_hi, x_even, tl.zeros_like(acc), W_IS_A, IEEE), W_IS_A, IEEE)
                 acc += _scale_cols(part, s, W_IS_A)
-    if LAST_REDUCES:  # split-K partials in out_ptr, the sum into final_ptr by the tile's last split
-        tile = pid_n * tl.num_programs(1) + pid_m
-        _store_split_last_reduces(acc, rm, rn, m_mask, n_mask, M, N, pid_k, SPLIT_K, tile, bias_ptr, out_ptr,
-                                  final_ptr, count_ptr, W_IS_A, HAS_BIAS)
-    else:
-        _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A, HAS_BIAS, IS_SPLIT)
+    _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A, HAS_BIAS, IS_SPLIT)
 
 
 @triton.jit
@@ -331,7 +294,6 @@ class Config:
     lut: int | None = None  # tensor-core path: _nf4_dot_kernel with this decoding (see the kernel) instead
     x_split: bool = False  # fused kernels: read x as it is and split even / odd columns in registers
     scale_w: bool = False  # dot kernel: scale the decoded weights (16-bit multiply) instead of each block's result
-    last_reduces: bool = False  # dot kernel, split K: each tile's last split sums the partials (no reduce kernel)
 
     @property
     def dequant(self) -> bool:
@@ -348,9 +310,8 @@ def _tc(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_
 
 
 def _dot(bm: int, bn: int, warps: int, stages: int, r: int, lut: int, waves: int = 2, w_is_a: bool = True,
-         x_split: bool = False, scale_w: bool = False, last_reduces: bool = False) -> Config:
-    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, lut=lut, x_split=x_split, scale_w=scale_w,
-                  last_reduces=last_reduces)
+         x_split: bool = False, scale_w: bool = False) -> Config:
+    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, lut=lut, x_split=x_split, scale_w=scale_w)
 
 
 # Small N (qkv, dense) need more programs than N / BLOCK_N to hide latency: the waves=8 variants split K more.
@@ -369,21 +330,20 @@ ONE_ROW_CONFIGS = GEMV_CONFIGS + (_dot(16, 128, 4, 3, 1, 3, waves=4, x_split=Tru
 def _tc_configs(bm: int) -> tuple[Config, ...]:
     """Candidates for 2..256 rows: dequant + cuBLAS in small chunks first (the default when tuning is off), then
     the fused kernels. Chosen from H100 grids (bench/nf4_kernel_sweep.py --grid at 16 and 64 rows on the decoder's
-    five shapes): the dot kernel with the register-table decoding (LUT 3) and x read as it is beat the 16-entry
-    table in memory (LUT 0) everywhere, by 25-40% (Nsight Compute had found LUT 0 bound by its L1 lookups); the
-    block scale applied to the weights (scale_w) won at 64 rows (by ~10%) and on the dense and output shapes at 16.
-    Each shape's winner and its runner-up are here. One LUT 0 tile and the tensor-core kernel stay for GPUs where the
-    inline PTX does not build. The tensor-core kernel's pipelining stays off (num_stages 1: it prefetches one step
-    ahead itself; Triton's made it 5-8x slower on an H200); the dot kernel leaves it to Triton."""
-    lut3 = (_dot(bm, 128, 4, 3, 1, 3, waves=4, x_split=True), _dot(bm, 64, 4, 3, 1, 3, waves=4, x_split=True),
-            _dot(bm, 64, 4, 3, 2, 3, waves=2, x_split=True),
-            _dot(bm, 32, 4, 3, 2, 3, waves=8, x_split=True, w_is_a=False),
-            _dot(bm, 256, 8, 3, 2, 3, waves=2, x_split=True, w_is_a=False),
-            _dot(bm, 128, 4, 3, 1, 3, waves=4, x_split=True, scale_w=True),
-            _dot(bm, 128, 4, 3, 2, 3, waves=4, x_split=True, w_is_a=False, scale_w=True),
-            _dot(bm, 128, 4, 2, 2, 3, waves=4, x_split=True, scale_w=True))
-    return ((_dq(4),) + lut3 + tuple(replace(c, lut=4) for c in lut3)
-            + (_dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False), _tc(bm, 64, 4, 1, 4, waves=4, x_split=True)))
+    five shapes, --suggest: every tile within 3% of a shape's winner): the dot kernel with the register-table
+    decoding (LUT 3) and x read as it is beat the 16-entry table in memory (LUT 0) everywhere, by 25-40% (Nsight
+    Compute had found LUT 0 bound by its L1 lookups); the block scale applied to the weights (scale_w) won at 64
+    rows and on some shapes at 16. One LUT 0 tile and the tensor-core kernel stay for GPUs where the inline PTX does
+    not build. The tensor-core kernel's pipelining stays off (num_stages 1: it prefetches one step ahead itself;
+    Triton's made it 5-8x slower on an H200); the dot kernel leaves it to Triton."""
+    lut3 = tuple(_dot(bm, bn, warps, stages, r, 3, waves=waves, x_split=True, w_is_a=a, scale_w=sw)
+                 for bn, warps, stages, r, waves, a, sw in (
+                     (128, 4, 3, 1, 4, True, False), (128, 4, 3, 1, 4, True, True), (64, 4, 3, 1, 4, True, False),
+                     (64, 4, 3, 2, 2, True, False), (128, 4, 2, 2, 4, True, False), (128, 4, 2, 2, 4, True, True),
+                     (128, 4, 3, 2, 4, False, False), (128, 4, 3, 2, 4, False, True), (32, 4, 3, 2, 8, False, False),
+                     (256, 8, 3, 2, 2, False, False), (256, 8, 3, 2, 2, False, True)))
+    return ((_dq(4),) + lut3 + (_dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False),
+                                _tc(bm, 64, 4, 1, 4, waves=4, x_split=True)))
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
@@ -443,13 +403,6 @@ class NF4Operand:
     def prmt_asm(self, dtype: torch.dtype) -> str:
         """The register-table decoding's PTX for this code book in `dtype` (the dot kernel's LUT=3)."""
         return self._per_dtype("prmt_asm", dtype, lambda dt: nf4_prmt.ptx(nf4_prmt.table_bits(self.code, dt)))
-
-    def prmt_words(self, dtype: torch.dtype) -> torch.Tensor:
-        """int32 [8]: the register table's words for this code book in `dtype` (the dot kernel's LUT=4 loads them)."""
-        def make(dt):
-            words = nf4_prmt.table_words(nf4_prmt.table_bits(self.code, dt))
-            return _as_int32(torch.tensor(words, dtype=torch.int64, device=self.code.device))
-        return self._per_dtype("prmt_words", dtype, make)
 
     def lut(self, dtype: torch.dtype) -> torch.Tensor:
         """The 16 code values in `dtype` (the dot kernel's LUT=0 looks nibbles up in it)."""
@@ -511,22 +464,19 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
         else:
             xp, stride_xm = x.reshape(m, k_blocks, 32, 2).transpose(2, 3).contiguous(), w.k  # any row stride
         if cfg.lut is not None:
-            if cfg.lut in (1, 3, 4) and x.element_size() != 2:
+            if cfg.lut in (1, 3) and x.element_size() != 2:
                 raise ValueError("the byte-pair and register tables hold 16-bit codes: not for float32")
-            lut = {1: w.pair_lut, 4: w.prmt_words}.get(cfg.lut, w.lut)(x.dtype)
-            asm = w.prmt_asm(x.dtype) if cfg.lut == 3 else nf4_prmt.ptx_table_operands() if cfg.lut == 4 else ""
+            lut = (w.pair_lut if cfg.lut == 1 else w.lut)(x.dtype)
+            asm = w.prmt_asm(x.dtype) if cfg.lut == 3 else ""
             grid = (triton.cdiv(w.n, cfg.block_n), triton.cdiv(m, cfg.block_m), split)
-            last_reduces = cfg.last_reduces and split > 1 and grid[0] * grid[1] <= MAX_TILES
             _nf4_dot_kernel[grid](
-                xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, out,
-                tile_counts(x.device) if last_reduces else dummy, m, w.n, w.k, stride_xm, split,
+                xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, m, w.n, w.k, stride_xm,
+                split,
                 BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
                 W_IS_A=cfg.w_is_a, LUT=cfg.lut, X_SPLIT=cfg.x_split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
-                IEEE=x.dtype == torch.float32, PRMT_ASM=asm, SCALE_W=cfg.scale_w, LAST_REDUCES=last_reduces,
+                IEEE=x.dtype == torch.float32, PRMT_ASM=asm, SCALE_W=cfg.scale_w,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages,
             )
-            if last_reduces:
-                return
         else:
             _nf4_tc_kernel[(n_programs, split)](
                 xp, w.packed, absmax, qabs, code2, nested, w.offset, w.code, bias_arg, target, m, w.n, w.k,

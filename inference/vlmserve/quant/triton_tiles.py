@@ -77,26 +77,6 @@ def _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_I
 
 
 @triton.jit
-def _store_split_last_reduces(acc, rm, rn, m_mask, n_mask, M, N, pid_k, SPLIT_K, tile, bias_ptr, part_ptr, out_ptr,
-                              count_ptr, W_IS_A: tl.constexpr, HAS_BIAS: tl.constexpr):
-    """Split pid_k's float32 partial into part_ptr [SPLIT_K, M, N], then a count per tile: the tile's last split to
-    finish adds the partials in split order (the reduce kernel's sum, bit for bit) and the bias into out [M, N],
-    and sets the count back to 0 for the next launch. One launch per matmul instead of two."""
-    out_offs, out_mask = _tile_offsets(rm, rn, m_mask, n_mask, N, W_IS_A)
-    tl.store(part_ptr + pid_k * M * N + out_offs, acc, mask=out_mask)
-    tl.debug_barrier()  # every thread's share of the partial stored before the count says so
-    done = tl.atomic_add(count_ptr + tile, 1, sem="acq_rel", scope="gpu")
-    if done == SPLIT_K - 1:
-        total = tl.zeros_like(acc)
-        for s in range(0, SPLIT_K):  # from L2 (.cg): the other splits wrote them from other SMs
-            total += tl.load(part_ptr + s * M * N + out_offs, mask=out_mask, other=0.0, cache_modifier=".cg")
-        if HAS_BIAS:
-            total = _plus_bias(total, bias_ptr, rn, n_mask, W_IS_A)
-        tl.store(out_ptr + out_offs, total.to(out_ptr.dtype.element_ty), mask=out_mask)
-        tl.atomic_xchg(count_ptr + tile, 0)
-
-
-@triton.jit
 def _splitk_reduce_kernel(part_ptr, bias_ptr, out_ptr, MN, N, SPLIT_K,
                           BLOCK: tl.constexpr, HAS_BIAS: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -110,17 +90,6 @@ def _splitk_reduce_kernel(part_ptr, bias_ptr, out_ptr, MN, N, SPLIT_K,
 
 
 _sm_count: dict[int, int] = {}
-_counts: dict[torch.device, torch.Tensor] = {}
-MAX_TILES = 1 << 16
-
-
-def tile_counts(device: torch.device) -> torch.Tensor:
-    """int32 [MAX_TILES] of zeros per device, for _store_split_last_reduces: every launch leaves them at 0, so one
-    buffer serves every matmul on the device's stream, CUDA-graph replays included (made on first use, which the
-    tuner's timing runs make before any capture)."""
-    if device not in _counts:
-        _counts[device] = torch.zeros(MAX_TILES, dtype=torch.int32, device=device)
-    return _counts[device]
 
 
 def num_sms(device: torch.device) -> int:
