@@ -33,6 +33,9 @@
 #             category, top kernels, GPU idle share (not in the default list)                             120
 #   decode_profile  gpu_kernel_profile.py --sections decode, NF4 then bf16, at 1, 16 and 64 rows: where a decode
 #             step's GPU time goes, per kernel category and top kernels (not in the default list)          150 + 150
+#   tests     the GPU tests (NF4 kernels against the fallback on every shape and candidate, the chunked path, the
+#             decode attention), their output in the log: first thing after a kernel change; cold Triton compiles
+#             take ~200 s on a fresh machine (not in the default list)                                    240
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
 # Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
@@ -87,8 +90,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|check|sweep|grid|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep grid ncu rounds kernels decode_profile decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid ncu rounds kernels decode_profile decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -137,10 +140,13 @@ for p in "${PARTS[@]}"; do
                 --seconds 200 --out "$OUT/nf4_kernel_grid.json" ;;
         ncu)
             part ncu 120 -- "$PY" bench/nf4_ncu.py --shape lm.h_to_4h --rows 1,16,64 --out "$OUT/nf4_ncu.json" ;;
+        tests)
+            part tests 240 -- "$PY" -m pytest -q -rs inference/tests/test_nf4_gpu.py inference/tests/test_nf4_chunked.py \
+                inference/tests/test_triton_decode.py ;;
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 check sweep grid ncu rounds kernels decode_profile decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid ncu rounds kernels decode_profile decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary
