@@ -82,6 +82,7 @@ def label(c) -> str:
     kind = f"dot/lut{c.lut}" if c.lut is not None else "gemv" if c.block_m == 1 else "tc"
     kind += "/xs" if c.x_split else ""
     kind += "/sw" if c.scale_w else ""
+    kind += f"/mr{c.maxnreg}" if c.maxnreg else ""
     return (f"{kind} {c.block_m}x{c.block_n} r{c.r} w{c.num_warps} s{c.num_stages} v{c.waves} "
             f"{'A' if c.w_is_a else 'B'}")
 
@@ -251,6 +252,7 @@ def config_of(text: str) -> str | None:
     named = [f"waves={m['waves']}"] + (["w_is_a=False"] if m["op"] == "B" else [])
     named += [f"{name}=True" for flag, name in (("xs", "x_split"), ("sw", "scale_w"))
               if flag in flags]
+    named += [f"maxnreg={f[2:]}" for f in sorted(flags) if re.fullmatch(r"mr\d+", f)]
     return f"_{m['kind']}(bm, {', '.join(args[1:] + named)})"
 
 

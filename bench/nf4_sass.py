@@ -21,7 +21,7 @@ import torch
 
 
 def compile_dot(lut: int, bm: int, bn: int, warps: int, stages: int, r: int, w_is_a: bool, x_split: bool,
-                scale_w: bool, arch: int = 90):
+                scale_w: bool, maxnreg: int = 0, arch: int = 90):
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -47,7 +47,8 @@ def compile_dot(lut: int, bm: int, bn: int, warps: int, stages: int, r: int, w_i
     attrs = {(fn.arg_names.index(n),): [["tt.divisibility", 16]] for n in aligned}
     src = ASTSource(fn, sig, constexprs={(fn.arg_names.index(k),): v for k, v in const.items()}, attrs=attrs)
     kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
-                            options=dict(num_warps=warps, num_stages=stages))
+                            options=dict(num_warps=warps, num_stages=stages,
+                                         **({"maxnreg": maxnreg} if maxnreg else {})))
     bin_dir = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
     with tempfile.TemporaryDirectory() as tmp:
         ptx, cubin = os.path.join(tmp, "k.ptx"), os.path.join(tmp, "k.cubin")
@@ -81,16 +82,18 @@ def main(argv=None) -> int:
     p.add_argument("--lut", type=int, default=3, choices=[0, 1, 3])
     p.add_argument("--scale-w", action="store_true")
     p.add_argument("--b", action="store_true", help="the weight as the second operand (w_is_a=False)")
+    p.add_argument("--maxnreg", type=int, default=0, help="registers per thread at most (0: ptxas's choice)")
     p.add_argument("--x-permuted", action="store_true", help="x permuted per quant block instead of x_split")
     args = p.parse_args(argv)
     bm, bn = (int(v) for v in args.tile.split("x"))
     kernel, info, sass = compile_dot(args.lut, bm, bn, args.warps, args.stages, args.r, not args.b,
-                                     not args.x_permuted, args.scale_w)
+                                     not args.x_permuted, args.scale_w, args.maxnreg)
     used = " ".join(line.split(":", 1)[-1].strip() for line in info.splitlines() if "Used" in line or "spill" in line)
     mix = loop_mix(sass)
     weights = bn * 64 * args.r / (32 * args.warps)     # weights decoded per thread per loop iteration
     print(f"dot kernel lut {args.lut} {bm}x{bn} r{args.r} w{args.warps} s{args.stages} "
-          f"{'B' if args.b else 'A'}{' scale_w' if args.scale_w else ''}: shared {kernel.metadata.shared} B; {used}")
+          f"{'B' if args.b else 'A'}{' scale_w' if args.scale_w else ''}"
+          f"{f' maxnreg {args.maxnreg}' if args.maxnreg else ''}: shared {kernel.metadata.shared} B; {used}")
     total = sum(mix.values())
     print(f"main loop: {total} instructions, {weights:.0f} weights per thread, {total / weights:.2f} per weight")
     print("| opcode | count | per weight |\n|---|---:|---:|")

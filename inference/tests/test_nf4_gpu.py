@@ -154,7 +154,9 @@ if pytest is not None:
                            (64, T._dot(64, 64, 4, 3, 2, 3, waves=8, x_split=True, w_is_a=False, scale_w=True)),
                            (5, T._dot(16, 64, 4, 2, 2, 3, waves=8, x_split=True, w_is_a=False)),
                            (64, T._dot(64, 128, 4, 3, 1, 3, waves=4, x_split=True, scale_w=True)),
-                           (1, T._dot(16, 128, 4, 3, 2, 3, waves=4, x_split=True, w_is_a=False, scale_w=True))):
+                           (1, T._dot(16, 128, 4, 3, 2, 3, waves=4, x_split=True, w_is_a=False, scale_w=True)),
+                           (64, T._dot(64, 128, 4, 3, 1, 3, waves=4, x_split=True, scale_w=True, maxnreg=168)),
+                           (40, T._dot(64, 64, 4, 3, 2, 3, waves=2, x_split=True, maxnreg=128))):
                 x = torch.randn(m, 4096, device="cuda", generator=g).to(dtype)
                 err, fb = compare(lin, x, config=cfg)
                 assert tolerance_ok(err, fb, dtype), (dq, m, cfg, err, fb)
@@ -191,7 +193,7 @@ cfgs = [T._tc(16, 16, 4, 1, 1), T._tc(16, 32, 4, 1, 2, waves=64), T._dq(1), T._t
         T._tc(16, 16, 4, 1, 4, waves=64), T._tc(16, 32, 4, 1, 4, w_is_a=False, waves=64),
         T._dot(16, 16, 4, 1, 2, lut=0), T._dot(32, 16, 4, 1, 1, lut=0, w_is_a=False),
         T._dot(16, 32, 4, 1, 4, lut=0, waves=64), T._dot(16, 32, 4, 1, 3, lut=1, waves=64),
-        T._dot(16, 32, 4, 1, 2, lut=0, x_split=True, scale_w=True),
+        T._dot(16, 32, 4, 1, 2, lut=0, x_split=True, scale_w=True, maxnreg=128),
         T._dot(32, 16, 4, 1, 3, lut=0, w_is_a=False, waves=64, scale_w=True),
         T._dot(32, 16, 4, 1, 2, lut=0, w_is_a=False, waves=64), T._dot(16, 16, 4, 1, 1, lut=1, waves=64),
         T._dot(16, 32, 4, 1, 2, lut=1, x_split=True), T._dot(32, 16, 4, 1, 1, lut=0, w_is_a=False, x_split=True),

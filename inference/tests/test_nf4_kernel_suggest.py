@@ -18,6 +18,8 @@ def test_labels_read_back_as_constructor_calls():
     sweep = bench_module("nf4_kernel_sweep")
     assert sweep.config_of("dot/lut3/xs/sw 16x128 r2 w4 s3 v4 B") == (
         "_dot(bm, 128, 4, 3, 2, 3, waves=4, w_is_a=False, x_split=True, scale_w=True)")
+    assert sweep.config_of("dot/lut3/xs/sw/mr168 64x128 r1 w4 s3 v4 A") == (
+        "_dot(bm, 128, 4, 3, 1, 3, waves=4, x_split=True, scale_w=True, maxnreg=168)")
     assert sweep.config_of("tc/xs 64x256 r2 w8 s1 v2 A") == "_tc(bm, 256, 8, 1, 2, waves=2, x_split=True)"
     assert sweep.config_of("dequant+cuBLAS 4 MiB") is None
 

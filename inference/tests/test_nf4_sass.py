@@ -3,6 +3,8 @@ reads the instruction mix of its main loop: the register-table decoding must sho
 global or L1 table loads, the 16-entry table its loads."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import bench_module
@@ -27,3 +29,13 @@ def test_memory_table_loop_loads_each_lookup():
     _, _, text = sass.compile_dot(0, 16, 128, 4, 3, 1, True, True, False)
     mix = sass.loop_mix(text)
     assert mix["HGMMA"] >= 2 and mix["LDG"] >= 64      # one table load per weight
+
+
+def test_register_cap_fits_one_more_program_per_sm_without_spills():
+    """The tuner's capped 64-row tile (triton_nf4._REGISTER_CAPS): within its cap, nothing spilled."""
+    sass = bench_module("nf4_sass")
+    _, free, _ = sass.compile_dot(3, 64, 128, 4, 3, 1, True, True, True)
+    _, capped, _ = sass.compile_dot(3, 64, 128, 4, 3, 1, True, True, True, maxnreg=168)
+    regs = [int(re.search(r"Used (\d+) registers", info).group(1)) for info in (free, capped)]
+    assert regs[0] > 168 >= regs[1]         # 2 programs of 4 warps per SM without the cap, 3 with it
+    assert "0 bytes spill stores" in capped

@@ -26,7 +26,7 @@ Import this module only where Triton exists; vlmserve.quant.linear imports it la
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import triton
@@ -294,6 +294,9 @@ class Config:
     lut: int | None = None  # tensor-core path: _nf4_dot_kernel with this decoding (see the kernel) instead
     x_split: bool = False  # fused kernels: read x as it is and split even / odd columns in registers
     scale_w: bool = False  # dot kernel: scale the decoded weights (16-bit multiply) instead of each block's result
+    # dot kernel: registers per thread at most (ptxas's .maxnreg), for more programs per SM than the compiler's own
+    # allocation allows (0: the compiler's choice)
+    maxnreg: int = 0
 
     @property
     def dequant(self) -> bool:
@@ -310,8 +313,9 @@ def _tc(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_
 
 
 def _dot(bm: int, bn: int, warps: int, stages: int, r: int, lut: int, waves: int = 2, w_is_a: bool = True,
-         x_split: bool = False, scale_w: bool = False) -> Config:
-    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, lut=lut, x_split=x_split, scale_w=scale_w)
+         x_split: bool = False, scale_w: bool = False, maxnreg: int = 0) -> Config:
+    return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, lut=lut, x_split=x_split, scale_w=scale_w,
+                  maxnreg=maxnreg)
 
 
 # Small N (qkv, dense) need more programs than N / BLOCK_N to hide latency: the waves=8 variants split K more.
@@ -342,8 +346,19 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
                      (64, 4, 3, 2, 2, True, False), (128, 4, 2, 2, 4, True, False), (128, 4, 2, 2, 4, True, True),
                      (128, 4, 3, 2, 4, False, False), (128, 4, 3, 2, 4, False, True), (32, 4, 3, 2, 8, False, False),
                      (256, 8, 3, 2, 2, False, False), (256, 8, 3, 2, 2, False, True)))
-    return ((_dq(4),) + lut3 + (_dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False),
-                                _tc(bm, 64, 4, 1, 4, waves=4, x_split=True)))
+    capped = tuple(replace(c, maxnreg=_REGISTER_CAPS[(bm, c.block_n, c.num_stages, c.r, c.w_is_a, c.scale_w)])
+                   for c in lut3 if (bm, c.block_n, c.num_stages, c.r, c.w_is_a, c.scale_w) in _REGISTER_CAPS)
+    return ((_dq(4),) + lut3 + capped + (_dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False),
+                                         _tc(bm, 64, 4, 1, 4, waves=4, x_split=True)))
+
+
+# (BLOCK_M, BLOCK_N, stages, r, w_is_a, scale_w) of a 4-warp LUT 3 tile -> a register cap that fits one more
+# program per SM than ptxas's own allocation, with no spills (bench/nf4_sass.py --maxnreg, sm_90): the 64-row
+# tiles that won at 64 rows on the H200 ran 2-3 programs per SM (8-12 warps, occupancy 11-18%) and Nsight Compute
+# found the kernels waiting on latency. Not yet timed on a GPU: the tuner decides.
+_REGISTER_CAPS = {(16, 128, 3, 1, True, True): 80, (32, 128, 3, 1, True, True): 128,
+                  (64, 128, 3, 1, True, True): 168, (64, 64, 3, 1, True, False): 128, (64, 64, 3, 2, True, False): 128,
+                  (64, 128, 2, 2, True, True): 168}
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
@@ -475,7 +490,7 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
                 BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
                 W_IS_A=cfg.w_is_a, LUT=cfg.lut, X_SPLIT=cfg.x_split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
                 IEEE=x.dtype == torch.float32, PRMT_ASM=asm, SCALE_W=cfg.scale_w,
-                num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages, **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
             )
         else:
             _nf4_tc_kernel[(n_programs, split)](
