@@ -17,8 +17,9 @@
 #             large-row paths (prefill, vision), and a lone request's first token split into vision and prefill,
 #             bf16 vs NF4 at 8 and 256 MiB of scratch (not in the default list)                            300
 #   grid      nf4_kernel_sweep.py --grid on the decoder's five shapes at 16 and 64 rows: the tuner's candidates,
-#             and their register-table (LUT 3) tiles with the block scale moved and with K split for half and
-#             twice the programs per SM, and more LUT 3 tiles (not in the default list)                   240
+#             and their register-table (LUT 3) tiles with the block scale moved, with K split for half and
+#             twice the programs per SM and with register caps, and more LUT 3 tiles (not in the default
+#             list)                                                                                       240
 #   ncu       nf4_ncu.py: Nsight Compute counters (DRAM / SM throughput, registers, occupancy, stall reasons) of
 #             the three fastest fused NF4 kernels and bf16 cuBLAS on dense_h_to_4h at 1, 16 and 64 rows (not
 #             in the default list)                                                                        120

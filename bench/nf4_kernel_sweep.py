@@ -42,12 +42,15 @@ def decode_candidates(T, m: int, grid: bool = False):
     bm = min(max(T._m_bucket(m), 16), 64)   # one row: the dot kernel's 16-row tile
     extra = []
     if grid:
-        # the tuner's register-table tiles (LUT 3) with the block scale moved (on the weights / on the result) and
-        # with K split for half and twice the programs per SM; then more LUT 3 tiles, block scale on the weights
+        # the tuner's register-table tiles (LUT 3) with the block scale moved (on the weights / on the result), with
+        # K split for half and twice the programs per SM, and capped at the register counts where 4-warp programs
+        # fit 3, 4 and 5 per SM (a cap above the tile's own count changes nothing; one too low fails to build);
+        # then more LUT 3 tiles, block scale on the weights
         for c in T.candidates(m):
-            if c.lut == 3:
+            if c.lut == 3 and not c.maxnreg:
                 extra.append(dataclasses.replace(c, scale_w=not c.scale_w))
                 extra += [dataclasses.replace(c, waves=max(1, c.waves // 2)), dataclasses.replace(c, waves=2 * c.waves)]
+                extra += [dataclasses.replace(c, maxnreg=cap) for cap in (168, 128, 96)]
         for bn, warps, stages, r, waves, a in ((64, 4, 4, 2, 4, True), (128, 4, 4, 1, 4, True), (128, 8, 3, 2, 2, True),
                                                (256, 8, 3, 1, 2, True), (64, 8, 3, 2, 4, True), (128, 4, 3, 4, 4, True),
                                                (64, 4, 3, 4, 4, True), (128, 8, 4, 2, 2, False),
