@@ -218,8 +218,7 @@ print("ok")
 
     def test_tensor_core_kernel_in_triton_interpreter():
         """Every variant of the fused kernels (operand order, decodings, x read as it is, blocks per step not dividing K,
-        split-K with a reduce kernel or with each tile's last split summing, block scale on the weights) against the
-        fallback, on CPU. bf16 is left to the GPU test: Triton's interpreter has no bf16 dot."""
+        split-K, block scale on the weights, a register cap) against the fallback, on CPU. bf16 is left to the GPU test: Triton's interpreter has no bf16 dot."""
         pytest.importorskip("triton")
         from triton_interpreter import run_interpreted
         run_interpreted(_INTERPRETED)

@@ -331,6 +331,16 @@ ONE_ROW_CONFIGS = GEMV_CONFIGS + (_dot(16, 128, 4, 3, 1, 3, waves=4, x_split=Tru
                                   _dot(16, 256, 8, 3, 2, 3, waves=2, x_split=True, w_is_a=False))
 
 
+# (BLOCK_M, BLOCK_N, stages, r, w_is_a, scale_w) of a 4-warp LUT 3 tile -> a register cap that fits one more
+# program per SM than ptxas's own allocation, with no spills (bench/nf4_sass.py --maxnreg, sm_90): the 64-row
+# tiles that won at 64 rows on the H200 ran 2-3 programs per SM (8-12 warps, occupancy 11-18%) and Nsight Compute
+# found the kernels waiting on latency. On an H100 the capped 64-row winners were 2-9% faster than uncapped
+# (bench/results/gpu_session_2026-12-05f, calls 7-8); the tuner decides per shape.
+_REGISTER_CAPS = {(16, 128, 3, 1, True, True): 80, (32, 128, 3, 1, True, True): 128,
+                  (64, 128, 3, 1, True, True): 168, (64, 64, 3, 1, True, False): 128, (64, 64, 3, 2, True, False): 128,
+                  (64, 128, 2, 2, True, True): 168}
+
+
 def _tc_configs(bm: int) -> tuple[Config, ...]:
     """Candidates for 2..256 rows: dequant + cuBLAS in small chunks first (the default when tuning is off), then
     the fused kernels. Chosen from H100 grids (bench/nf4_kernel_sweep.py --grid at 16 and 64 rows on the decoder's
@@ -346,19 +356,10 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
                      (64, 4, 3, 2, 2, True, False), (128, 4, 2, 2, 4, True, False), (128, 4, 2, 2, 4, True, True),
                      (128, 4, 3, 2, 4, False, False), (128, 4, 3, 2, 4, False, True), (32, 4, 3, 2, 8, False, False),
                      (256, 8, 3, 2, 2, False, False), (256, 8, 3, 2, 2, False, True)))
-    capped = tuple(replace(c, maxnreg=_REGISTER_CAPS[(bm, c.block_n, c.num_stages, c.r, c.w_is_a, c.scale_w)])
-                   for c in lut3 if (bm, c.block_n, c.num_stages, c.r, c.w_is_a, c.scale_w) in _REGISTER_CAPS)
+    caps = {c: _REGISTER_CAPS.get((bm, c.block_n, c.num_stages, c.r, c.w_is_a, c.scale_w)) for c in lut3}
+    capped = tuple(replace(c, maxnreg=cap) for c, cap in caps.items() if cap)
     return ((_dq(4),) + lut3 + capped + (_dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False),
                                          _tc(bm, 64, 4, 1, 4, waves=4, x_split=True)))
-
-
-# (BLOCK_M, BLOCK_N, stages, r, w_is_a, scale_w) of a 4-warp LUT 3 tile -> a register cap that fits one more
-# program per SM than ptxas's own allocation, with no spills (bench/nf4_sass.py --maxnreg, sm_90): the 64-row
-# tiles that won at 64 rows on the H200 ran 2-3 programs per SM (8-12 warps, occupancy 11-18%) and Nsight Compute
-# found the kernels waiting on latency. Not yet timed on a GPU: the tuner decides.
-_REGISTER_CAPS = {(16, 128, 3, 1, True, True): 80, (32, 128, 3, 1, True, True): 128,
-                  (64, 128, 3, 1, True, True): 168, (64, 64, 3, 1, True, False): 128, (64, 64, 3, 2, True, False): 128,
-                  (64, 128, 2, 2, True, True): 168}
 
 
 # M <= 256 (decode batches, short prefills), by M bucket (16 rows is the smallest dot tile). Above 64 rows the
@@ -486,8 +487,7 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
             grid = (triton.cdiv(w.n, cfg.block_n), triton.cdiv(m, cfg.block_m), split)
             _nf4_dot_kernel[grid](
                 xp, w.packed, absmax, qabs, code2, nested, w.offset, lut, bias_arg, target, m, w.n, w.k, stride_xm,
-                split,
-                BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
+                split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
                 W_IS_A=cfg.w_is_a, LUT=cfg.lut, X_SPLIT=cfg.x_split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
                 IEEE=x.dtype == torch.float32, PRMT_ASM=asm, SCALE_W=cfg.scale_w,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),

@@ -40,39 +40,23 @@ def _scale_cols(part, s, W_IS_A: tl.constexpr):
 
 
 @triton.jit
-def _tile_offsets(rm, rn, m_mask, n_mask, N, W_IS_A: tl.constexpr):
-    """The tile's element offsets in an [M, N] output and their mask, laid out as the accumulator is."""
-    if W_IS_A:
-        offs = rm[None, :] * N + rn[:, None]
-        mask = n_mask[:, None] & m_mask[None, :]
-    else:
-        offs = rm[:, None] * N + rn[None, :]
-        mask = m_mask[:, None] & n_mask[None, :]
-    return offs, mask
-
-
-@triton.jit
-def _plus_bias(acc, bias_ptr, rn, n_mask, W_IS_A: tl.constexpr):
-    """acc with each weight row's bias added (in float32)."""
-    bias = tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)
-    if W_IS_A:
-        acc = acc + bias[:, None]
-    else:
-        acc = acc + bias[None, :]
-    return acc
-
-
-@triton.jit
 def _store_tile(acc, rm, rn, m_mask, n_mask, M, N, pid_k, bias_ptr, out_ptr, W_IS_A: tl.constexpr,
                 HAS_BIAS: tl.constexpr, IS_SPLIT: tl.constexpr):
     """The tile into out [M, N] (plus the bias, in the output dtype), or into split pid_k's float32 partials
     [SPLIT_K, M, N] (the reduce kernel adds the bias)."""
-    out_offs, out_mask = _tile_offsets(rm, rn, m_mask, n_mask, N, W_IS_A)
+    if W_IS_A:
+        out_mask = n_mask[:, None] & m_mask[None, :]
+        out_offs = rm[None, :] * N + rn[:, None]
+        if HAS_BIAS and not IS_SPLIT:
+            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[:, None]
+    else:
+        out_mask = m_mask[:, None] & n_mask[None, :]
+        out_offs = rm[:, None] * N + rn[None, :]
+        if HAS_BIAS and not IS_SPLIT:
+            acc += tl.load(bias_ptr + rn, mask=n_mask, other=0.0).to(tl.float32)[None, :]
     if IS_SPLIT:
         tl.store(out_ptr + pid_k * M * N + out_offs, acc, mask=out_mask)
     else:
-        if HAS_BIAS:
-            acc = _plus_bias(acc, bias_ptr, rn, n_mask, W_IS_A)
         tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
 
 
