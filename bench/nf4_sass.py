@@ -21,7 +21,7 @@ import torch
 
 
 def compile_dot(lut: int, bm: int, bn: int, warps: int, stages: int, r: int, w_is_a: bool, x_split: bool,
-                scale_w: bool, maxnreg: int = 0, arch: int = 90):
+                scale_w: bool, maxnreg: int = 0, arch: int = 90, even: bool = False, double_quant: bool = False):
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -38,7 +38,7 @@ def compile_dot(lut: int, bm: int, bn: int, warps: int, stages: int, r: int, w_i
            "stride_xm": "i32", "SPLIT_K": "i32"}
     asm = nf4_prmt.ptx(nf4_prmt.table_bits(code, torch.bfloat16)) if lut == 3 else ""
     const = dict(BLOCK_M=bm, BLOCK_N=bn, R=r, IS_SPLIT=True, W_IS_A=w_is_a, LUT=lut, X_SPLIT=x_split,
-                 DOUBLE_QUANT=False, HAS_BIAS=False, IEEE=False, SCALE_W=scale_w, PRMT_ASM=asm)
+                 DOUBLE_QUANT=double_quant, HAS_BIAS=False, IEEE=False, SCALE_W=scale_w, PRMT_ASM=asm, EVEN=even)
     sig.update({k: "constexpr" for k in const})
     # what the JIT assumes at a real launch on GLM-4V-9B's shapes: 16-byte aligned pointers, N, K and the row
     # stride multiples of 16
@@ -84,16 +84,20 @@ def main(argv=None) -> int:
     p.add_argument("--b", action="store_true", help="the weight as the second operand (w_is_a=False)")
     p.add_argument("--maxnreg", type=int, default=0, help="registers per thread at most (0: ptxas's choice)")
     p.add_argument("--x-permuted", action="store_true", help="x permuted per quant block instead of x_split")
+    p.add_argument("--even", action="store_true", help="N and K tile evenly: the weight and scale loads unmasked")
+    p.add_argument("--double-quant", action="store_true", help="8-bit absmax (the 16-bit serving default)")
     args = p.parse_args(argv)
     bm, bn = (int(v) for v in args.tile.split("x"))
     kernel, info, sass = compile_dot(args.lut, bm, bn, args.warps, args.stages, args.r, not args.b,
-                                     not args.x_permuted, args.scale_w, args.maxnreg)
+                                     not args.x_permuted, args.scale_w, args.maxnreg, even=args.even,
+                                     double_quant=args.double_quant)
     used = " ".join(line.split(":", 1)[-1].strip() for line in info.splitlines() if "Used" in line or "spill" in line)
     mix = loop_mix(sass)
     weights = bn * 64 * args.r / (32 * args.warps)     # weights decoded per thread per loop iteration
     print(f"dot kernel lut {args.lut} {bm}x{bn} r{args.r} w{args.warps} s{args.stages} "
           f"{'B' if args.b else 'A'}{' scale_w' if args.scale_w else ''}"
-          f"{f' maxnreg {args.maxnreg}' if args.maxnreg else ''}: shared {kernel.metadata.shared} B; {used}")
+          f"{f' maxnreg {args.maxnreg}' if args.maxnreg else ''}{' even' if args.even else ''}"
+          f"{' double_quant' if args.double_quant else ''}: shared {kernel.metadata.shared} B; {used}")
     total = sum(mix.values())
     print(f"main loop: {total} instructions, {weights:.0f} weights per thread, {total / weights:.2f} per weight")
     print("| opcode | count | per weight |\n|---|---:|---:|")

@@ -155,7 +155,8 @@ if pytest is not None:
                            (5, T._dot(16, 64, 4, 2, 2, 3, waves=8, x_split=True, w_is_a=False)),
                            (64, T._dot(64, 128, 4, 3, 1, 3, waves=4, x_split=True, scale_w=True)),
                            (1, T._dot(16, 128, 4, 3, 2, 3, waves=4, x_split=True, w_is_a=False, scale_w=True)),
-                           (64, T._dot(64, 128, 4, 3, 1, 3, waves=4, x_split=True, scale_w=True, maxnreg=168)),
+                           (64, T._dot(64, 128, 4, 2, 2, 3, waves=4, x_split=True, scale_w=True, maxnreg=168)),
+                           (16, T._dot(16, 128, 4, 3, 2, 3, waves=4, x_split=True, w_is_a=False, maxnreg=120)),
                            (40, T._dot(64, 64, 4, 3, 2, 3, waves=2, x_split=True, maxnreg=128))):
                 x = torch.randn(m, 4096, device="cuda", generator=g).to(dtype)
                 err, fb = compare(lin, x, config=cfg)
@@ -198,9 +199,9 @@ cfgs = [T._tc(16, 16, 4, 1, 1), T._tc(16, 32, 4, 1, 2, waves=64), T._dq(1), T._t
         T._dot(32, 16, 4, 1, 2, lut=0, w_is_a=False, waves=64), T._dot(16, 16, 4, 1, 1, lut=1, waves=64),
         T._dot(16, 32, 4, 1, 2, lut=1, x_split=True), T._dot(32, 16, 4, 1, 1, lut=0, w_is_a=False, x_split=True),
         T._tc(16, 32, 4, 1, 2, waves=64, x_split=True), T._tc(32, 16, 4, 1, 4, w_is_a=False, x_split=True)]
-n_split = 0
+n_split = n_even = n_dot = 0
 for m, n, k, dtype, bias, dq in [(3, 40, 1024, torch.float32, True, True), (17, 48, 320, torch.float32, False, False),
-                                 (20, 32, 512, torch.float16, True, False)]:
+                                 (20, 32, 512, torch.float16, True, False), (4, 64, 256, torch.float16, False, True)]:
     lin = NF4Linear.from_weight(torch.randn(n, k, generator=g) * 0.05,
                                 (torch.randn(n, generator=g) * 0.1) if bias else None, dtype, double_quant=dq)
     x = torch.randn(m, k, generator=g).to(dtype)
@@ -210,15 +211,20 @@ for m, n, k, dtype, bias, dq in [(3, 40, 1024, torch.float32, True, True), (17, 
         if cfg.lut == 1 and dtype == torch.float32:  # the byte-pair table holds 16-bit codes
             continue
         n_split += not cfg.dequant and T._split_k(-(-m // cfg.block_m) * -(-n // cfg.block_n), -(-k // 64 // cfg.r), 132, 4, cfg.waves) > 1
+        if cfg.lut is not None:    # the dot kernel's unmasked (EVEN) path and its masked one
+            n_dot += 1
+            n_even += n % cfg.block_n == 0 and k // 64 % cfg.r == 0
         err, fb = compare(lin, x, config=cfg)
         assert tolerance_ok(err, fb, dtype), (m, n, k, dtype, cfg, err, fb)
 assert n_split >= 2, n_split
+assert 2 <= n_even <= n_dot - 2, (n_even, n_dot)
 print("ok")
 """
 
     def test_tensor_core_kernel_in_triton_interpreter():
         """Every variant of the fused kernels (operand order, decodings, x read as it is, blocks per step not dividing K,
-        split-K, block scale on the weights, a register cap) against the fallback, on CPU. bf16 is left to the GPU test: Triton's interpreter has no bf16 dot."""
+        split-K, block scale on the weights, a register cap, tiles dividing N and K evenly or not, plain and 8-bit absmax) against
+        the fallback, on CPU. bf16 is left to the GPU test: Triton's interpreter has no bf16 dot."""
         pytest.importorskip("triton")
         from triton_interpreter import run_interpreted
         run_interpreted(_INTERPRETED)

@@ -31,11 +31,21 @@ def test_memory_table_loop_loads_each_lookup():
     assert mix["HGMMA"] >= 2 and mix["LDG"] >= 64      # one table load per weight
 
 
-def test_register_cap_fits_one_more_program_per_sm_without_spills():
-    """The tuner's capped 64-row tile (triton_nf4._REGISTER_CAPS): within its cap, nothing spilled."""
+@pytest.mark.parametrize("key", sorted(__import__("vlmserve.quant.triton_nf4", fromlist=["x"])._REGISTER_CAPS))
+def test_register_cap_fits_one_more_program_per_sm_without_spills(key):
+    """Each of the tuner's register caps (triton_nf4._REGISTER_CAPS), in the serving case it was found for (8-bit
+    absmax, unmasked loads): within the cap nothing spills, and one more program fits per SM than without it."""
+    from vlmserve.quant import triton_nf4 as T
     sass = bench_module("nf4_sass")
-    _, free, _ = sass.compile_dot(3, 64, 128, 4, 3, 1, True, True, True)
-    _, capped, _ = sass.compile_dot(3, 64, 128, 4, 3, 1, True, True, True, maxnreg=168)
-    regs = [int(re.search(r"Used (\d+) registers", info).group(1)) for info in (free, capped)]
-    assert regs[0] > 168 >= regs[1]         # 2 programs of 4 warps per SM without the cap, 3 with it
-    assert "0 bytes spill stores" in capped
+    bm, bn, warps, stages, r, w_is_a, scale_w = key
+    cap = T._REGISTER_CAPS[key]
+    regs = []
+    for maxnreg in (0, cap):
+        _, info, _ = sass.compile_dot(3, bm, bn, warps, stages, r, w_is_a, True, scale_w, maxnreg=maxnreg, even=True,
+                                      double_quant=True)
+        regs.append(int(re.search(r"Used (\d+) registers", info).group(1)))
+    assert "0 bytes spill stores" in info
+
+    def programs(n):         # per SM: 64K registers, allocated per warp in units of 8 per thread
+        return 65536 // (-(-n // 8) * 8 * 32 * warps)
+    assert regs[1] <= cap and programs(regs[1]) > programs(regs[0]), regs

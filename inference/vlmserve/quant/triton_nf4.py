@@ -43,11 +43,19 @@ NESTED_QBLOCK = 256
 
 @triton.jit
 def _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, blk, mask, DOUBLE_QUANT: tl.constexpr):
+    # mask None: every block is in range (no predicate)
     if DOUBLE_QUANT:
-        q = tl.load(qabs_ptr + blk, mask=mask, other=0).to(tl.int32)
-        s = tl.load(code2_ptr + q) * tl.load(nested_ptr + blk // 256, mask=mask, other=0.0) + offset
+        if mask is None:
+            q = tl.load(qabs_ptr + blk).to(tl.int32)
+            s = tl.load(code2_ptr + q) * tl.load(nested_ptr + blk // 256) + offset
+        else:
+            q = tl.load(qabs_ptr + blk, mask=mask, other=0).to(tl.int32)
+            s = tl.load(code2_ptr + q) * tl.load(nested_ptr + blk // 256, mask=mask, other=0.0) + offset
     else:
-        s = tl.load(absmax_ptr + blk, mask=mask, other=0.0)
+        if mask is None:
+            s = tl.load(absmax_ptr + blk)
+        else:
+            s = tl.load(absmax_ptr + blk, mask=mask, other=0.0)
     return s
 
 
@@ -185,6 +193,7 @@ def _nf4_dot_kernel(
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, R: tl.constexpr, IS_SPLIT: tl.constexpr,
     W_IS_A: tl.constexpr, LUT: tl.constexpr, X_SPLIT: tl.constexpr, DOUBLE_QUANT: tl.constexpr,
     HAS_BIAS: tl.constexpr, IEEE: tl.constexpr, PRMT_ASM: tl.constexpr = "", SCALE_W: tl.constexpr = False,
+    EVEN: tl.constexpr = False,
 ):
     # One quant block (64 columns of K, one scale) at a time, R of them unrolled per loop step so Triton's
     # pipeliner (num_stages) keeps several steps' bytes in flight. Per block: a [BLOCK_N, 32] byte tile (32
@@ -204,6 +213,8 @@ def _nf4_dot_kernel(
     # ~10x slower on an H100 at 16 and 64 rows: the tensor-core kernel above does that, this one does not.)
     # The scale of block b of row n is loaded directly for the rows of the tile (no extraction from a wider
     # load, which would be a cross-thread reduction and a layout conversion per block).
+    # EVEN: N % BLOCK_N == 0 and the quant blocks per row % R == 0 (every GLM-4V-9B decoder shape), so the weight
+    # and scale loads need no masks: the predicates cost instructions in the main loop (_launch decides).
     pid_n = tl.program_id(0)
     pid_m = tl.program_id(1)
     pid_k = tl.program_id(2)
@@ -229,12 +240,17 @@ def _nf4_dot_kernel(
     for g in range(g_begin, g_end):
         for r in tl.static_range(R):
             b = g * R + r
-            ok = b < k_blocks
-            wb = tl.load(w_row + b * 32, mask=n_mask[:, None] & ok, other=0)
+            if EVEN:
+                ok = True
+                wb = tl.load(w_row + b * 32)
+                s = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, s_row + b, None, DOUBLE_QUANT)
+            else:
+                ok = b < k_blocks
+                wb = tl.load(w_row + b * 32, mask=n_mask[:, None] & ok, other=0)
+                s = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, s_row + b, n_mask & ok,
+                                 DOUBLE_QUANT)                              # [BLOCK_N] float32
             if LUT < 3:
                 wb = wb.to(tl.int32)
-            s = _block_scale(absmax_ptr, qabs_ptr, code2_ptr, nested_ptr, offset, s_row + b, n_mask & ok,
-                             DOUBLE_QUANT)                                  # [BLOCK_N] float32
             if LUT == 3:
                 w_hi, w_lo = tl.inline_asm_elementwise(PRMT_ASM, "=r,=r,=r,=r,r", [wb], dtype=(dt, dt),
                                                        is_pure=True, pack=4)
@@ -331,14 +347,21 @@ ONE_ROW_CONFIGS = GEMV_CONFIGS + (_dot(16, 128, 4, 3, 1, 3, waves=4, x_split=Tru
                                   _dot(16, 256, 8, 3, 2, 3, waves=2, x_split=True, w_is_a=False))
 
 
-# (BLOCK_M, BLOCK_N, stages, r, w_is_a, scale_w) of a 4-warp LUT 3 tile -> a register cap that fits one more
-# program per SM than ptxas's own allocation, with no spills (bench/nf4_sass.py --maxnreg, sm_90): the 64-row
-# tiles that won at 64 rows on the H200 ran 2-3 programs per SM (8-12 warps, occupancy 11-18%) and Nsight Compute
-# found the kernels waiting on latency. On an H100 the capped 64-row winners were 2-9% faster than uncapped
-# (bench/results/gpu_session_2026-12-05f, calls 7-8); the tuner decides per shape.
-_REGISTER_CAPS = {(16, 128, 3, 1, True, True): 80, (32, 128, 3, 1, True, True): 128,
-                  (64, 128, 3, 1, True, True): 168, (64, 64, 3, 1, True, False): 128, (64, 64, 3, 2, True, False): 128,
-                  (64, 128, 2, 2, True, True): 168}
+# (BLOCK_M, BLOCK_N, warps, stages, r, w_is_a, scale_w) of a LUT 3 tile -> a register cap that fits one more program
+# per SM than ptxas's own allocation, with no spills, in the serving case (8-bit absmax, N and K tiling evenly), found
+# with bench/nf4_sass.py --even --double-quant --maxnreg on sm_90 (test_nf4_sass checks each). Nsight Compute found
+# the kernels waiting on latency with 2-6 programs per SM; on an H100 the capped 64-row winners of session 10 were
+# 2-9% faster than uncapped (bench/results/gpu_session_2026-12-05f, calls 7-8). The tuner decides per shape.
+_REGISTER_CAPS = {(16, 128, 4, 3, 1, True, True): 80, (16, 64, 4, 3, 2, True, False): 72,
+                  (16, 128, 4, 2, 2, True, True): 96, (16, 128, 4, 3, 2, False, False): 120,
+                  (16, 128, 4, 3, 2, False, True): 128, (16, 256, 8, 3, 2, False, False): 128,
+                  (32, 64, 4, 3, 2, True, False): 96, (32, 128, 4, 2, 2, True, True): 128,
+                  (32, 128, 4, 3, 2, False, True): 168,
+                  (64, 128, 4, 2, 2, True, True): 168, (64, 128, 4, 3, 2, False, True): 168}
+
+
+def _cap_key(bm: int, c: Config) -> tuple:
+    return bm, c.block_n, c.num_warps, c.num_stages, c.r, c.w_is_a, c.scale_w
 
 
 def _tc_configs(bm: int) -> tuple[Config, ...]:
@@ -356,7 +379,7 @@ def _tc_configs(bm: int) -> tuple[Config, ...]:
                      (64, 4, 3, 2, 2, True, False), (128, 4, 2, 2, 4, True, False), (128, 4, 2, 2, 4, True, True),
                      (128, 4, 3, 2, 4, False, False), (128, 4, 3, 2, 4, False, True), (32, 4, 3, 2, 8, False, False),
                      (256, 8, 3, 2, 2, False, False), (256, 8, 3, 2, 2, False, True)))
-    caps = {c: _REGISTER_CAPS.get((bm, c.block_n, c.num_stages, c.r, c.w_is_a, c.scale_w)) for c in lut3}
+    caps = {c: _REGISTER_CAPS.get(_cap_key(bm, c)) for c in lut3}
     capped = tuple(replace(c, maxnreg=cap) for c, cap in caps.items() if cap)
     return ((_dq(4),) + lut3 + capped + (_dot(bm, 64, 4, 3, 2, 0, waves=8, x_split=True, w_is_a=False),
                                          _tc(bm, 64, 4, 1, 4, waves=4, x_split=True)))
@@ -490,7 +513,7 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
                 split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
                 W_IS_A=cfg.w_is_a, LUT=cfg.lut, X_SPLIT=cfg.x_split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
                 IEEE=x.dtype == torch.float32, PRMT_ASM=asm, SCALE_W=cfg.scale_w,
-                num_warps=cfg.num_warps, num_stages=cfg.num_stages, **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
+                EVEN=w.n % cfg.block_n == 0 and k_blocks % cfg.r == 0, num_warps=cfg.num_warps, num_stages=cfg.num_stages, **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
             )
         else:
             _nf4_tc_kernel[(n_programs, split)](
