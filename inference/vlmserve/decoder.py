@@ -9,6 +9,7 @@ from vlmserve.attention import AttentionBackend
 from vlmserve.config import ModelConfig
 from vlmserve.fused import add_rms_norm, rms_norm, swiglu
 from vlmserve.quant.fp8 import takes_fp8
+from vlmserve.quant.partials import as_tensor, leave_splits
 from vlmserve.rotary import apply_rotary
 
 
@@ -47,7 +48,7 @@ class SelfAttention(nn.Module):
         k = qk[:, :, self.n_heads:].transpose(1, 2)
         v = v.view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
         out = attn(self.layer, q, k, v, rotary=cos_sin) if fused else attn(self.layer, q, k, v)
-        return self.dense(out.transpose(1, 2).reshape(B, T, -1))
+        return leave_splits(self.dense, out.transpose(1, 2).reshape(B, T, -1))
 
 
 class MLP(nn.Module):
@@ -57,9 +58,10 @@ class MLP(nn.Module):
         self.dense_4h_to_h = nn.Linear(cfg.ffn_hidden_size, cfg.hidden_size, bias=False)
 
     def forward(self, x):
-        gate, up = self.dense_h_to_4h(x).chunk(2, dim=-1)
-        # FP8: SwiGLU and the quantization of its output in one pass
-        return self.dense_4h_to_h(swiglu(gate, up, quantize=takes_fp8(self.dense_4h_to_h)))
+        """The output may be split-K Partials (NF4 at decode sizes), which the next residual add + norm sums."""
+        gate, up = leave_splits(self.dense_h_to_4h, x).chunk(2, dim=-1)
+        # FP8: SwiGLU and the quantization of its output in one pass; NF4: SwiGLU sums the split-K partials
+        return leave_splits(self.dense_4h_to_h, swiglu(gate, up, quantize=takes_fp8(self.dense_4h_to_h)))
 
 
 class Block(nn.Module):
@@ -85,7 +87,7 @@ class Block(nn.Module):
         a = self.self_attention(h, cos_sin, attn)
         x, h = add_rms_norm(x, a, norm2.weight, norm2.eps, quantize=takes_fp8(self.mlp.dense_h_to_4h))
         if carry is None:
-            return x + self.mlp(h)
+            return x + as_tensor(self.mlp(h))
         carry.append(self.mlp(h))
         return x
 
@@ -102,7 +104,7 @@ class Encoder(nn.Module):
         carry: list = []
         for layer in self.layers:
             if states is not None:
-                states.append(x + carry[0] if carry else x)  # the same rounding as the fused add
+                states.append(x + as_tensor(carry[0]) if carry else x)  # the same rounding as the fused add
             x = layer(x, cos_sin, attn, carry)
         final = self.final_layernorm
         if carry:

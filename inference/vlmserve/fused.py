@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from vlmserve.quant.fp8 import FP8Act, quantize_rows_reference
+from vlmserve.quant.partials import Partials, as_tensor
 
 _triton = None
 
@@ -43,12 +44,13 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, quantize: bool =
     return _maybe_quantize(y, x.dtype, quantize)
 
 
-def add_rms_norm(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, eps: float, quantize: bool = False):
-    """(x + y, RMSNorm(x + y)): a pre-norm block's residual add and the norm after it."""
+def add_rms_norm(x: torch.Tensor, y, weight: torch.Tensor, eps: float, quantize: bool = False):
+    """(x + y, RMSNorm(x + y)): a pre-norm block's residual add and the norm after it. y may be a linear's split-K
+    Partials (vlmserve.quant.partials), summed as it is read."""
     k = _kernels(x)
     if k is not None:
         return k.add_rms_norm(x, y, weight, eps, quantize)
-    s = x + y
+    s = x + as_tensor(y)
     return s, rms_norm(s, weight, eps, quantize)
 
 
@@ -72,11 +74,12 @@ def gelu(h: torch.Tensor, quantize: bool = False):
     return quantize_rows_reference(F.gelu(h.float())) if quantize else F.gelu(h)
 
 
-def swiglu(gate: torch.Tensor, up: torch.Tensor, quantize: bool = False):
-    """silu(gate) * up."""
-    k = _kernels(gate)
+def swiglu(gate, up, quantize: bool = False):
+    """silu(gate) * up; gate and up may be Partials (the two column halves of one split-K output)."""
+    k = _kernels(gate.parts if isinstance(gate, Partials) else gate)
     if k is not None:
         return k.swiglu(gate, up, quantize)
+    gate, up = as_tensor(gate), as_tensor(up)
     if quantize:
         return quantize_rows_reference(F.silu(gate.float()) * up.float())
     return F.silu(gate) * up

@@ -13,6 +13,7 @@ import triton
 import triton.language as tl
 
 from vlmserve.quant.fp8 import E4M3, E4M3_MAX, MIN_SCALE, FP8Act
+from vlmserve.quant.partials import Partials
 
 CHUNK = 2048
 
@@ -30,6 +31,18 @@ def _finish_row(y, out_ptr, q_ptr, s_ptr, row, cols, mask, K, QUANT: tl.constexp
 
 
 @triton.jit
+def _row_in(ptr, row, stride, cols, mask, n_splits, stride_split, PARTS: tl.constexpr, ROUND: tl.constexpr):
+    """A row of an input in float32: loaded, or (PARTS) the sum of its n_splits float32 partial rows in order,
+    rounded to ROUND, exactly what the split-K reduce kernel would have stored (vlmserve.quant.partials)."""
+    if PARTS:
+        acc = tl.zeros(cols.shape, dtype=tl.float32)
+        for sp in range(n_splits):
+            acc += tl.load(ptr + sp * stride_split + row * stride + cols, mask=mask, other=0.0)
+        return acc.to(ROUND).to(tl.float32)
+    return tl.load(ptr + row * stride + cols, mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
 def _rms_norm(x_ptr, w_ptr, out_ptr, q_ptr, s_ptr, K, stride_x, eps, QUANT: tl.constexpr, BLOCK: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
@@ -41,13 +54,13 @@ def _rms_norm(x_ptr, w_ptr, out_ptr, q_ptr, s_ptr, K, stride_x, eps, QUANT: tl.c
 
 
 @triton.jit
-def _add_rms_norm(x_ptr, y_ptr, sum_ptr, w_ptr, out_ptr, q_ptr, s_ptr, K, stride_x, stride_y, eps,
-                  QUANT: tl.constexpr, BLOCK: tl.constexpr):
+def _add_rms_norm(x_ptr, y_ptr, sum_ptr, w_ptr, out_ptr, q_ptr, s_ptr, K, stride_x, stride_y, eps, y_splits,
+                  stride_ys, QUANT: tl.constexpr, BLOCK: tl.constexpr, Y_PARTS: tl.constexpr = False):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < K
     x = tl.load(x_ptr + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
-    y = tl.load(y_ptr + row * stride_y + cols, mask=mask, other=0.0).to(tl.float32)
+    y = _row_in(y_ptr, row, stride_y, cols, mask, y_splits, stride_ys, Y_PARTS, sum_ptr.dtype.element_ty)
     s = (x + y).to(sum_ptr.dtype.element_ty)          # the residual stream keeps its dtype's rounding
     tl.store(sum_ptr + row * K + cols, s, mask=mask)
     s = s.to(tl.float32)
@@ -77,20 +90,23 @@ def _add_layer_norm(x_ptr, y_ptr, sum_ptr, w_ptr, b_ptr, q_ptr, s_ptr, K, stride
 
 
 @triton.jit
-def _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, OP: tl.constexpr):
-    a = tl.load(a_ptr + row * stride_a + cols, mask=mask, other=0.0).to(tl.float32)
+def _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, n_splits, stride_split, OP: tl.constexpr,
+                 PARTS: tl.constexpr, ROUND: tl.constexpr):
+    a = _row_in(a_ptr, row, stride_a, cols, mask, n_splits, stride_split, PARTS, ROUND)
     if OP == 1:      # exact GELU
         return 0.5 * a * (1.0 + tl.math.erf(a * 0.7071067811865476))
     elif OP == 2:    # SwiGLU: silu(a) * b
-        b = tl.load(b_ptr + row * stride_b + cols, mask=mask, other=0.0).to(tl.float32)
+        b = _row_in(b_ptr, row, stride_b, cols, mask, n_splits, stride_split, PARTS, ROUND)
         return a / (1.0 + tl.exp(-a)) * b
     else:            # identity
         return a
 
 
 @triton.jit
-def _wide_rows(a_ptr, b_ptr, out_ptr, q_ptr, s_ptr, K, stride_a, stride_b, OP: tl.constexpr,
-               QUANT: tl.constexpr, BLOCK: tl.constexpr):
+def _wide_rows(a_ptr, b_ptr, out_ptr, q_ptr, s_ptr, K, stride_a, stride_b, n_splits, stride_split, OP: tl.constexpr,
+               QUANT: tl.constexpr, BLOCK: tl.constexpr, PARTS: tl.constexpr = False,
+               ROUND: tl.constexpr = tl.float32):
+    # PARTS: a and b are split-K partials (n_splits rows apart by stride_split), summed and rounded to ROUND
     row = tl.program_id(0).to(tl.int64)
     offs = tl.arange(0, BLOCK)
     if QUANT:
@@ -98,13 +114,15 @@ def _wide_rows(a_ptr, b_ptr, out_ptr, q_ptr, s_ptr, K, stride_a, stride_b, OP: t
         for start in range(0, K, BLOCK):
             cols = start + offs
             mask = cols < K
-            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, OP)
+            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, n_splits, stride_split, OP, PARTS,
+                             ROUND)
             peak = tl.maximum(peak, tl.where(mask, tl.abs(y), 0.0))
         scale = tl.maximum(tl.max(peak, axis=0) / 448.0, 1e-12)
         for start in range(0, K, BLOCK):
             cols = start + offs
             mask = cols < K
-            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, OP)
+            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, n_splits, stride_split, OP, PARTS,
+                             ROUND)
             q = tl.minimum(tl.maximum(y / scale, -448.0), 448.0)
             tl.store(q_ptr + row * K + cols, q.to(tl.float8e4nv), mask=mask)
         tl.store(s_ptr + row, scale)
@@ -112,7 +130,8 @@ def _wide_rows(a_ptr, b_ptr, out_ptr, q_ptr, s_ptr, K, stride_a, stride_b, OP: t
         for start in range(0, K, BLOCK):
             cols = start + offs
             mask = cols < K
-            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, OP)
+            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, n_splits, stride_split, OP, PARTS,
+                             ROUND)
             tl.store(out_ptr + row * K + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -148,8 +167,19 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, quantize: bool =
     return _result(out, q, s, tuple(x.shape), quantize)
 
 
-def add_rms_norm(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, eps: float, quantize: bool = False):
-    fx, fy = _rows(x), _rows(y)
+def _rows_or_parts(y) -> tuple[torch.Tensor, int, int, int, bool]:
+    """(flat rows or partials, row stride, splits, split stride, are partials) of an input."""
+    if isinstance(y, Partials):
+        return y.parts, y.parts.stride(1), y.parts.shape[0], y.parts.stride(0), True
+    fy = _rows(y)
+    return fy, fy.stride(0), 1, 0, False
+
+
+def add_rms_norm(x: torch.Tensor, y, weight: torch.Tensor, eps: float, quantize: bool = False):
+    fx = _rows(x)
+    fy, stride_y, splits, stride_ys, parts = _rows_or_parts(y)
+    if parts and y.dtype != x.dtype:
+        raise ValueError(f"partials in {y.dtype} added to a residual in {x.dtype}")
     M, K = fx.shape
     total = torch.empty(M, K, dtype=x.dtype, device=x.device)
     out = q = s = None
@@ -158,8 +188,8 @@ def add_rms_norm(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, eps: fl
     else:
         out = torch.empty(M, K, dtype=x.dtype, device=x.device)
     if M:
-        _add_rms_norm[(M,)](fx, fy, total, weight, out, q, s, K, fx.stride(0), fy.stride(0), eps,
-                            QUANT=quantize, **_whole_row(K))
+        _add_rms_norm[(M,)](fx, fy, total, weight, out, q, s, K, fx.stride(0), stride_y, eps, splits, stride_ys,
+                            QUANT=quantize, Y_PARTS=parts, **_whole_row(K))
     return total.view(x.shape), _result(out, q, s, tuple(x.shape), quantize)
 
 
@@ -177,26 +207,34 @@ def add_layer_norm(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias:
     return (total.view(x.shape), FP8Act(q, s, tuple(x.shape))) if quantize else total.view(x.shape)
 
 
-def _wide(op: int, a: torch.Tensor, b: torch.Tensor | None, quantize: bool):
-    fa = _rows(a)
-    fb = _rows(b) if b is not None else fa
-    M, K = fa.shape
+def _wide(op: int, a, b, quantize: bool):
+    """a, b: tensors, or (both) Partials of the same split count."""
+    fa, stride_a, splits, stride_split, parts = _rows_or_parts(a)
+    fb, stride_b, b_splits, b_stride_split, _ = _rows_or_parts(b) if b is not None else (fa, stride_a, splits,
+                                                                                         stride_split, parts)
+    if (b_splits, b_stride_split) != (splits, stride_split):
+        raise ValueError("both inputs must be tensors, or partials of one split-K output")
+    M, K = fa.shape[-2:]
     out = q = s = None
     if quantize:
-        q, s = _quant_out(M, K, a.device)
+        q, s = _quant_out(M, K, fa.device)
     else:
-        out = torch.empty(M, K, dtype=a.dtype, device=a.device)
+        out = torch.empty(M, K, dtype=a.dtype, device=fa.device)
     if M:
-        _wide_rows[(M,)](fa, fb, out, q, s, K, fa.stride(0), fb.stride(0), OP=op, QUANT=quantize,
-                         BLOCK=min(CHUNK, triton.next_power_of_2(K)), num_warps=4)
+        _wide_rows[(M,)](fa, fb, out, q, s, K, stride_a, stride_b, splits, stride_split, OP=op, QUANT=quantize,
+                         BLOCK=min(CHUNK, triton.next_power_of_2(K)), PARTS=parts,
+                         ROUND=_TL_DTYPE[a.dtype] if parts else tl.float32, num_warps=4)
     return _result(out, q, s, tuple(a.shape), quantize)
+
+
+_TL_DTYPE = {torch.bfloat16: tl.bfloat16, torch.float16: tl.float16, torch.float32: tl.float32}
 
 
 def gelu(h: torch.Tensor, quantize: bool = False):
     return _wide(1, h, None, quantize)
 
 
-def swiglu(gate: torch.Tensor, up: torch.Tensor, quantize: bool = False):
+def swiglu(gate, up, quantize: bool = False):
     return _wide(2, gate, up, quantize)
 
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .nf4 import BLOCKSIZE, NestedAbsmax, NF4Weight, quantize_nf4
+from .partials import Partials
 
 _triton = None
 _triton_failed: str | None = None
@@ -165,13 +166,18 @@ class NF4Linear(nn.Module):
         k = _kernels()
         return k is not None and k.supported(self.in_features, self.blocksize)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, leave_splits: bool = False) -> Tensor:
+        """leave_splits: a kernel that splits K may return its partial sums unsummed (a quant.partials.Partials, in
+        the compute dtype), for a consumer that adds them up as it reads them (quant.partials.leave_splits)."""
         in_dtype = x.dtype
         if x.dtype != self.compute_dtype:
             x = x.to(self.compute_dtype)
         lead = x.shape[:-1]
         if self.uses_kernel(x):
-            y = _kernels().nf4_matmul(x.reshape(-1, self.in_features), self._operand(), self.bias)
+            y = _kernels().nf4_matmul(x.reshape(-1, self.in_features), self._operand(), self.bias,
+                                      leave_splits=leave_splits and in_dtype == self.compute_dtype)
+            if not isinstance(y, Tensor):
+                return Partials(y.parts, y.dtype, (*lead, self.out_features))
             y = y.view(*lead, self.out_features)
         else:
             y = F.linear(x, self.dequantize(self.compute_dtype), self.bias)

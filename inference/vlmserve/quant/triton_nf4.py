@@ -33,6 +33,7 @@ import triton
 import triton.language as tl
 
 from . import chunked, nf4_prmt
+from .partials import Partials
 from .triton_tiles import _mma, _scale_cols, _split_k, _store_tile, add_splits, num_sms, split_target
 from .tuning_cache import TuningCache, default_path
 from ..gpu_timing import KERNEL_TIMING, graph_time_us, wall_time_us
@@ -471,11 +472,14 @@ def dequantize_rows(w: NF4Operand, r0: int, r1: int, out: torch.Tensor) -> None:
     )
 
 
-def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torch.Tensor, cfg: Config) -> None:
+def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torch.Tensor, cfg: Config,
+            leave_splits: bool = False) -> torch.Tensor:
+    """Runs cfg into `out`; returns `out`, or with leave_splits (and no bias) the float32 partials [S, M, N] when the
+    kernel split K, unsummed."""
     if cfg.dequant:
         chunked.chunked_linear(x, w.n, bias, lambda r0, r1, dst: dequantize_rows(w, r0, r1, dst),
                                cfg.chunk_mib << 20, out)
-        return
+        return out
     m = x.shape[0]
     k_blocks = w.k // QBLOCK
     dq = w.double_quant
@@ -523,7 +527,10 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
                 IEEE=x.dtype == torch.float32,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages,
             )
+    if leave_splits and bias is None and target is not out:
+        return target
     add_splits(target, bias, out)
+    return out
 
 
 def candidates(m: int) -> tuple[Config, ...]:
@@ -616,8 +623,9 @@ def _key_text(key: tuple) -> str:
 
 
 def nf4_matmul(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None = None,
-               config: Config | None = None) -> torch.Tensor:
-    """x [M, K] (bf16 / fp16 / fp32) @ W^T -> [M, N] in x's dtype. `config` forces block sizes (tests)."""
+               config: Config | None = None, leave_splits: bool = False) -> torch.Tensor | Partials:
+    """x [M, K] (bf16 / fp16 / fp32) @ W^T -> [M, N] in x's dtype. `config` forces block sizes (tests).
+    leave_splits: when the chosen kernel splits K (and there is no bias), its partial sums unsummed, a Partials."""
     if x.dim() != 2 or x.shape[1] != w.k:
         raise ValueError(f"x must be [M, {w.k}], got {tuple(x.shape)}")
     if not supported(w.k, QBLOCK):
@@ -628,8 +636,8 @@ def nf4_matmul(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None = None,
     if x.shape[0] == 0:
         return out
     cfg = config if config is not None else _pick(x, w, bias, out)
-    _launch(x, w, bias, out, cfg)
-    return out
+    res = _launch(x, w, bias, out, cfg, leave_splits)
+    return res if res is out else Partials(res, x.dtype, tuple(out.shape))
 
 
 def tuned_configs() -> dict[tuple, Config]:
