@@ -35,7 +35,7 @@
 #   decode_profile  gpu_kernel_profile.py --sections decode, NF4 then bf16, at 1, 16 and 64 rows: where a decode
 #             step's GPU time goes, per kernel category and top kernels (not in the default list)          150 + 150
 #   tests     the GPU tests (NF4 kernels against the fallback on every shape and candidate, the chunked path, the
-#             decode attention), their output in the log: first thing after a kernel change; cold Triton compiles
+#             decode attention, split-K partials summed by their consumers), their output in the log: first thing after a kernel change; cold Triton compiles
 #             take ~200 s on a fresh machine (not in the default list)                                    240
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
@@ -143,7 +143,7 @@ for p in "${PARTS[@]}"; do
             part ncu 120 -- "$PY" bench/nf4_ncu.py --shape lm.h_to_4h --rows 1,16,64 --out "$OUT/nf4_ncu.json" ;;
         tests)
             part tests 240 -- "$PY" -m pytest -q -rs inference/tests/test_nf4_gpu.py inference/tests/test_nf4_chunked.py \
-                inference/tests/test_triton_decode.py ;;
+                inference/tests/test_triton_decode.py inference/tests/test_split_partials.py ;;
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)

@@ -555,14 +555,17 @@ def agrees(out: torch.Tensor, ref: torch.Tensor) -> bool:
     return err <= (1e-4 if ref.dtype == torch.float32 else 1e-2)
 
 
-def tuning_key(m: int, w: NF4Operand, dtype: torch.dtype, has_bias: bool) -> tuple:
-    """What a tuned choice is kept under: (row bucket, N, K, dtype, double-quantized, bias)."""
-    return (_m_bucket(m), w.n, w.k, dtype, w.double_quant, has_bias)
+def tuning_key(m: int, w: NF4Operand, dtype: torch.dtype, has_bias: bool, leave_splits: bool = False) -> tuple:
+    """What a tuned choice is kept under: (row bucket, N, K, dtype, double-quantized, bias, partials left to the
+    consumer). A layer whose consumer sums the split-K partials does not pay the reduce kernel: its candidates are
+    timed without it, which may favour a larger split."""
+    return (_m_bucket(m), w.n, w.k, dtype, w.double_quant, has_bias, leave_splits)
 
 
-def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
+def _pick(x: torch.Tensor, w: NF4Operand, bias, out, leave_splits: bool = False) -> Config:
     m = x.shape[0]
-    key = tuning_key(m, w, x.dtype, bias is not None)
+    leave_splits = leave_splits and bias is None
+    key = tuning_key(m, w, x.dtype, bias is not None, leave_splits)
     cfg = _tuned.get(key)
     if cfg is not None:
         return cfg
@@ -589,7 +592,8 @@ def _pick(x: torch.Tensor, w: NF4Operand, bias, out) -> Config:
             # Up to MAX_FUSED_M rows the call runs in decode steps, which the engine replays from CUDA graphs:
             # time graph replays, L2 flushed. Above, it runs in eager prefill: time it as called, launches included.
             if m <= MAX_FUSED_M:
-                t = graph_time_us(lambda: _launch(x, w, bias, out, cfg), **KERNEL_TIMING, device=x.device)
+                t = graph_time_us(lambda: _launch(x, w, bias, out, cfg, leave_splits), **KERNEL_TIMING,
+                                  device=x.device)
             else:
                 t = wall_time_us(lambda: _launch(x, w, bias, out, cfg))
         except Exception as exc:  # a config that does not fit this GPU (shared memory, registers): skip it
@@ -618,7 +622,7 @@ def _disk_cache(device: torch.device) -> TuningCache:
 
 
 def _key_text(key: tuple) -> str:
-    """(row bucket, N, K, dtype, double-quantized, bias) as the file's key."""
+    """(row bucket, N, K, dtype, double-quantized, bias, partials left) as the file's key."""
     return "|".join(str(k) for k in key)
 
 
@@ -635,7 +639,7 @@ def nf4_matmul(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None = None,
     out = torch.empty((x.shape[0], w.n), device=x.device, dtype=x.dtype)
     if x.shape[0] == 0:
         return out
-    cfg = config if config is not None else _pick(x, w, bias, out)
+    cfg = config if config is not None else _pick(x, w, bias, out, leave_splits)
     res = _launch(x, w, bias, out, cfg, leave_splits)
     return res if res is out else Partials(res, x.dtype, tuple(out.shape))
 
