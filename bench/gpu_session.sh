@@ -37,6 +37,9 @@
 #   tests     the GPU tests (NF4 kernels against the fallback on every shape and candidate, the chunked path, the
 #             decode attention, split-K partials summed by their consumers), their output in the log: first thing after a kernel change; cold Triton compiles
 #             take ~200 s on a fresh machine (not in the default list)                                    240
+#   gluon     nf4_gluon_probe.py: the Marlin-style Gluon NF4 kernels (weight repacked into the MMA's operand layout,
+#             cp.async ring) checked against dequant + F.linear and timed against the tuned Triton kernel and bf16 on
+#             the decoder's five shapes at 16 and 64 rows (not in the default list)                       240
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
 # Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
@@ -91,8 +94,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid ncu rounds kernels decode_profile decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -139,6 +142,8 @@ for p in "${PARTS[@]}"; do
         grid)
             part grid 240 -- "$PY" bench/nf4_kernel_sweep.py --rows 16,64 --grid \
                 --seconds 200 --out "$OUT/nf4_kernel_grid.json" ;;
+        gluon)
+            part gluon 240 -- "$PY" bench/nf4_gluon_probe.py --seconds 180 --out "$OUT/nf4_gluon_probe.json" ;;
         ncu)
             part ncu 120 -- "$PY" bench/nf4_ncu.py --shape lm.h_to_4h --rows 1,16,64 --out "$OUT/nf4_ncu.json" ;;
         tests)
@@ -147,7 +152,7 @@ for p in "${PARTS[@]}"; do
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid ncu rounds kernels decode_profile decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary

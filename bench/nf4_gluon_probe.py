@@ -1,0 +1,674 @@
+"""Marlin-style NF4 x bf16 decode matmul in Triton's Gluon: a probe against the repo's tuned Triton kernel.
+
+What: out[M, N] = x[M, K] @ dequant(W)[N, K]^T for decode rows (M <= 64), W in bitsandbytes' NF4 (uint8, two
+4-bit indices per byte, the first in the high nibble; one float32 absmax per 64 values). The weight is operand A
+of mma.m16n8k16 (W's rows are the MMA's M), x's rows its N. K is split over program_id(1); each split writes
+float32 partials [SPLIT, M, N] that the repo's reduce kernel (triton_tiles.add_splits) sums.
+
+Why (the Marlin idea): the repo's Triton kernel decodes NF4 in registers but the compiler picks where the weight's
+bytes go, so they pass through shared memory or byte gathers on their way to the tensor cores. Here the weight is
+repacked once, offline (`repack`), so that each thread's one 16-byte load per 16-row group per quant block holds
+exactly the four 32-bit words that the repo's PRMT decode (vlmserve.quant.nf4_prmt, unchanged) turns into that
+thread's mma_v2 operand-A fragments: no shared-memory round trip, no shuffles, no per-weight index math. The
+kernel's reshape / permute / join only relabel registers and the final convert_layout is asserted trivial (a
+compile error otherwise). Two pipelines keep bytes in flight:
+  - "async": Marlin's ring of DEPTH shared-memory slots filled by cp.async (weights, x tile, scales), DEPTH - 1
+    quant blocks in flight whatever the occupancy (registers do not hold them); each thread copies exactly the
+    bytes it later reads back (one LDS.128, no bank conflicts, no layout change), x reaches the B operand by
+    ldmatrix;
+  - "regs": DEPTH quant blocks prefetched global -> registers, loop-carried (no shared memory for the weight; x
+    goes through shared memory by convert_layout).
+SCALE_W multiplies the block scale into the decoded weights (bf16, before the MMA) instead of into a per-block
+partial product (float32, after it): fewer instructions at 64 rows, a second bf16 rounding.
+
+Repacked layout, per tile of BN rows and quant block b (64 columns), BN * 32 contiguous bytes (NW = 4 warps):
+    offset = tile * (K/64 * BN*32) + b * BN*32 + rep * (NW*512) + warp * 512 + lane * 16 + word * 4 + byte
+    row n  = tile*BN + rep*16*NW + warp*16 + (byte >> 1)*8 + lane // 4
+    column = b*64 + (word >> 1)*32 + (word & 1)*16 + 2*(lane % 4) + (byte & 1); high nibble that column,
+             low nibble column + 8
+absmax is transposed to [K/64, N] so a block's scales for consecutive rows are contiguous.
+
+Run:
+    PYTHONPATH=inference:bench python bench/nf4_gluon_probe.py --cpu [--variants async-d4-bn128]
+        no GPU needed: compiles each variant for sm_90 with Triton's ptxas and prints registers, spills, shared
+        memory and the SASS main-loop instructions per weight (bench/nf4_sass.py's loop_mix)
+    PYTHONPATH=inference:bench VLMSERVE_TUNING_CACHE=off python bench/nf4_gluon_probe.py [--seconds 180]
+        [--shapes lm.qkv,output_layer] [--rows 16,64] [--variants ...] [--waves 2,4] [--out PATH]
+        GPU: on GLM-4V-9B's five decoder shapes (random weights, float32 absmax), every variant checked against
+        dequant + F.linear (a failure is listed, not timed) and timed (CUDA-graph replays, L2 flushed: gpu_timing,
+        as the tuner times) with its reduce and alone, against the tuned Triton kernel and bf16 cuBLAS; markdown
+        tables, and JSON to bench/results/nf4_gluon_probe.json ($OUT when set, see result_path.py) after every
+        (shape, rows). --seconds bounds the run: no new shape, row count or variant starts after it. Cold, the
+        first shape pays the compiles (the tuner's ~18 candidates per row bucket, 12 Gluon kernels per row tile).
+The CPU index checks are inference/tests/test_nf4_gluon_layout.py.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "inference"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from triton.experimental import gluon  # noqa: E402
+from triton.experimental.gluon import language as gl  # noqa: E402
+from triton.experimental.gluon.language.nvidia.ampere import async_copy, mma_v2  # noqa: E402
+
+NUM_WARPS = 4          # the repack assumes it: 16 rows per warp, BN = 16 * NUM_WARPS * REPS
+QBLOCK = 64
+
+
+# ----------------------------------------------------------------------------------------------- variants
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    pipe: str            # "async" (cp.async ring) or "regs" (register prefetch)
+    depth: int           # quant blocks in flight (ring slots / prefetched register sets)
+    bn: int              # weight rows per program: 64 or 128
+    scale_w: bool        # block scale on the decoded weights (bf16) instead of on the partial product
+    waves: int = 4       # K split so that about waves * SMs programs run (triton_tiles._split_k)
+
+    @property
+    def reps(self) -> int:
+        return self.bn // (16 * NUM_WARPS)
+
+    @property
+    def name(self) -> str:
+        return f"{self.pipe}-d{self.depth}-bn{self.bn}{'-sw' if self.scale_w else ''}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-v{self.waves}"
+
+
+def variants(names: str = "", waves: str = "4") -> list[Variant]:
+    """The variants worth timing (ring DEPTH 4 and 8, register prefetch DEPTH 2; BN 64 and 128; SCALE_W off and
+    on), or those whose name is in the comma-separated `names`, each at every K-split `waves`."""
+    out = []
+    for pipe, depth in (("async", 4), ("async", 8), ("regs", 2)):
+        for bn in (64, 128):
+            for sw in (False, True):
+                for w in (int(v) for v in waves.split(",") if v):
+                    v = Variant(pipe, depth, bn, sw, w)
+                    if not names or v.name in names.split(","):
+                        out.append(v)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- host side
+
+def repack_index(n_rows: int, k: int, bn: int) -> tuple[np.ndarray, np.ndarray]:
+    """The layout in plain index math (numpy; tests and small sizes): for each byte of the repacked buffer, the
+    (row, column) of the weight whose index is its high nibble; its low nibble is (row, column + 8)."""
+    reps = bn // (16 * NUM_WARPS)
+    assert n_rows % bn == 0 and k % QBLOCK == 0
+    off = np.arange(n_rows * k // 2, dtype=np.int64)
+    byte, word, lane = off & 3, (off >> 2) & 3, (off >> 4) & 31
+    rest = off >> 9                                   # (tile, block, rep, warp), row-major
+    warp = rest % NUM_WARPS
+    rest //= NUM_WARPS
+    rep = rest % reps
+    rest //= reps
+    blk, tile = rest % (k // QBLOCK), rest // (k // QBLOCK)
+    g, t = lane >> 2, lane & 3
+    row = tile * bn + rep * 16 * NUM_WARPS + warp * 16 + (byte >> 1) * 8 + g
+    col = blk * QBLOCK + (word >> 1) * 32 + (word & 1) * 16 + 2 * t + (byte & 1)
+    return row, col
+
+
+def repack(packed: torch.Tensor, absmax: torch.Tensor, n_rows: int, k: int, bn: int):
+    """bitsandbytes NF4 (packed uint8 [N*K/2], float32 absmax [N*K/64]) -> (repacked uint8 [N*K/2], absmax
+    float32 [K/64, N]), on the tensors' device. The layout is `repack_index`'s, as one permutation of the nibbles
+    (a reshape and a permute: seconds for the output layer on a GPU where numpy gathers would take minutes)."""
+    reps = bn // (16 * NUM_WARPS)
+    assert n_rows % bn == 0 and k % QBLOCK == 0
+    nib = torch.stack((packed.reshape(-1) >> 4, packed.reshape(-1) & 15), -1).reshape(n_rows, k)
+    # row = (tile, rep, warp, byte bit 1, lane // 4); column = (block, word bit 1, word bit 0, nibble, lane % 4,
+    # byte bit 0)
+    t = nib.view(n_rows // bn, reps, NUM_WARPS, 2, 8, k // QBLOCK, 2, 2, 2, 4, 2)
+    t = t.permute(0, 5, 1, 2, 4, 9, 6, 7, 3, 10, 8).reshape(-1, 2)
+    out = (t[:, 0] << 4 | t[:, 1]).contiguous()
+    amax_t = absmax.reshape(n_rows, k // QBLOCK).t().contiguous().to(torch.float32)
+    return out, amax_t
+
+
+def split_plan(k_blocks: int, n_tiles: int, v: Variant, sms: int) -> tuple[int, int]:
+    """(splits, quant blocks per split): about v.waves programs per SM, each split at least DEPTH blocks (a ring
+    never shorter than its fill). The last split may be shorter, and any split's count need not be a multiple of
+    DEPTH (the kernels' tails)."""
+    from vlmserve.quant.triton_tiles import _split_k
+    split = _split_k(n_tiles, -(-k_blocks // v.depth), sms, 1, v.waves)
+    per = -(-k_blocks // split)
+    return -(-k_blocks // per), per
+
+
+def schedule(b0: int, b1: int, depth: int) -> list[tuple[str, int, int]]:
+    """The blocks one split computes, in the kernels' order, as (part, ring slot / register set, block): full
+    groups of DEPTH in the unrolled main loop, then the tail of fewer than DEPTH. For the numpy simulation."""
+    n = b1 - b0
+    n_main = n - n % depth
+    out = [("main", i, g + i) for g in range(b0, b0 + n_main, depth) for i in range(depth)]
+    return out + [("tail", i, b0 + n_main + i) for i in range(n % depth)]
+
+
+# ----------------------------------------------------------------------------------------------- kernels
+
+@gluon.jit
+def _split16(v):
+    # one 32-bit register as its two bf16 halves: register renaming, no instruction
+    return gl.inline_asm_elementwise("mov.b32 {$0, $1}, $2;", "=h,=h,r", [v], dtype=(gl.bfloat16, gl.bfloat16),
+                                     is_pure=True, pack=1)
+
+
+@gluon.jit
+def _decode_tile(wv, PRMT_ASM: gl.constexpr, BN: gl.constexpr, REPS: gl.constexpr, NW: gl.constexpr,
+                 A_LAYOUT: gl.constexpr):
+    # wv: int32 [BN * 8], 4 contiguous words per thread (one 16-byte load). The PRMT program turns one word into
+    # $0 = (a0, a1) of the m16n8k16 A fragment, $1 = (a2, a3) (row + 8), $2 = (a4, a5), $3 = (a6, a7) (column + 8).
+    o0, o1, o2, o3 = gl.inline_asm_elementwise(PRMT_ASM, "=r,=r,=r,=r,r", [wv],
+                                               dtype=(gl.int32, gl.int32, gl.int32, gl.int32), is_pure=True, pack=1)
+    l0, h0 = _split16(o0)
+    l1, h1 = _split16(o1)
+    l2, h2 = _split16(o2)
+    l3, h3 = _split16(o3)
+    # join puts its new dimension as the fastest register: this nesting gives the operand layout's per-thread
+    # register order (k+1, n+8, k+8) within each word
+    lo = gl.join(gl.join(l0, l2), gl.join(l1, l3))
+    hi = gl.join(gl.join(h0, h2), gl.join(h1, h3))
+    f = gl.join(lo, hi)                                            # [BN*8, 2 (k8), 2 (n8), 2 (k1)]
+    f = gl.reshape(f, [REPS, NW, 8, 4, 2, 2, 2, 2, 2])             # rep, warp, g, t, w1, w0, k8, n8, k1
+    f = gl.permute(f, [0, 1, 7, 2, 4, 5, 6, 3, 8])                 # rep, warp, n8, g | w1, w0, k8, t, k1
+    a = gl.reshape(f, [BN, 64])
+    # relabelling only: the compiler must find the data already in place (it fails to compile otherwise)
+    return gl.convert_layout(a, A_LAYOUT, assert_trivial=True)
+
+
+@gluon.jit
+def _dot_block(acc, a, xb, s, SCALE_W: gl.constexpr, mma: gl.constexpr):
+    # one quant block's product with its scale, on the weights (bf16) or on the block's partial product (float32)
+    if SCALE_W:
+        a = a * s.to(gl.bfloat16)[:, None]
+        acc = mma_v2(a, xb, acc)
+    else:
+        part = mma_v2(a, xb, gl.zeros(acc.shape, gl.float32, layout=mma))
+        acc = acc + part * s[:, None]
+    return acc
+
+
+@gluon.jit
+def _store_partial(acc, out_ptr, pid_n, pid_k, M, N, BN: gl.constexpr, BM: gl.constexpr, mma: gl.constexpr):
+    om = gl.arange(0, BM, layout=gl.SliceLayout(0, mma))
+    rn = pid_n * BN + gl.arange(0, BN, layout=gl.SliceLayout(1, mma))
+    o_ptrs = out_ptr + pid_k * M * N + om[None, :] * N + rn[:, None]
+    gl.store(o_ptrs, acc, mask=(om[None, :] < M) & (rn[:, None] < N))
+
+
+@gluon.jit
+def _regs_step(acc, wv, xt, s, w_base, x_base, x_mask, s_base, b, last, N, REFILL: gl.constexpr,
+               PRMT_ASM: gl.constexpr, BN: gl.constexpr, REPS: gl.constexpr, NW: gl.constexpr, DEPTH: gl.constexpr,
+               SCALE_W: gl.constexpr, a_l: gl.constexpr, b_l: gl.constexpr, mma: gl.constexpr):
+    # block b from the registers wv / xt / s; x and scales of block b + 1 loaded now, used next step; wv refilled
+    # with block b + DEPTH right after use (clamped to the split's last block: a redundant cached read at the end)
+    WB: gl.constexpr = BN * 8
+    nb = gl.minimum(b + 1, last)
+    x_next = gl.load(x_base + nb * 64, mask=x_mask, other=0.0)
+    s_next = gl.load(s_base + nb * N)
+    a = _decode_tile(wv, PRMT_ASM, BN, REPS, NW, a_l)
+    acc = _dot_block(acc, a, gl.convert_layout(xt, b_l), s, SCALE_W, mma)
+    if REFILL:
+        wv = gl.load(w_base + gl.minimum(b + DEPTH, last) * WB)
+    return acc, wv, x_next, s_next
+
+
+@gluon.jit
+def nf4_marlin_regs_kernel(x_ptr, w_ptr, amax_ptr, out_ptr, M, N, K, stride_xm, PER,
+                           BM: gl.constexpr, REPS: gl.constexpr, DEPTH: gl.constexpr, PRMT_ASM: gl.constexpr,
+                           SCALE_W: gl.constexpr):
+    # grid (N / BN, SPLIT); split pid_k computes quant blocks [pid_k * PER, min(+PER, K/64)). DEPTH <= 4 register
+    # sets of weight bytes, one per unrolled step, so a set is refilled in place (no register moves).
+    NW: gl.constexpr = gl.num_warps()
+    BN: gl.constexpr = 16 * NW * REPS
+    WB: gl.constexpr = BN * 8                      # int32 words per tile per quant block
+    mma: gl.constexpr = gl.NVMMADistributedLayout(version=[2, 0], warps_per_cta=[NW, 1], instr_shape=[16, 8])
+    a_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=mma, k_width=2)
+    b_l: gl.constexpr = gl.DotOperandLayout(operand_index=1, parent=mma, k_width=2)
+    w_l: gl.constexpr = gl.BlockedLayout([4], [32], [NW], [0])
+    x_l: gl.constexpr = gl.BlockedLayout([8, 1], [8, 4], [1, NW], [0, 1])   # x tile [64 (k), BM (m)]
+    if SCALE_W:
+        s_l: gl.constexpr = gl.SliceLayout(1, a_l)
+    else:
+        s_l: gl.constexpr = gl.SliceLayout(1, mma)
+
+    pid_n = gl.program_id(0)
+    pid_k = gl.program_id(1)
+    k_blocks = K // 64
+    b0 = pid_k * PER
+    b1 = gl.minimum(b0 + PER, k_blocks)
+    last = b1 - 1
+    n_main = b0 + (b1 - b0) // DEPTH * DEPTH
+    r = b1 - n_main
+
+    w_base = w_ptr + pid_n.to(gl.int64) * (k_blocks * WB) + gl.arange(0, WB, layout=w_l)
+    kk = gl.arange(0, 64, layout=gl.SliceLayout(1, x_l))
+    mm = gl.arange(0, BM, layout=gl.SliceLayout(0, x_l))
+    x_base = x_ptr + mm[None, :] * stride_xm + kk[:, None]
+    x_mask = (mm[None, :] < M) & (kk[:, None] < 64)
+    s_base = amax_ptr + pid_n * BN + gl.arange(0, BN, layout=s_l)
+
+    acc = gl.zeros([BN, BM], gl.float32, layout=mma)
+    w0 = gl.load(w_base + b0 * WB)
+    if DEPTH >= 2:
+        w1 = gl.load(w_base + gl.minimum(b0 + 1, last) * WB)
+    if DEPTH >= 3:
+        w2 = gl.load(w_base + gl.minimum(b0 + 2, last) * WB)
+    if DEPTH >= 4:
+        w3 = gl.load(w_base + gl.minimum(b0 + 3, last) * WB)
+    xt = gl.load(x_base + b0 * 64, mask=x_mask, other=0.0)
+    s = gl.load(s_base + b0 * N)
+    for g in range(b0, n_main, DEPTH):
+        for i in gl.static_range(DEPTH):
+            if i == 0:
+                acc, w0, xt, s = _regs_step(acc, w0, xt, s, w_base, x_base, x_mask, s_base, g + i, last, N, True,
+                                            PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+            elif i == 1:
+                acc, w1, xt, s = _regs_step(acc, w1, xt, s, w_base, x_base, x_mask, s_base, g + i, last, N, True,
+                                            PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+            elif i == 2:
+                acc, w2, xt, s = _regs_step(acc, w2, xt, s, w_base, x_base, x_mask, s_base, g + i, last, N, True,
+                                            PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+            else:
+                acc, w3, xt, s = _regs_step(acc, w3, xt, s, w_base, x_base, x_mask, s_base, g + i, last, N, True,
+                                            PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+    # tail: r < DEPTH blocks, already in w0.. (the last group's refills); branches uniform per program
+    for i in gl.static_range(DEPTH - 1):
+        if i < r:
+            if i == 0:
+                acc, w0, xt, s = _regs_step(acc, w0, xt, s, w_base, x_base, x_mask, s_base, n_main + i, last, N,
+                                            False, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+            elif i == 1:
+                acc, w1, xt, s = _regs_step(acc, w1, xt, s, w_base, x_base, x_mask, s_base, n_main + i, last, N,
+                                            False, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+            else:
+                acc, w2, xt, s = _regs_step(acc, w2, xt, s, w_base, x_base, x_mask, s_base, n_main + i, last, N,
+                                            False, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+    _store_partial(acc, out_ptr, pid_n, pid_k, M, N, BN, BM, mma)
+
+
+@gluon.jit
+def _ring_block(acc, w_s, x_s, c_s, i: gl.constexpr, PRMT_ASM: gl.constexpr, BN: gl.constexpr,
+                REPS: gl.constexpr, NW: gl.constexpr, SCALE_W: gl.constexpr, w_l: gl.constexpr,
+                s_l: gl.constexpr, a_l: gl.constexpr, b_l: gl.constexpr, mma: gl.constexpr):
+    # slot i: the thread's own 16 weight bytes per 16-row group (LDS.128), x by ldmatrix, the scales
+    wv = w_s.index(i).load(w_l)
+    xb = x_s.index(i).permute([1, 0]).load(b_l)
+    s = c_s.index(i).load(s_l)
+    a = _decode_tile(wv, PRMT_ASM, BN, REPS, NW, a_l)
+    return _dot_block(acc, a, xb, s, SCALE_W, mma)
+
+
+@gluon.jit
+def nf4_marlin_async_kernel(x_ptr, w_ptr, amax_ptr, out_ptr, M, N, K, stride_xm, PER,
+                            BM: gl.constexpr, REPS: gl.constexpr, DEPTH: gl.constexpr, PRMT_ASM: gl.constexpr,
+                            SCALE_W: gl.constexpr):
+    # grid (N / BN, SPLIT); split pid_k computes quant blocks [pid_k * PER, min(+PER, K/64)). A ring of DEPTH
+    # shared-memory slots, DEPTH - 1 blocks in flight; the main loop is unrolled DEPTH times so that slot indices
+    # are compile-time constants.
+    NW: gl.constexpr = gl.num_warps()
+    BN: gl.constexpr = 16 * NW * REPS
+    WB: gl.constexpr = BN * 8
+    mma: gl.constexpr = gl.NVMMADistributedLayout(version=[2, 0], warps_per_cta=[NW, 1], instr_shape=[16, 8])
+    a_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=mma, k_width=2)
+    b_l: gl.constexpr = gl.DotOperandLayout(operand_index=1, parent=mma, k_width=2)
+    w_l: gl.constexpr = gl.BlockedLayout([4], [32], [NW], [0])
+    x_l: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [NW, 1], [1, 0])    # x tile [BM, 64], 16 B per copy
+    c_l: gl.constexpr = gl.BlockedLayout([1], [32], [NW], [0])                # scales [BN], 4 B per copy
+    if SCALE_W:
+        s_l: gl.constexpr = gl.SliceLayout(1, a_l)
+    else:
+        s_l: gl.constexpr = gl.SliceLayout(1, mma)
+    w_sl: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0])
+    x_sl: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
+    c_sl: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0])
+
+    pid_n = gl.program_id(0)
+    pid_k = gl.program_id(1)
+    k_blocks = K // 64
+    b0 = pid_k * PER
+    b1 = gl.minimum(b0 + PER, k_blocks)
+    last = b1 - 1
+    n_main = b0 + (b1 - b0) // DEPTH * DEPTH
+    r = b1 - n_main
+
+    w_base = w_ptr + pid_n.to(gl.int64) * (k_blocks * WB) + gl.arange(0, WB, layout=w_l)
+    xm = gl.arange(0, BM, layout=gl.SliceLayout(1, x_l))
+    xk = gl.arange(0, 64, layout=gl.SliceLayout(0, x_l))
+    x_base = x_ptr + xm[:, None] * stride_xm + xk[None, :]
+    x_mask = (xm[:, None] < M) & (xk[None, :] < 64)         # rows past M: zero-filled by the copy
+    c_base = amax_ptr + pid_n * BN + gl.arange(0, BN, layout=c_l)
+
+    w_s = gl.allocate_shared_memory(gl.int32, [DEPTH, WB], w_sl)
+    x_s = gl.allocate_shared_memory(gl.bfloat16, [DEPTH, BM, 64], x_sl)
+    c_s = gl.allocate_shared_memory(gl.float32, [DEPTH, BN], c_sl)
+
+    for i in gl.static_range(DEPTH - 1):
+        b = gl.minimum(b0 + i, last)
+        async_copy.async_copy_global_to_shared(w_s.index(i), w_base + b * WB)
+        async_copy.async_copy_global_to_shared(x_s.index(i), x_base + b * 64, mask=x_mask)
+        async_copy.async_copy_global_to_shared(c_s.index(i), c_base + b * N)
+        async_copy.commit_group()
+
+    acc = gl.zeros([BN, BM], gl.float32, layout=mma)
+    for g in range(b0, n_main, DEPTH):
+        for i in gl.static_range(DEPTH):
+            async_copy.wait_group(DEPTH - 2)
+            gl.thread_barrier()         # slot i complete for every thread; slot i - 1 read by every thread
+            nb = gl.minimum(g + i + DEPTH - 1, last)
+            async_copy.async_copy_global_to_shared(w_s.index((i + DEPTH - 1) % DEPTH), w_base + nb * WB)
+            async_copy.async_copy_global_to_shared(x_s.index((i + DEPTH - 1) % DEPTH), x_base + nb * 64,
+                                                   mask=x_mask)
+            async_copy.async_copy_global_to_shared(c_s.index((i + DEPTH - 1) % DEPTH), c_base + nb * N)
+            async_copy.commit_group()
+            acc = _ring_block(acc, w_s, x_s, c_s, i, PRMT_ASM, BN, REPS, NW, SCALE_W, w_l, s_l, a_l, b_l, mma)
+    # tail: r < DEPTH blocks, already in flight in slots 0..r-1 (the last DEPTH - 1 groups committed); nothing
+    # more to copy, wait for one group more each step
+    for i in gl.static_range(DEPTH - 1):
+        if i < r:
+            async_copy.wait_group(DEPTH - 2 - i)
+            gl.thread_barrier()
+            acc = _ring_block(acc, w_s, x_s, c_s, i, PRMT_ASM, BN, REPS, NW, SCALE_W, w_l, s_l, a_l, b_l, mma)
+    async_copy.wait_group(0)
+    _store_partial(acc, out_ptr, pid_n, pid_k, M, N, BN, BM, mma)
+
+
+_ASM: dict[str, str] = {}
+
+
+def prmt_asm() -> str:
+    """The repo's PRMT decode for the NF4 code book into bf16 (the same PTX the Triton dot kernel inlines)."""
+    if "bf16" not in _ASM:
+        from vlmserve.quant import nf4, nf4_prmt
+        code = torch.tensor(nf4.NF4_CODE_VALUES, dtype=torch.float32)
+        _ASM["bf16"] = nf4_prmt.ptx(nf4_prmt.table_bits(code, torch.bfloat16))
+    return _ASM["bf16"]
+
+
+def kernel_of(v: Variant):
+    if v.pipe == "regs":
+        assert 1 <= v.depth <= 4, "the register pipeline has four named register sets"
+        return nf4_marlin_regs_kernel
+    return nf4_marlin_async_kernel
+
+
+def block_rows(m: int) -> int:
+    assert 1 <= m <= 64, "decode tiles: 16 or 64 rows"
+    return 16 if m <= 16 else 64
+
+
+def gluon_matmul(x: torch.Tensor, rp: torch.Tensor, amax_t: torch.Tensor, n: int, v: Variant,
+                 out: torch.Tensor | None = None, reduce: bool = True) -> torch.Tensor:
+    """x [M <= 64, K] bf16 @ W^T -> out [M, N] bf16; rp / amax_t from `repack` with BN = v.bn. Rows past M are
+    masked (x zero-filled, not stored); the split-K partials summed by the repo's reduce kernel, also for one split
+    (then an extra pass the tuned Triton kernel does not make), or with reduce=False returned as they are."""
+    from vlmserve.quant.triton_tiles import add_splits, num_sms
+    m, k = x.shape
+    assert n % v.bn == 0 and k % QBLOCK == 0 and x.stride(1) == 1
+    split, per = split_plan(k // QBLOCK, n // v.bn, v, num_sms(x.device))
+    part = torch.empty(split, m, n, dtype=torch.float32, device=x.device)
+    kernel_of(v)[(n // v.bn, split)](x, rp.view(torch.int32), amax_t, part, m, n, k, x.stride(0), per,
+                                     BM=block_rows(m), REPS=v.reps, DEPTH=v.depth, PRMT_ASM=prmt_asm(),
+                                     SCALE_W=v.scale_w, num_warps=NUM_WARPS)
+    if not reduce:
+        return part
+    if out is None:
+        out = torch.empty(m, n, dtype=x.dtype, device=x.device)
+    add_splits(part, None, out)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- CPU: sm_90 SASS
+
+def compile_sm90(v: Variant, bm: int, arch: int = 90):
+    """The variant compiled for sm_{arch}a on this machine (no GPU): (compiled kernel, ptxas -v text, SASS). Pointers,
+    M, N, K and the row stride are marked 16-divisible, as the JIT specializes them at the benchmark's launches."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.experimental.gluon._runtime import GluonASTSource
+
+    fn = kernel_of(v)
+    sig = {"x_ptr": "*bf16", "w_ptr": "*i32", "amax_ptr": "*fp32", "out_ptr": "*fp32", "M": "i32", "N": "i32",
+           "K": "i32", "stride_xm": "i32", "PER": "i32"}
+    const = dict(BM=bm, REPS=v.reps, DEPTH=v.depth, PRMT_ASM=prmt_asm(), SCALE_W=v.scale_w)
+    sig.update({k: "constexpr" for k in const})
+    aligned = ("x_ptr", "w_ptr", "amax_ptr", "out_ptr", "M", "N", "K", "stride_xm")
+    attrs = {(fn.arg_names.index(a),): [["tt.divisibility", 16]] for a in aligned}
+    src = GluonASTSource(fn, sig, constexprs={(fn.arg_names.index(c),): val for c, val in const.items()},
+                         attrs=attrs)
+    kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=NUM_WARPS))
+    info, sass = _ptxas_sass(kernel.asm["ptx"], arch)
+    return kernel, info, sass
+
+
+def _ptxas_sass(ptx_text: str, arch: int) -> tuple[str, str]:
+    """ptxas -v's report and the SASS, with the ptxas and cuobjdump that Triton ships (as bench/nf4_sass.py)."""
+    import subprocess
+    import tempfile
+
+    import triton
+    bin_dir = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
+    with tempfile.TemporaryDirectory() as tmp:
+        ptx, cubin = os.path.join(tmp, "k.ptx"), os.path.join(tmp, "k.cubin")
+        with open(ptx, "w") as f:
+            f.write(ptx_text)
+        info = subprocess.run([os.path.join(bin_dir, "ptxas"), f"-arch=sm_{arch}a", "-v", ptx, "-o", cubin],
+                              capture_output=True, text=True, check=True).stderr
+        sass = subprocess.run([os.path.join(bin_dir, "cuobjdump"), "-sass", cubin], capture_output=True, text=True,
+                              check=True).stdout
+    return info, sass
+
+
+def sass_report(v: Variant, bm: int) -> dict:
+    from nf4_sass import loop_mix
+    kernel, info, sass = compile_sm90(v, bm)
+    mix = loop_mix(sass)
+    weights = v.bn * QBLOCK * v.depth / (32 * NUM_WARPS)   # both pipelines: DEPTH quant blocks per loop body
+    total = sum(mix.values())
+    num = lambda pat: int(m.group(1)) if (m := re.search(pat, info)) else None  # noqa: E731
+    return dict(variant=v.name, rows=bm, registers=num(r"Used (\d+) registers"),
+                spill_stores=num(r"(\d+) bytes spill stores"), spill_loads=num(r"(\d+) bytes spill loads"),
+                shared=kernel.metadata.shared, loop_instructions=total, weights_per_thread=weights,
+                per_weight=total / weights if weights else None, mix=dict(mix))
+
+
+def run_cpu(vs: list[Variant], rows: list[int]) -> list[dict]:
+    seen, out = set(), []
+    print("| variant | rows | registers | spills (B) | shared (B) | loop instr | per weight | PRMT | HMMA | LDS | "
+          "STS | SHFL | LDGSTS |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for v in vs:
+        for m in rows:
+            key = (v.name, block_rows(m))
+            if key in seen:        # waves change the grid, not the code
+                continue
+            seen.add(key)
+            r = sass_report(v, block_rows(m))
+            out.append(r)
+            mix = r["mix"]
+            print(f"| {v.name} | {r['rows']} | {r['registers']} | {r['spill_stores']}/{r['spill_loads']} | "
+                  f"{r['shared']} | {r['loop_instructions']} | {r['per_weight']:.2f} | {mix.get('PRMT', 0)} | "
+                  f"{mix.get('HMMA', 0)} | {mix.get('LDS', 0)} | {mix.get('STS', 0)} | {mix.get('SHFL', 0)} | "
+                  f"{mix.get('LDGSTS', 0)} |", flush=True)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- GPU
+
+DECODE_SHAPES = (("lm.qkv", 4608, 4096), ("lm.dense", 4096, 4096), ("lm.h_to_4h", 27392, 4096),
+                 ("lm.4h_to_h", 4096, 13696), ("output_layer", 151552, 4096))
+
+
+def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """triton_nf4.agrees' measure: largest difference over the reference's largest magnitude."""
+    return ((out.float() - ref).abs().max() / ref.abs().max().clamp_min(1e-12)).item()
+
+
+TOLERANCE = 1e-2       # agrees' bound for a 16-bit output: the same dequantized values, another order of additions
+
+
+def run_gpu(vs: list[Variant], rows: list[int], shapes: set[str], deadline: float, save=lambda rows: None,
+            device: str = "cuda") -> list[dict]:
+    """Per shape and row count: bf16 cuBLAS, the tuned Triton kernel, then every variant checked and timed;
+    save(results) after each, so a run cut short keeps what it finished."""
+    import torch.nn.functional as F
+
+    from nf4_kernel_sweep import label as config_label
+    from vlmserve.gpu_timing import KERNEL_TIMING, graph_time_us
+    from vlmserve.quant import triton_nf4 as T
+    from vlmserve.quant.linear import NF4Linear
+    from vlmserve.quant.triton_tiles import num_sms
+
+    dev = torch.device(device)
+    bf = torch.bfloat16
+    torch.manual_seed(0)
+    results = []
+    print("| shape | rows | variant | us (kernel alone, K splits) | x tuned Triton (its us / us) | x bf16 | "
+          "check (rel err) |")
+    print("|---|---:|---|---:|---:|---:|---|")
+    for name, n, k in DECODE_SHAPES:
+        if shapes and name not in shapes:
+            continue
+        if time.monotonic() > deadline:
+            results.append(dict(shape=name, N=n, K=k, error="out of time"))
+            print(f"| {name} | - | - | - | - | - | out of time |", flush=True)
+            continue
+        w16 = torch.randn(n, k, device=dev, dtype=bf) * 0.02
+        lin = NF4Linear.from_weight(w16, None, bf, double_quant=False)
+        op = lin._operand()
+        wdq = lin.dequantize(bf)
+        packs = {}                 # BN -> (repacked bytes, transposed absmax)
+        for m in rows:
+            if time.monotonic() > deadline:
+                results.append(dict(shape=name, M=m, N=n, K=k, error="out of time"))
+                print(f"| {name} | {m} | - | - | - | - | out of time |", flush=True)
+                continue
+            x = torch.randn(m, k, device=dev, dtype=bf)
+            ref = F.linear(x.float(), wdq.float())
+            t16 = graph_time_us(lambda: F.linear(x, w16), **KERNEL_TIMING, device=dev)
+            t0 = time.monotonic()
+            tuned_out = T.nf4_matmul(x, op, None)          # the first call tunes (compiles and times candidates)
+            tune_s = time.monotonic() - t0
+            cfg = T.tuned_configs().get(T.tuning_key(m, op, bf, False))
+            t_tuned = graph_time_us(lambda: T.nf4_matmul(x, op, None), **KERNEL_TIMING, device=dev)
+            tuned_err = rel_err(tuned_out, ref)
+            row = dict(shape=name, M=m, N=n, K=k, bf16_us=t16, tuned_us=t_tuned, tuned_config=config_label(cfg)
+                       if cfg is not None else None, tuned_err=tuned_err, tune_s=tune_s, variants=[])
+            print(f"| {name} | {m} | bf16 cuBLAS | {t16:.1f} | {t_tuned / t16:.2f} | 1.00 | |", flush=True)
+            print(f"| {name} | {m} | tuned Triton {row['tuned_config']} | {t_tuned:.1f} | 1.00 | "
+                  f"{t16 / t_tuned:.2f} | {'ok' if tuned_err <= TOLERANCE else 'FAIL'} ({tuned_err:.1e}) |",
+                  flush=True)
+            out = torch.empty(m, n, device=dev, dtype=bf)
+            for v in vs:
+                rec = dict(variant=v.label, us=None)
+                row["variants"].append(rec)
+                if time.monotonic() > deadline:
+                    rec["error"] = "out of time"
+                    continue
+                try:
+                    if v.bn not in packs:
+                        packs[v.bn] = repack(lin.packed, lin.absmax, n, k, v.bn)
+                    rp, amax_t = packs[v.bn]
+                    out.zero_()
+                    gluon_matmul(x, rp, amax_t, n, v, out)
+                    rec["err"] = err = rel_err(out, ref)
+                    if not err <= TOLERANCE:          # NaN fails too
+                        rec["error"] = f"differs from dequant + F.linear: rel err {err:.2e}"
+                        print(f"| {name} | {m} | {v.label} | - | - | - | FAIL ({err:.1e}) |", flush=True)
+                        continue
+                    rec["us"] = t = graph_time_us(lambda: gluon_matmul(x, rp, amax_t, n, v, out), **KERNEL_TIMING,
+                                                  device=dev)
+                    rec["GBps"] = (n * k / 2 + n * k / 16) / (t * 1e-6) / 1e9    # NF4 bytes + float32 absmax
+                    # the kernel alone: how much of `us` the float32 partials' reduce takes (all of it extra
+                    # where K is not split: the tuned kernel then stores bf16 itself)
+                    rec["kernel_us"] = tk = graph_time_us(lambda: gluon_matmul(x, rp, amax_t, n, v, reduce=False),
+                                                          **KERNEL_TIMING, device=dev)
+                    rec["split"] = split_plan(k // QBLOCK, n // v.bn, v, num_sms(dev))[0]
+                    print(f"| {name} | {m} | {v.label} | {t:.1f} ({tk:.1f}, {rec['split']}) | {t_tuned / t:.2f} | "
+                          f"{t16 / t:.2f} | ok ({err:.1e}) |", flush=True)
+                except Exception as exc:      # a variant that does not build or launch here: listed, not timed
+                    rec["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+                    print(f"| {name} | {m} | {v.label} | - | - | - | {rec['error'][:80]} |", flush=True)
+            timed = [r for r in row["variants"] if r["us"] is not None]
+            row["best"] = min(timed, key=lambda r: r["us"]) if timed else None
+            results.append(row)
+            save(results)
+        w16 = lin = op = wdq = packs = x = ref = out = None      # the next shape's room (the output layer: GBs)
+        torch.cuda.empty_cache()
+    return results
+
+
+def summary(decode: list[dict]) -> None:
+    """The best variant per shape and row count against the tuned Triton kernel and bf16."""
+    print("\n| shape | rows | bf16 us | tuned Triton us | best Gluon | us | x tuned | x bf16 | GB/s | failed |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    for row in decode:
+        if "variants" not in row:
+            print(f"| {row['shape']} | {row.get('M', '-')} | {row.get('error')} |||||||")
+            continue
+        b = row["best"]
+        failed = sum(1 for v in row["variants"] if v.get("error") not in (None, "out of time"))
+        print(f"| {row['shape']} | {row['M']} | {row['bf16_us']:.1f} | {row['tuned_us']:.1f} | "
+              + (f"{b['variant']} | {b['us']:.1f} | {row['tuned_us'] / b['us']:.2f} | {row['bf16_us'] / b['us']:.2f} "
+                 f"| {b['GBps']:.0f} | " if b else "none | - | - | - | - | ") + f"{failed} |", flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cpu", action="store_true", help="compile for sm_90 and print the SASS figures (the default "
+                                                       "without CUDA)")
+    ap.add_argument("--rows", default="16,64", help="decode row counts (comma separated, at most 64)")
+    ap.add_argument("--shapes", default="", help="only these shapes (comma separated: lm.qkv, lm.dense, "
+                                                 "lm.h_to_4h, lm.4h_to_h, output_layer)")
+    ap.add_argument("--variants", default="", help="only these variants by name, e.g. async-d8-bn128-sw")
+    ap.add_argument("--waves", default="2,4", help="K split for about this many programs per SM (comma "
+                                                   "separated; each variant at each)")
+    ap.add_argument("--seconds", type=float, default=180.0, help="GPU: start no new shape or variant after this")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                                  "nf4_gluon_probe.json"))
+    args = ap.parse_args(argv)
+    deadline = time.monotonic() + args.seconds
+    rows = [int(r) for r in args.rows.split(",") if r]
+    vs = variants(args.variants, args.waves)
+    if not vs:
+        ap.error(f"no variant named {args.variants!r}: {', '.join(v.name for v in variants(waves='4'))}")
+    if args.cpu or not torch.cuda.is_available():
+        run_cpu(vs, rows)
+        return 0
+    import json
+
+    import triton
+
+    from result_path import result_path
+
+    result = dict(machine=dict(gpu=torch.cuda.get_device_name(), torch=torch.__version__,
+                               triton=triton.__version__),
+                  command=" ".join(["python"] + sys.argv), tolerance=TOLERANCE)
+    dest = result_path(args.out)
+
+    def save(decode: list[dict]) -> None:
+        result["decode"] = decode
+        with open(dest, "w") as f:
+            json.dump(result, f, indent=1)
+
+    decode = run_gpu(vs, rows, {s for s in args.shapes.split(",") if s}, deadline, save)
+    save(decode)
+    summary(decode)
+    print(f"wrote {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
