@@ -226,6 +226,17 @@ def _regs_step(acc, wv, xt, s, w_base, x_base, x_mask, s_base, b, last, N, REFIL
 
 
 @gluon.jit
+def _split_blocks(K, PER, DEPTH: gl.constexpr):
+    """This program's quant blocks [b0, b1) of split program_id(1), its last block, where the DEPTH-unrolled main
+    loop stops (n_main) and the r < DEPTH tail blocks after it."""
+    k_blocks = K // 64
+    b0 = gl.program_id(1) * PER
+    b1 = gl.minimum(b0 + PER, k_blocks)
+    n_main = b0 + (b1 - b0) // DEPTH * DEPTH
+    return k_blocks, b0, b1, b1 - 1, n_main, b1 - n_main
+
+
+@gluon.jit
 def nf4_marlin_regs_kernel(x_ptr, w_ptr, amax_ptr, out_ptr, M, N, K, stride_xm, PER,
                            BM: gl.constexpr, REPS: gl.constexpr, DEPTH: gl.constexpr, PRMT_ASM: gl.constexpr,
                            SCALE_W: gl.constexpr):
@@ -245,13 +256,7 @@ def nf4_marlin_regs_kernel(x_ptr, w_ptr, amax_ptr, out_ptr, M, N, K, stride_xm, 
         s_l: gl.constexpr = gl.SliceLayout(1, mma)
 
     pid_n = gl.program_id(0)
-    pid_k = gl.program_id(1)
-    k_blocks = K // 64
-    b0 = pid_k * PER
-    b1 = gl.minimum(b0 + PER, k_blocks)
-    last = b1 - 1
-    n_main = b0 + (b1 - b0) // DEPTH * DEPTH
-    r = b1 - n_main
+    k_blocks, b0, b1, last, n_main, r = _split_blocks(K, PER, DEPTH)
 
     w_base = w_ptr + pid_n.to(gl.int64) * (k_blocks * WB) + gl.arange(0, WB, layout=w_l)
     kk = gl.arange(0, 64, layout=gl.SliceLayout(1, x_l))
@@ -296,7 +301,7 @@ def nf4_marlin_regs_kernel(x_ptr, w_ptr, amax_ptr, out_ptr, M, N, K, stride_xm, 
             else:
                 acc, w2, xt, s = _regs_step(acc, w2, xt, s, w_base, x_base, x_mask, s_base, n_main + i, last, N,
                                             False, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
-    _store_partial(acc, out_ptr, pid_n, pid_k, M, N, BN, BM, mma)
+    _store_partial(acc, out_ptr, pid_n, gl.program_id(1), M, N, BN, BM, mma)
 
 
 @gluon.jit
@@ -336,13 +341,7 @@ def nf4_marlin_async_kernel(x_ptr, w_ptr, amax_ptr, out_ptr, M, N, K, stride_xm,
     c_sl: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0])
 
     pid_n = gl.program_id(0)
-    pid_k = gl.program_id(1)
-    k_blocks = K // 64
-    b0 = pid_k * PER
-    b1 = gl.minimum(b0 + PER, k_blocks)
-    last = b1 - 1
-    n_main = b0 + (b1 - b0) // DEPTH * DEPTH
-    r = b1 - n_main
+    k_blocks, b0, b1, last, n_main, r = _split_blocks(K, PER, DEPTH)
 
     w_base = w_ptr + pid_n.to(gl.int64) * (k_blocks * WB) + gl.arange(0, WB, layout=w_l)
     xm = gl.arange(0, BM, layout=gl.SliceLayout(1, x_l))
@@ -382,7 +381,7 @@ def nf4_marlin_async_kernel(x_ptr, w_ptr, amax_ptr, out_ptr, M, N, K, stride_xm,
             gl.thread_barrier()
             acc = _ring_block(acc, w_s, x_s, c_s, i, PRMT_ASM, BN, REPS, NW, SCALE_W, w_l, s_l, a_l, b_l, mma)
     async_copy.wait_group(0)
-    _store_partial(acc, out_ptr, pid_n, pid_k, M, N, BN, BM, mma)
+    _store_partial(acc, out_ptr, pid_n, gl.program_id(1), M, N, BN, BM, mma)
 
 
 _ASM: dict[str, str] = {}
