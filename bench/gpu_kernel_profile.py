@@ -7,8 +7,9 @@ replays included) on full-size random weights:
   prefill  the decoder over --prefill-rows image prompts (1,611 tokens each), as the engine's prefix pass
   decode   --decode-steps decode steps of --decode-rows sequences at 1,711 tokens of context (CUDA-graph replays);
            a comma list of row counts gives one decode section each (--sections decode: only those)
-and reports, per section: its wall time, the GPU's busy time (kernel time, overlaps merged) and idle share, the time
-per kernel category (GEMM, attention, NF4 / fused Triton kernels, other element-wise, copies) and the top kernels.
+and reports, per section: its wall time, the GPU's busy time (kernel time, overlaps merged) and idle share, the idle
+gaps between kernels split into launch latency (short gaps) and waits for the host (long ones), the time per kernel
+category (GEMM, attention, NF4 / fused Triton kernels, other element-wise, copies) and the top kernels.
 
     PYTHONPATH=inference:bench python bench/gpu_kernel_profile.py [--quant none|nf4|fp8]
 
@@ -55,6 +56,25 @@ def busy_us(spans: list[tuple[float, float]]) -> float:
     return total
 
 
+SHORT_GAP_US = 20.0   # shorter idle gaps are kernel-to-kernel launch latency (inside a graph replay or a launch
+                      # queue); longer ones are the GPU waiting for the host (between decode steps, a sync)
+
+
+def gaps_us(spans: list[tuple[float, float]], short: float = SHORT_GAP_US) -> dict:
+    """The idle gaps between consecutive kernels (overlaps merged), split at `short` us: how much of the idle time
+    is launch latency between kernels, which only fewer kernels (or overlapped launches) remove, and how much is
+    the GPU waiting for the host."""
+    ends, gaps = float("-inf"), []
+    for s, e in sorted(spans):
+        if s > ends > float("-inf"):
+            gaps.append(s - ends)
+        ends = max(ends, e)
+    small = sorted(g for g in gaps if g < short)
+    return {"short_gaps": len(small), "short_gap_ms": sum(small) / 1e3,
+            "short_gap_median_us": small[len(small) // 2] if small else None,
+            "long_gaps": len(gaps) - len(small), "long_gap_ms": sum(g for g in gaps if g >= short) / 1e3}
+
+
 def summarize(kernels: list[tuple[str, float, float]], wall_us: float, top: int = 8) -> dict:
     """kernels: (name, start us, duration us) of every GPU kernel / copy of one section; wall_us: the section's
     span on the host clock, synchronised at both ends."""
@@ -72,6 +92,7 @@ def summarize(kernels: list[tuple[str, float, float]], wall_us: float, top: int 
         "gpu_busy_ms": busy / 1e3,
         "gpu_idle_fraction": max(0.0, 1 - busy / wall_us) if wall_us > 0 else None,
         "kernels": len(kernels),
+        "idle_gaps": gaps_us([(s, s + d) for _, s, d in kernels]),
         "categories_ms": {k: v / 1e3 for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
         "categories_share": {k: v / total for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
         "top_kernels": [{"name": n[:160], "ms": t / 1e3, "calls": c, "category": category(n)}
@@ -99,6 +120,10 @@ def profiled(fn, repeat: int = 1, top: int = 8) -> dict:
 def print_section(title: str, s: dict) -> None:
     print(f"\n{title}: wall {s['wall_ms']:.1f} ms, GPU busy {s['gpu_busy_ms']:.1f} ms "
           f"(idle {s['gpu_idle_fraction']:.1%}), {s['kernels']} kernels")
+    g = s["idle_gaps"]
+    if g["short_gaps"] or g["long_gaps"]:
+        print(f"idle between kernels: {g['short_gap_ms']:.2f} ms in {g['short_gaps']} gaps under {SHORT_GAP_US:.0f} us "
+              f"(median {g['short_gap_median_us'] or 0:.1f} us), {g['long_gap_ms']:.2f} ms in {g['long_gaps']} longer")
     print("| category | ms | share of kernel time |\n|---|---|---|")
     for k, v in s["categories_ms"].items():
         print(f"| {k} | {v:.2f} | {s['categories_share'][k]:.1%} |")

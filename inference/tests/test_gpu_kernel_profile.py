@@ -53,3 +53,17 @@ def test_section_summary(prof):
     assert list(s["categories_ms"]) == ["gemm", "attention", "other element-wise / reductions", "copies / fills"]
     assert s["categories_share"]["gemm"] == pytest.approx(1.2 / 1.7)
     assert s["top_kernels"][0] == {"name": "nvjet_gemm_a", "ms": 1.2, "calls": 2, "category": "gemm"}
+
+
+def test_idle_gaps_split_into_launch_latency_and_waits_for_the_host(prof):
+    # two "steps" of three kernels 2 us apart, 300 us between the steps; a copy on another stream (335-345) covers
+    # the gap between 340 and 342
+    spans = [(0, 10), (12, 20), (22, 30), (330, 340), (342, 350), (352, 360), (335, 345)]
+    g = prof.gaps_us(spans)
+    assert g["short_gaps"] == 3 and g["short_gap_ms"] == pytest.approx(0.006)
+    assert g["short_gap_median_us"] == 2
+    assert g["long_gaps"] == 1 and g["long_gap_ms"] == pytest.approx(0.3)
+    assert prof.gaps_us([]) == {"short_gaps": 0, "short_gap_ms": 0.0, "short_gap_median_us": None, "long_gaps": 0,
+                                "long_gap_ms": 0.0}
+    s = prof.summarize([("k", 0, 10), ("k", 12, 8), ("k", 100, 10)], wall_us=200)
+    assert s["idle_gaps"]["short_gaps"] == 1 and s["idle_gaps"]["long_gaps"] == 1
