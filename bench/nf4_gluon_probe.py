@@ -21,25 +21,35 @@ compile error otherwise). Two pipelines keep bytes in flight:
 SCALE_W multiplies the block scale into the decoded weights (bf16, before the MMA) instead of into a per-block
 partial product (float32, after it): fewer instructions at 64 rows, a second bf16 rounding.
 
-Repacked layout, per tile of BN rows and quant block b (64 columns), BN * 32 contiguous bytes (NW = 4 warps):
-    offset = tile * (K/64 * BN*32) + b * BN*32 + rep * (NW*512) + warp * 512 + lane * 16 + word * 4 + byte
-    row n  = tile*BN + rep*16*NW + warp*16 + (byte >> 1)*8 + lane // 4
+Repacked layout, group-major (independent of the kernels' tile width BN): 512 contiguous bytes per 16-row group
+g = n // 16 and quant block b (64 columns), one warp's 32 16-byte loads; a group's K/64 blocks follow each other:
+    offset = (g * K/64 + b) * 512 + lane * 16 + word * 4 + byte
+    row n  = g*16 + (byte >> 1)*8 + lane // 4
     column = b*64 + (word >> 1)*32 + (word & 1)*16 + 2*(lane % 4) + (byte & 1); high nibble that column,
              low nibble column + 8
-absmax is transposed to [K/64, N] so a block's scales for consecutive rows are contiguous.
+A program of BN rows reads groups pid_n * BN/16 + rep * NW + warp (NW = 4 warps, rep < BN/64): per block each warp
+loads 512 contiguous bytes, the tile's warps K/64 * 512 bytes apart. So one repacked weight serves every BN: it
+needs N % 16 == 0 (and the grid N % BN == 0), and could be the stored layout whatever tile wins.
+Scales are transposed to [K/64, N] so that a block's scales for consecutive rows are contiguous: the float32 absmax,
+or with DOUBLE_QUANT (bitsandbytes' nested absmax, the serving default) its uint8 codes, the scale then being
+code2[q] * nested[(n * K/64 + b) // 256] + offset as in triton_nf4._block_scale (code2 float32 [256], nested and
+offset as stored: nested is indexed by the original flat block n * K/64 + b, its blocks of 256 crossing rows).
 
 Run:
-    PYTHONPATH=inference:bench python bench/nf4_gluon_probe.py --cpu [--variants async-d4-bn128]
+    PYTHONPATH=inference:bench python bench/nf4_gluon_probe.py --cpu [--variants async-d4-bn128] [--double-quant both]
         no GPU needed: compiles each variant for sm_90 with Triton's ptxas and prints registers, spills, shared
         memory and the SASS main-loop instructions per weight (bench/nf4_sass.py's loop_mix)
     PYTHONPATH=inference:bench VLMSERVE_TUNING_CACHE=off python bench/nf4_gluon_probe.py [--seconds 180]
-        [--shapes lm.qkv,output_layer] [--rows 16,64] [--variants ...] [--waves 2,4] [--out PATH]
-        GPU: on GLM-4V-9B's five decoder shapes (random weights, float32 absmax), every variant checked against
-        dequant + F.linear (a failure is listed, not timed) and timed (CUDA-graph replays, L2 flushed: gpu_timing,
-        as the tuner times) with its reduce and alone, against the tuned Triton kernel and bf16 cuBLAS; markdown
-        tables, and JSON to bench/results/nf4_gluon_probe.json ($OUT when set, see result_path.py) after every
-        (shape, rows). --seconds bounds the run: no new shape, row count or variant starts after it. Cold, the
-        first shape pays the compiles (the tuner's ~18 candidates per row bucket, 12 Gluon kernels per row tile).
+        [--shapes lm.qkv,output_layer] [--rows 16,64] [--variants ...] [--waves 2,4] [--double-quant {0,1,both}]
+        [--out PATH]
+        GPU: on GLM-4V-9B's five decoder shapes (random weights; absmax double quantized by default as in serving,
+        float32 with --double-quant 0, both forms in turn with both), every variant checked against dequant +
+        F.linear (a failure is listed, not timed) and timed (CUDA-graph replays, L2 flushed: gpu_timing, as the
+        tuner times) with its reduce and alone, against the tuned Triton kernel on the same weight and bf16
+        cuBLAS; markdown tables, and JSON to bench/results/nf4_gluon_probe.json ($OUT when set, see
+        result_path.py) after every (shape, absmax form, rows). --seconds bounds the run: no new shape, absmax
+        form, row count or variant starts after it. Cold, the first shape pays the compiles (the tuner's ~18
+        candidates per row bucket and absmax form, 12 Gluon kernels per row tile and absmax form).
 The CPU index checks are inference/tests/test_nf4_gluon_layout.py.
 """
 from __future__ import annotations
@@ -59,8 +69,9 @@ from triton.experimental import gluon  # noqa: E402
 from triton.experimental.gluon import language as gl  # noqa: E402
 from triton.experimental.gluon.language.nvidia.ampere import async_copy, mma_v2  # noqa: E402
 
-NUM_WARPS = 4          # the repack assumes it: 16 rows per warp, BN = 16 * NUM_WARPS * REPS
+NUM_WARPS = 4          # the kernels' tile: 16 rows per warp, BN = 16 * NUM_WARPS * REPS (the repack is BN-free)
 QBLOCK = 64
+GROUP_WORDS = gl.constexpr(128)   # int32 words per 16-row group per quant block: one warp's 512 contiguous bytes
 
 
 # ----------------------------------------------------------------------------------------------- variants
@@ -102,39 +113,62 @@ def variants(names: str = "", waves: str = "4") -> list[Variant]:
 
 # ----------------------------------------------------------------------------------------------- host side
 
-def repack_index(n_rows: int, k: int, bn: int) -> tuple[np.ndarray, np.ndarray]:
+def repack_index(n_rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The layout in plain index math (numpy; tests and small sizes): for each byte of the repacked buffer, the
     (row, column) of the weight whose index is its high nibble; its low nibble is (row, column + 8)."""
-    reps = bn // (16 * NUM_WARPS)
-    assert n_rows % bn == 0 and k % QBLOCK == 0
+    assert n_rows % 16 == 0 and k % QBLOCK == 0
     off = np.arange(n_rows * k // 2, dtype=np.int64)
     byte, word, lane = off & 3, (off >> 2) & 3, (off >> 4) & 31
-    rest = off >> 9                                   # (tile, block, rep, warp), row-major
-    warp = rest % NUM_WARPS
-    rest //= NUM_WARPS
-    rep = rest % reps
-    rest //= reps
-    blk, tile = rest % (k // QBLOCK), rest // (k // QBLOCK)
-    g, t = lane >> 2, lane & 3
-    row = tile * bn + rep * 16 * NUM_WARPS + warp * 16 + (byte >> 1) * 8 + g
-    col = blk * QBLOCK + (word >> 1) * 32 + (word & 1) * 16 + 2 * t + (byte & 1)
+    group, blk = np.divmod(off >> 9, k // QBLOCK)      # 512-byte units, (16-row group, quant block) row-major
+    row = group * 16 + (byte >> 1) * 8 + (lane >> 2)
+    col = blk * QBLOCK + (word >> 1) * 32 + (word & 1) * 16 + 2 * (lane & 3) + (byte & 1)
     return row, col
 
 
-def repack(packed: torch.Tensor, absmax: torch.Tensor, n_rows: int, k: int, bn: int):
-    """bitsandbytes NF4 (packed uint8 [N*K/2], float32 absmax [N*K/64]) -> (repacked uint8 [N*K/2], absmax
-    float32 [K/64, N]), on the tensors' device. The layout is `repack_index`'s, as one permutation of the nibbles
-    (a reshape and a permute: seconds for the output layer on a GPU where numpy gathers would take minutes)."""
-    reps = bn // (16 * NUM_WARPS)
-    assert n_rows % bn == 0 and k % QBLOCK == 0
+def repack(packed: torch.Tensor, absmax: torch.Tensor, n_rows: int, k: int):
+    """bitsandbytes NF4 (packed uint8 [N*K/2], absmax [N*K/64]: float32, or the uint8 codes of a double-quantized
+    one) -> (repacked uint8 [N*K/2], absmax transposed to [K/64, N], float32 or uint8 as given), on the tensors'
+    device. The layout is `repack_index`'s, as one permutation of the nibbles (a reshape and a permute: seconds for
+    the output layer on a GPU where numpy gathers would take minutes)."""
+    assert n_rows % 16 == 0 and k % QBLOCK == 0
     nib = torch.stack((packed.reshape(-1) >> 4, packed.reshape(-1) & 15), -1).reshape(n_rows, k)
-    # row = (tile, rep, warp, byte bit 1, lane // 4); column = (block, word bit 1, word bit 0, nibble, lane % 4,
-    # byte bit 0)
-    t = nib.view(n_rows // bn, reps, NUM_WARPS, 2, 8, k // QBLOCK, 2, 2, 2, 4, 2)
-    t = t.permute(0, 5, 1, 2, 4, 9, 6, 7, 3, 10, 8).reshape(-1, 2)
+    # row = (group, byte bit 1, lane // 4); column = (block, word bit 1, word bit 0, nibble, lane % 4, byte bit 0)
+    t = nib.view(n_rows // 16, 2, 8, k // QBLOCK, 2, 2, 2, 4, 2)
+    # -> group, block | lane // 4, lane % 4 | word bit 1, word bit 0 | byte bit 1, byte bit 0 | nibble
+    t = t.permute(0, 3, 2, 7, 4, 5, 1, 8, 6).reshape(-1, 2)
     out = (t[:, 0] << 4 | t[:, 1]).contiguous()
-    amax_t = absmax.reshape(n_rows, k // QBLOCK).t().contiguous().to(torch.float32)
-    return out, amax_t
+    amax_t = absmax.reshape(n_rows, k // QBLOCK).t().contiguous()
+    return out, amax_t if amax_t.dtype == torch.uint8 else amax_t.to(torch.float32)
+
+
+@dataclasses.dataclass
+class Repacked:
+    """One NF4 weight as the kernels read it, whatever their BN."""
+    weight: torch.Tensor                  # uint8 [N*K/2], the module docstring's layout
+    scales: torch.Tensor                  # [K/64, N]: float32 absmax, or its uint8 codes (double quantized)
+    n: int
+    k: int
+    code2: torch.Tensor | None = None     # double quantized: float32 [256], the codes' values
+    nested: torch.Tensor | None = None    # float32 [ceil(N*K/64 / 256)], by the flat block n * K/64 + b
+    offset: float = 0.0
+
+    @property
+    def double_quant(self) -> bool:
+        return self.code2 is not None
+
+    def nbytes(self) -> int:
+        extra = (self.code2.numel() + self.nested.numel()) * 4 if self.double_quant else 0
+        return self.weight.numel() + self.scales.numel() * self.scales.element_size() + extra
+
+
+def repack_linear(lin) -> Repacked:
+    """An NF4Linear's weight (float32 or double-quantized absmax) in the kernels' layout."""
+    n, k = lin.out_features, lin.in_features
+    if not lin.double_quant:
+        return Repacked(*repack(lin.packed, lin.absmax, n, k), n, k)
+    assert lin.nested_blocksize == 256, "the kernels index nested absmax by blocks of 256 (as triton_nf4)"
+    rp, q_t = repack(lin.packed, lin.absmax_q, n, k)
+    return Repacked(rp, q_t, n, k, lin.nested_code, lin.nested_absmax, lin.nested_offset)
 
 
 def split_plan(k_blocks: int, n_tiles: int, v: Variant, sms: int) -> tuple[int, int]:
@@ -209,19 +243,44 @@ def _store_partial(acc, out_ptr, pid_n, pid_k, M, N, BN: gl.constexpr, BM: gl.co
 
 
 @gluon.jit
-def _regs_step(acc, wv, xt, s, w_base, x_base, x_mask, s_base, b, last, N, REFILL: gl.constexpr,
+def _weight_base(w_ptr, pid_n, k_blocks, BN: gl.constexpr, w_l: gl.constexpr):
+    # each thread's first weight word of its tile in quant block 0 (block b: + b * GROUP_WORDS). Word j of the
+    # tile is word j % 128 of 16-row group pid_n * BN/16 + j // 128 (w_l gives j // 128 = rep * NW + warp), and a
+    # group's blocks are contiguous, so the tile's groups lie k_blocks * 128 words apart (group-major layout)
+    j = gl.arange(0, BN * 8, layout=w_l)
+    tile = pid_n.to(gl.int64) * (BN // 16 * k_blocks * GROUP_WORDS)
+    return w_ptr + tile + (j // GROUP_WORDS) * (k_blocks * GROUP_WORDS) + j % GROUP_WORDS
+
+
+@gluon.jit
+def _block_scales(raw, b, scl, DOUBLE_QUANT: gl.constexpr):
+    # quant block b's float32 scales for the rows scl[0] (raw: their float32 absmax, or with DOUBLE_QUANT their
+    # uint8 codes); scl = (rows, k_blocks, code2_ptr, nested_ptr, offset). Only the codes stream from memory with
+    # the weight: code2 (1 KB) and nested (one float per 256 blocks) stay cache-resident, so they are read here.
+    if DOUBLE_QUANT:
+        rows, k_blocks, code2_ptr, nested_ptr, offset = scl
+        nested = gl.load(nested_ptr + ((rows * k_blocks + b) >> 8))     # flat block // 256 (non-negative)
+        s = gl.load(code2_ptr + raw.to(gl.int32)) * nested + offset
+    else:
+        s = raw
+    return s
+
+
+@gluon.jit
+def _regs_step(acc, wv, xt, s, w_base, x_base, x_mask, s_base, scl, b, last, N, REFILL: gl.constexpr,
                PRMT_ASM: gl.constexpr, BN: gl.constexpr, REPS: gl.constexpr, NW: gl.constexpr, DEPTH: gl.constexpr,
-               SCALE_W: gl.constexpr, a_l: gl.constexpr, b_l: gl.constexpr, mma: gl.constexpr):
-    # block b from the registers wv / xt / s; x and scales of block b + 1 loaded now, used next step; wv refilled
-    # with block b + DEPTH right after use (clamped to the split's last block: a redundant cached read at the end)
-    WB: gl.constexpr = BN * 8
+               SCALE_W: gl.constexpr, DOUBLE_QUANT: gl.constexpr, a_l: gl.constexpr, b_l: gl.constexpr,
+               mma: gl.constexpr):
+    # block b from the registers wv / xt / s; x and scales of block b + 1 loaded now, used next step (so the
+    # double-quant gathers behind the codes have a step to land); wv refilled with block b + DEPTH right after use
+    # (clamped to the split's last block: a redundant cached read at the end)
     nb = gl.minimum(b + 1, last)
     x_next = gl.load(x_base + nb * 64, mask=x_mask, other=0.0)
-    s_next = gl.load(s_base + nb * N)
+    s_next = _block_scales(gl.load(s_base + nb * N), nb, scl, DOUBLE_QUANT)
     a = _decode_tile(wv, PRMT_ASM, BN, REPS, NW, a_l)
     acc = _dot_block(acc, a, gl.convert_layout(xt, b_l), s, SCALE_W, mma)
     if REFILL:
-        wv = gl.load(w_base + gl.minimum(b + DEPTH, last) * WB)
+        wv = gl.load(w_base + gl.minimum(b + DEPTH, last) * GROUP_WORDS)
     return acc, wv, x_next, s_next
 
 
@@ -237,14 +296,15 @@ def _split_blocks(K, PER, DEPTH: gl.constexpr):
 
 
 @gluon.jit
-def nf4_marlin_regs_kernel(x_ptr, w_ptr, amax_ptr, out_ptr, M, N, K, stride_xm, PER,
+def nf4_marlin_regs_kernel(x_ptr, w_ptr, s_ptr, code2_ptr, nested_ptr, offset, out_ptr, M, N, K, stride_xm, PER,
                            BM: gl.constexpr, REPS: gl.constexpr, DEPTH: gl.constexpr, PRMT_ASM: gl.constexpr,
-                           SCALE_W: gl.constexpr):
+                           SCALE_W: gl.constexpr, DOUBLE_QUANT: gl.constexpr):
     # grid (N / BN, SPLIT); split pid_k computes quant blocks [pid_k * PER, min(+PER, K/64)). DEPTH <= 4 register
-    # sets of weight bytes, one per unrolled step, so a set is refilled in place (no register moves).
+    # sets of weight bytes, one per unrolled step, so a set is refilled in place (no register moves). s_ptr: the
+    # transposed absmax [K/64, N], float32 or (DOUBLE_QUANT) uint8 codes; code2_ptr / nested_ptr / offset unused
+    # without DOUBLE_QUANT.
     NW: gl.constexpr = gl.num_warps()
     BN: gl.constexpr = 16 * NW * REPS
-    WB: gl.constexpr = BN * 8                      # int32 words per tile per quant block
     mma: gl.constexpr = gl.NVMMADistributedLayout(version=[2, 0], warps_per_cta=[NW, 1], instr_shape=[16, 8])
     a_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=mma, k_width=2)
     b_l: gl.constexpr = gl.DotOperandLayout(operand_index=1, parent=mma, k_width=2)
@@ -258,71 +318,85 @@ def nf4_marlin_regs_kernel(x_ptr, w_ptr, amax_ptr, out_ptr, M, N, K, stride_xm, 
     pid_n = gl.program_id(0)
     k_blocks, b0, b1, last, n_main, r = _split_blocks(K, PER, DEPTH)
 
-    w_base = w_ptr + pid_n.to(gl.int64) * (k_blocks * WB) + gl.arange(0, WB, layout=w_l)
+    w_base = _weight_base(w_ptr, pid_n, k_blocks, BN, w_l)
     kk = gl.arange(0, 64, layout=gl.SliceLayout(1, x_l))
     mm = gl.arange(0, BM, layout=gl.SliceLayout(0, x_l))
     x_base = x_ptr + mm[None, :] * stride_xm + kk[:, None]
     x_mask = (mm[None, :] < M) & (kk[:, None] < 64)
-    s_base = amax_ptr + pid_n * BN + gl.arange(0, BN, layout=s_l)
+    rows = pid_n * BN + gl.arange(0, BN, layout=s_l)
+    s_base = s_ptr + rows
+    scl = (rows, k_blocks, code2_ptr, nested_ptr, offset)
 
     acc = gl.zeros([BN, BM], gl.float32, layout=mma)
-    w0 = gl.load(w_base + b0 * WB)
+    w0 = gl.load(w_base + b0 * GROUP_WORDS)
     if DEPTH >= 2:
-        w1 = gl.load(w_base + gl.minimum(b0 + 1, last) * WB)
+        w1 = gl.load(w_base + gl.minimum(b0 + 1, last) * GROUP_WORDS)
     if DEPTH >= 3:
-        w2 = gl.load(w_base + gl.minimum(b0 + 2, last) * WB)
+        w2 = gl.load(w_base + gl.minimum(b0 + 2, last) * GROUP_WORDS)
     if DEPTH >= 4:
-        w3 = gl.load(w_base + gl.minimum(b0 + 3, last) * WB)
+        w3 = gl.load(w_base + gl.minimum(b0 + 3, last) * GROUP_WORDS)
     xt = gl.load(x_base + b0 * 64, mask=x_mask, other=0.0)
-    s = gl.load(s_base + b0 * N)
+    s = _block_scales(gl.load(s_base + b0 * N), b0, scl, DOUBLE_QUANT)
     for g in range(b0, n_main, DEPTH):
         for i in gl.static_range(DEPTH):
             if i == 0:
-                acc, w0, xt, s = _regs_step(acc, w0, xt, s, w_base, x_base, x_mask, s_base, g + i, last, N, True,
-                                            PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+                acc, w0, xt, s = _regs_step(acc, w0, xt, s, w_base, x_base, x_mask, s_base, scl, g + i, last, N,
+                                            True, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, DOUBLE_QUANT, a_l, b_l, mma)
             elif i == 1:
-                acc, w1, xt, s = _regs_step(acc, w1, xt, s, w_base, x_base, x_mask, s_base, g + i, last, N, True,
-                                            PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+                acc, w1, xt, s = _regs_step(acc, w1, xt, s, w_base, x_base, x_mask, s_base, scl, g + i, last, N,
+                                            True, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, DOUBLE_QUANT, a_l, b_l, mma)
             elif i == 2:
-                acc, w2, xt, s = _regs_step(acc, w2, xt, s, w_base, x_base, x_mask, s_base, g + i, last, N, True,
-                                            PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+                acc, w2, xt, s = _regs_step(acc, w2, xt, s, w_base, x_base, x_mask, s_base, scl, g + i, last, N,
+                                            True, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, DOUBLE_QUANT, a_l, b_l, mma)
             else:
-                acc, w3, xt, s = _regs_step(acc, w3, xt, s, w_base, x_base, x_mask, s_base, g + i, last, N, True,
-                                            PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+                acc, w3, xt, s = _regs_step(acc, w3, xt, s, w_base, x_base, x_mask, s_base, scl, g + i, last, N,
+                                            True, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, DOUBLE_QUANT, a_l, b_l, mma)
     # tail: r < DEPTH blocks, already in w0.. (the last group's refills); branches uniform per program
     for i in gl.static_range(DEPTH - 1):
         if i < r:
             if i == 0:
-                acc, w0, xt, s = _regs_step(acc, w0, xt, s, w_base, x_base, x_mask, s_base, n_main + i, last, N,
-                                            False, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+                acc, w0, xt, s = _regs_step(acc, w0, xt, s, w_base, x_base, x_mask, s_base, scl, n_main + i, last,
+                                            N, False, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, DOUBLE_QUANT, a_l,
+                                            b_l, mma)
             elif i == 1:
-                acc, w1, xt, s = _regs_step(acc, w1, xt, s, w_base, x_base, x_mask, s_base, n_main + i, last, N,
-                                            False, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+                acc, w1, xt, s = _regs_step(acc, w1, xt, s, w_base, x_base, x_mask, s_base, scl, n_main + i, last,
+                                            N, False, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, DOUBLE_QUANT, a_l,
+                                            b_l, mma)
             else:
-                acc, w2, xt, s = _regs_step(acc, w2, xt, s, w_base, x_base, x_mask, s_base, n_main + i, last, N,
-                                            False, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, a_l, b_l, mma)
+                acc, w2, xt, s = _regs_step(acc, w2, xt, s, w_base, x_base, x_mask, s_base, scl, n_main + i, last,
+                                            N, False, PRMT_ASM, BN, REPS, NW, DEPTH, SCALE_W, DOUBLE_QUANT, a_l,
+                                            b_l, mma)
     _store_partial(acc, out_ptr, pid_n, gl.program_id(1), M, N, BN, BM, mma)
 
 
 @gluon.jit
-def _ring_block(acc, w_s, x_s, c_s, i: gl.constexpr, PRMT_ASM: gl.constexpr, BN: gl.constexpr,
-                REPS: gl.constexpr, NW: gl.constexpr, SCALE_W: gl.constexpr, w_l: gl.constexpr,
-                s_l: gl.constexpr, a_l: gl.constexpr, b_l: gl.constexpr, mma: gl.constexpr):
-    # slot i: the thread's own 16 weight bytes per 16-row group (LDS.128), x by ldmatrix, the scales
+def _ring_block(acc, w_s, x_s, c_s, i: gl.constexpr, b, scl, PRMT_ASM: gl.constexpr, BN: gl.constexpr,
+                REPS: gl.constexpr, NW: gl.constexpr, SCALE_W: gl.constexpr, DOUBLE_QUANT: gl.constexpr,
+                w_l: gl.constexpr, s_l: gl.constexpr, a_l: gl.constexpr, b_l: gl.constexpr, mma: gl.constexpr):
+    # slot i (block b): the thread's own 16 weight bytes per 16-row group (LDS.128), x by ldmatrix, the scales
     wv = w_s.index(i).load(w_l)
     xb = x_s.index(i).permute([1, 0]).load(b_l)
-    s = c_s.index(i).load(s_l)
+    s = _block_scales(c_s.index(i).load(s_l), b, scl, DOUBLE_QUANT)
     a = _decode_tile(wv, PRMT_ASM, BN, REPS, NW, a_l)
     return _dot_block(acc, a, xb, s, SCALE_W, mma)
 
 
 @gluon.jit
-def nf4_marlin_async_kernel(x_ptr, w_ptr, amax_ptr, out_ptr, M, N, K, stride_xm, PER,
+def _ring_fill(w_s, x_s, c_s, slot: gl.constexpr, b, w_base, x_base, x_mask, c_base, N):
+    # one cp.async group: block b's weight words, x tile and scale codes / absmax into ring slot `slot`
+    async_copy.async_copy_global_to_shared(w_s.index(slot), w_base + b * GROUP_WORDS)
+    async_copy.async_copy_global_to_shared(x_s.index(slot), x_base + b * 64, mask=x_mask)
+    async_copy.async_copy_global_to_shared(c_s.index(slot), c_base + b * N)
+    async_copy.commit_group()
+
+
+@gluon.jit
+def nf4_marlin_async_kernel(x_ptr, w_ptr, s_ptr, code2_ptr, nested_ptr, offset, out_ptr, M, N, K, stride_xm, PER,
                             BM: gl.constexpr, REPS: gl.constexpr, DEPTH: gl.constexpr, PRMT_ASM: gl.constexpr,
-                            SCALE_W: gl.constexpr):
+                            SCALE_W: gl.constexpr, DOUBLE_QUANT: gl.constexpr):
     # grid (N / BN, SPLIT); split pid_k computes quant blocks [pid_k * PER, min(+PER, K/64)). A ring of DEPTH
     # shared-memory slots, DEPTH - 1 blocks in flight; the main loop is unrolled DEPTH times so that slot indices
-    # are compile-time constants.
+    # are compile-time constants. Arguments as nf4_marlin_regs_kernel's.
     NW: gl.constexpr = gl.num_warps()
     BN: gl.constexpr = 16 * NW * REPS
     WB: gl.constexpr = BN * 8
@@ -331,7 +405,16 @@ def nf4_marlin_async_kernel(x_ptr, w_ptr, amax_ptr, out_ptr, M, N, K, stride_xm,
     b_l: gl.constexpr = gl.DotOperandLayout(operand_index=1, parent=mma, k_width=2)
     w_l: gl.constexpr = gl.BlockedLayout([4], [32], [NW], [0])
     x_l: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [NW, 1], [1, 0])    # x tile [BM, 64], 16 B per copy
-    c_l: gl.constexpr = gl.BlockedLayout([1], [32], [NW], [0])                # scales [BN], 4 B per copy
+    # The scale slot holds what streams from memory with the weight, as it is: the float32 absmax, or with
+    # DOUBLE_QUANT the uint8 codes (a quarter of the bytes, the point of double quantization). Storing computed
+    # float scales instead would need the codes in registers when the copy is issued (a load DEPTH - 1 blocks
+    # ahead, its latency exposed) and a shared-memory store per block; the gathers from code2 / nested after the
+    # slot's read hit cache (_block_scales). 4 bytes per cp.async either way (its smallest copy): with codes,
+    # BN / 4 threads copy and the rest are the layout's replicas.
+    if DOUBLE_QUANT:
+        c_l: gl.constexpr = gl.BlockedLayout([4], [32], [NW], [0])
+    else:
+        c_l: gl.constexpr = gl.BlockedLayout([1], [32], [NW], [0])
     if SCALE_W:
         s_l: gl.constexpr = gl.SliceLayout(1, a_l)
     else:
@@ -343,43 +426,38 @@ def nf4_marlin_async_kernel(x_ptr, w_ptr, amax_ptr, out_ptr, M, N, K, stride_xm,
     pid_n = gl.program_id(0)
     k_blocks, b0, b1, last, n_main, r = _split_blocks(K, PER, DEPTH)
 
-    w_base = w_ptr + pid_n.to(gl.int64) * (k_blocks * WB) + gl.arange(0, WB, layout=w_l)
+    w_base = _weight_base(w_ptr, pid_n, k_blocks, BN, w_l)
     xm = gl.arange(0, BM, layout=gl.SliceLayout(1, x_l))
     xk = gl.arange(0, 64, layout=gl.SliceLayout(0, x_l))
     x_base = x_ptr + xm[:, None] * stride_xm + xk[None, :]
     x_mask = (xm[:, None] < M) & (xk[None, :] < 64)         # rows past M: zero-filled by the copy
-    c_base = amax_ptr + pid_n * BN + gl.arange(0, BN, layout=c_l)
+    c_base = s_ptr + pid_n * BN + gl.arange(0, BN, layout=c_l)
+    scl = (pid_n * BN + gl.arange(0, BN, layout=s_l), k_blocks, code2_ptr, nested_ptr, offset)
 
     w_s = gl.allocate_shared_memory(gl.int32, [DEPTH, WB], w_sl)
     x_s = gl.allocate_shared_memory(gl.bfloat16, [DEPTH, BM, 64], x_sl)
-    c_s = gl.allocate_shared_memory(gl.float32, [DEPTH, BN], c_sl)
+    c_s = gl.allocate_shared_memory(s_ptr.dtype.element_ty, [DEPTH, BN], c_sl)
 
     for i in gl.static_range(DEPTH - 1):
-        b = gl.minimum(b0 + i, last)
-        async_copy.async_copy_global_to_shared(w_s.index(i), w_base + b * WB)
-        async_copy.async_copy_global_to_shared(x_s.index(i), x_base + b * 64, mask=x_mask)
-        async_copy.async_copy_global_to_shared(c_s.index(i), c_base + b * N)
-        async_copy.commit_group()
+        _ring_fill(w_s, x_s, c_s, i, gl.minimum(b0 + i, last), w_base, x_base, x_mask, c_base, N)
 
     acc = gl.zeros([BN, BM], gl.float32, layout=mma)
     for g in range(b0, n_main, DEPTH):
         for i in gl.static_range(DEPTH):
             async_copy.wait_group(DEPTH - 2)
             gl.thread_barrier()         # slot i complete for every thread; slot i - 1 read by every thread
-            nb = gl.minimum(g + i + DEPTH - 1, last)
-            async_copy.async_copy_global_to_shared(w_s.index((i + DEPTH - 1) % DEPTH), w_base + nb * WB)
-            async_copy.async_copy_global_to_shared(x_s.index((i + DEPTH - 1) % DEPTH), x_base + nb * 64,
-                                                   mask=x_mask)
-            async_copy.async_copy_global_to_shared(c_s.index((i + DEPTH - 1) % DEPTH), c_base + nb * N)
-            async_copy.commit_group()
-            acc = _ring_block(acc, w_s, x_s, c_s, i, PRMT_ASM, BN, REPS, NW, SCALE_W, w_l, s_l, a_l, b_l, mma)
+            _ring_fill(w_s, x_s, c_s, (i + DEPTH - 1) % DEPTH, gl.minimum(g + i + DEPTH - 1, last), w_base, x_base,
+                       x_mask, c_base, N)
+            acc = _ring_block(acc, w_s, x_s, c_s, i, g + i, scl, PRMT_ASM, BN, REPS, NW, SCALE_W, DOUBLE_QUANT, w_l,
+                              s_l, a_l, b_l, mma)
     # tail: r < DEPTH blocks, already in flight in slots 0..r-1 (the last DEPTH - 1 groups committed); nothing
     # more to copy, wait for one group more each step
     for i in gl.static_range(DEPTH - 1):
         if i < r:
             async_copy.wait_group(DEPTH - 2 - i)
             gl.thread_barrier()
-            acc = _ring_block(acc, w_s, x_s, c_s, i, PRMT_ASM, BN, REPS, NW, SCALE_W, w_l, s_l, a_l, b_l, mma)
+            acc = _ring_block(acc, w_s, x_s, c_s, i, n_main + i, scl, PRMT_ASM, BN, REPS, NW, SCALE_W, DOUBLE_QUANT,
+                              w_l, s_l, a_l, b_l, mma)
     async_copy.wait_group(0)
     _store_partial(acc, out_ptr, pid_n, gl.program_id(1), M, N, BN, BM, mma)
 
@@ -408,19 +486,28 @@ def block_rows(m: int) -> int:
     return 16 if m <= 16 else 64
 
 
-def gluon_matmul(x: torch.Tensor, rp: torch.Tensor, amax_t: torch.Tensor, n: int, v: Variant,
-                 out: torch.Tensor | None = None, reduce: bool = True) -> torch.Tensor:
-    """x [M <= 64, K] bf16 @ W^T -> out [M, N] bf16; rp / amax_t from `repack` with BN = v.bn. Rows past M are
-    masked (x zero-filled, not stored); the split-K partials summed by the repo's reduce kernel, also for one split
-    (then an extra pass the tuned Triton kernel does not make), or with reduce=False returned as they are."""
+def _scale_args(pk: Repacked) -> tuple:
+    """The kernels' (s_ptr, code2_ptr, nested_ptr, offset): without double quantization code2 / nested are not
+    read (the scales stand in as pointers)."""
+    if pk.double_quant:
+        return pk.scales, pk.code2, pk.nested, pk.offset
+    return pk.scales, pk.scales, pk.scales, 0.0
+
+
+def gluon_matmul(x: torch.Tensor, pk: Repacked, v: Variant, out: torch.Tensor | None = None,
+                 reduce: bool = True) -> torch.Tensor:
+    """x [M <= 64, K] bf16 @ W^T -> out [M, N] bf16, W repacked (any BN). Rows past M are masked (x zero-filled, not
+    stored); the split-K partials summed by the repo's reduce kernel, also for one split (then an extra pass the
+    tuned Triton kernel does not make), or with reduce=False returned as they are."""
     from vlmserve.quant.triton_tiles import add_splits, num_sms
     m, k = x.shape
-    assert n % v.bn == 0 and k % QBLOCK == 0 and x.stride(1) == 1
+    n = pk.n
+    assert n % v.bn == 0 and k == pk.k and k % QBLOCK == 0 and x.stride(1) == 1
     split, per = split_plan(k // QBLOCK, n // v.bn, v, num_sms(x.device))
     part = torch.empty(split, m, n, dtype=torch.float32, device=x.device)
-    kernel_of(v)[(n // v.bn, split)](x, rp.view(torch.int32), amax_t, part, m, n, k, x.stride(0), per,
-                                     BM=block_rows(m), REPS=v.reps, DEPTH=v.depth, PRMT_ASM=prmt_asm(),
-                                     SCALE_W=v.scale_w, num_warps=NUM_WARPS)
+    kernel_of(v)[(n // v.bn, split)](x, pk.weight.view(torch.int32), *_scale_args(pk), part, m, n, k, x.stride(0),
+                                     per, BM=block_rows(m), REPS=v.reps, DEPTH=v.depth, PRMT_ASM=prmt_asm(),
+                                     SCALE_W=v.scale_w, DOUBLE_QUANT=pk.double_quant, num_warps=NUM_WARPS)
     if not reduce:
         return part
     if out is None:
@@ -431,7 +518,7 @@ def gluon_matmul(x: torch.Tensor, rp: torch.Tensor, amax_t: torch.Tensor, n: int
 
 # ----------------------------------------------------------------------------------------------- CPU: sm_90 SASS
 
-def compile_sm90(v: Variant, bm: int, arch: int = 90):
+def compile_sm90(v: Variant, bm: int, double_quant: bool = False, arch: int = 90):
     """The variant compiled for sm_{arch}a on this machine (no GPU): (compiled kernel, ptxas -v text, SASS). Pointers,
     M, N, K and the row stride are marked 16-divisible, as the JIT specializes them at the benchmark's launches."""
     import triton
@@ -439,11 +526,13 @@ def compile_sm90(v: Variant, bm: int, arch: int = 90):
     from triton.experimental.gluon._runtime import GluonASTSource
 
     fn = kernel_of(v)
-    sig = {"x_ptr": "*bf16", "w_ptr": "*i32", "amax_ptr": "*fp32", "out_ptr": "*fp32", "M": "i32", "N": "i32",
-           "K": "i32", "stride_xm": "i32", "PER": "i32"}
-    const = dict(BM=bm, REPS=v.reps, DEPTH=v.depth, PRMT_ASM=prmt_asm(), SCALE_W=v.scale_w)
+    sig = {"x_ptr": "*bf16", "w_ptr": "*i32", "s_ptr": "*u8" if double_quant else "*fp32", "code2_ptr": "*fp32",
+           "nested_ptr": "*fp32", "offset": "fp32", "out_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32",
+           "stride_xm": "i32", "PER": "i32"}
+    const = dict(BM=bm, REPS=v.reps, DEPTH=v.depth, PRMT_ASM=prmt_asm(), SCALE_W=v.scale_w,
+                 DOUBLE_QUANT=double_quant)
     sig.update({k: "constexpr" for k in const})
-    aligned = ("x_ptr", "w_ptr", "amax_ptr", "out_ptr", "M", "N", "K", "stride_xm")
+    aligned = ("x_ptr", "w_ptr", "s_ptr", "code2_ptr", "nested_ptr", "out_ptr", "M", "N", "K", "stride_xm")
     attrs = {(fn.arg_names.index(a),): [["tt.divisibility", 16]] for a in aligned}
     src = GluonASTSource(fn, sig, constexprs={(fn.arg_names.index(c),): val for c, val in const.items()},
                          attrs=attrs)
@@ -470,37 +559,43 @@ def _ptxas_sass(ptx_text: str, arch: int) -> tuple[str, str]:
     return info, sass
 
 
-def sass_report(v: Variant, bm: int) -> dict:
+def absmax_label(double_quant: bool) -> str:
+    return "8-bit" if double_quant else "f32"
+
+
+def sass_report(v: Variant, bm: int, double_quant: bool = False) -> dict:
     from nf4_sass import loop_mix
-    kernel, info, sass = compile_sm90(v, bm)
+    kernel, info, sass = compile_sm90(v, bm, double_quant)
     mix = loop_mix(sass)
     weights = v.bn * QBLOCK * v.depth / (32 * NUM_WARPS)   # both pipelines: DEPTH quant blocks per loop body
     total = sum(mix.values())
     num = lambda pat: int(m.group(1)) if (m := re.search(pat, info)) else None  # noqa: E731
-    return dict(variant=v.name, rows=bm, registers=num(r"Used (\d+) registers"),
+    return dict(variant=v.name, rows=bm, double_quant=double_quant, registers=num(r"Used (\d+) registers"),
                 spill_stores=num(r"(\d+) bytes spill stores"), spill_loads=num(r"(\d+) bytes spill loads"),
                 shared=kernel.metadata.shared, loop_instructions=total, weights_per_thread=weights,
                 per_weight=total / weights if weights else None, mix=dict(mix))
 
 
-def run_cpu(vs: list[Variant], rows: list[int]) -> list[dict]:
+def run_cpu(vs: list[Variant], rows: list[int], forms: list[bool]) -> list[dict]:
     seen, out = set(), []
-    print("| variant | rows | registers | spills (B) | shared (B) | loop instr | per weight | PRMT | HMMA | LDS | "
-          "STS | SHFL | LDGSTS |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| variant | absmax | rows | registers | spills (B) | shared (B) | loop instr | per weight | PRMT | HMMA | "
+          "LDS | STS | SHFL | LDGSTS | LDG |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for v in vs:
-        for m in rows:
-            key = (v.name, block_rows(m))
-            if key in seen:        # waves change the grid, not the code
-                continue
-            seen.add(key)
-            r = sass_report(v, block_rows(m))
-            out.append(r)
-            mix = r["mix"]
-            print(f"| {v.name} | {r['rows']} | {r['registers']} | {r['spill_stores']}/{r['spill_loads']} | "
-                  f"{r['shared']} | {r['loop_instructions']} | {r['per_weight']:.2f} | {mix.get('PRMT', 0)} | "
-                  f"{mix.get('HMMA', 0)} | {mix.get('LDS', 0)} | {mix.get('STS', 0)} | {mix.get('SHFL', 0)} | "
-                  f"{mix.get('LDGSTS', 0)} |", flush=True)
+        for dq in forms:
+            for m in rows:
+                key = (v.name, dq, block_rows(m))
+                if key in seen:        # waves change the grid, not the code
+                    continue
+                seen.add(key)
+                r = sass_report(v, block_rows(m), dq)
+                out.append(r)
+                mix = r["mix"]
+                print(f"| {v.name} | {absmax_label(dq)} | {r['rows']} | {r['registers']} | "
+                      f"{r['spill_stores']}/{r['spill_loads']} | {r['shared']} | {r['loop_instructions']} | "
+                      f"{r['per_weight']:.2f} | "
+                      + " | ".join(str(mix.get(op, 0)) for op in ("PRMT", "HMMA", "LDS", "STS", "SHFL", "LDGSTS",
+                                                                  "LDG")) + " |", flush=True)
     return out
 
 
@@ -518,108 +613,128 @@ def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
 TOLERANCE = 1e-2       # agrees' bound for a 16-bit output: the same dequantized values, another order of additions
 
 
-def run_gpu(vs: list[Variant], rows: list[int], shapes: set[str], deadline: float, save=lambda rows: None,
-            device: str = "cuda") -> list[dict]:
-    """Per shape and row count: bf16 cuBLAS, the tuned Triton kernel, then every variant checked and timed;
-    save(results) after each, so a run cut short keeps what it finished."""
+def _out_of_time(deadline: float, results: list[dict], **where) -> bool:
+    """Past the deadline: `where` (shape, N, K, double_quant[, M]) listed as not run."""
+    if time.monotonic() <= deadline:
+        return False
+    results.append(dict(where, error="out of time"))
+    print(f"| {where['shape']} | {absmax_label(where['double_quant'])} | {where.get('M', '-')} | - | - | - | - | "
+          "out of time |", flush=True)
+    return True
+
+
+def _check_and_time(x: torch.Tensor, ref: torch.Tensor, pk: Repacked, v: Variant, out: torch.Tensor,
+                    dev: torch.device) -> dict:
+    """One variant on one weight and row count: its error against the reference, and if it agrees its time (with
+    the reduce and alone) and split."""
+    from vlmserve.gpu_timing import KERNEL_TIMING, graph_time_us
+    from vlmserve.quant.triton_tiles import num_sms
+    rec = dict(variant=v.label, us=None)
+    out.zero_()
+    gluon_matmul(x, pk, v, out)
+    rec["err"] = err = rel_err(out, ref)
+    if not err <= TOLERANCE:          # NaN fails too
+        rec["error"] = f"differs from dequant + F.linear: rel err {err:.2e}"
+        return rec
+    rec["us"] = t = graph_time_us(lambda: gluon_matmul(x, pk, v, out), **KERNEL_TIMING, device=dev)
+    rec["GBps"] = pk.nbytes() / (t * 1e-6) / 1e9           # NF4 bytes + absmax (float32, or codes + nested)
+    # the kernel alone: how much of `us` the float32 partials' reduce takes (all of it extra where K is not
+    # split: the tuned kernel then stores bf16 itself)
+    rec["kernel_us"] = graph_time_us(lambda: gluon_matmul(x, pk, v, reduce=False), **KERNEL_TIMING, device=dev)
+    rec["split"] = split_plan(pk.k // QBLOCK, pk.n // v.bn, v, num_sms(dev))[0]
+    return rec
+
+
+def run_gpu(vs: list[Variant], rows: list[int], shapes: set[str], forms: list[bool], deadline: float,
+            save=lambda rows: None, device: str = "cuda") -> list[dict]:
+    """Per shape, absmax form (double quantized or float32: `forms`) and row count: bf16 cuBLAS, the tuned Triton
+    kernel on the same NF4 weight, then every variant checked and timed on one repacked weight (the layout serves
+    every BN); save(results) after each, so a run cut short keeps what it finished."""
     import torch.nn.functional as F
 
     from nf4_kernel_sweep import label as config_label
     from vlmserve.gpu_timing import KERNEL_TIMING, graph_time_us
     from vlmserve.quant import triton_nf4 as T
     from vlmserve.quant.linear import NF4Linear
-    from vlmserve.quant.triton_tiles import num_sms
 
     dev = torch.device(device)
     bf = torch.bfloat16
     torch.manual_seed(0)
     results = []
-    print("| shape | rows | variant | us (kernel alone, K splits) | x tuned Triton (its us / us) | x bf16 | "
+    print("| shape | absmax | rows | variant | us (kernel alone, K splits) | x tuned Triton (its us / us) | x bf16 | "
           "check (rel err) |")
-    print("|---|---:|---|---:|---:|---:|---|")
+    print("|---|---|---:|---|---:|---:|---:|---|")
     for name, n, k in DECODE_SHAPES:
         if shapes and name not in shapes:
             continue
-        if time.monotonic() > deadline:
-            results.append(dict(shape=name, N=n, K=k, error="out of time"))
-            print(f"| {name} | - | - | - | - | - | out of time |", flush=True)
-            continue
-        w16 = torch.randn(n, k, device=dev, dtype=bf) * 0.02
-        lin = NF4Linear.from_weight(w16, None, bf, double_quant=False)
-        op = lin._operand()
-        wdq = lin.dequantize(bf)
-        packs = {}                 # BN -> (repacked bytes, transposed absmax)
-        for m in rows:
-            if time.monotonic() > deadline:
-                results.append(dict(shape=name, M=m, N=n, K=k, error="out of time"))
-                print(f"| {name} | {m} | - | - | - | - | out of time |", flush=True)
+        w16 = torch.randn(n, k, device=dev, dtype=bf) * 0.02      # one weight per shape, in each absmax form
+        for dq in forms:
+            if _out_of_time(deadline, results, shape=name, N=n, K=k, double_quant=dq):
                 continue
-            x = torch.randn(m, k, device=dev, dtype=bf)
-            ref = F.linear(x.float(), wdq.float())
-            t16 = graph_time_us(lambda: F.linear(x, w16), **KERNEL_TIMING, device=dev)
-            t0 = time.monotonic()
-            tuned_out = T.nf4_matmul(x, op, None)          # the first call tunes (compiles and times candidates)
-            tune_s = time.monotonic() - t0
-            cfg = T.tuned_configs().get(T.tuning_key(m, op, bf, False))
-            t_tuned = graph_time_us(lambda: T.nf4_matmul(x, op, None), **KERNEL_TIMING, device=dev)
-            tuned_err = rel_err(tuned_out, ref)
-            row = dict(shape=name, M=m, N=n, K=k, bf16_us=t16, tuned_us=t_tuned, tuned_config=config_label(cfg)
-                       if cfg is not None else None, tuned_err=tuned_err, tune_s=tune_s, variants=[])
-            print(f"| {name} | {m} | bf16 cuBLAS | {t16:.1f} | {t_tuned / t16:.2f} | 1.00 | |", flush=True)
-            print(f"| {name} | {m} | tuned Triton {row['tuned_config']} | {t_tuned:.1f} | 1.00 | "
-                  f"{t16 / t_tuned:.2f} | {'ok' if tuned_err <= TOLERANCE else 'FAIL'} ({tuned_err:.1e}) |",
-                  flush=True)
-            out = torch.empty(m, n, device=dev, dtype=bf)
-            for v in vs:
-                rec = dict(variant=v.label, us=None)
-                row["variants"].append(rec)
-                if time.monotonic() > deadline:
-                    rec["error"] = "out of time"
+            lin = NF4Linear.from_weight(w16, None, bf, double_quant=dq)
+            op = lin._operand()
+            wdq = lin.dequantize(bf)
+            pk = repack_linear(lin)
+            absmax = absmax_label(dq)
+            for m in rows:
+                if _out_of_time(deadline, results, shape=name, M=m, N=n, K=k, double_quant=dq):
                     continue
-                try:
-                    if v.bn not in packs:
-                        packs[v.bn] = repack(lin.packed, lin.absmax, n, k, v.bn)
-                    rp, amax_t = packs[v.bn]
-                    out.zero_()
-                    gluon_matmul(x, rp, amax_t, n, v, out)
-                    rec["err"] = err = rel_err(out, ref)
-                    if not err <= TOLERANCE:          # NaN fails too
-                        rec["error"] = f"differs from dequant + F.linear: rel err {err:.2e}"
-                        print(f"| {name} | {m} | {v.label} | - | - | - | FAIL ({err:.1e}) |", flush=True)
+                x = torch.randn(m, k, device=dev, dtype=bf)
+                ref = F.linear(x.float(), wdq.float())
+                t16 = graph_time_us(lambda: F.linear(x, w16), **KERNEL_TIMING, device=dev)
+                t0 = time.monotonic()
+                tuned_out = T.nf4_matmul(x, op, None)          # the first call tunes (compiles and times candidates)
+                tune_s = time.monotonic() - t0
+                cfg = T.tuned_configs().get(T.tuning_key(m, op, bf, False))
+                t_tuned = graph_time_us(lambda: T.nf4_matmul(x, op, None), **KERNEL_TIMING, device=dev)
+                tuned_err = rel_err(tuned_out, ref)
+                row = dict(shape=name, M=m, N=n, K=k, double_quant=dq, bf16_us=t16, tuned_us=t_tuned,
+                           tuned_config=config_label(cfg) if cfg is not None else None, tuned_err=tuned_err,
+                           tune_s=tune_s, variants=[])
+                print(f"| {name} | {absmax} | {m} | bf16 cuBLAS | {t16:.1f} | {t_tuned / t16:.2f} | 1.00 | |",
+                      flush=True)
+                print(f"| {name} | {absmax} | {m} | tuned Triton {row['tuned_config']} | {t_tuned:.1f} | 1.00 | "
+                      f"{t16 / t_tuned:.2f} | {'ok' if tuned_err <= TOLERANCE else 'FAIL'} ({tuned_err:.1e}) |",
+                      flush=True)
+                out = torch.empty(m, n, device=dev, dtype=bf)
+                for v in vs:
+                    if time.monotonic() > deadline:
+                        row["variants"].append(dict(variant=v.label, us=None, error="out of time"))
                         continue
-                    rec["us"] = t = graph_time_us(lambda: gluon_matmul(x, rp, amax_t, n, v, out), **KERNEL_TIMING,
-                                                  device=dev)
-                    rec["GBps"] = (n * k / 2 + n * k / 16) / (t * 1e-6) / 1e9    # NF4 bytes + float32 absmax
-                    # the kernel alone: how much of `us` the float32 partials' reduce takes (all of it extra
-                    # where K is not split: the tuned kernel then stores bf16 itself)
-                    rec["kernel_us"] = tk = graph_time_us(lambda: gluon_matmul(x, rp, amax_t, n, v, reduce=False),
-                                                          **KERNEL_TIMING, device=dev)
-                    rec["split"] = split_plan(k // QBLOCK, n // v.bn, v, num_sms(dev))[0]
-                    print(f"| {name} | {m} | {v.label} | {t:.1f} ({tk:.1f}, {rec['split']}) | {t_tuned / t:.2f} | "
-                          f"{t16 / t:.2f} | ok ({err:.1e}) |", flush=True)
-                except Exception as exc:      # a variant that does not build or launch here: listed, not timed
-                    rec["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
-                    print(f"| {name} | {m} | {v.label} | - | - | - | {rec['error'][:80]} |", flush=True)
-            timed = [r for r in row["variants"] if r["us"] is not None]
-            row["best"] = min(timed, key=lambda r: r["us"]) if timed else None
-            results.append(row)
-            save(results)
-        w16 = lin = op = wdq = packs = x = ref = out = None      # the next shape's room (the output layer: GBs)
-        torch.cuda.empty_cache()
+                    try:
+                        rec = _check_and_time(x, ref, pk, v, out, dev)
+                    except Exception as exc:      # a variant that does not build or launch here: listed, not timed
+                        rec = dict(variant=v.label, us=None, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+                    row["variants"].append(rec)
+                    if rec["us"] is None:
+                        print(f"| {name} | {absmax} | {m} | {v.label} | - | - | - | {rec['error'][:80]} |", flush=True)
+                    else:
+                        print(f"| {name} | {absmax} | {m} | {v.label} | {rec['us']:.1f} ({rec['kernel_us']:.1f}, "
+                              f"{rec['split']}) | {t_tuned / rec['us']:.2f} | {t16 / rec['us']:.2f} | "
+                              f"ok ({rec['err']:.1e}) |", flush=True)
+                timed = [r for r in row["variants"] if r["us"] is not None]
+                row["best"] = min(timed, key=lambda r: r["us"]) if timed else None
+                results.append(row)
+                save(results)
+            lin = op = wdq = pk = x = ref = out = None      # the next weight's room (the output layer: GBs)
+            torch.cuda.empty_cache()
+        w16 = None
     return results
 
 
 def summary(decode: list[dict]) -> None:
-    """The best variant per shape and row count against the tuned Triton kernel and bf16."""
-    print("\n| shape | rows | bf16 us | tuned Triton us | best Gluon | us | x tuned | x bf16 | GB/s | failed |")
-    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    """The best variant per shape, absmax form and row count against the tuned Triton kernel and bf16."""
+    print("\n| shape | absmax | rows | bf16 us | tuned Triton us | best Gluon | us | x tuned | x bf16 | GB/s | "
+          "failed |")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for row in decode:
+        head = f"| {row['shape']} | {absmax_label(row['double_quant'])} | {row.get('M', '-')} | "
         if "variants" not in row:
-            print(f"| {row['shape']} | {row.get('M', '-')} | {row.get('error')} |||||||")
+            print(head + f"{row.get('error')} |||||||", flush=True)
             continue
         b = row["best"]
         failed = sum(1 for v in row["variants"] if v.get("error") not in (None, "out of time"))
-        print(f"| {row['shape']} | {row['M']} | {row['bf16_us']:.1f} | {row['tuned_us']:.1f} | "
+        print(head + f"{row['bf16_us']:.1f} | {row['tuned_us']:.1f} | "
               + (f"{b['variant']} | {b['us']:.1f} | {row['tuned_us'] / b['us']:.2f} | {row['bf16_us'] / b['us']:.2f} "
                  f"| {b['GBps']:.0f} | " if b else "none | - | - | - | - | ") + f"{failed} |", flush=True)
 
@@ -634,7 +749,10 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default="", help="only these variants by name, e.g. async-d8-bn128-sw")
     ap.add_argument("--waves", default="2,4", help="K split for about this many programs per SM (comma "
                                                    "separated; each variant at each)")
-    ap.add_argument("--seconds", type=float, default=180.0, help="GPU: start no new shape or variant after this")
+    ap.add_argument("--double-quant", choices=("0", "1", "both"), default="1",
+                    help="absmax form: 1 8-bit double quantized (serving's default), 0 float32, both each in turn")
+    ap.add_argument("--seconds", type=float, default=180.0, help="GPU: start no new shape, absmax form, row count "
+                                                                 "or variant after this")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                   "nf4_gluon_probe.json"))
     args = ap.parse_args(argv)
@@ -643,8 +761,9 @@ def main(argv=None) -> int:
     vs = variants(args.variants, args.waves)
     if not vs:
         ap.error(f"no variant named {args.variants!r}: {', '.join(v.name for v in variants(waves='4'))}")
+    forms = {"0": [False], "1": [True], "both": [True, False]}[args.double_quant]
     if args.cpu or not torch.cuda.is_available():
-        run_cpu(vs, rows)
+        run_cpu(vs, rows, forms)
         return 0
     import json
 
@@ -662,7 +781,7 @@ def main(argv=None) -> int:
         with open(dest, "w") as f:
             json.dump(result, f, indent=1)
 
-    decode = run_gpu(vs, rows, {s for s in args.shapes.split(",") if s}, deadline, save)
+    decode = run_gpu(vs, rows, {s for s in args.shapes.split(",") if s}, forms, deadline, save)
     save(decode)
     summary(decode)
     print(f"wrote {dest}")

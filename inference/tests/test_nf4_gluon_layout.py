@@ -1,5 +1,6 @@
 """bench/nf4_gluon_probe.py without a GPU: the Marlin-style NF4 kernel's index math against Triton's own linear
-layouts, its block arithmetic (tails included) in numpy, the repack, and its sm_90 machine code.
+layouts, its block arithmetic (tails, both tile widths on one repacked weight, float32 and double-quantized absmax)
+in numpy, the repack, and its sm_90 machine code.
 
 Layouts come from Triton's linear-layout conversion (GluonOpBuilder.to_linear_layout): the weight load layout
 (BlockedLayout([4], [32], [NW], [0]) over a tile's int32 words) and the mma_v2 operand-A layout. Per thread, the
@@ -63,14 +64,22 @@ def _bits_to_f32(bits: int) -> float:
     return float(torch.tensor([bits], dtype=torch.int32).to(torch.int16).view(torch.bfloat16).float())
 
 
-def _thread_registers(words: np.ndarray, base: int, lw, reps: int, lane: int, warp: int):
-    """One thread's decoded 16-bit values in the kernel's register order, and the PTX output words."""
-    mine = [_apply(lw, r, lane, warp)[0] for r in range(4 * reps)]
+def _tile_words(tile: int, blk: int, k: int, bn: int) -> np.ndarray:
+    """The int32 word address of each of a tile's BN * 8 load elements j in quant block blk, as the kernels'
+    _weight_base computes it: word j % 128 of 16-row group tile * BN/16 + j // 128, group-major."""
+    j = np.arange(bn * 8)
+    return ((tile * (bn // 16) + j // 128) * (k // 64) + blk) * 128 + j % 128
+
+
+def _thread_registers(words: np.ndarray, addr: np.ndarray, lw, reps: int, lane: int, warp: int):
+    """One thread's decoded 16-bit values in the kernel's register order, and the PTX output words; addr: the
+    tile's word addresses (_tile_words)."""
+    mine = [addr[_apply(lw, r, lane, warp)[0]] for r in range(4 * reps)]
     for q in range(reps):   # one 16-byte load per 16-row group: 4 consecutive, aligned words
         assert mine[4 * q:4 * q + 4] == list(range(mine[4 * q], mine[4 * q] + 4)) and mine[4 * q] % 4 == 0
     regs, out32 = [], []
     for w in mine:
-        o = nf4_prmt.emulate(TABLE, int(words[base + w]), tid=warp * 32 + lane)
+        o = nf4_prmt.emulate(TABLE, int(words[w]), tid=warp * 32 + lane)
         out32.append(o)
         # join(join(join(l0, l2), join(l1, l3)), join(join(h0, h2), join(h1, h3))): register index bits (LSB
         # first) = 16-bit half, output bit 0, output bit 1
@@ -98,17 +107,20 @@ def test_decode_lands_on_operand_registers(bn):
     reps = bn // (16 * NW)
     n_rows, k = 2 * bn, 128                                  # two tiles, two quant blocks
     idx = rng.integers(0, 16, size=(n_rows, k))
-    rp, _ = P.repack(_bnb_pack(idx), torch.ones(n_rows * k // 64), n_rows, k, bn)
+    rp, _ = P.repack(_bnb_pack(idx), torch.ones(n_rows * k // 64), n_rows, k)
     words = rp.numpy().view(np.uint32)                       # little-endian: byte i of a word = bits 8i..8i+7
     la, lw = _layouts(bn)
     assert la.shape == [bn, 64] and len(la.reg_bases) == 5 + (reps - 1).bit_length()
     code_bits = np.array(TABLE)
     for tile in range(n_rows // bn):
         for blk in range(k // 64):
-            base = (tile * (k // 64) + blk) * bn * 8
+            addr = _tile_words(tile, blk, k, bn)
             for warp in range(NW):
+                for rep in range(reps):   # each warp's 16-row group: one contiguous, aligned 512-byte run
+                    lanes = sorted(addr[_apply(lw, 4 * rep + w, lane, warp)[0]] for lane in range(32) for w in range(4))
+                    assert lanes == list(range(lanes[0], lanes[0] + 128)) and lanes[0] % 128 == 0
                 for lane in range(32):
-                    regs, out32 = _thread_registers(words, base, lw, reps, lane, warp)
+                    regs, out32 = _thread_registers(words, addr, lw, reps, lane, warp)
                     assert len(regs) == 2 ** len(la.reg_bases)
                     for r, bits in enumerate(regs):
                         n, kk = _apply(la, r, lane, warp)
@@ -118,32 +130,66 @@ def test_decode_lands_on_operand_registers(bn):
                         assert regs[2 * m] | regs[2 * m + 1] << 16 == out32[w_i][(o_sel & 1) | (o_sel >> 1) << 1]
 
 
-@pytest.mark.parametrize("bn", [64, 128])
-def test_repack_round_trips(bn):
-    """The torch repack is repack_index's layout, holds every weight exactly once, and the absmax transposed."""
+def test_repack_is_the_group_major_formula():
+    """Each weight (n, c), c's nibble high (c % 16 < 8), sits at offset (g * K/64 + b) * 512 + lane * 16 + word * 4
+    + byte with g = n // 16, b = c // 64 and, within the block, word = c % 64 // 16, lane = 4 * (n % 8) + c % 8 // 2,
+    byte = 2 * (n % 16 // 8) + c % 2; column c + 8 in the same byte's low nibble. N only a multiple of 16."""
+    rng = np.random.default_rng(5)
+    n_rows, k = 48, 192
+    idx = rng.integers(0, 16, size=(n_rows, k))
+    rp, _ = P.repack(_bnb_pack(idx), torch.ones(n_rows * k // 64), n_rows, k)
+    n, c = np.meshgrid(np.arange(n_rows), np.arange(k), indexing="ij")
+    n, c = n[c % 16 < 8], c[c % 16 < 8]
+    cb = c % 64
+    off = ((n // 16) * (k // 64) + c // 64) * 512 + (4 * (n % 8) + cb % 8 // 2) * 16 + cb // 16 * 4 \
+        + 2 * (n % 16 // 8) + cb % 2
+    b = rp.numpy().astype(np.int64)[off]
+    assert (b >> 4 == idx[n, c]).all() and (b & 15 == idx[n, c + 8]).all()
+
+
+@pytest.mark.parametrize("double_quant", [False, True])
+def test_repack_round_trips(double_quant):
+    """The torch repack is repack_index's layout, holds every weight exactly once, and the absmax (float32, or the
+    uint8 codes of a double-quantized one) transposed to [K/64, N] in its dtype."""
     rng = np.random.default_rng(3)
-    n_rows, k = 256, 192
+    n_rows, k = 272, 192
     idx = rng.integers(0, 16, size=(n_rows, k))
     absmax = torch.from_numpy(rng.uniform(0.01, 0.1, size=n_rows * k // 64).astype(np.float32))
-    rp, amax_t = P.repack(_bnb_pack(idx), absmax, n_rows, k, bn)
-    row, col = P.repack_index(n_rows, k, bn)
+    if double_quant:
+        absmax = nf4.double_quantize_absmax(absmax).q
+    rp, amax_t = P.repack(_bnb_pack(idx), absmax, n_rows, k)
+    row, col = P.repack_index(n_rows, k)
     b = rp.numpy().astype(np.int64)
     assert (b >> 4 == idx[row, col]).all() and (b & 15 == idx[row, col + 8]).all()
     seen = np.zeros((n_rows, k), dtype=np.int64)
     np.add.at(seen, (row, col), 1)
     np.add.at(seen, (row, col + 8), 1)
     assert (seen == 1).all()
-    assert torch.equal(amax_t, absmax.reshape(n_rows, k // 64).t())
+    assert amax_t.dtype == absmax.dtype and torch.equal(amax_t, absmax.reshape(n_rows, k // 64).t())
+
+
+@pytest.mark.parametrize("double_quant", [False, True])
+def test_repack_linear_scales_are_the_layers_absmax(double_quant):
+    """repack_linear on an NF4Linear (as the GPU mode makes them): the kernels' scale formula on its transposed
+    codes / absmax gives the layer's own float32 absmax for every (row, block), nested blocks crossing rows."""
+    from vlmserve.quant.linear import NF4Linear
+    n_rows, k = 48, 320                                   # 5 blocks per row: nested blocks of 256 end mid-row
+    lin = NF4Linear.from_weight(torch.randn(n_rows, k) * 0.02, None, torch.bfloat16, double_quant=double_quant)
+    pk = P.repack_linear(lin)
+    assert pk.double_quant == double_quant and pk.n == n_rows and pk.k == k
+    want = lin.nf4_weight().absmax_f32().reshape(n_rows, k // 64).numpy()
+    got = np.stack([_block_scales(pk, b, np.arange(n_rows)) for b in range(k // 64)], axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
 def _decoded_tile(words: np.ndarray, tile: int, blk: int, k: int, bn: int, la, lw) -> np.ndarray:
     """One quant block of one tile as the kernel holds it after the decode, placed by the operand layout."""
     reps = bn // (16 * NW)
-    base = (tile * (k // 64) + blk) * bn * 8
+    addr = _tile_words(tile, blk, k, bn)
     a = np.full((bn, 64), np.nan, dtype=np.float32)
     for warp in range(NW):
         for lane in range(32):
-            regs, _ = _thread_registers(words, base, lw, reps, lane, warp)
+            regs, _ = _thread_registers(words, addr, lw, reps, lane, warp)
             for r, bits in enumerate(regs):
                 n, kk = _apply(la, r, lane, warp)
                 a[n, kk] = _bits_to_f32(bits)
@@ -151,12 +197,22 @@ def _decoded_tile(words: np.ndarray, tile: int, blk: int, k: int, bn: int, la, l
     return a
 
 
-def _simulate(x: np.ndarray, rp: torch.Tensor, amax_t: torch.Tensor, n_rows: int, k: int, v, sms: int):
+def _block_scales(pk, blk: int, rows: np.ndarray) -> np.ndarray:
+    """The kernels' _block_scales: the transposed absmax, or code2[codes] * nested[flat block // 256] + offset with
+    the flat block n * K/64 + b of the original (untransposed) order."""
+    raw = pk.scales[blk, rows].numpy()
+    if not pk.double_quant:
+        return raw
+    nested = pk.nested.numpy()[(rows * (pk.k // 64) + blk) >> 8]
+    return pk.code2.numpy()[raw] * nested + np.float32(pk.offset)
+
+
+def _simulate(x: np.ndarray, pk, v, sms: int):
     """The kernel's arithmetic on logical tensors, split by split in the kernels' block order (main loop, tail):
     the float32 partials [SPLIT, M, N]."""
     la, lw = _layouts(v.bn)
-    words = rp.numpy().view(np.uint32)
-    k_blocks = k // 64
+    words = pk.weight.numpy().view(np.uint32)
+    n_rows, k_blocks = pk.n, pk.k // 64
     split, per = P.split_plan(k_blocks, n_rows // v.bn, v, sms)
     out = np.zeros((split, x.shape[0], n_rows), dtype=np.float32)
     done = np.zeros((n_rows // v.bn, k_blocks), dtype=np.int64)
@@ -169,8 +225,8 @@ def _simulate(x: np.ndarray, rp: torch.Tensor, amax_t: torch.Tensor, n_rows: int
                 assert slot == (blk - b0) % v.depth       # ring slot / register set of the block
                 parts.add(part)
                 done[t, blk] += 1
-                a = _decoded_tile(words, t, blk, k, v.bn, la, lw)
-                s = amax_t[blk, t * v.bn:(t + 1) * v.bn].numpy()
+                a = _decoded_tile(words, t, blk, pk.k, v.bn, la, lw)
+                s = _block_scales(pk, blk, np.arange(t * v.bn, (t + 1) * v.bn))
                 xb = x[:, blk * 64:(blk + 1) * 64]
                 if v.scale_w:
                     acc += _bf16(a * _bf16(s)[:, None]) @ xb.T
@@ -181,27 +237,59 @@ def _simulate(x: np.ndarray, rp: torch.Tensor, amax_t: torch.Tensor, n_rows: int
     return out, parts
 
 
-@pytest.mark.parametrize("pipe,depth,scale_w,k,tail", [("async", 4, False, 256, False), ("async", 4, True, 448, True),
-                                                       ("regs", 2, False, 320, True), ("async", 8, True, 832, True),
-                                                       ("async", 8, False, 960, True)])
-def test_block_arithmetic_equals_dequant_product(pipe, depth, scale_w, k, tail):
+def _random_weight(rng, n_rows: int, k: int, double_quant: bool):
+    """Random NF4 indices and absmax (nested when double_quant) repacked as the kernels read it, and the float32
+    dequantized weight (bf16-rounded, as the reference matmul uses it)."""
+    idx = rng.integers(0, 16, size=(n_rows, k))
+    absmax = torch.from_numpy(rng.uniform(0.01, 0.1, size=n_rows * k // 64).astype(np.float32))
+    if double_quant:
+        nq = nf4.double_quantize_absmax(absmax)
+        rp, q_t = P.repack(_bnb_pack(idx), nq.q, n_rows, k)
+        pk = P.Repacked(rp, q_t, n_rows, k, nq.code, nq.nested_absmax, nq.offset)
+        absmax = nq.dequantize()
+    else:
+        pk = P.Repacked(*P.repack(_bnb_pack(idx), absmax, n_rows, k), n_rows, k)
+    w = _bf16(CODE.numpy()[idx] * np.repeat(absmax.numpy().reshape(n_rows, k // 64), 64, axis=1))
+    return pk, w
+
+
+def _check_product(got: np.ndarray, x: np.ndarray, w: np.ndarray) -> None:
+    # the reference rounds code * absmax once to bf16; the kernel scales the bf16 code after the dot (float32) or
+    # in bf16 (SCALE_W): a few bf16 ulps apart
+    ref = x @ w.T
+    np.testing.assert_allclose(got.sum(0), ref, rtol=2e-2, atol=2e-2 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("pipe,depth,scale_w,k,tail,dq", [("async", 4, False, 256, False, False),
+                                                          ("async", 4, True, 448, True, True),
+                                                          ("regs", 2, False, 320, True, True),
+                                                          ("async", 8, True, 832, True, False),
+                                                          ("async", 8, False, 960, True, True)])
+def test_block_arithmetic_equals_dequant_product(pipe, depth, scale_w, k, tail, dq):
     """The partials of the simulated kernel sum to dequant(W) x^T, also where a split's block count is not a
     multiple of DEPTH and the tail runs: K = 448 (7 blocks, splits of 4 + 3), 320 (5: 3 + 2), 832 (13: 7 + 6,
-    tails only) and 960 (15: 8 + 7, main loop then tail)."""
+    tails only) and 960 (15: 8 + 7, main loop then tail); with float32 or double-quantized absmax (dq: nested
+    blocks of 256 that cross rows, 7, 5 and 15 blocks per row)."""
     rng = np.random.default_rng(7)
     v = P.Variant(pipe, depth, 64, scale_w, waves=2)
     n_rows, m = 2 * v.bn, 16
-    idx = rng.integers(0, 16, size=(n_rows, k))
-    absmax = torch.from_numpy(rng.uniform(0.01, 0.1, size=n_rows * k // 64).astype(np.float32))
+    pk, w = _random_weight(rng, n_rows, k, dq)
     x = _bf16(rng.standard_normal((m, k)).astype(np.float32))
-    rp, amax_t = P.repack(_bnb_pack(idx), absmax, n_rows, k, v.bn)
-    got, parts = _simulate(x, rp, amax_t, n_rows, k, v, sms=2)
+    got, parts = _simulate(x, pk, v, sms=2)
     assert ("tail" in parts) == tail
-    w = _bf16(CODE.numpy()[idx] * np.repeat(absmax.numpy().reshape(n_rows, k // 64), 64, axis=1))
-    ref = x @ w.T
-    # the reference rounds code * absmax once to bf16; the kernel scales the bf16 code after the dot (float32) or
-    # in bf16 (SCALE_W): a few bf16 ulps apart
-    np.testing.assert_allclose(got.sum(0), ref, rtol=2e-2, atol=2e-2 * np.abs(ref).max())
+    _check_product(got, x, w)
+
+
+def test_one_repack_serves_both_tile_widths():
+    """One repacked weight (double-quantized absmax, serving's form) read by the BN = 64 and the BN = 128 kernels
+    gives dequant(W) x^T for both: the layout does not depend on the tile width."""
+    rng = np.random.default_rng(11)
+    n_rows, k, m = 256, 192, 16
+    pk, w = _random_weight(rng, n_rows, k, True)
+    x = _bf16(rng.standard_normal((m, k)).astype(np.float32))
+    for bn in (64, 128):
+        got, _ = _simulate(x, pk, P.Variant("async", 4, bn, False, waves=2), sms=2)
+        _check_product(got, x, w)
 
 
 def test_split_plan_covers_k_with_tails():
@@ -219,10 +307,10 @@ def test_split_plan_covers_k_with_tails():
 _COMPILED: dict = {}
 
 
-def _compiled(v, bm: int):
-    key = (v.name, bm)
+def _compiled(v, bm: int, dq: bool = False):
+    key = (v.name, bm, dq)
     if key not in _COMPILED:
-        _COMPILED[key] = P.compile_sm90(v, bm)
+        _COMPILED[key] = P.compile_sm90(v, bm, dq)
     return _COMPILED[key]
 
 
@@ -238,18 +326,20 @@ def _loop_text(sass: str) -> list[str]:
 
 # At 64 rows: the SCALE_W variants (the ones that fit: without it the 128-row tiles use all 255 registers and
 # spill, the per-block float32 partial product doubling the accumulator; still timed on the GPU). The 64-row tiles
-# without SCALE_W fit too (--cpu lists them), not compiled here to keep this file under a minute.
-_CASES = [(v, 16) for v in P.variants(waves="4")] + [(v, 64) for v in P.variants(waves="4") if v.scale_w]
+# without SCALE_W fit too (--cpu lists them), not compiled here to keep this file under a minute. Double-quantized
+# absmax (serving's default): every variant at 16 rows.
+_CASES = ([(v, 16, False) for v in P.variants(waves="4")] + [(v, 64, False) for v in P.variants(waves="4") if v.scale_w]
+          + [(v, 16, True) for v in P.variants(waves="4")])
 
 
-@pytest.mark.parametrize("v,bm", _CASES, ids=[f"{v.name}-m{bm}" for v, bm in _CASES])
-def test_variant_compiles_for_sm90_without_spills_or_weight_shuffles(v, bm):
+@pytest.mark.parametrize("v,bm,dq", _CASES, ids=[f"{v.name}-m{bm}{'-dq' if dq else ''}" for v, bm, dq in _CASES])
+def test_variant_compiles_for_sm90_without_spills_or_weight_shuffles(v, bm, dq):
     """Each variant builds for sm_90 (the operand conversion asserted trivial: the decode lands in place), spills
     nothing, and its weight bytes go global -> registers (regs) or global -> shared by cp.async -> registers by one
     LDS.128 per 16-row group per block (async): no shuffles, no shared-memory stores, the PRMT program's 14 permutes
-    per word."""
+    per word. With double quantization the same, the scales' gathers added."""
     sass_mod = bench_module("nf4_sass")
-    kernel, info, sass = _compiled(v, bm)
+    kernel, info, sass = _compiled(v, bm, dq)
     assert "0 bytes spill stores" in info and "0 bytes spill loads" in info, info
     body = _loop_text(sass)
     ops = [t.split()[0] for t in body]
