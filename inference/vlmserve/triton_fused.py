@@ -15,7 +15,8 @@ import triton.language as tl
 from vlmserve.quant.fp8 import E4M3, E4M3_MAX, MIN_SCALE, FP8Act
 from vlmserve.quant.partials import Partials
 
-CHUNK = 2048
+CHUNK = 2048   # columns per step of a row walked whole (QUANT)
+PIECE = 1024   # columns per program otherwise: a decode step's one to 64 rows of 13,696 still make enough programs
 
 
 @triton.jit
@@ -31,12 +32,15 @@ def _finish_row(y, out_ptr, q_ptr, s_ptr, row, cols, mask, K, QUANT: tl.constexp
 
 
 @triton.jit
-def _row_in(ptr, row, stride, cols, mask, n_splits, stride_split, PARTS: tl.constexpr, ROUND: tl.constexpr):
-    """A row of an input in float32: loaded, or (PARTS) the sum of its n_splits float32 partial rows in order,
-    rounded to ROUND, exactly what the split-K reduce kernel would have stored (vlmserve.quant.partials)."""
+def _row_in(ptr, row, stride, cols, mask, stride_split, SPLITS: tl.constexpr, PARTS: tl.constexpr,
+            ROUND: tl.constexpr):
+    """A row of an input in float32: loaded, or (PARTS) the sum of its SPLITS float32 partial rows in order,
+    rounded to ROUND, exactly what the split-K reduce kernel would have stored (vlmserve.quant.partials). The
+    splits are unrolled so that all their loads are in flight at once: a loop over them made one program per row wait
+    for each in turn (on an H100 the consumers took 2-3x the reduce kernel they replaced)."""
     if PARTS:
         acc = tl.zeros(cols.shape, dtype=tl.float32)
-        for sp in range(n_splits):
+        for sp in tl.static_range(SPLITS):
             acc += tl.load(ptr + sp * stride_split + row * stride + cols, mask=mask, other=0.0)
         return acc.to(ROUND).to(tl.float32)
     return tl.load(ptr + row * stride + cols, mask=mask, other=0.0).to(tl.float32)
@@ -54,13 +58,13 @@ def _rms_norm(x_ptr, w_ptr, out_ptr, q_ptr, s_ptr, K, stride_x, eps, QUANT: tl.c
 
 
 @triton.jit
-def _add_rms_norm(x_ptr, y_ptr, sum_ptr, w_ptr, out_ptr, q_ptr, s_ptr, K, stride_x, stride_y, eps, y_splits,
-                  stride_ys, QUANT: tl.constexpr, BLOCK: tl.constexpr, Y_PARTS: tl.constexpr = False):
+def _add_rms_norm(x_ptr, y_ptr, sum_ptr, w_ptr, out_ptr, q_ptr, s_ptr, K, stride_x, stride_y, eps, stride_ys,
+                  QUANT: tl.constexpr, BLOCK: tl.constexpr, Y_PARTS: tl.constexpr = False, Y_SPLITS: tl.constexpr = 1):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < K
     x = tl.load(x_ptr + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
-    y = _row_in(y_ptr, row, stride_y, cols, mask, y_splits, stride_ys, Y_PARTS, sum_ptr.dtype.element_ty)
+    y = _row_in(y_ptr, row, stride_y, cols, mask, stride_ys, Y_SPLITS, Y_PARTS, sum_ptr.dtype.element_ty)
     s = (x + y).to(sum_ptr.dtype.element_ty)          # the residual stream keeps its dtype's rounding
     tl.store(sum_ptr + row * K + cols, s, mask=mask)
     s = s.to(tl.float32)
@@ -90,23 +94,25 @@ def _add_layer_norm(x_ptr, y_ptr, sum_ptr, w_ptr, b_ptr, q_ptr, s_ptr, K, stride
 
 
 @triton.jit
-def _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, n_splits, stride_split, OP: tl.constexpr,
-                 PARTS: tl.constexpr, ROUND: tl.constexpr):
-    a = _row_in(a_ptr, row, stride_a, cols, mask, n_splits, stride_split, PARTS, ROUND)
+def _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, stride_split, OP: tl.constexpr,
+                 SPLITS: tl.constexpr, PARTS: tl.constexpr, ROUND: tl.constexpr):
+    a = _row_in(a_ptr, row, stride_a, cols, mask, stride_split, SPLITS, PARTS, ROUND)
     if OP == 1:      # exact GELU
         return 0.5 * a * (1.0 + tl.math.erf(a * 0.7071067811865476))
     elif OP == 2:    # SwiGLU: silu(a) * b
-        b = _row_in(b_ptr, row, stride_b, cols, mask, n_splits, stride_split, PARTS, ROUND)
+        b = _row_in(b_ptr, row, stride_b, cols, mask, stride_split, SPLITS, PARTS, ROUND)
         return a / (1.0 + tl.exp(-a)) * b
     else:            # identity
         return a
 
 
 @triton.jit
-def _wide_rows(a_ptr, b_ptr, out_ptr, q_ptr, s_ptr, K, stride_a, stride_b, n_splits, stride_split, OP: tl.constexpr,
-               QUANT: tl.constexpr, BLOCK: tl.constexpr, PARTS: tl.constexpr = False,
+def _wide_rows(a_ptr, b_ptr, out_ptr, q_ptr, s_ptr, K, stride_a, stride_b, stride_split, OP: tl.constexpr,
+               QUANT: tl.constexpr, BLOCK: tl.constexpr, PARTS: tl.constexpr = False, SPLITS: tl.constexpr = 1,
                ROUND: tl.constexpr = tl.float32):
-    # PARTS: a and b are split-K partials (n_splits rows apart by stride_split), summed and rounded to ROUND
+    # PARTS: a and b are split-K partials (SPLITS rows apart by stride_split), summed and rounded to ROUND.
+    # QUANT needs the whole row's maximum: one program per row, walking it twice. Otherwise one program per (row,
+    # chunk), so that a decode step's few rows still spread over the GPU.
     row = tl.program_id(0).to(tl.int64)
     offs = tl.arange(0, BLOCK)
     if QUANT:
@@ -114,25 +120,23 @@ def _wide_rows(a_ptr, b_ptr, out_ptr, q_ptr, s_ptr, K, stride_a, stride_b, n_spl
         for start in range(0, K, BLOCK):
             cols = start + offs
             mask = cols < K
-            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, n_splits, stride_split, OP, PARTS,
+            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, stride_split, OP, SPLITS, PARTS,
                              ROUND)
             peak = tl.maximum(peak, tl.where(mask, tl.abs(y), 0.0))
         scale = tl.maximum(tl.max(peak, axis=0) / 448.0, 1e-12)
         for start in range(0, K, BLOCK):
             cols = start + offs
             mask = cols < K
-            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, n_splits, stride_split, OP, PARTS,
+            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, stride_split, OP, SPLITS, PARTS,
                              ROUND)
             q = tl.minimum(tl.maximum(y / scale, -448.0), 448.0)
             tl.store(q_ptr + row * K + cols, q.to(tl.float8e4nv), mask=mask)
         tl.store(s_ptr + row, scale)
     else:
-        for start in range(0, K, BLOCK):
-            cols = start + offs
-            mask = cols < K
-            y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, n_splits, stride_split, OP, PARTS,
-                             ROUND)
-            tl.store(out_ptr + row * K + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+        cols = tl.program_id(1) * BLOCK + offs
+        mask = cols < K
+        y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, stride_split, OP, SPLITS, PARTS, ROUND)
+        tl.store(out_ptr + row * K + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 # ---- launchers -------------------------------------------------------------------------------------
@@ -188,8 +192,8 @@ def add_rms_norm(x: torch.Tensor, y, weight: torch.Tensor, eps: float, quantize:
     else:
         out = torch.empty(M, K, dtype=x.dtype, device=x.device)
     if M:
-        _add_rms_norm[(M,)](fx, fy, total, weight, out, q, s, K, fx.stride(0), stride_y, eps, splits, stride_ys,
-                            QUANT=quantize, Y_PARTS=parts, **_whole_row(K))
+        _add_rms_norm[(M,)](fx, fy, total, weight, out, q, s, K, fx.stride(0), stride_y, eps, stride_ys,
+                            QUANT=quantize, Y_PARTS=parts, Y_SPLITS=splits, **_whole_row(K))
     return total.view(x.shape), _result(out, q, s, tuple(x.shape), quantize)
 
 
@@ -221,9 +225,10 @@ def _wide(op: int, a, b, quantize: bool):
     else:
         out = torch.empty(M, K, dtype=a.dtype, device=fa.device)
     if M:
-        _wide_rows[(M,)](fa, fb, out, q, s, K, stride_a, stride_b, splits, stride_split, OP=op, QUANT=quantize,
-                         BLOCK=min(CHUNK, triton.next_power_of_2(K)), PARTS=parts,
-                         ROUND=_TL_DTYPE[a.dtype] if parts else tl.float32, num_warps=4)
+        block = min(CHUNK if quantize else PIECE, triton.next_power_of_2(K))
+        _wide_rows[(M, 1 if quantize else triton.cdiv(K, block))](
+            fa, fb, out, q, s, K, stride_a, stride_b, stride_split, OP=op, QUANT=quantize, BLOCK=block, PARTS=parts,
+            SPLITS=splits, ROUND=_TL_DTYPE[a.dtype] if parts else tl.float32, num_warps=4)
     return _result(out, q, s, tuple(a.shape), quantize)
 
 
