@@ -109,6 +109,7 @@ def test_decoder_block_with_nf4_gives_the_same_output_with_partials_on_and_off(m
         parent, attr = block.get_submodule(name.rsplit(".", 1)[0]), name.rsplit(".", 1)[1]
         setattr(parent, attr, NF4Linear.from_weight(getattr(parent, attr).weight.detach(), None, torch.bfloat16))
     rotary = RotaryTable(cfg.head_dim, cfg.rotary_positions, base=10000.0 * cfg.rope_ratio)
+    rotary.build("cuda")
     x = torch.randn(16, 1, cfg.hidden_size, device="cuda", dtype=torch.bfloat16)
     cos_sin = rotary(torch.zeros(16, 1, dtype=torch.long, device="cuda"), torch.bfloat16)
 
