@@ -33,6 +33,10 @@ def test_chunk_gives_column_halves_of_the_same_partials():
     assert gate.shape == up.shape == (1, 5, 4)
     assert torch.equal(gate.total(), Partials(parts, torch.float16, (1, 5, 8)).total()[..., :4])
     assert torch.equal(up.total(), Partials(parts, torch.float16, (1, 5, 8)).total()[..., 4:])
+    viewed = Partials(parts, torch.float16, (5, 8)).view(1, 5, 8)
+    assert viewed.shape == (1, 5, 8) and viewed.parts is parts
+    with pytest.raises(ValueError, match="keep their columns"):
+        Partials(parts, torch.float16, (5, 8)).view(10, 4)
     with pytest.raises(ValueError, match="equal column slices"):
         Partials(parts, torch.float16, (5, 8)).chunk(3)
     with pytest.raises(ValueError, match="float32"):

@@ -214,8 +214,7 @@ def add_layer_norm(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias:
 def _wide(op: int, a, b, quantize: bool):
     """a, b: tensors, or (both) Partials of the same split count."""
     fa, stride_a, splits, stride_split, parts = _rows_or_parts(a)
-    fb, stride_b, b_splits, b_stride_split, _ = _rows_or_parts(b) if b is not None else (fa, stride_a, splits,
-                                                                                         stride_split, parts)
+    fb, stride_b, b_splits, b_stride_split, _ = _rows_or_parts(a if b is None else b)
     if (b_splits, b_stride_split) != (splits, stride_split):
         raise ValueError("both inputs must be tensors, or partials of one split-K output")
     M, K = fa.shape[-2:]

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .nf4 import BLOCKSIZE, NestedAbsmax, NF4Weight, quantize_nf4
-from .partials import Partials
 
 _triton = None
 _triton_failed: str | None = None
@@ -176,9 +175,7 @@ class NF4Linear(nn.Module):
         if self.uses_kernel(x):
             y = _kernels().nf4_matmul(x.reshape(-1, self.in_features), self._operand(), self.bias,
                                       leave_splits=leave_splits and in_dtype == self.compute_dtype)
-            if not isinstance(y, Tensor):
-                return Partials(y.parts, y.dtype, (*lead, self.out_features))
-            y = y.view(*lead, self.out_features)
+            y = y.view(*lead, self.out_features)   # a Partials only in the compute dtype: returned as it is
         else:
             y = F.linear(x, self.dequantize(self.compute_dtype), self.bias)
         return y if y.dtype == in_dtype else y.to(in_dtype)

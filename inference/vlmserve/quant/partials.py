@@ -34,6 +34,12 @@ class Partials:
         return tuple(Partials(self.parts[..., i * w:(i + 1) * w], self.dtype, (*self.shape[:-1], w))
                      for i in range(chunks))
 
+    def view(self, *shape: int) -> "Partials":
+        """The same partials under another logical shape with the same last dimension (as Tensor.view)."""
+        if shape[-1] != self.shape[-1]:
+            raise ValueError(f"partials keep their columns: {self.shape} cannot be viewed as {shape}")
+        return Partials(self.parts, self.dtype, shape)
+
     def total(self) -> torch.Tensor:
         """The summed output (for a consumer that does not read partials)."""
         if self.parts.is_cuda:

@@ -474,8 +474,8 @@ def dequantize_rows(w: NF4Operand, r0: int, r1: int, out: torch.Tensor) -> None:
 
 def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torch.Tensor, cfg: Config,
             leave_splits: bool = False) -> torch.Tensor:
-    """Runs cfg into `out`; returns `out`, or with leave_splits (and no bias) the float32 partials [S, M, N] when the
-    kernel split K, unsummed."""
+    """Runs cfg into `out`; returns `out`, or with leave_splits (never set with a bias: nf4_matmul) the float32
+    partials [S, M, N] when the kernel split K, unsummed."""
     if cfg.dequant:
         chunked.chunked_linear(x, w.n, bias, lambda r0, r1, dst: dequantize_rows(w, r0, r1, dst),
                                cfg.chunk_mib << 20, out)
@@ -517,7 +517,8 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
                 split, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, R=cfg.r, IS_SPLIT=split > 1,
                 W_IS_A=cfg.w_is_a, LUT=cfg.lut, X_SPLIT=cfg.x_split, DOUBLE_QUANT=dq, HAS_BIAS=has_bias,
                 IEEE=x.dtype == torch.float32, PRMT_ASM=asm, SCALE_W=cfg.scale_w,
-                EVEN=w.n % cfg.block_n == 0 and k_blocks % cfg.r == 0, num_warps=cfg.num_warps, num_stages=cfg.num_stages, **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
+                EVEN=w.n % cfg.block_n == 0 and k_blocks % cfg.r == 0, num_warps=cfg.num_warps,
+                num_stages=cfg.num_stages, **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
             )
         else:
             _nf4_tc_kernel[(n_programs, split)](
@@ -527,7 +528,7 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
                 IEEE=x.dtype == torch.float32,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages,
             )
-    if leave_splits and bias is None and target is not out:
+    if leave_splits and target is not out:
         return target
     add_splits(target, bias, out)
     return out
@@ -564,7 +565,6 @@ def tuning_key(m: int, w: NF4Operand, dtype: torch.dtype, has_bias: bool, leave_
 
 def _pick(x: torch.Tensor, w: NF4Operand, bias, out, leave_splits: bool = False) -> Config:
     m = x.shape[0]
-    leave_splits = leave_splits and bias is None
     key = tuning_key(m, w, x.dtype, bias is not None, leave_splits)
     cfg = _tuned.get(key)
     if cfg is not None:
@@ -639,6 +639,7 @@ def nf4_matmul(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None = None,
     out = torch.empty((x.shape[0], w.n), device=x.device, dtype=x.dtype)
     if x.shape[0] == 0:
         return out
+    leave_splits = leave_splits and bias is None     # a layer with a bias sums its own partials, adding the bias
     cfg = config if config is not None else _pick(x, w, bias, out, leave_splits)
     res = _launch(x, w, bias, out, cfg, leave_splits)
     return res if res is out else Partials(res, x.dtype, tuple(out.shape))
