@@ -284,6 +284,24 @@ def _regs_step(acc, wv, xt, s, w_base, x_base, x_mask, s_base, scl, b, last, N, 
     return acc, wv, x_next, s_next
 
 
+@gluon.constexpr_function
+def _mma_layout(num_warps):
+    """mma.m16n8k16's accumulator layout, the warps stacked along the weight's rows."""
+    return gl.NVMMADistributedLayout(version=[2, 0], warps_per_cta=[num_warps, 1], instr_shape=[16, 8])
+
+
+@gluon.constexpr_function
+def _operand_layout(index, num_warps):
+    """Operand A (the weight) or B (x) of that MMA, two 16-bit values per 32-bit register."""
+    return gl.DotOperandLayout(operand_index=index, parent=_mma_layout(num_warps), k_width=2)
+
+
+@gluon.constexpr_function
+def _scale_layout(scale_w, num_warps):
+    """The block scales per weight row: beside the decoded weights (SCALE_W) or beside the block's product."""
+    return gl.SliceLayout(1, _operand_layout(0, num_warps) if scale_w else _mma_layout(num_warps))
+
+
 @gluon.jit
 def _split_blocks(K, PER, DEPTH: gl.constexpr):
     """This program's quant blocks [b0, b1) of split program_id(1), its last block, where the DEPTH-unrolled main
@@ -305,15 +323,12 @@ def nf4_marlin_regs_kernel(x_ptr, w_ptr, s_ptr, code2_ptr, nested_ptr, offset, o
     # without DOUBLE_QUANT.
     NW: gl.constexpr = gl.num_warps()
     BN: gl.constexpr = 16 * NW * REPS
-    mma: gl.constexpr = gl.NVMMADistributedLayout(version=[2, 0], warps_per_cta=[NW, 1], instr_shape=[16, 8])
-    a_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=mma, k_width=2)
-    b_l: gl.constexpr = gl.DotOperandLayout(operand_index=1, parent=mma, k_width=2)
+    mma: gl.constexpr = _mma_layout(NW)
+    a_l: gl.constexpr = _operand_layout(0, NW)
+    b_l: gl.constexpr = _operand_layout(1, NW)
     w_l: gl.constexpr = gl.BlockedLayout([4], [32], [NW], [0])
     x_l: gl.constexpr = gl.BlockedLayout([8, 1], [8, 4], [1, NW], [0, 1])   # x tile [64 (k), BM (m)]
-    if SCALE_W:
-        s_l: gl.constexpr = gl.SliceLayout(1, a_l)
-    else:
-        s_l: gl.constexpr = gl.SliceLayout(1, mma)
+    s_l: gl.constexpr = _scale_layout(SCALE_W, NW)
 
     pid_n = gl.program_id(0)
     k_blocks, b0, b1, last, n_main, r = _split_blocks(K, PER, DEPTH)
@@ -400,9 +415,9 @@ def nf4_marlin_async_kernel(x_ptr, w_ptr, s_ptr, code2_ptr, nested_ptr, offset, 
     NW: gl.constexpr = gl.num_warps()
     BN: gl.constexpr = 16 * NW * REPS
     WB: gl.constexpr = BN * 8
-    mma: gl.constexpr = gl.NVMMADistributedLayout(version=[2, 0], warps_per_cta=[NW, 1], instr_shape=[16, 8])
-    a_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=mma, k_width=2)
-    b_l: gl.constexpr = gl.DotOperandLayout(operand_index=1, parent=mma, k_width=2)
+    mma: gl.constexpr = _mma_layout(NW)
+    a_l: gl.constexpr = _operand_layout(0, NW)
+    b_l: gl.constexpr = _operand_layout(1, NW)
     w_l: gl.constexpr = gl.BlockedLayout([4], [32], [NW], [0])
     x_l: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [NW, 1], [1, 0])    # x tile [BM, 64], 16 B per copy
     # The scale slot holds what streams from memory with the weight, as it is: the float32 absmax, or with
@@ -415,10 +430,7 @@ def nf4_marlin_async_kernel(x_ptr, w_ptr, s_ptr, code2_ptr, nested_ptr, offset, 
         c_l: gl.constexpr = gl.BlockedLayout([4], [32], [NW], [0])
     else:
         c_l: gl.constexpr = gl.BlockedLayout([1], [32], [NW], [0])
-    if SCALE_W:
-        s_l: gl.constexpr = gl.SliceLayout(1, a_l)
-    else:
-        s_l: gl.constexpr = gl.SliceLayout(1, mma)
+    s_l: gl.constexpr = _scale_layout(SCALE_W, NW)
     w_sl: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0])
     x_sl: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
     c_sl: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0])
