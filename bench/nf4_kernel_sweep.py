@@ -22,6 +22,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "inference"))
+# The Triton kernels swept here read bitsandbytes' layout: keep the layers in it (the Gluon ring kernel on the kernel
+# layout has its own bench, nf4_gluon_probe.py).
+os.environ.setdefault("VLMSERVE_NF4_LAYOUT", "bnb")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402

@@ -24,6 +24,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "inference"))
 sys.path.insert(0, HERE)
+# The Triton kernels swept here read bitsandbytes' layout: keep the layers in it (the Gluon ring kernel on the kernel
+# layout has its own bench, nf4_gluon_probe.py).
+os.environ.setdefault("VLMSERVE_NF4_LAYOUT", "bnb")
 
 from nf4_kernel_sweep import DECODE_SHAPES, label  # noqa: E402
 

@@ -386,10 +386,10 @@ def main(argv=None) -> int:
     if context is not None:
         from vlmserve.engine.memory_plan import PlanError
 
-        from vlmserve.quant.linear import hold_scratch
+        from vlmserve.quant.linear import prepare_nf4
 
         config = budget_config(max_batch)
-        hold_scratch(model)  # as the engine does before its plan: the NF4 scratch is held with the weights
+        prepare_nf4(model)  # as the engine does before its plan: NF4 layout and scratch settled with the weights
         try:
             plan = budget_plan(args.budget_gib, context, torch.cuda.memory_allocated(), cfg, config)
         except PlanError as e:

@@ -136,16 +136,16 @@ def test_nf4_vision_mlp_dequantizes_each_weight_once_for_all_chunks(fixture_mode
     assert torch.allclose(chunks, whole, atol=1e-6, rtol=1e-5)
 
 
-def test_hold_scratch_allocates_only_for_nf4_layers_on_cuda():
+def test_prepare_nf4_allocates_only_for_nf4_layers_on_cuda():
     """The engine holds the scratch before its memory plan measures the card; a CPU model or one without NF4 layers
     gets none (nothing is allocated)."""
     from torch import nn
 
-    from vlmserve.quant.linear import NF4Linear, hold_scratch
+    from vlmserve.quant.linear import NF4Linear, prepare_nf4
 
-    assert hold_scratch(nn.Sequential(nn.Linear(64, 8))) == 0
-    assert hold_scratch(nn.Sequential(NF4Linear.from_weight(torch.randn(8, 64), None, torch.float32))) == 0
+    assert prepare_nf4(nn.Sequential(nn.Linear(64, 8))) == 0
+    assert prepare_nf4(nn.Sequential(NF4Linear.from_weight(torch.randn(8, 64), None, torch.float32))) == 0
     if torch.cuda.is_available():
         lin = NF4Linear.from_weight(torch.randn(8, 64, device="cuda"), None, torch.bfloat16)
-        assert hold_scratch(nn.Sequential(lin)) == chunked.scratch_bytes()
+        assert prepare_nf4(nn.Sequential(lin)) == chunked.scratch_bytes()
         assert chunked.scratch(torch.device("cuda")).numel() == chunked.scratch_bytes()

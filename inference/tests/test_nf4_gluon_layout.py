@@ -1,17 +1,20 @@
-"""bench/nf4_gluon_probe.py without a GPU: the Marlin-style NF4 kernel's index math against Triton's own linear
-layouts, its block arithmetic (tails, both tile widths on one repacked weight, float32 and double-quantized absmax)
-in numpy, the repack, and its sm_90 machine code.
+"""The Gluon ring kernel (vlmserve.quant.gluon_nf4) without a GPU: its index math against Triton's own linear
+layouts, its block arithmetic (tails, both tile widths on one weight in the kernel layout, float32 and double-quantized
+absmax) in numpy, the layout itself (vlmserve.quant.nf4_layout), and its sm_90 machine code (bench/nf4_gluon_probe.py
+compiles it).
 
 Layouts come from Triton's linear-layout conversion (GluonOpBuilder.to_linear_layout): the weight load layout
 (BlockedLayout([4], [32], [NW], [0]) over a tile's int32 words) and the mma_v2 operand-A layout. Per thread, the
 tests take its words from the repacked buffer, decode them with nf4_prmt.emulate (the PTX program, instruction by
 instruction), place the 16-bit halves in the register order the kernel's join nesting gives, and check each
 register against the weight at the (row, column) the operand layout assigns to it. The kernel itself (inline PTX,
-cp.async) runs on a GPU only: `python bench/nf4_gluon_probe.py` there checks it against dequant + F.linear.
+cp.async) runs on a GPU only: test_nf4_gpu and `python bench/nf4_gluon_probe.py` there check it against dequant +
+F.linear.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import pytest
 
@@ -21,10 +24,59 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from conftest import bench_module  # noqa: E402
-from vlmserve.quant import nf4, nf4_prmt  # noqa: E402
+from vlmserve.quant import nf4, nf4_layout, nf4_prmt  # noqa: E402
 
+G = pytest.importorskip("vlmserve.quant.gluon_nf4")
+T = pytest.importorskip("vlmserve.quant.triton_nf4")
 P = bench_module("nf4_gluon_probe")
-NW = P.NUM_WARPS
+NW = G.NUM_WARPS
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A ring candidate's code-shaping parameters (triton_nf4.Config's block_n, num_stages, scale_w, waves)."""
+    depth: int
+    bn: int
+    scale_w: bool
+    waves: int = 4
+
+    @property
+    def name(self) -> str:
+        return f"bn{self.bn}-d{self.depth}{'-sw' if self.scale_w else ''}"
+
+
+def _variants() -> list[Variant]:
+    """Every distinct ring kernel of the tuner's candidates (waves change the grid, not the code)."""
+    seen = {}
+    for c in T.RING_CONFIGS[16] + T.RING_CONFIGS[64]:
+        if c.ring:
+            seen.setdefault((c.num_stages, c.block_n, c.scale_w), Variant(c.num_stages, c.block_n, c.scale_w))
+    return list(seen.values())
+
+
+@dataclass
+class Packed:
+    """One weight as the kernel reads it: the kernel layout's bytes, the transposed scales and the nested absmax."""
+    weight: torch.Tensor
+    scales: torch.Tensor
+    n: int
+    k: int
+    code2: torch.Tensor | None = None
+    nested: torch.Tensor | None = None
+    offset: float = 0.0
+
+    @property
+    def double_quant(self) -> bool:
+        return self.code2 is not None
+
+
+def _packed_linear(lin) -> Packed:
+    """An NF4Linear moved into the kernel layout (on the CPU: the same permutation the GPU's first use makes)."""
+    lin._to_kernel_layout()
+    if lin.double_quant:
+        return Packed(lin.packed, lin.absmax_q, lin.out_features, lin.in_features, lin.nested_code,
+                      lin.nested_absmax, lin.nested_offset)
+    return Packed(lin.packed, lin.absmax, lin.out_features, lin.in_features)
 CODE = torch.tensor(nf4.NF4_CODE_VALUES, dtype=torch.float32)
 TABLE = nf4_prmt.table_bits(CODE, torch.bfloat16)
 
@@ -107,7 +159,7 @@ def test_decode_lands_on_operand_registers(bn):
     reps = bn // (16 * NW)
     n_rows, k = 2 * bn, 128                                  # two tiles, two quant blocks
     idx = rng.integers(0, 16, size=(n_rows, k))
-    rp, _ = P.repack(_bnb_pack(idx), torch.ones(n_rows * k // 64), n_rows, k)
+    rp, _ = nf4_layout.to_kernel_layout(_bnb_pack(idx), torch.ones(n_rows * k // 64), n_rows, k)
     words = rp.numpy().view(np.uint32)                       # little-endian: byte i of a word = bits 8i..8i+7
     la, lw = _layouts(bn)
     assert la.shape == [bn, 64] and len(la.reg_bases) == 5 + (reps - 1).bit_length()
@@ -133,11 +185,11 @@ def test_decode_lands_on_operand_registers(bn):
 def test_repack_is_the_group_major_formula():
     """Each weight (n, c), c's nibble high (c % 16 < 8), sits at offset (g * K/64 + b) * 512 + lane * 16 + word * 4
     + byte with g = n // 16, b = c // 64 and, within the block, word = c % 64 // 16, lane = 4 * (n % 8) + c % 8 // 2,
-    byte = 2 * (n % 16 // 8) + c % 2; column c + 8 in the same byte's low nibble. N only a multiple of 16."""
+    byte = 2 * (n % 16 // 8) + c % 2; column c + 8 in the same byte's low nibble."""
     rng = np.random.default_rng(5)
-    n_rows, k = 48, 192
+    n_rows, k = 64, 192
     idx = rng.integers(0, 16, size=(n_rows, k))
-    rp, _ = P.repack(_bnb_pack(idx), torch.ones(n_rows * k // 64), n_rows, k)
+    rp, _ = nf4_layout.to_kernel_layout(_bnb_pack(idx), torch.ones(n_rows * k // 64), n_rows, k)
     n, c = np.meshgrid(np.arange(n_rows), np.arange(k), indexing="ij")
     n, c = n[c % 16 < 8], c[c % 16 < 8]
     cb = c % 64
@@ -152,13 +204,13 @@ def test_repack_round_trips(double_quant):
     """The torch repack is repack_index's layout, holds every weight exactly once, and the absmax (float32, or the
     uint8 codes of a double-quantized one) transposed to [K/64, N] in its dtype."""
     rng = np.random.default_rng(3)
-    n_rows, k = 272, 192
+    n_rows, k = 320, 192
     idx = rng.integers(0, 16, size=(n_rows, k))
     absmax = torch.from_numpy(rng.uniform(0.01, 0.1, size=n_rows * k // 64).astype(np.float32))
     if double_quant:
         absmax = nf4.double_quantize_absmax(absmax).q
-    rp, amax_t = P.repack(_bnb_pack(idx), absmax, n_rows, k)
-    row, col = P.repack_index(n_rows, k)
+    rp, amax_t = nf4_layout.to_kernel_layout(_bnb_pack(idx), absmax, n_rows, k)
+    row, col = nf4_layout.index(n_rows, k)
     b = rp.numpy().astype(np.int64)
     assert (b >> 4 == idx[row, col]).all() and (b & 15 == idx[row, col + 8]).all()
     seen = np.zeros((n_rows, k), dtype=np.int64)
@@ -169,15 +221,19 @@ def test_repack_round_trips(double_quant):
 
 
 @pytest.mark.parametrize("double_quant", [False, True])
-def test_repack_linear_scales_are_the_layers_absmax(double_quant):
-    """repack_linear on an NF4Linear (as the GPU mode makes them): the kernels' scale formula on its transposed
-    codes / absmax gives the layer's own float32 absmax for every (row, block), nested blocks crossing rows."""
+def test_kernel_layout_scales_are_the_layers_absmax(double_quant):
+    """An NF4Linear moved into the kernel layout (as on its first GPU use): the kernel's scale formula on its
+    transposed codes / absmax gives the layer's own float32 absmax for every (row, block), nested blocks crossing
+    rows; and the layer still hands out bitsandbytes' layout (nf4_weight)."""
     from vlmserve.quant.linear import NF4Linear
-    n_rows, k = 48, 320                                   # 5 blocks per row: nested blocks of 256 end mid-row
+    n_rows, k = 64, 320                                   # 5 blocks per row: nested blocks of 256 end mid-row
     lin = NF4Linear.from_weight(torch.randn(n_rows, k) * 0.02, None, torch.bfloat16, double_quant=double_quant)
-    pk = P.repack_linear(lin)
-    assert pk.double_quant == double_quant and pk.n == n_rows and pk.k == k
-    want = lin.nf4_weight().absmax_f32().reshape(n_rows, k // 64).numpy()
+    before = lin.nf4_weight()
+    want = before.absmax_f32().reshape(n_rows, k // 64).numpy()
+    pk = _packed_linear(lin)
+    assert lin.kernel_layout and pk.double_quant == double_quant and pk.n == n_rows and pk.k == k
+    after = lin.nf4_weight()
+    assert torch.equal(after.packed, before.packed) and torch.equal(after.dequantize(), before.dequantize())
     got = np.stack([_block_scales(pk, b, np.arange(n_rows)) for b in range(k // 64)], axis=1)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
@@ -213,7 +269,8 @@ def _simulate(x: np.ndarray, pk, v, sms: int):
     la, lw = _layouts(v.bn)
     words = pk.weight.numpy().view(np.uint32)
     n_rows, k_blocks = pk.n, pk.k // 64
-    split, per = P.split_plan(k_blocks, n_rows // v.bn, v, sms)
+    p = G.plan(x.shape[0], n_rows, pk.k, v.bn, v.depth, v.waves, sms)
+    split, per = p.split, p.per
     out = np.zeros((split, x.shape[0], n_rows), dtype=np.float32)
     done = np.zeros((n_rows // v.bn, k_blocks), dtype=np.int64)
     parts = set()
@@ -221,7 +278,7 @@ def _simulate(x: np.ndarray, pk, v, sms: int):
         for sp in range(split):
             acc = np.zeros((v.bn, x.shape[0]), dtype=np.float32)
             b0 = sp * per
-            for part, slot, blk in P.schedule(b0, min(b0 + per, k_blocks), v.depth):
+            for part, slot, blk in G.schedule(b0, min(b0 + per, k_blocks), v.depth):
                 assert slot == (blk - b0) % v.depth       # ring slot / register set of the block
                 parts.add(part)
                 done[t, blk] += 1
@@ -244,11 +301,11 @@ def _random_weight(rng, n_rows: int, k: int, double_quant: bool):
     absmax = torch.from_numpy(rng.uniform(0.01, 0.1, size=n_rows * k // 64).astype(np.float32))
     if double_quant:
         nq = nf4.double_quantize_absmax(absmax)
-        rp, q_t = P.repack(_bnb_pack(idx), nq.q, n_rows, k)
-        pk = P.Repacked(rp, q_t, n_rows, k, nq.code, nq.nested_absmax, nq.offset)
+        rp, q_t = nf4_layout.to_kernel_layout(_bnb_pack(idx), nq.q, n_rows, k)
+        pk = Packed(rp, q_t, n_rows, k, nq.code, nq.nested_absmax, nq.offset)
         absmax = nq.dequantize()
     else:
-        pk = P.Repacked(*P.repack(_bnb_pack(idx), absmax, n_rows, k), n_rows, k)
+        pk = Packed(*nf4_layout.to_kernel_layout(_bnb_pack(idx), absmax, n_rows, k), n_rows, k)
     w = _bf16(CODE.numpy()[idx] * np.repeat(absmax.numpy().reshape(n_rows, k // 64), 64, axis=1))
     return pk, w
 
@@ -260,18 +317,16 @@ def _check_product(got: np.ndarray, x: np.ndarray, w: np.ndarray) -> None:
     np.testing.assert_allclose(got.sum(0), ref, rtol=2e-2, atol=2e-2 * np.abs(ref).max())
 
 
-@pytest.mark.parametrize("pipe,depth,scale_w,k,tail,dq", [("async", 4, False, 256, False, False),
-                                                          ("async", 4, True, 448, True, True),
-                                                          ("regs", 2, False, 320, True, True),
-                                                          ("async", 8, True, 832, True, False),
-                                                          ("async", 8, False, 960, True, True)])
-def test_block_arithmetic_equals_dequant_product(pipe, depth, scale_w, k, tail, dq):
+@pytest.mark.parametrize("depth,scale_w,k,tail,dq", [(4, False, 256, False, False), (4, True, 448, True, True),
+                                                     (4, False, 320, True, True), (8, True, 832, True, False),
+                                                     (8, False, 960, True, True)])
+def test_block_arithmetic_equals_dequant_product(depth, scale_w, k, tail, dq):
     """The partials of the simulated kernel sum to dequant(W) x^T, also where a split's block count is not a
     multiple of DEPTH and the tail runs: K = 448 (7 blocks, splits of 4 + 3), 320 (5: 3 + 2), 832 (13: 7 + 6,
     tails only) and 960 (15: 8 + 7, main loop then tail); with float32 or double-quantized absmax (dq: nested
     blocks of 256 that cross rows, 7, 5 and 15 blocks per row)."""
     rng = np.random.default_rng(7)
-    v = P.Variant(pipe, depth, 64, scale_w, waves=2)
+    v = Variant(depth, 64, scale_w, waves=2)
     n_rows, m = 2 * v.bn, 16
     pk, w = _random_weight(rng, n_rows, k, dq)
     x = _bf16(rng.standard_normal((m, k)).astype(np.float32))
@@ -288,20 +343,23 @@ def test_one_repack_serves_both_tile_widths():
     pk, w = _random_weight(rng, n_rows, k, True)
     x = _bf16(rng.standard_normal((m, k)).astype(np.float32))
     for bn in (64, 128):
-        got, _ = _simulate(x, pk, P.Variant("async", 4, bn, False, waves=2), sms=2)
+        got, _ = _simulate(x, pk, Variant(4, bn, False, waves=2), sms=2)
         _check_product(got, x, w)
 
 
 def test_split_plan_covers_k_with_tails():
-    """Decoder shapes: splits cover K's blocks once, none empty; 4h_to_h's 214 blocks leave tails."""
+    """Decoder shapes: splits cover K's blocks once, none empty; 4h_to_h's 214 blocks leave tails; more rows than one
+    tile take more row tiles, and fewer splits for the same fill."""
     for k_blocks in (64, 214):
-        for v in P.variants(waves="2,4"):
+        for v in _variants():
             for n in (4096, 151552):
-                split, per = P.split_plan(k_blocks, n // v.bn, v, 132)
-                assert 1 <= split <= 16 and (split - 1) * per < k_blocks <= split * per
-                blocks = [b for sp in range(split)
-                          for _, _, b in P.schedule(sp * per, min(sp * per + per, k_blocks), v.depth)]
-                assert blocks == list(range(k_blocks))
+                for m in (1, 16, 64, 256):
+                    p = G.plan(m, n, k_blocks * 64, v.bn, v.depth, v.waves, 132)
+                    assert p.bm == (16 if m <= 16 else 64) and p.m_tiles * p.bm >= m > (p.m_tiles - 1) * p.bm
+                    assert 1 <= p.split <= 16 and (p.split - 1) * p.per < k_blocks <= p.split * p.per
+                    blocks = [b for sp in range(p.split)
+                              for _, _, b in G.schedule(sp * p.per, min(sp * p.per + p.per, k_blocks), v.depth)]
+                    assert blocks == list(range(k_blocks))
 
 
 _COMPILED: dict = {}
@@ -310,7 +368,7 @@ _COMPILED: dict = {}
 def _compiled(v, bm: int, dq: bool = False):
     key = (v.name, bm, dq)
     if key not in _COMPILED:
-        _COMPILED[key] = P.compile_sm90(v, bm, dq)
+        _COMPILED[key] = P.compile_sm90(v.bn, v.depth, v.scale_w, bm, dq)
     return _COMPILED[key]
 
 
@@ -324,20 +382,20 @@ def _loop_text(sass: str) -> list[str]:
     return []
 
 
-# At 64 rows: the SCALE_W variants (the ones that fit: without it the 128-row tiles use all 255 registers and
-# spill, the per-block float32 partial product doubling the accumulator; still timed on the GPU). The 64-row tiles
-# without SCALE_W fit too (--cpu lists them), not compiled here to keep this file under a minute. Double-quantized
-# absmax (serving's default): every variant at 16 rows.
-_CASES = ([(v, 16, False) for v in P.variants(waves="4")] + [(v, 64, False) for v in P.variants(waves="4") if v.scale_w]
-          + [(v, 16, True) for v in P.variants(waves="4")])
+# Every ring candidate at 16 rows with both absmax forms; at 64 rows the SCALE_W ones with the 8-bit absmax of
+# serving (without SCALE_W the 128-wide tiles use all 255 registers and spill, the per-block float32 partial product
+# doubling the accumulator: not candidates; the 64-wide ones fit, --cpu lists them). With float32 absmax bn128-d4-sw
+# spills 8 bytes at 64 rows since the row tiles' int64 x offsets (--cpu): not asserted here.
+_CASES = ([(v, 16, False) for v in _variants()] + [(v, 64, True) for v in _variants() if v.scale_w]
+          + [(v, 16, True) for v in _variants()])
 
 
 @pytest.mark.parametrize("v,bm,dq", _CASES, ids=[f"{v.name}-m{bm}{'-dq' if dq else ''}" for v, bm, dq in _CASES])
 def test_variant_compiles_for_sm90_without_spills_or_weight_shuffles(v, bm, dq):
     """Each variant builds for sm_90 (the operand conversion asserted trivial: the decode lands in place), spills
-    nothing, and its weight bytes go global -> registers (regs) or global -> shared by cp.async -> registers by one
-    LDS.128 per 16-row group per block (async): no shuffles, no shared-memory stores, the PRMT program's 14 permutes
-    per word. With double quantization the same, the scales' gathers added."""
+    nothing, and its weight bytes go global -> shared by cp.async -> registers by one LDS.128 per 16-row group per
+    block: no shuffles, no shared-memory stores, the PRMT program's 14 permutes per word. With double quantization
+    the same, the scales' gathers added."""
     sass_mod = bench_module("nf4_sass")
     kernel, info, sass = _compiled(v, bm, dq)
     assert "0 bytes spill stores" in info and "0 bytes spill loads" in info, info
@@ -345,23 +403,19 @@ def test_variant_compiles_for_sm90_without_spills_or_weight_shuffles(v, bm, dq):
     ops = [t.split()[0] for t in body]
     mix = sass_mod.loop_mix(sass)
     assert mix["SHFL"] == 0
-    words = v.depth * v.reps * 4                      # 32-bit weight words decoded per thread per loop body
-    if v.pipe == "async":
-        assert mix["STS"] == 0
-        assert ops.count("LDS.128") == v.depth * v.reps
-        assert mix["PRMT"] == words * 14
-    else:
-        assert mix["LDS"] == 0                        # x goes through shared memory by STS + ldmatrix, not W
-        assert ops.count("LDG.E.128") >= v.depth * v.reps
-        assert mix["PRMT"] >= words * 14
+    reps = v.bn // (16 * NW)
+    words = v.depth * reps * 4                        # 32-bit weight words decoded per thread per loop body
+    assert mix["STS"] == 0
+    assert ops.count("LDS.128") == v.depth * reps
+    assert mix["PRMT"] == words * 14
     # per warp and quant block: (16-row groups) x (8-row slices of x) x (4 steps of 16 along K) m16n8k16
-    assert mix["HMMA"] == v.depth * v.reps * (bm // 8) * 4
+    assert mix["HMMA"] == v.depth * reps * (bm // 8) * 4
 
 
 def test_join_puts_new_dim_fastest():
     """The register order the tests assume: each tt.join's result layout has the joined dimension as its fastest
     register dimension, so join(a, b) interleaves a's and b's registers."""
-    kernel, _, _ = _compiled(P.Variant("async", 4, 128, True), 16)
+    kernel, _, _ = _compiled(Variant(4, 128, True), 16)
     ttgir = kernel.asm["ttgir"]
     layouts = dict(re.findall(r"^(#\w+) = (#ttg\.\w+<.*>)$", ttgir, re.M))
     joins = re.findall(r"tt\.join .*-> tensor<([0-9x]+)x\w+, (#\w+)>", ttgir)

@@ -134,12 +134,79 @@ if pytest is not None:
         assert any(r["ok"] for r in rows)
 
     @gpu
+    def test_every_ring_candidate_matches_fallback():
+        """The Gluon ring kernel (weights in the kernel layout) in every tuner candidate, at the row counts each row
+        tile serves (one row, a partial tile, full tiles, several 64-row tiles, 256), plain and double-quantized absmax,
+        with a bias (stored by the kernel when K is not split, by the reduce when it is), and fp16 on one candidate
+        per tile."""
+        T = pytest.importorskip("vlmserve.quant.triton_nf4")
+        from vlmserve.quant.linear import NF4Linear
+
+        g = torch.Generator(device="cuda").manual_seed(9)
+        checked = 0
+        for dq in (True, False):
+            for dtype in (torch.bfloat16, torch.float16):
+                w = torch.randn(1024, 4096, device="cuda", generator=g) * 0.02
+                lin = NF4Linear.from_weight(w, torch.randn(1024, device="cuda", generator=g).to(dtype), dtype,
+                                            double_quant=dq)
+                assert lin._operand().kernel_layout
+                for bm, rows in ((16, (1, 7, 16)), (64, (17, 64, 130, 256))):
+                    ring = [c for c in T.RING_CONFIGS[bm] if c.ring]
+                    for cfg in ring if dtype == torch.bfloat16 else ring[:1]:
+                        for m in rows:
+                            x = torch.randn(m, 4096, device="cuda", generator=g).to(dtype)
+                            err, fb = compare(lin, x, config=cfg)
+                            assert tolerance_ok(err, fb, dtype), (dq, dtype, m, cfg, err, fb)
+                            checked += 1
+        assert checked > 50
+
+    @gpu
+    def test_ring_kernel_stores_without_split_and_leaves_partials_with_one():
+        """One K split (the kernel stores bf16 and the bias itself) and several (float32 partials, summed by the reduce
+        or left to the consumer: quant.partials) give the same values as the fallback."""
+        T = pytest.importorskip("vlmserve.quant.triton_nf4")
+        from vlmserve.quant.linear import NF4Linear
+        from vlmserve.quant.partials import Partials
+
+        g = torch.Generator(device="cuda").manual_seed(4)
+        lin = NF4Linear.from_weight(torch.randn(151552 // 4, 4096, device="cuda", generator=g) * 0.02,
+                                    torch.randn(151552 // 4, device="cuda", generator=g).to(torch.bfloat16),
+                                    torch.bfloat16)
+        x = torch.randn(64, 4096, device="cuda", generator=g).to(torch.bfloat16)
+        one = T._ring(64, 128, 4, 1, True)        # 296 tiles fill the GPU: no split
+        p = T._gluon().plan(64, lin.out_features, 4096, 128, 4, 1, T.num_sms(x.device))
+        assert p.split == 1
+        err, fb = compare(lin, x, config=one)
+        assert tolerance_ok(err, fb, torch.bfloat16)
+        small = NF4Linear.from_weight(torch.randn(1024, 4096, device="cuda", generator=g) * 0.02, None, torch.bfloat16)
+        cfg = T._ring(16, 64, 4, 4)
+        x16 = torch.randn(16, 4096, device="cuda", generator=g).to(torch.bfloat16)
+        summed = T.nf4_matmul(x16, small._operand(), None, config=cfg)
+        left = T.nf4_matmul(x16, small._operand(), None, config=cfg, leave_splits=True)
+        assert isinstance(left, Partials) and left.parts.shape[0] > 1
+        assert torch.equal(left.parts.sum(0).to(torch.bfloat16), summed)
+
+    @gpu
+    def test_kernel_layout_dequantizer_matches_on_the_gpu():
+        """dense_weight() and the prefill's chunks from the kernel layout: bitsandbytes' values, bf16 included."""
+        from vlmserve.quant.linear import NF4Linear
+
+        g = torch.Generator(device="cuda").manual_seed(2)
+        for dq in (True, False):
+            lin = NF4Linear.from_weight(torch.randn(15360, 1792, device="cuda", generator=g) * 0.02, None,
+                                        torch.bfloat16, double_quant=dq)
+            ref = lin.dequantize(torch.bfloat16)
+            assert lin._operand().kernel_layout
+            assert torch.equal(lin.dense_weight(), ref)
+
+    @gpu
     @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-    def test_register_table_decoding_matches_fallback(dtype):
+    def test_register_table_decoding_matches_fallback(dtype, monkeypatch):
         """The dot kernel's LUT=3 (inline PTX from vlmserve.quant.nf4_prmt, which CPU tests check only through its
         Python interpreter): both operand orders, split-K, plain and double-quantized absmax, the block scale on
-        the result and on the weights."""
+        the result and on the weights. The weight stays in bitsandbytes' layout (what the dot kernel reads)."""
         T = pytest.importorskip("vlmserve.quant.triton_nf4")
+        monkeypatch.setenv("VLMSERVE_NF4_LAYOUT", "bnb")
         from vlmserve.quant.linear import NF4Linear
 
         g = torch.Generator(device="cuda").manual_seed(5)
@@ -175,7 +242,7 @@ if pytest is not None:
         lin = NF4Linear.from_weight(torch.randn(512, 1024, device="cuda") * 0.02, None, compute_dtype=torch.bfloat16)
         x = torch.randn(16, 1024, device="cuda").to(torch.bfloat16)
         first = lin(x)
-        key = (16, 512, 1024, torch.bfloat16, lin._operand().double_quant, False)
+        key = T.tuning_key(16, lin._operand(), torch.bfloat16, False)
         chosen = T.tuned_configs()[key]
         assert T.tuning_timings()[key]                        # timed
         monkeypatch.setattr(T, "_disk", None)

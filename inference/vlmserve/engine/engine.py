@@ -33,7 +33,7 @@ from .sequence import Sequence
 from .types import EngineConfig, GenerationRequest, Output, Overloaded
 from .waiting import WaitingLine
 from ..metrics import EngineMetrics
-from ..quant.linear import hold_scratch
+from ..quant.linear import prepare_nf4
 
 log = logging.getLogger("vlmserve.engine")
 
@@ -94,10 +94,11 @@ class Engine:
         c = self.config
         per_token = SlotKVCache.bytes_per_token(self.cfg.num_layers, self.cfg.n_kv_heads, self.cfg.head_dim, self.dtype)
         self.slot_len = engine_slot_len(self.cfg, c)
+        if self.device.type == "cuda":
+            prepare_nf4(model)   # layout and scratch settled before the plan: it must see them
         if c.kv_budget_tokens is not None:
             n_slots = max(1, min(c.max_batch, c.kv_budget_tokens // self.slot_len))
         elif self.device.type == "cuda":
-            hold_scratch(model)   # held for good once used: the plan must see it
             try:
                 fitted, plan, shrunk = fit_engine_config(self.cfg, c, self.dtype, measure_device(self.device))
             except PlanError as e:

@@ -162,13 +162,14 @@ def to_bnb_tensors(weight_name: str, module: NF4Linear, original_dtype: torch.dt
         "dtype": str(dtype).removeprefix("torch."),
         "shape": [module.out_features, module.in_features],
     }
-    out = {weight_name: module.packed.reshape(-1, 1), f"{weight_name}.quant_map": module.code}
+    w = module.nf4_weight()   # bitsandbytes' layout, whichever the module holds
+    out = {weight_name: w.packed.reshape(-1, 1), f"{weight_name}.quant_map": module.code}
     if module.double_quant:
-        out[f"{weight_name}.absmax"] = module.absmax_q
+        out[f"{weight_name}.absmax"] = w.nested.q
         out[f"{weight_name}.nested_absmax"] = module.nested_absmax
         out[f"{weight_name}.nested_quant_map"] = module.nested_code
         state.update(nested_blocksize=module.nested_blocksize, nested_dtype="float32", nested_offset=module.nested_offset)
     else:
-        out[f"{weight_name}.absmax"] = module.absmax
+        out[f"{weight_name}.absmax"] = w.absmax
     out[f"{weight_name}.{STATE_KEY_PREFIX}nf4"] = encode_quant_state(state)
     return out

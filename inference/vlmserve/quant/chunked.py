@@ -65,6 +65,8 @@ def rows_per_chunk(n: int, k: int, itemsize: int, chunk_bytes: int, scratch_limi
         return n
     if rows >= ROW_ALIGN:
         rows -= rows % ROW_ALIGN
+    elif rows >= 16:
+        rows -= rows % 16     # whole 16-row groups: the kernel layout's dequantizer cuts nothing finer
     if rows < 1:
         raise ValueError(f"one row of K={k} ({k * itemsize} bytes) does not fit the {chunk_bytes}-byte scratch")
     return rows

@@ -7,6 +7,10 @@ towers do not clash.
 
 forward: on CUDA (K % 64 == 0) the fused Triton kernels of triton_nf4 (imported on first use, so machines
 without Triton never import it); elsewhere dequantize to the compute dtype and F.linear.
+
+On its first use on a GPU that runs the Gluon kernel (triton_nf4.kernel_layout_fits) the layer permutes its bytes
+into the kernel layout (nf4_layout) in place: one copy of the weight either way (`kernel_layout` says which).
+Everything that hands the weight out (nf4_weight, dequantize, bnb_format's export) gives bitsandbytes' layout back.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import nf4_layout
 from .nf4 import BLOCKSIZE, NestedAbsmax, NF4Weight, quantize_nf4
 
 _triton = None
@@ -55,6 +60,7 @@ class NF4Linear(nn.Module):
             self.nested_offset = float(nested.offset)
             self.nested_blocksize = nested.blocksize
         self.bias = nn.Parameter(bias.detach().to(compute_dtype), requires_grad=False) if bias is not None else None
+        self.kernel_layout = False
         self._check_sizes()
 
     def _check_sizes(self) -> None:
@@ -118,11 +124,15 @@ class NF4Linear(nn.Module):
         return self.packed
 
     def nf4_weight(self) -> NF4Weight:
+        """The weight in bitsandbytes' layout (a permuted copy when the buffers hold the kernel layout)."""
+        packed, scales = self.packed, self.absmax_q if self.double_quant else self.absmax
+        if self.kernel_layout:
+            packed, scales = nf4_layout.to_bnb_layout(packed, scales, self.out_features, self.in_features)
         nested = None
         if self.double_quant:
-            nested = NestedAbsmax(q=self.absmax_q, nested_absmax=self.nested_absmax, code=self.nested_code,
+            nested = NestedAbsmax(q=scales, nested_absmax=self.nested_absmax, code=self.nested_code,
                                   offset=self.nested_offset, blocksize=self.nested_blocksize)
-        return NF4Weight(packed=self.packed, absmax=None if self.double_quant else self.absmax,
+        return NF4Weight(packed=packed, absmax=None if self.double_quant else scales,
                          shape=(self.out_features, self.in_features), code=self.code,
                          blocksize=self.blocksize, nested=nested)
 
@@ -152,12 +162,24 @@ class NF4Linear(nn.Module):
 
     def _make_operand(self):
         k = _kernels()
+        if not self.kernel_layout and k.kernel_layout_fits(self.out_features, self.in_features, self.compute_dtype,
+                                                           self.packed.device):
+            self._to_kernel_layout()
         if self.double_quant:
             return k.NF4Operand(packed=self.packed, code=self.code, n=self.out_features, k=self.in_features,
                                 qabs=self.absmax_q, code2=self.nested_code, nested=self.nested_absmax,
-                                offset=self.nested_offset)
+                                offset=self.nested_offset, kernel_layout=self.kernel_layout)
         return k.NF4Operand(packed=self.packed, code=self.code, n=self.out_features, k=self.in_features,
-                            absmax=self.absmax)
+                            absmax=self.absmax, kernel_layout=self.kernel_layout)
+
+    def _to_kernel_layout(self) -> None:
+        """The buffers permuted in place (the old ones freed as the new ones are made: one layer's worth extra)."""
+        name = "absmax_q" if self.double_quant else "absmax"
+        packed, scales = nf4_layout.to_kernel_layout(self.packed, getattr(self, name), self.out_features,
+                                                     self.in_features)
+        self.packed = packed
+        setattr(self, name, scales)
+        self.kernel_layout = True
 
     def uses_kernel(self, x: Tensor) -> bool:
         if not x.is_cuda or self.double_quant and self.nested_blocksize != 256:
@@ -182,14 +204,22 @@ class NF4Linear(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
-                f"nf4 blocksize={self.blocksize}, double_quant={self.double_quant}, compute_dtype={self.compute_dtype}")
+                f"nf4 blocksize={self.blocksize}, double_quant={self.double_quant}, compute_dtype={self.compute_dtype}, "
+                f"kernel_layout={self.kernel_layout}")
 
 
-def hold_scratch(model: nn.Module) -> int:
-    """Allocates the NF4 dequantization scratch (vlmserve.quant.chunked) now, on the device of the model's NF4
-    layers, so that a memory plan made next counts it with the weights instead of finding it missing at the first
-    long prefill. Returns its bytes (0 without NF4 layers on CUDA)."""
+def prepare_nf4(model: nn.Module) -> int:
+    """Readies the model's CUDA NF4 layers for the kernels now: their bytes permuted into the kernel layout where it
+    applies, and the dequantization scratch (vlmserve.quant.chunked) allocated, so that a memory plan made next
+    counts both instead of meeting them at the first forward. Returns the scratch's bytes (0 without NF4 layers on
+    CUDA)."""
     from . import chunked
 
-    lin = next((m for m in model.modules() if isinstance(m, NF4Linear) and m.packed.is_cuda), None)
-    return 0 if lin is None else chunked.scratch(lin.packed.device).numel()
+    layers = [m for m in model.modules() if isinstance(m, NF4Linear) and m.packed.is_cuda]
+    before = sum(lin.kernel_layout for lin in layers)
+    for lin in layers:
+        if lin.uses_kernel(lin.packed):
+            lin._operand()
+    if sum(lin.kernel_layout for lin in layers) > before:
+        torch.cuda.empty_cache()   # the bitsandbytes-order buffers, freed layer by layer, back to the card
+    return chunked.scratch(layers[0].packed.device).numel() if layers else 0

@@ -295,6 +295,34 @@ def _nf4_dequant_kernel(packed_ptr, absmax_ptr, qabs_ptr, code2_ptr, nested_ptr,
     tl.store(out_ptr + offs, vals.to(out_ptr.dtype.element_ty), mask=b_mask[:, None])
 
 
+@triton.jit
+def _nf4_dequant_grouped_kernel(packed_ptr, scale_ptr, code2_ptr, nested_ptr, offset, code_ptr, out_ptr, g0, N, K,
+                                BLOCKS: tl.constexpr, DOUBLE_QUANT: tl.constexpr):
+    # The kernel layout (vlmserve.quant.nf4_layout): program (i, j) writes 16-row group g0 + i, quant blocks
+    # j * BLOCKS.., into out (rows counted from the chunk's first, g0 * 16). Each value gathers its byte (the gathers
+    # hit L1: a 512-byte unit serves 1,024 values) so that the stores are contiguous rows.
+    g = g0 + tl.program_id(0)
+    k_blocks = K // 64
+    rb = tl.program_id(1) * BLOCKS + tl.arange(0, BLOCKS)
+    r = tl.arange(0, 16)
+    c = tl.arange(0, 64)
+    b_mask = rb < k_blocks
+    # (row r, column c) of a unit: lane (r % 8) * 4 + (c >> 1) % 4, word c >> 4, byte (r >> 3) * 2 + c % 2; the
+    # high nibble holds columns with c & 8 == 0, the low nibble column + 8
+    o = ((r % 8) * 64 + (r >> 3) * 2)[:, None] + ((c >> 1) % 4 * 16 + (c >> 4) * 4 + c % 2)[None, :]     # [16, 64]
+    unit = (g.to(tl.int64) * k_blocks + rb) * 512
+    wb = tl.load(packed_ptr + unit[:, None, None] + o[None, :, :], mask=b_mask[:, None, None], other=0)
+    nib = (wb >> (4 - (c & 8) // 2)[None, None, :]) & 15
+    rows = g * 16 + r
+    sc = tl.load(scale_ptr + rb[:, None] * N + rows[None, :], mask=b_mask[:, None], other=0)        # [BLOCKS, 16]
+    if DOUBLE_QUANT:
+        sc = tl.load(code2_ptr + sc.to(tl.int32)) * tl.load(nested_ptr + (rows[None, :] * k_blocks + rb[:, None]) // 256,
+                                                            mask=b_mask[:, None], other=0.0) + offset
+    vals = tl.load(code_ptr + nib.to(tl.int32)) * sc[:, :, None]
+    offs = (g - g0).to(tl.int64) * 16 * K + r[None, :, None] * K + rb[:, None, None] * 64 + c[None, None, :]
+    tl.store(out_ptr + offs, vals.to(out_ptr.dtype.element_ty), mask=b_mask[:, None, None])
+
+
 # ---------------------------------------------------------------------------------------------- host side
 
 
@@ -314,6 +342,9 @@ class Config:
     # dot kernel: registers per thread at most (ptxas's .maxnreg), for more programs per SM than the compiler's own
     # allocation allows (0: the compiler's choice)
     maxnreg: int = 0
+    # the Gluon ring kernel (gluon_nf4) on a weight in the kernel layout: block_n its BN, num_stages its ring DEPTH,
+    # scale_w and waves as above; its row tile follows M (gluon_nf4.row_tile), block_m only names the bucket
+    ring: bool = False
 
     @property
     def dequant(self) -> bool:
@@ -327,6 +358,10 @@ def _dq(mib: int) -> Config:
 def _tc(bm: int, bn: int, warps: int, stages: int, r: int, waves: int = 2, w_is_a: bool = True,
         x_split: bool = False) -> Config:
     return Config(bm, bn, warps, stages, r=r, waves=waves, w_is_a=w_is_a, x_split=x_split)
+
+
+def _ring(bm: int, bn: int, depth: int, waves: int, scale_w: bool = False) -> Config:
+    return Config(bm, bn, 4, depth, r=1, waves=waves, scale_w=scale_w, ring=True)
 
 
 def _dot(bm: int, bn: int, warps: int, stages: int, r: int, lut: int, waves: int = 2, w_is_a: bool = True,
@@ -397,6 +432,20 @@ TC_CONFIGS = {16: _tc_configs(16), 32: _tc_configs(32), 64: _tc_configs(64), 128
 LARGE_M_CONFIGS = tuple(_dq(mib) for mib in (4096, 4, 2))
 MAX_FUSED_M = 256
 
+# Weights in the kernel layout (nf4_layout; every CUDA layer whose shape fits it, in a 16-bit compute dtype), 1..256
+# rows: the Gluon ring kernel, by its row tile (16 rows up to 16, else 64-row tiles, as many as M needs), after
+# dequant + cuBLAS (the reference the tuner checks the others against). From the H100 probe of session 11
+# (bench/nf4_gluon_probe.py, the five decoder shapes): every winner within 3% at 16 and at 64 rows. BN 128 without
+# scale_w at 64 rows spills (the float32 partial product doubles the accumulator): not a candidate.
+RING_CONFIGS = {
+    16: (_dq(4),) + tuple(_ring(16, bn, d, w, sw) for bn, d, w, sw in (
+        (64, 4, 4, False), (128, 4, 4, False), (64, 4, 2, False), (128, 4, 2, False), (64, 8, 4, False),
+        (128, 8, 4, False), (64, 4, 4, True), (128, 4, 4, True))),
+    64: (_dq(4),) + tuple(_ring(64, bn, d, w, sw) for bn, d, w, sw in (
+        (64, 4, 2, False), (64, 4, 4, False), (64, 4, 4, True), (128, 4, 4, True), (128, 8, 4, True),
+        (64, 8, 4, True), (64, 4, 2, True), (128, 4, 2, True))),
+}
+
 _tuned: dict[tuple, Config] = {}
 
 
@@ -419,6 +468,8 @@ class NF4Operand:
     code2: torch.Tensor | None = None  # float32 [256]
     nested: torch.Tensor | None = None  # float32 [ceil(N*K/64/256)]
     offset: float = 0.0
+    # packed in the kernel layout (nf4_layout), absmax / qabs transposed to [K/64, N]; else bitsandbytes' order
+    kernel_layout: bool = False
 
     @property
     def double_quant(self) -> bool:
@@ -458,8 +509,48 @@ def supported(k: int, blocksize: int) -> bool:
     return blocksize == QBLOCK and k % QBLOCK == 0
 
 
+def kernel_layout_fits(n: int, k: int, dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether a layer of this shape and compute dtype on `device` is run from the kernel layout (the Gluon ring
+    kernel reads nothing else). VLMSERVE_NF4_LAYOUT=bnb keeps bitsandbytes' layout and triton_nf4's own fused kernels
+    (a comparison, or a GPU where Gluon does not build)."""
+    if os.environ.get("VLMSERVE_NF4_LAYOUT", "kernel") == "bnb" or dtype not in (torch.bfloat16, torch.float16):
+        return False
+    from . import nf4_layout
+    if not nf4_layout.fits(n, k) or device.type != "cuda":
+        return False
+    g = _gluon()
+    return g is not None and g.usable(device)
+
+
+_gluon_module = None
+
+
+def _gluon():
+    """vlmserve.quant.gluon_nf4, or None where this Triton has no Gluon."""
+    global _gluon_module
+    if _gluon_module is None:
+        try:
+            from . import gluon_nf4
+            _gluon_module = gluon_nf4
+        except ImportError:
+            _gluon_module = False
+    return _gluon_module or None
+
+
 def dequantize_rows(w: NF4Operand, r0: int, r1: int, out: torch.Tensor) -> None:
-    """Rows r0..r1 of W into the contiguous out [r1 - r0, K] (its dtype)."""
+    """Rows r0..r1 of W into the contiguous out [r1 - r0, K] (its dtype); in the kernel layout r0 and r1 are
+    multiples of 16 (chunked's row chunks are of 64 on such weights, N % 64 == 0)."""
+    if w.kernel_layout:
+        if r0 % 16 or r1 % 16:
+            raise ValueError(f"the kernel layout holds 16-row groups: rows {r0}..{r1} cannot be cut out")
+        dq = w.double_quant
+        scales = w.qabs if dq else w.absmax
+        blocks = 4
+        _nf4_dequant_grouped_kernel[((r1 - r0) // 16, triton.cdiv(w.k // QBLOCK, blocks))](
+            w.packed, scales, w.code2 if dq else scales, w.nested if dq else scales, w.offset, w.code, out, r0 // 16,
+            w.n, w.k, BLOCKS=blocks, DOUBLE_QUANT=dq, num_warps=4,
+        )
+        return
     blocks_per_row = w.k // QBLOCK
     blk0, n_blocks = r0 * blocks_per_row, (r1 - r0) * blocks_per_row
     dq = w.double_quant
@@ -480,6 +571,10 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
         chunked.chunked_linear(x, w.n, bias, lambda r0, r1, dst: dequantize_rows(w, r0, r1, dst),
                                cfg.chunk_mib << 20, out)
         return out
+    if cfg.ring:
+        return _launch_ring(x, w, bias, out, cfg, leave_splits)
+    if w.kernel_layout:
+        raise ValueError(f"{cfg} reads bitsandbytes' layout; this weight is in the kernel layout (ring configs only)")
     m = x.shape[0]
     k_blocks = w.k // QBLOCK
     dq = w.double_quant
@@ -534,8 +629,30 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
     return out
 
 
-def candidates(m: int) -> tuple[Config, ...]:
-    """Tuning candidates for M rows; the first is the default when tuning is off or a graph is captured."""
+def _launch_ring(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torch.Tensor, cfg: Config,
+                 leave_splits: bool) -> torch.Tensor:
+    g = _gluon()
+    if not w.kernel_layout or g is None or x.dtype not in (torch.bfloat16, torch.float16):
+        raise ValueError(f"the ring kernel reads a 16-bit x and a weight in the kernel layout, got {x.dtype}, "
+                         f"kernel_layout={w.kernel_layout}")
+    p = g.plan(x.shape[0], w.n, w.k, cfg.block_n, cfg.num_stages, cfg.waves, num_sms(x.device))
+    target = split_target(out, p.split)
+    g.launch(x, w.packed, w.qabs if w.double_quant else w.absmax,
+             (w.code2, w.nested, w.offset) if w.double_quant else None, w.n, bias if p.split == 1 else None, target,
+             p, cfg.block_n, cfg.num_stages, cfg.scale_w, w.prmt_asm(x.dtype))
+    if leave_splits and target is not out:
+        return target
+    add_splits(target, bias, out)
+    return out
+
+
+def candidates(m: int, w: NF4Operand | None = None, dtype: torch.dtype = torch.bfloat16) -> tuple[Config, ...]:
+    """Tuning candidates for M rows of x in `dtype` times w; the first is the default when tuning is off or a graph is
+    captured."""
+    if w is not None and w.kernel_layout:
+        if m > MAX_FUSED_M or dtype not in (torch.bfloat16, torch.float16):
+            return LARGE_M_CONFIGS
+        return RING_CONFIGS[16 if m <= 16 else 64]
     if m == 1:
         return ONE_ROW_CONFIGS
     if m <= MAX_FUSED_M:
@@ -558,9 +675,9 @@ def agrees(out: torch.Tensor, ref: torch.Tensor) -> bool:
 
 def tuning_key(m: int, w: NF4Operand, dtype: torch.dtype, has_bias: bool, leave_splits: bool = False) -> tuple:
     """What a tuned choice is kept under: (row bucket, N, K, dtype, double-quantized, bias, partials left to the
-    consumer). A layer whose consumer sums the split-K partials does not pay the reduce kernel: its candidates are
+    consumer, kernel layout). A layer whose consumer sums the split-K partials does not pay the reduce kernel: its candidates are
     timed without it, which may favour a larger split."""
-    return (_m_bucket(m), w.n, w.k, dtype, w.double_quant, has_bias, leave_splits)
+    return (_m_bucket(m), w.n, w.k, dtype, w.double_quant, has_bias, leave_splits, w.kernel_layout)
 
 
 def _pick(x: torch.Tensor, w: NF4Operand, bias, out, leave_splits: bool = False) -> Config:
@@ -569,7 +686,7 @@ def _pick(x: torch.Tensor, w: NF4Operand, bias, out, leave_splits: bool = False)
     cfg = _tuned.get(key)
     if cfg is not None:
         return cfg
-    cands = candidates(m)
+    cands = candidates(m, w, x.dtype)
     if x.device.type != "cuda" or _capturing() or os.environ.get("VLMSERVE_NF4_TUNE", "1") == "0":
         return cands[0]
     disk = _disk_cache(x.device)
@@ -622,7 +739,7 @@ def _disk_cache(device: torch.device) -> TuningCache:
 
 
 def _key_text(key: tuple) -> str:
-    """(row bucket, N, K, dtype, double-quantized, bias, partials left) as the file's key."""
+    """(row bucket, N, K, dtype, double-quantized, bias, partials left, kernel layout) as the file's key."""
     return "|".join(str(k) for k in key)
 
 
