@@ -40,8 +40,18 @@ def _rows_per_step(n: int, k: int) -> int:
     return max(GROUP_ROWS, min(n, _CHUNK_BYTES // k // GROUP_ROWS * GROUP_ROWS))
 
 
-def _nibbles(packed: torch.Tensor, rows: int, k: int) -> torch.Tensor:
-    return torch.stack((packed >> 4, packed & 15), -1).reshape(rows, k)
+def _permute_rows(packed: torch.Tensor, n: int, k: int, view: tuple, order: tuple) -> torch.Tensor:
+    """packed's nibbles, a chunk of rows at a time, viewed as `view` (with the chunk's row count) and permuted by
+    `order`, packed again two to a byte."""
+    packed = packed.reshape(-1)
+    out = torch.empty_like(packed)
+    step = _rows_per_step(n, k)
+    for r0 in range(0, n, step):
+        part = packed[r0 * k // 2:min(n, r0 + step) * k // 2]
+        rows = part.numel() * 2 // k
+        t = torch.stack((part >> 4, part & 15), -1).view(view(rows)).permute(order).reshape(-1, 2)
+        out[r0 * k // 2:r0 * k // 2 + part.numel()] = t[:, 0] << 4 | t[:, 1]
+    return out
 
 
 def to_kernel_layout(packed: torch.Tensor, scales: torch.Tensor, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,30 +59,13 @@ def to_kernel_layout(packed: torch.Tensor, scales: torch.Tensor, n: int, k: int)
     -> (the repacked bytes, the scales transposed to [K/64, N], same dtype), on their device, chunk by chunk."""
     if not fits(n, k):
         raise ValueError(f"the kernel layout needs N % 64 == 0 and K % 64 == 0, got [{n}, {k}]")
-    packed = packed.reshape(-1)
-    out = torch.empty_like(packed)
-    step = _rows_per_step(n, k)
-    for r0 in range(0, n, step):
-        r1 = min(n, r0 + step)
-        rows = r1 - r0
-        t = _nibbles(packed[r0 * k // 2:r1 * k // 2], rows, k).view(rows // 16, 2, 8, k // QBLOCK, 2, 2, 2, 4, 2)
-        t = t.permute(_TO_KERNEL).reshape(-1, 2)
-        out[r0 * k // 2:r1 * k // 2] = t[:, 0] << 4 | t[:, 1]
+    out = _permute_rows(packed, n, k, lambda rows: (rows // 16, 2, 8, k // QBLOCK, 2, 2, 2, 4, 2), _TO_KERNEL)
     return out, scales.reshape(n, k // QBLOCK).t().contiguous()
 
 
 def to_bnb_layout(repacked: torch.Tensor, scales_t: torch.Tensor, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The inverse of to_kernel_layout: (packed uint8 [N*K/2], absmax or its codes [N*K/64]) in bitsandbytes' order."""
-    repacked = repacked.reshape(-1)
-    out = torch.empty_like(repacked)
-    step = _rows_per_step(n, k)
-    for r0 in range(0, n, step):
-        r1 = min(n, r0 + step)
-        rows = r1 - r0
-        part = repacked[r0 * k // 2:r1 * k // 2]
-        t = torch.stack((part >> 4, part & 15), -1).view(rows // 16, k // QBLOCK, 8, 4, 2, 2, 2, 2, 2)
-        nib = t.permute(_TO_BNB).reshape(-1, 2)
-        out[r0 * k // 2:r1 * k // 2] = nib[:, 0] << 4 | nib[:, 1]
+    out = _permute_rows(repacked, n, k, lambda rows: (rows // 16, k // QBLOCK, 8, 4, 2, 2, 2, 2, 2), _TO_BNB)
     return out, scales_t.t().reshape(-1).contiguous()
 
 
