@@ -37,9 +37,9 @@
 #   tests     the GPU tests (NF4 kernels against the fallback on every shape and candidate, the chunked path, the
 #             decode attention, split-K partials summed by their consumers), their output in the log: first thing after a kernel change; cold Triton compiles
 #             take over 240 s on a fresh machine (session 11) (not in the default list)                    420
-#   gluon     nf4_gluon_probe.py: the Marlin-style Gluon NF4 kernels (weight repacked into the MMA's operand layout,
-#             cp.async ring) checked against dequant + F.linear and timed against the tuned Triton kernel and bf16 on
-#             the decoder's five shapes at 16 and 64 rows (not in the default list)                       240
+#   gluon     nf4_gluon_probe.py: on the decoder's five shapes at 1, 16, 64 and 128 rows, the tuned choice on the
+#             kernel layout (the Gluon ring kernel) against the tuned Triton kernels on bitsandbytes' layout and
+#             bf16, and every ring candidate checked against dequant + F.linear (not in the default list)   240
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
 # Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
@@ -143,7 +143,8 @@ for p in "${PARTS[@]}"; do
             part grid 240 -- "$PY" bench/nf4_kernel_sweep.py --rows 16,64 --grid \
                 --seconds 200 --out "$OUT/nf4_kernel_grid.json" ;;
         gluon)
-            part gluon 240 -- "$PY" bench/nf4_gluon_probe.py --seconds 180 --out "$OUT/nf4_gluon_probe.json" ;;
+            part gluon 240 -- "$PY" bench/nf4_gluon_probe.py --rows 1,16,64,128 --seconds 180 \
+                --out "$OUT/nf4_gluon_probe.json" ;;
         ncu)
             part ncu 120 -- "$PY" bench/nf4_ncu.py --shape lm.h_to_4h --rows 1,16,64 --out "$OUT/nf4_ncu.json" ;;
         tests)
