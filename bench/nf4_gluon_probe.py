@@ -56,7 +56,7 @@ def prmt_asm(dtype: torch.dtype = torch.bfloat16) -> str:
 
 
 def compile_sm90(bn: int, depth: int, scale_w: bool, bm: int, double_quant: bool = False, is_split: bool = True,
-                 arch: int = 90):
+                 has_bias: bool = False, arch: int = 90):
     """The ring kernel compiled for sm_{arch}a on this machine (no GPU): (compiled kernel, ptxas -v text, SASS).
     Pointers, M, N, K and the row stride are marked 16-divisible, as the JIT specializes them on the decoder."""
     import triton
@@ -68,7 +68,7 @@ def compile_sm90(bn: int, depth: int, scale_w: bool, bm: int, double_quant: bool
            "nested_ptr": "*fp32", "offset": "fp32", "bias_ptr": "*bf16", "out_ptr": "*fp32" if is_split else "*bf16",
            "M": "i32", "N": "i32", "K": "i32", "stride_xm": "i32", "PER": "i32"}
     const = dict(BM=bm, REPS=bn // (16 * G.NUM_WARPS), DEPTH=depth, PRMT_ASM=prmt_asm(), SCALE_W=scale_w,
-                 DOUBLE_QUANT=double_quant, IS_SPLIT=is_split, HAS_BIAS=False)
+                 DOUBLE_QUANT=double_quant, IS_SPLIT=is_split, HAS_BIAS=has_bias)
     sig.update({k: "constexpr" for k in const})
     aligned = ("x_ptr", "w_ptr", "s_ptr", "code2_ptr", "nested_ptr", "bias_ptr", "out_ptr", "M", "N", "K",
                "stride_xm")
