@@ -119,9 +119,12 @@ if pytest is not None:
     gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
     @gpu
+    @pytest.mark.parametrize("layout", ["bnb", "kernel"])
     @pytest.mark.parametrize("layer", LAYERS, ids=[layer[0] for layer in LAYERS])
-    def test_tuned_kernels_match_fallback_on_every_shape(layer):
+    def test_tuned_kernels_match_fallback_on_every_shape(layer, layout, monkeypatch):
+        """On bitsandbytes' layout (the Triton kernels) and on the kernel layout (the Gluon ring kernel)."""
         pytest.importorskip("triton")
+        monkeypatch.setenv("VLMSERVE_NF4_LAYOUT", layout)
         bad = [r for r in gpu_cases((layer,)) if r["layer"] != "candidate" and not r["ok"]]
         assert not bad, bad
 
@@ -134,11 +137,12 @@ if pytest is not None:
         assert any(r["ok"] for r in rows)
 
     @gpu
-    def test_every_ring_candidate_matches_fallback():
+    def test_every_ring_candidate_matches_fallback(monkeypatch):
         """The Gluon ring kernel (weights in the kernel layout) in every tuner candidate, at the row counts each row
         tile serves (one row, a partial tile, full tiles, several 64-row tiles, 256), plain and double-quantized absmax,
         with a bias (stored by the kernel when K is not split, by the reduce when it is), and fp16 on one candidate
         per tile."""
+        monkeypatch.setenv("VLMSERVE_NF4_LAYOUT", "kernel")
         T = pytest.importorskip("vlmserve.quant.triton_nf4")
         from vlmserve.quant.linear import NF4Linear
 
@@ -161,9 +165,10 @@ if pytest is not None:
         assert checked > 50
 
     @gpu
-    def test_ring_kernel_stores_without_split_and_leaves_partials_with_one():
+    def test_ring_kernel_stores_without_split_and_leaves_partials_with_one(monkeypatch):
         """One K split (the kernel stores bf16 and the bias itself) and several (float32 partials, summed by the reduce
         or left to the consumer: quant.partials) give the same values as the fallback."""
+        monkeypatch.setenv("VLMSERVE_NF4_LAYOUT", "kernel")
         T = pytest.importorskip("vlmserve.quant.triton_nf4")
         from vlmserve.quant.linear import NF4Linear
         from vlmserve.quant.partials import Partials
@@ -187,8 +192,9 @@ if pytest is not None:
         assert torch.equal(left.parts.sum(0).to(torch.bfloat16), summed)
 
     @gpu
-    def test_kernel_layout_dequantizer_matches_on_the_gpu():
+    def test_kernel_layout_dequantizer_matches_on_the_gpu(monkeypatch):
         """dense_weight() and the prefill's chunks from the kernel layout: bitsandbytes' values, bf16 included."""
+        monkeypatch.setenv("VLMSERVE_NF4_LAYOUT", "kernel")
         from vlmserve.quant.linear import NF4Linear
 
         g = torch.Generator(device="cuda").manual_seed(2)

@@ -509,11 +509,21 @@ def supported(k: int, blocksize: int) -> bool:
     return blocksize == QBLOCK and k % QBLOCK == 0
 
 
+# Which layout a fitting layer takes unless VLMSERVE_NF4_LAYOUT says: "bnb" until a GPU run has measured the ring
+# kernel inside the model (session 12 built it but got no GPU to run it on; its kernel-level figures are the
+# session-11 probe's), then "kernel".
+DEFAULT_LAYOUT = "bnb"
+
+
 def kernel_layout_fits(n: int, k: int, dtype: torch.dtype, device: torch.device) -> bool:
     """Whether a layer of this shape and compute dtype on `device` is run from the kernel layout (the Gluon ring
-    kernel reads nothing else). VLMSERVE_NF4_LAYOUT=bnb keeps bitsandbytes' layout and triton_nf4's own fused kernels
-    (a comparison, or a GPU where Gluon does not build)."""
-    if os.environ.get("VLMSERVE_NF4_LAYOUT", "kernel") == "bnb" or dtype not in (torch.bfloat16, torch.float16):
+    kernel reads nothing else): with VLMSERVE_NF4_LAYOUT=kernel (or DEFAULT_LAYOUT), a 16-bit compute dtype, N and K
+    multiples of 64, a GPU where Gluon builds. VLMSERVE_NF4_LAYOUT=bnb keeps bitsandbytes' layout and triton_nf4's own
+    fused kernels."""
+    layout = os.environ.get("VLMSERVE_NF4_LAYOUT", DEFAULT_LAYOUT)
+    if layout not in ("kernel", "bnb"):
+        raise ValueError(f"VLMSERVE_NF4_LAYOUT must be kernel or bnb, got {layout!r}")
+    if layout == "bnb" or dtype not in (torch.bfloat16, torch.float16):
         return False
     from . import nf4_layout
     if not nf4_layout.fits(n, k) or device.type != "cuda":
