@@ -193,7 +193,11 @@ if pytest is not None:
 
     @gpu
     def test_kernel_layout_dequantizer_matches_on_the_gpu(monkeypatch):
-        """dense_weight() and the prefill's chunks from the kernel layout: bitsandbytes' values, bf16 included."""
+        """dense_weight() and the prefill's chunks from the kernel layout: bitsandbytes' values. Exactly with float32
+        absmax (one multiply); with the 8-bit absmax within two bf16 steps at the largest value, as the Triton
+        dequantizer of bitsandbytes' layout: the GPU contracts code2[q] * nested + offset into one FMA, which torch
+        rounds twice (an H100 in session 12 found them unequal; Triton's interpreter, which does not contract, finds
+        them equal: test_nf4_layout)."""
         monkeypatch.setenv("VLMSERVE_NF4_LAYOUT", "kernel")
         from vlmserve.quant.linear import NF4Linear
 
@@ -203,7 +207,12 @@ if pytest is not None:
                                         torch.bfloat16, double_quant=dq)
             ref = lin.dequantize(torch.bfloat16)
             assert lin._operand().kernel_layout
-            assert torch.equal(lin.dense_weight(), ref)
+            dense = lin.dense_weight()
+            if dq:
+                err = ((dense.float() - ref.float()).abs().max() / ref.float().abs().max()).item()
+                assert err <= 8e-3, err
+            else:
+                assert torch.equal(dense, ref)
 
     @gpu
     @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

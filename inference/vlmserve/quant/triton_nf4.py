@@ -509,10 +509,10 @@ def supported(k: int, blocksize: int) -> bool:
     return blocksize == QBLOCK and k % QBLOCK == 0
 
 
-# Which layout a fitting layer takes unless VLMSERVE_NF4_LAYOUT says: "bnb" until a GPU run has measured the ring
-# kernel inside the model (session 12 built it but got no GPU to run it on; its kernel-level figures are the
-# session-11 probe's), then "kernel".
-DEFAULT_LAYOUT = "bnb"
+# Which layout a fitting layer takes unless VLMSERVE_NF4_LAYOUT says. "kernel" since it was measured inside the model
+# (H100, session 12, bench/results/gpu_session_2026-12-06a): NF4 decode per row 1.77 / 1.61 / 1.06x bf16 at batch 1 /
+# 16 / 64, against 1.41 / 1.43 / 1.02x on bitsandbytes' layout in session 11.
+DEFAULT_LAYOUT = "kernel"
 
 
 def kernel_layout_fits(n: int, k: int, dtype: torch.dtype, device: torch.device) -> bool:
