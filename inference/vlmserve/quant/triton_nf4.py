@@ -4,7 +4,12 @@ Requires K % 64 == 0 (true for every GLM-4V-9B layer), so each 64-wide K tile of
 block (one absmax) and, K being even, the high nibble of every byte is an even column, the low nibble the
 next odd column. No 16-bit copy of a whole weight is ever written.
 
-Paths (picked by `nf4_matmul` from M, by timing candidates on first use):
+On a weight in the kernel layout (vlmserve.quant.nf4_layout: every bf16/fp16 layer whose shape fits, on a GPU where
+Gluon builds; see kernel_layout_fits), 1..256 rows run the Gluon ring kernel (vlmserve.quant.gluon_nf4) or dequant +
+cuBLAS, and more rows dequantize that layout (_nf4_dequant_grouped_kernel) for the chunked cuBLAS path. The paths
+below read bitsandbytes' layout, which the other layers keep (and all of them with VLMSERVE_NF4_LAYOUT=bnb).
+
+Paths on bitsandbytes' layout (picked by `nf4_matmul` from M, by timing candidates on first use):
 - M == 1: GEMV - CUDA-core FMAs on [BLOCK_N, R, 32] byte tiles (R quant blocks per step), dequantized in
   registers, split-K so that even N = 4096 fills the GPU (decode at batch 1: memory-bound, reads 1/4 of bf16);
 - 2 <= M <= 256 (batched decode, short prefills): the fused tensor-core kernels (_nf4_tc_kernel, _nf4_dot_kernel) -
