@@ -34,7 +34,6 @@ from .triton_tiles import _split_k
 NUM_WARPS = 4
 QBLOCK = 64
 GROUP_WORDS = gl.constexpr(128)   # int32 words per 16-row group per quant block: one warp's 512 contiguous bytes
-ROW_TILES = (16, 64)              # BM: x rows per program
 
 
 def usable(device: torch.device) -> bool:
@@ -43,6 +42,7 @@ def usable(device: torch.device) -> bool:
 
 
 def row_tile(m: int) -> int:
+    """BM, the rows of x per program: 16 up to 16 rows, else 64 (triton_nf4.RING_CONFIGS is keyed by it)."""
     return 16 if m <= 16 else 64
 
 

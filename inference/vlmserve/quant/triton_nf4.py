@@ -586,8 +586,16 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
         chunked.chunked_linear(x, w.n, bias, lambda r0, r1, dst: dequantize_rows(w, r0, r1, dst),
                                cfg.chunk_mib << 20, out)
         return out
-    if cfg.ring:
-        return _launch_ring(x, w, bias, out, cfg, leave_splits)
+    target = (_ring_into if cfg.ring else _triton_into)(x, w, bias, out, cfg)
+    if leave_splits and target is not out:
+        return target
+    add_splits(target, bias, out)
+    return out
+
+
+def _triton_into(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torch.Tensor,
+                 cfg: Config) -> torch.Tensor:
+    """The Triton kernels on bitsandbytes' layout into `out`, or into the float32 partials they return."""
     if w.kernel_layout:
         raise ValueError(f"{cfg} reads bitsandbytes' layout; this weight is in the kernel layout (ring configs only)")
     m = x.shape[0]
@@ -638,14 +646,13 @@ def _launch(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torc
                 IEEE=x.dtype == torch.float32,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages,
             )
-    if leave_splits and target is not out:
-        return target
-    add_splits(target, bias, out)
-    return out
+    return target
 
 
-def _launch_ring(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torch.Tensor, cfg: Config,
-                 leave_splits: bool) -> torch.Tensor:
+def _ring_into(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out: torch.Tensor,
+               cfg: Config) -> torch.Tensor:
+    """The Gluon ring kernel on the kernel layout into `out` (the bias added there when K is not split), or into the
+    float32 partials it returns."""
     g = _gluon()
     if not w.kernel_layout or g is None or x.dtype not in (torch.bfloat16, torch.float16):
         raise ValueError(f"the ring kernel reads a 16-bit x and a weight in the kernel layout, got {x.dtype}, "
@@ -655,10 +662,7 @@ def _launch_ring(x: torch.Tensor, w: NF4Operand, bias: torch.Tensor | None, out:
     g.launch(x, w.packed, w.qabs if w.double_quant else w.absmax,
              (w.code2, w.nested, w.offset) if w.double_quant else None, w.n, bias if p.split == 1 else None, target,
              p, cfg.block_n, cfg.num_stages, cfg.scale_w, w.prmt_asm(x.dtype))
-    if leave_splits and target is not out:
-        return target
-    add_splits(target, bias, out)
-    return out
+    return target
 
 
 def candidates(m: int, w: NF4Operand | None = None, dtype: torch.dtype = torch.bfloat16) -> tuple[Config, ...]:
@@ -667,7 +671,7 @@ def candidates(m: int, w: NF4Operand | None = None, dtype: torch.dtype = torch.b
     if w is not None and w.kernel_layout:
         if m > MAX_FUSED_M or dtype not in (torch.bfloat16, torch.float16):
             return LARGE_M_CONFIGS
-        return RING_CONFIGS[16 if m <= 16 else 64]
+        return RING_CONFIGS[_gluon().row_tile(m)]
     if m == 1:
         return ONE_ROW_CONFIGS
     if m <= MAX_FUSED_M:
