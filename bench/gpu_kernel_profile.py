@@ -7,6 +7,9 @@ replays included) on full-size random weights:
   prefill  the decoder over --prefill-rows image prompts (1,611 tokens each), as the engine's prefix pass
   decode   --decode-steps decode steps of --decode-rows sequences at 1,711 tokens of context (CUDA-graph replays);
            a comma list of row counts gives one decode section each (--sections decode: only those)
+  serve    the engine itself serving the caption task at --serve-concurrency clients: a window of --serve-window
+           seconds in the steady state (after --serve-warm seconds of load), every kernel of every phase as it
+           really interleaves, so the GPU's idle share is what serving leaves idle (not in the default list)
 and reports, per section: its wall time, the GPU's busy time (kernel time, overlaps merged) and idle share, the idle
 gaps between kernels split into launch latency (short gaps) and waits for the host (long ones), the time per kernel
 category (GEMM, attention, NF4 / fused Triton kernels, other element-wise, copies) and the top kernels.
@@ -117,6 +120,48 @@ def profiled(fn, repeat: int = 1, top: int = 8) -> dict:
     return summarize(kernels, wall, top)
 
 
+def profiled_window(start: float, seconds: float, top: int = 8) -> dict:
+    """Profiles whatever runs on the GPU (any thread) from `start` seconds from now for `seconds`."""
+    from torch.profiler import ProfilerActivity, profile
+
+    time.sleep(start)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        t = time.perf_counter()
+        time.sleep(seconds)
+        torch.cuda.synchronize()
+        wall = (time.perf_counter() - t) * 1e6
+    kernels = [(e.name, e.time_range.start, e.time_range.end - e.time_range.start) for e in prof.events()
+               if e.device_type == torch.autograd.DeviceType.CUDA]
+    return summarize(kernels, wall, top)
+
+
+def serve_section(model, cfg, args) -> dict:
+    """The engine under load from concurrent clients (serve_throughput.drive on a thread), profiled in a window."""
+    import asyncio
+    import threading
+
+    from serve_throughput import SLOT_LEN, IdTokenizer, drive
+    from vlmserve.engine import Engine, EngineConfig
+
+    c = args.serve_concurrency
+    engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=c, slot_len=SLOT_LEN, max_waiting=10_000)).start()
+    engine.decoder.warm_up(SLOT_LEN)
+    s = cfg.vision.image_size
+    pixels = torch.randn(3, s, s).pin_memory()
+    asyncio.run(drive(engine, pixels, 2, 2, ["caption"], 8))
+    result: dict = {}
+    load = threading.Thread(target=lambda: result.update(asyncio.run(
+        drive(engine, pixels, args.serve_images, c, ["caption"], 256))))
+    load.start()
+    section = profiled_window(args.serve_warm, args.serve_window, args.top)
+    load.join()
+    engine.stop()
+    section["load"] = {k: result.get(k) for k in ("images", "seconds", "images_per_s")}
+    section["concurrency"] = c
+    print(f"serve load: {section['load']}", flush=True)
+    return section
+
+
 def print_section(title: str, s: dict) -> None:
     print(f"\n{title}: wall {s['wall_ms']:.1f} ms, GPU busy {s['gpu_busy_ms']:.1f} ms "
           f"(idle {s['gpu_idle_fraction']:.1%}), {s['kernels']} kernels")
@@ -141,6 +186,10 @@ def main(argv=None) -> int:
     p.add_argument("--sections", default="vision,prefill,decode", help="which of vision, prefill, decode to run")
     p.add_argument("--top", type=int, default=8, help="kernels listed per section")
     p.add_argument("--decode-steps", type=int, default=20)
+    p.add_argument("--serve-concurrency", type=int, default=128)
+    p.add_argument("--serve-images", type=int, default=160, help="images the serve section's clients send in all")
+    p.add_argument("--serve-warm", type=float, default=12.0, help="seconds of load before the profiled window")
+    p.add_argument("--serve-window", type=float, default=6.0)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
@@ -186,6 +235,9 @@ def main(argv=None) -> int:
                    profiled(step, repeat=args.decode_steps, top=args.top))
             del engine, step
             torch.cuda.empty_cache()
+    if "serve" in sections:
+        record("serve", f"serving at concurrency {args.serve_concurrency}, a {args.serve_window:.0f} s window after "
+               f"{args.serve_warm:.0f} s of load", serve_section(model, cfg, args))
     print(f"\nwrote {out}")
     return 0
 

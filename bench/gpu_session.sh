@@ -40,6 +40,13 @@
 #   gluon     nf4_gluon_probe.py: on the decoder's five shapes at 1, 16, 64 and 128 rows, the tuned choice on the
 #             kernel layout (the Gluon ring kernel) against the tuned Triton kernels on bitsandbytes' layout and
 #             bf16, and every ring candidate checked against dequant + F.linear (not in the default list)   240
+#   vision_mlp  vision_mlp_check.py: the vision MLP with GELU in fc1's epilogue against the separate erf GELU (time,
+#             error against float32), FP8's GELU + quantization in one pass against two (not in the default list)  60
+#   serve_kernels  gpu_kernel_profile.py --sections vision,serve, bf16 then FP8: a 4-image vision micro-batch's
+#             kernels, then the engine serving at concurrency 128 profiled over a steady-state window: how much of
+#             serving the GPU sits idle, and in which kernels the rest goes (not in the default list)   150 + 150
+#   tests_fused  the fused-producer tests (GELU epilogue, FP8 producers) with the GPU ones (not in the default
+#             list)                                                                                        60
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
 # Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
@@ -94,8 +101,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -123,6 +130,15 @@ for p in "${PARTS[@]}"; do
             part fp8_check 90 -- "$PY" bench/fp8_check.py ;;
         kernels)
             part kernels 120 -- "$PY" bench/gpu_kernel_profile.py ;;
+        vision_mlp)
+            part vision_mlp 60 -- "$PY" bench/vision_mlp_check.py --out "$OUT/vision_mlp_check.json" ;;
+        serve_kernels)
+            for q in none fp8; do
+                part "serve_kernels_$q" 150 -- "$PY" bench/gpu_kernel_profile.py --quant $q --sections vision,serve \
+                    --vision-batch 4 --top 12 --out "$OUT/gpu_kernel_profile_serve_$q.json"
+            done ;;
+        tests_fused)
+            part tests_fused 60 -- "$PY" -m pytest -q -rs inference/tests/test_fused_gelu.py inference/tests/test_fp8.py ;;
         decode_profile)
             for q in nf4 none; do
                 part "decode_profile_$q" 150 -- "$PY" bench/gpu_kernel_profile.py --quant $q --sections decode \
@@ -153,7 +169,7 @@ for p in "${PARTS[@]}"; do
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary

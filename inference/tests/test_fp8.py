@@ -143,7 +143,7 @@ from vlmserve import triton_fused as T
 torch.manual_seed(2)
 x, y = torch.randn(3, 5, 200, dtype=torch.bfloat16), torch.randn(3, 5, 200, dtype=torch.bfloat16)
 w, b = torch.randn(200, dtype=torch.bfloat16), torch.randn(200, dtype=torch.bfloat16)
-wide = torch.randn(4, 5000, dtype=torch.bfloat16)          # walks the row in chunks
+wide = torch.randn(4, 5000, dtype=torch.bfloat16)          # one pass over the row in registers (QUANT)
 
 def same(a: FP8Act, want: FP8Act):
     assert a.shape == want.shape
@@ -163,6 +163,11 @@ close(T.rms_norm(x, w, 1e-5), fused.rms_norm(x.float(), w.float(), 1e-5))
 same(T.gelu(wide, True), fused.gelu(wide, True))
 same(T.swiglu(x, y, True), fused.swiglu(x, y, True))
 close(T.swiglu(wide, wide), fused.swiglu(wide.float(), wide.float()))
+T.ONE_PASS_MAX = 1024                                      # rows wider than that: the two-pass walk in chunks
+same(T.quantize_rows(wide), fp8.quantize_rows_reference(wide))
+same(T.gelu(wide, True), fused.gelu(wide, True))
+same(T.swiglu(wide, wide, True), fused.swiglu(wide, wide, True))
+T.ONE_PASS_MAX = 16384
 xf, yf, wf, bf = x.float(), y.float(), w.float(), b.float()     # references rounded once, as the kernels do
 close(T.add_layer_norm(x, y, w, b, 1e-6), fused.add_layer_norm(xf, yf, wf, bf, 1e-6))
 s, q = T.add_layer_norm(x, y, w, b, 1e-6, True)

@@ -126,7 +126,7 @@ def test_nf4_vision_mlp_dequantizes_each_weight_once_for_all_chunks(fixture_mode
 
     def spy(self):
         fn = dense_mlp(self)
-        return lambda h: seen_rows.append(h.shape[0]) or fn(h)
+        return lambda h, out: seen_rows.append(h.shape[0]) or fn(h, out)
 
     monkeypatch.setattr(vision.MLP, "_dense_mlp", spy)
     mlp.tokens_per_chunk = 40  # 150 tokens: 4 equal chunks of at most 40

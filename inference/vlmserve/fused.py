@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from vlmserve.kernel_choice import env_choice
 from vlmserve.quant.fp8 import FP8Act, quantize_rows_reference
 from vlmserve.quant.partials import Partials, as_tensor
 
@@ -72,6 +73,43 @@ def gelu(h: torch.Tensor, quantize: bool = False):
     if k is not None and quantize:      # unquantized, F.gelu is one pass already
         return k.gelu(h, quantize)
     return quantize_rows_reference(F.gelu(h.float())) if quantize else F.gelu(h)
+
+
+GELU_CHOICES = ("epilogue", "exact")
+
+
+def vision_gelu_choice() -> str:
+    """VLMSERVE_VISION_GELU's value: "epilogue" (the default) or "exact" (benches record it with their figures)."""
+    return env_choice("VLMSERVE_VISION_GELU", GELU_CHOICES)
+
+
+def linear_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor | None = None):
+    """GELU(x @ weight.T + bias) for 2-D x, into `out` when given.
+
+    On CUDA in bf16/fp16 the GELU is cuBLASLt's GEMM epilogue (`torch._addmm_activation`): the vision tower's fc1
+    output (6,401 x 15,360 per image and layer) is then written once and never read back by a separate GELU
+    kernel, which took 7% of the tower's GPU time on an H100 (bench/gpu_kernel_profile.py). That epilogue is GELU's
+    tanh form (at most 4.7e-4 from the erf form) applied to the float32 accumulator, where the separate kernel
+    applies the erf form to the product already rounded to bf16: against the exact function in float64, the
+    epilogue is the closer of the two (relative error 1.7e-3 against 2.7e-3 at fc1's shape,
+    tests/test_fused_gelu.py). VLMSERVE_VISION_GELU=exact keeps the separate erf GELU, the official code's kernels.
+    Elsewhere (CPU, float32) it is the erf form."""
+    if (x.is_cuda and bias is not None and x.dtype in (torch.float16, torch.bfloat16) and x.dim() == 2
+            and vision_gelu_choice() == "epilogue"):
+        if out is None:
+            return torch._addmm_activation(bias, x, weight.t(), use_gelu=True)
+        return torch._addmm_activation(bias, x, weight.t(), use_gelu=True, out=out)
+    y = F.gelu(F.linear(x, weight, bias))
+    if out is None:
+        return y
+    return out.copy_(y)
+
+
+def linear_into(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor) -> torch.Tensor:
+    """x @ weight.T + bias written straight into `out` (rows of a larger result): no copy of a temporary."""
+    if bias is None:
+        return torch.mm(x, weight.t(), out=out)
+    return torch.addmm(bias, x, weight.t(), out=out)
 
 
 def swiglu(gate, up, quantize: bool = False):

@@ -2,9 +2,10 @@
 
 Each program handles one row (one token). The norms load their row once, compute in float32 and write
 it in the compute dtype or, with QUANT, as e4m3 plus the row's scale (amax / 448) for the FP8 GEMM that
-follows; the wide element-wise ops (GELU, SwiGLU, plain quantization; rows up to 15,360) walk the row in
-chunks, a first pass for the absolute maximum and a second that writes, so no row has to fit in
-registers. `vlmserve.fused` holds the plain-torch definitions of the same functions.
+follows. The wide element-wise ops (GELU, SwiGLU, plain quantization; rows up to 15,360) with QUANT hold a
+row of up to ONE_PASS_MAX columns in registers (16 warps: 32 values a thread) and read it once; a wider row is
+walked in chunks, a first pass for the absolute maximum and a second that writes. Unquantized, they run one
+program per (row, chunk). `vlmserve.fused` holds the plain-torch definitions of the same functions.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import triton.language as tl
 from vlmserve.quant.fp8 import E4M3, E4M3_MAX, MIN_SCALE, FP8Act
 from vlmserve.quant.partials import Partials
 
-CHUNK = 2048   # columns per step of a row walked whole (QUANT)
+CHUNK = 2048   # columns per step of a row walked in two passes (QUANT, rows wider than ONE_PASS_MAX)
+ONE_PASS_MAX = 16384   # QUANT rows up to this wide are read once (every GLM-4V-9B row: 15,360 at most)
 PIECE = 1024   # columns per program otherwise: a decode step's one to 64 rows of 13,696 still make enough programs
 
 
@@ -109,13 +111,17 @@ def _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, stride_split
 @triton.jit
 def _wide_rows(a_ptr, b_ptr, out_ptr, q_ptr, s_ptr, K, stride_a, stride_b, stride_split, OP: tl.constexpr,
                QUANT: tl.constexpr, BLOCK: tl.constexpr, PARTS: tl.constexpr = False, SPLITS: tl.constexpr = 1,
-               ROUND: tl.constexpr = tl.float32):
+               ROUND: tl.constexpr = tl.float32, ONE_PASS: tl.constexpr = False):
     # PARTS: a and b are split-K partials (SPLITS rows apart by stride_split), summed and rounded to ROUND.
     # QUANT needs the whole row's maximum: one program per row, walking it twice. Otherwise one program per (row,
     # chunk), so that a decode step's few rows still spread over the GPU.
     row = tl.program_id(0).to(tl.int64)
     offs = tl.arange(0, BLOCK)
-    if QUANT:
+    if QUANT and ONE_PASS:   # the whole row (K <= BLOCK) at once: one read of the inputs, erf / exp once per value
+        mask = offs < K
+        y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, offs, mask, stride_split, OP, SPLITS, PARTS, ROUND)
+        _finish_row(y, out_ptr, q_ptr, s_ptr, row, offs, mask, K, QUANT)
+    elif QUANT:
         peak = tl.zeros([BLOCK], dtype=tl.float32)
         for start in range(0, K, BLOCK):
             cols = start + offs
@@ -224,10 +230,12 @@ def _wide(op: int, a, b, quantize: bool):
     else:
         out = torch.empty(M, K, dtype=a.dtype, device=fa.device)
     if M:
-        block = min(CHUNK if quantize else PIECE, triton.next_power_of_2(K))
+        whole = triton.next_power_of_2(K)
+        block = (whole if whole <= ONE_PASS_MAX else CHUNK) if quantize else min(PIECE, whole)
         _wide_rows[(M, 1 if quantize else triton.cdiv(K, block))](
             fa, fb, out, q, s, K, stride_a, stride_b, stride_split, OP=op, QUANT=quantize, BLOCK=block, PARTS=parts,
-            SPLITS=splits, ROUND=_TL_DTYPE[a.dtype] if parts else tl.float32, num_warps=4)
+            SPLITS=splits, ROUND=_TL_DTYPE[a.dtype] if parts else tl.float32, ONE_PASS=quantize and block >= K,
+            num_warps=max(4, min(16, block // 1024)))
     return _result(out, q, s, tuple(a.shape), quantize)
 
 

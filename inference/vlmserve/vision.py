@@ -11,7 +11,7 @@ from torch import nn
 
 from vlmserve.attention import full_attention
 from vlmserve.config import ModelConfig
-from vlmserve.fused import add_layer_norm, gelu, quantize_rows, swiglu
+from vlmserve.fused import add_layer_norm, gelu, linear_gelu, linear_into, quantize_rows, swiglu
 from vlmserve.quant.fp8 import n_rows, rows_of, takes_fp8
 from vlmserve.quant.linear import NF4Linear
 
@@ -48,9 +48,9 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
-    # fc1's output and its GELU for one 1120px image (6401 x 15360) are 2 x 197 MB in bf16, the largest
-    # activation of the tower; tokens are independent here, so longer inputs go through in equal chunks of
-    # at most this many tokens (~2 x 63 MB).
+    # fc1's output for one 1120px image (6401 x 15360) is 197 MB in bf16, the largest activation of the tower;
+    # tokens are independent here, so longer inputs go through in equal chunks of at most this many tokens
+    # (~63 MB), each chunk's result written straight into its rows of the output.
     tokens_per_chunk = 2048
 
     def __init__(self, cfg: ModelConfig):
@@ -63,20 +63,37 @@ class MLP(nn.Module):
         """x: [..., C], a tensor or (when fc1 is FP8) its FP8Act."""
         shape = x.shape
         n = n_rows(x)
-        if n <= self.tokens_per_chunk:
-            return self._mlp(x)
         flat = x if not isinstance(x, torch.Tensor) else x.reshape(-1, shape[-1])
-        mlp, rows = self._mlp, self.tokens_per_chunk
-        if isinstance(self.fc1, NF4Linear) and isinstance(self.fc2, NF4Linear):
-            mlp = self._dense_mlp()
-        size = -(-n // -(-n // rows))
+        if n <= self.tokens_per_chunk:
+            return self._chunk_mlp(whole=True)(flat, None).view(*shape[:-1], -1)
+        mlp = self._chunk_mlp(whole=False)
+        size = -(-n // -(-n // self.tokens_per_chunk))
         out = None
         for i in range(0, n, size):
-            y = mlp(rows_of(flat, i, min(i + size, n)))
+            rows = rows_of(flat, i, min(i + size, n))
             if out is None:
+                y = mlp(rows, None)
                 out = y.new_empty(n, y.shape[-1])
-            out[i:i + size] = y
+                out[:size] = y
+            else:
+                mlp(rows, out[i:i + size])
         return out.view(*shape[:-1], out.shape[-1])
+
+    def _chunk_mlp(self, whole: bool):
+        """(rows, out or None) -> fc2(GELU(fc1(rows))), written into `out` when given. 16-bit weights (the model's
+        own, or for a chunked input 4-bit ones dequantized once here) run as two GEMMs with GELU in the first one's
+        epilogue (fused.linear_gelu); FP8 layers take GELU and fc2's input quantization in one pass over fc1's
+        output, and a short input to 4-bit layers goes through their own kernels."""
+        if not whole and isinstance(self.fc1, NF4Linear) and isinstance(self.fc2, NF4Linear):
+            return self._dense_mlp()
+        if type(self.fc1) is nn.Linear and type(self.fc2) is nn.Linear:
+            return self._gemm_mlp(self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias, self.fc1.weight.dtype)
+
+        def mlp(h, out):
+            y = self.fc2(gelu(self.fc1(h), quantize=takes_fp8(self.fc2)))
+            return y if out is None else out.copy_(y)
+
+        return mlp
 
     def _dense_mlp(self):
         """The MLP on the weights dequantized once, for 4-bit fc1 / fc2: called chunk by chunk
@@ -85,20 +102,21 @@ class MLP(nn.Module):
         keeps its embedding table in host memory (1.16 GiB; weights.place_embeddings). The 512-row chunks used
         before, for the 8 GiB budget, give fc2's GEMM 4 x 14 output tiles of 128 x 128: under half a wave on an
         H200's 132 SMs."""
-        w1, w2 = self.fc1.dense_weight(), self.fc2.dense_weight()
-        dtype = self.fc1.compute_dtype
-        b1, b2 = self.fc1.bias, self.fc2.bias
+        return self._gemm_mlp(self.fc1.dense_weight(), self.fc1.bias, self.fc2.dense_weight(), self.fc2.bias,
+                              self.fc1.compute_dtype)
 
-        def mlp(h):
-            y = F.linear(gelu(F.linear(h.to(dtype), w1, b1)), w2, b2)
-            return y if y.dtype == h.dtype else y.to(h.dtype)
+    @staticmethod
+    def _gemm_mlp(w1, b1, w2, b2, dtype):
+        def mlp(h, out):
+            y_dtype = h.dtype
+            h = linear_gelu(h.to(dtype), w1, b1)
+            if out is not None and out.dtype == dtype:
+                return linear_into(h, w2, b2, out)
+            y = F.linear(h, w2, b2)
+            y = y if y.dtype == y_dtype else y.to(y_dtype)
+            return y if out is None else out.copy_(y)
 
         return mlp
-
-    def _mlp(self, x):
-        h = self.fc1(x)
-        # FP8: GELU and fc2's input quantization in one pass over fc1's output
-        return self.fc2(gelu(h, quantize=takes_fp8(self.fc2)))
 
 
 class TransformerLayer(nn.Module):

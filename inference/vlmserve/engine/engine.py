@@ -11,7 +11,8 @@ Each scheduler round:
      request gets its first token;
   3. one decode step for every running sequence (CUDA-graph replay on GPU); finished sequences
      leave their slot at once, so the next round's waiting requests can take it.
-Results go out through each request's `sink` callback, called on this thread.
+Results go out through each request's `sink` callback, called on this thread, and are handed to the event loops
+(`flush`) once the next prefill or decode step is queued on the GPU, or at the end of a round when nothing runs.
 """
 from __future__ import annotations
 
@@ -203,7 +204,8 @@ class Engine:
         except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
             log.exception("engine step failed")
             self._fail_all(f"internal error in the engine: {e}", admitted)
-        self._flush()
+        if not self.running:
+            self._flush()        # else the next round's first GPU work carries this round's outputs out
         self.metrics.queue_depth.set(len(self._waiting))
         self.metrics.running.set(len(self.running))
 
@@ -323,6 +325,7 @@ class Engine:
             hidden_last = torch.stack([done[i] for i in range(len(reqs))])
         else:
             hidden_last = self._prefill_whole(reqs, slots)
+        self._flush()    # the vision tower and the prefill are queued on the GPU: hand earlier outputs over now
 
         logits = self.model.logits(hidden_last)
         for seq in seqs:
@@ -454,6 +457,10 @@ class Engine:
         with self.clock.phase("decode"):
             logits = self.decoder.run([s.tokens[-1] for s in seqs], [s.next_position for s in seqs],
                                       [s.cache_len for s in seqs])
+            # The outputs so far go to their event loops now, while the GPU runs this step: a loop's thread takes
+            # them under the GIL while this thread waits for the step's tokens anyway, instead of between the end
+            # of a step and the launch of the next, where every millisecond leaves the GPU idle.
+            self._flush()
         for s in seqs:
             s.cache_len += 1
             s.next_position += 1

@@ -1,0 +1,126 @@
+"""The vision tower's MLP on the GPU, as the model runs it (2048-row chunks, full GLM-4V-9B widths, random weights):
+GELU as fc1's cuBLASLt epilogue against the separate erf GELU kernel, and FP8's GELU + row quantization in one
+pass against the two-pass walk. Prints a table; writes bench/results/vision_mlp_check.json (or $OUT/...).
+
+    PYTHONPATH=inference:bench python bench/vision_mlp_check.py [--images 4]
+
+Rows:
+- time of one layer's MLP over `--images` 1120px images (6,401 tokens each), bf16 with each GELU choice
+  (VLMSERVE_VISION_GELU), and FP8;
+- error of each bf16 choice against the same MLP in float32 with the exact GELU (relative Frobenius norm), and
+  how far the epilogue is from GELU's tanh form on the float32 accumulator (it should be that form);
+- the FP8 producer alone (GELU + e4m3 rows of fc1's output, 15,360 wide): one pass and the two-pass walk,
+  microseconds and GB/s of HBM traffic (bf16 in, e4m3 + scales out).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from result_path import result_path
+from vlmserve import fused
+from vlmserve import triton_fused as T
+from vlmserve.config import glm4v_9b
+from vlmserve.gpu_timing import event_time_us
+from vlmserve.quant.fp8 import FP8Linear
+from vlmserve.vision import MLP
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+def with_gelu(choice: str, fn):
+    old = os.environ.get("VLMSERVE_VISION_GELU")
+    os.environ["VLMSERVE_VISION_GELU"] = choice
+    try:
+        return fn()
+    finally:
+        if old is None:
+            os.environ.pop("VLMSERVE_VISION_GELU")
+        else:
+            os.environ["VLMSERVE_VISION_GELU"] = old
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--images", type=int, default=4)
+    p.add_argument("--out", default="bench/results/vision_mlp_check.json")
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("needs a CUDA GPU", file=sys.stderr)
+        return 2
+    cfg = glm4v_9b()
+    v = cfg.vision
+    rows = args.images * (v.grid ** 2 + 1)
+    torch.manual_seed(0)
+    mlp = MLP(cfg).to("cuda", torch.bfloat16)
+    with torch.no_grad():
+        for lin in (mlp.fc1, mlp.fc2):
+            lin.weight.normal_(0, lin.in_features ** -0.5)
+            lin.bias.normal_(0, 0.02)
+    x = torch.randn(rows, v.hidden_size, device="cuda", dtype=torch.bfloat16)
+    res: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows,
+                 "images": args.images, "tokens_per_chunk": MLP.tokens_per_chunk}
+    flops = 4 * rows * v.hidden_size * v.intermediate_size
+
+    with torch.inference_mode():
+        # references on one chunk's worth of rows (float32 of the full 25k rows would take ~3 GB per tensor)
+        xs = x[:MLP.tokens_per_chunk]
+        h32 = xs.float() @ mlp.fc1.weight.float().t() + mlp.fc1.bias.float()
+        ref = F.gelu(h32.double()).float() @ mlp.fc2.weight.float().t() + mlp.fc2.bias.float()
+        for choice in fused.GELU_CHOICES:
+            t = with_gelu(choice, lambda: event_time_us(lambda: mlp(x)))
+            y = with_gelu(choice, lambda: mlp(xs))
+            g = with_gelu(choice, lambda: fused.linear_gelu(xs, mlp.fc1.weight, mlp.fc1.bias))
+            res[choice] = {"us": t, "tflops": flops / t / 1e6, "rel_err_vs_fp32_exact": rel(y, ref),
+                           "gelu_rel_err_vs_exact": rel(g, F.gelu(h32.double())),
+                           "gelu_rel_err_vs_tanh_form": rel(g, F.gelu(h32, approximate="tanh"))}
+        res["epilogue_speedup"] = res["exact"]["us"] / res["epilogue"]["us"]
+
+        h = torch.randn(rows, v.intermediate_size, device="cuda", dtype=torch.bfloat16)
+        moved = rows * v.intermediate_size * 3 + rows * 4          # bf16 in, e4m3 out, a float32 scale per row
+        one = event_time_us(lambda: T.gelu(h, True))
+        saved, T.ONE_PASS_MAX = T.ONE_PASS_MAX, 0
+        try:
+            two = event_time_us(lambda: T.gelu(h, True))
+            a2 = T.gelu(h, True)
+        finally:
+            T.ONE_PASS_MAX = saved
+        a1 = T.gelu(h, True)
+        res["fp8_gelu_quant"] = {"one_pass_us": one, "two_pass_us": two, "one_pass_gbps": moved / one / 1e3,
+                                 "two_pass_gbps": moved / two / 1e3,
+                                 "codes_equal": float((a1.data.float() == a2.data.float()).float().mean()),
+                                 "scales_equal": bool(torch.equal(a1.scale, a2.scale))}
+        del h, a1, a2
+        fp8 = MLP(cfg)
+        fp8.fc1 = FP8Linear.from_weight(mlp.fc1.weight, mlp.fc1.bias, torch.bfloat16)
+        fp8.fc2 = FP8Linear.from_weight(mlp.fc2.weight, mlp.fc2.bias, torch.bfloat16)
+        xq = fused.quantize_rows(x)
+        t = event_time_us(lambda: fp8(xq))
+        res["fp8"] = {"us": t, "tflops": flops / t / 1e6, "rel_err_vs_fp32_exact": rel(fp8(xq)[:len(xs)], ref)}
+
+    print(f"\nvision MLP, {args.images} images ({rows} tokens), {res['device']}")
+    print("| path | us per layer | TFLOP/s | rel. error vs float32 exact GELU |\n|---|---|---|---|")
+    for k in (*fused.GELU_CHOICES, "fp8"):
+        print(f"| {k} | {res[k]['us']:.0f} | {res[k]['tflops']:.0f} | {res[k]['rel_err_vs_fp32_exact']:.2e} |")
+    print(f"epilogue vs exact: {res['epilogue_speedup']:.3f}x; epilogue GELU vs tanh form "
+          f"{res['epilogue']['gelu_rel_err_vs_tanh_form']:.1e}, vs erf form {res['epilogue']['gelu_rel_err_vs_exact']:.1e} "
+          f"(separate kernel: {res['exact']['gelu_rel_err_vs_exact']:.1e})")
+    q = res["fp8_gelu_quant"]
+    print(f"FP8 GELU + quantize, {rows} x {v.intermediate_size}: one pass {q['one_pass_us']:.0f} us "
+          f"({q['one_pass_gbps']:.0f} GB/s), two passes {q['two_pass_us']:.0f} us ({q['two_pass_gbps']:.0f} GB/s); "
+          f"codes equal {q['codes_equal']:.4f}, scales equal {q['scales_equal']}")
+    out = result_path(args.out)
+    out.write_text(json.dumps(res, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
