@@ -40,13 +40,16 @@
 #   gluon     nf4_gluon_probe.py: on the decoder's five shapes at 1, 16, 64 and 128 rows, the tuned choice on the
 #             kernel layout (the Gluon ring kernel) against the tuned Triton kernels on bitsandbytes' layout and
 #             bf16, and every ring candidate checked against dequant + F.linear (not in the default list)   240
+#   steady    compare's runs with 3 images per client (its 1.5 leave the first wave's burst and the tail a third of
+#             the run): closer to the steady state (not in the default list)                            260
 #   vision_mlp  vision_mlp_check.py: the vision MLP with GELU in fc1's epilogue against the separate erf GELU (time,
 #             error against float32), FP8's GELU + quantization in one pass against two (not in the default list)  60
 #   serve_kernels  gpu_kernel_profile.py --sections vision,serve, bf16 then FP8: a 4-image vision micro-batch's
 #             kernels, then the engine serving at concurrency 128 profiled over a steady-state window: how much of
 #             serving the GPU sits idle, and in which kernels the rest goes (not in the default list)   150 + 150
-#   tests_fused  the fused-producer tests (GELU epilogue, FP8 producers) with the GPU ones (not in the default
-#             list)                                                                                        60
+#   tests_fused  the fused-kernel tests with their GPU ones (GELU epilogue, FP8 producers, grouped-head prefill
+#             attention, in-place rotary), then the tiny golden fixture's parity on the GPU (gpu_model_check.py
+#             --fixture-only) (not in the default list)                                                 90 + 60
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
 # Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
@@ -101,8 +104,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused|steady) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -119,6 +122,12 @@ for p in "${PARTS[@]}"; do
             # which gives the steady-state TTFT ("after the first wave")
             part compare 180 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 \
                 --ttft-concurrency 64 --images-per-client 1.5 --error-tokens 16 ;;
+        steady)
+            # 3 images per client: two thirds of the requests arrive as slots free up, so the first wave's burst and
+            # the last requests' tail weigh half as much as in compare's 1.5
+            part steady 260 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 \
+                --ttft-concurrency 64 --images-per-client 3 --error-tokens 16 \
+                --out "$OUT/serve_throughput_compare_steady.json" ;;
         decode_attn)
             # the one-kernel decode attention (engine/triton_decode.py, the default) against the torch path: output,
             # cache writes and us/layer; then the decode figures on the torch path, against the decode part's
@@ -138,7 +147,9 @@ for p in "${PARTS[@]}"; do
                     --vision-batch 4 --top 12 --out "$OUT/gpu_kernel_profile_serve_$q.json"
             done ;;
         tests_fused)
-            part tests_fused 60 -- "$PY" -m pytest -q -rs inference/tests/test_fused_gelu.py inference/tests/test_fp8.py ;;
+            part tests_fused 90 -- "$PY" -m pytest -q -rs inference/tests/test_fused_gelu.py inference/tests/test_fp8.py \
+                inference/tests/test_attention.py inference/tests/test_rotary_kernel.py
+            part fixture_parity 60 -- "$PY" bench/gpu_model_check.py --fixture-only ;;
         decode_profile)
             for q in nf4 none; do
                 part "decode_profile_$q" 150 -- "$PY" bench/gpu_kernel_profile.py --quant $q --sections decode \
@@ -169,7 +180,7 @@ for p in "${PARTS[@]}"; do
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary

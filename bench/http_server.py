@@ -37,12 +37,15 @@ class InstantEngine:
     request at once with a one-token reply, so the server's CPU time is all HTTP-side work."""
 
     def __init__(self, image_size: int = 1120, slot_len: int = 8192, n_vision: int = 1602):
+        import torch
+
         from vlmserve.metrics import EngineMetrics
 
         self.image_size, self.slot_len, self.n_vision = image_size, slot_len, n_vision
         self.metrics = EngineMetrics()
         self.running: list = []
         self.n_slots = 1
+        self.device = torch.device("cpu")   # where the real engine's model lives: decides whether images are pinned
 
     def start(self):
         return self

@@ -9,8 +9,9 @@ Rows:
   (VLMSERVE_VISION_GELU), and FP8;
 - error of each bf16 choice against the same MLP in float32 with the exact GELU (relative Frobenius norm), and
   how far the epilogue is from GELU's tanh form on the float32 accumulator (it should be that form);
-- the FP8 producer alone (GELU + e4m3 rows of fc1's output, 15,360 wide): one pass and the two-pass walk,
-  microseconds and GB/s of HBM traffic (bf16 in, e4m3 + scales out).
+- the FP8 producers alone (GELU + e4m3 rows of fc1's output, 15,360 wide; SwiGLU + e4m3 of the decoder's 13,696-wide
+  MLP rows): the persistent one-pass kernel, one program per row, and the two-pass walk, microseconds, GB/s of HBM
+  traffic (bf16 in, e4m3 + scales out), and whether their codes agree.
 """
 from __future__ import annotations
 
@@ -83,21 +84,32 @@ def main(argv=None) -> int:
                            "gelu_rel_err_vs_tanh_form": rel(g, F.gelu(h32, approximate="tanh"))}
         res["epilogue_speedup"] = res["exact"]["us"] / res["epilogue"]["us"]
 
-        h = torch.randn(rows, v.intermediate_size, device="cuda", dtype=torch.bfloat16)
-        moved = rows * v.intermediate_size * 3 + rows * 4          # bf16 in, e4m3 out, a float32 scale per row
-        one = event_time_us(lambda: T.gelu(h, True))
-        saved, T.ONE_PASS_MAX = T.ONE_PASS_MAX, 0
-        try:
-            two = event_time_us(lambda: T.gelu(h, True))
-            a2 = T.gelu(h, True)
-        finally:
-            T.ONE_PASS_MAX = saved
-        a1 = T.gelu(h, True)
-        res["fp8_gelu_quant"] = {"one_pass_us": one, "two_pass_us": two, "one_pass_gbps": moved / one / 1e3,
-                                 "two_pass_gbps": moved / two / 1e3,
-                                 "codes_equal": float((a1.data.float() == a2.data.float()).float().mean()),
-                                 "scales_equal": bool(torch.equal(a1.scale, a2.scale))}
-        del h, a1, a2
+        # FP8 producers alone: GELU + e4m3 of fc1's output (the vision tower), SwiGLU + e4m3 of dense_h_to_4h's
+        # output (the decoder's prefill, 8 image prompts)
+        res["fp8_producers"] = {}
+        for name, M, K in (("gelu", rows, v.intermediate_size), ("swiglu", 8 * 1611, cfg.ffn_hidden_size)):
+            a = torch.randn(M, K, device="cuda", dtype=torch.bfloat16)
+            b = torch.randn(M, K, device="cuda", dtype=torch.bfloat16) if name == "swiglu" else None
+            fn = (lambda: T.gelu(a, True)) if name == "gelu" else (lambda: T.swiglu(a, b, True))
+            moved = M * K * (2 * (1 if b is None else 2) + 1) + M * 4   # bf16 in, e4m3 out, a float32 scale per row
+            timings, outs = {}, {}
+            for variant, one_pass_max, persistent in (("persistent", T.ONE_PASS_MAX, True),
+                                                      ("row_per_program", T.ONE_PASS_MAX, False),
+                                                      ("two_pass", 0, True)):
+                saved = T.ONE_PASS_MAX, T.PERSISTENT
+                T.ONE_PASS_MAX, T.PERSISTENT = one_pass_max, persistent
+                try:
+                    timings[variant] = event_time_us(fn)
+                    outs[variant] = fn()
+                finally:
+                    T.ONE_PASS_MAX, T.PERSISTENT = saved
+            ref = outs["two_pass"]
+            res["fp8_producers"][name] = {
+                "rows": M, "cols": K, **{f"{k}_us": t for k, t in timings.items()},
+                **{f"{k}_gbps": moved / t / 1e3 for k, t in timings.items()},
+                "codes_equal": {k: float((o.data.float() == ref.data.float()).float().mean()) for k, o in outs.items()},
+                "scales_equal": {k: bool(torch.equal(o.scale, ref.scale)) for k, o in outs.items()}}
+            del a, b, outs
         fp8 = MLP(cfg)
         fp8.fc1 = FP8Linear.from_weight(mlp.fc1.weight, mlp.fc1.bias, torch.bfloat16)
         fp8.fc2 = FP8Linear.from_weight(mlp.fc2.weight, mlp.fc2.bias, torch.bfloat16)
@@ -112,10 +124,11 @@ def main(argv=None) -> int:
     print(f"epilogue vs exact: {res['epilogue_speedup']:.3f}x; epilogue GELU vs tanh form "
           f"{res['epilogue']['gelu_rel_err_vs_tanh_form']:.1e}, vs erf form {res['epilogue']['gelu_rel_err_vs_exact']:.1e} "
           f"(separate kernel: {res['exact']['gelu_rel_err_vs_exact']:.1e})")
-    q = res["fp8_gelu_quant"]
-    print(f"FP8 GELU + quantize, {rows} x {v.intermediate_size}: one pass {q['one_pass_us']:.0f} us "
-          f"({q['one_pass_gbps']:.0f} GB/s), two passes {q['two_pass_us']:.0f} us ({q['two_pass_gbps']:.0f} GB/s); "
-          f"codes equal {q['codes_equal']:.4f}, scales equal {q['scales_equal']}")
+    print("| FP8 producer | rows x cols | persistent | one program per row | two passes | codes equal |\n|---|---|---|---|---|---|")
+    for name, q in res["fp8_producers"].items():
+        print(f"| {name} | {q['rows']} x {q['cols']} | " + " | ".join(
+            f"{q[k + '_us']:.0f} us ({q[k + '_gbps']:.0f} GB/s)" for k in ("persistent", "row_per_program", "two_pass"))
+            + f" | {min(q['codes_equal'].values()):.4f} |")
     out = result_path(args.out)
     out.write_text(json.dumps(res, indent=2))
     print(f"wrote {out}")

@@ -191,13 +191,26 @@ def test_triton_kernels_match_the_reference_in_the_interpreter():
     run_interpreted(_FUSED_INTERPRETED)
 
 
-def test_row_slices_get_their_own_scales():
+def test_row_slices_have_16_byte_aligned_scales():
     """cuBLASLt refuses scale pointers that are not 16-byte aligned: a slice starting at row 1601 of the
-    scales failed on the H200, so `rows` copies them."""
+    scales failed on the H200, so `rows` copies them there; a slice starting on a multiple of 4 rows is a view."""
     q = fp8.quantize_rows_reference(torch.randn(20, 32))
     part = q.rows(3, 11)
     assert part.scale.storage_offset() == 0 and part.scale.shape == (8, 1)
     assert torch.equal(part.dequantize(), q.dequantize()[3:11])
+    view = q.rows(8, 20)
+    assert view.scale.data_ptr() == q.scale.data_ptr() + 8 * 4 and view.scale.data_ptr() % 16 == 0
+    assert torch.equal(view.dequantize(), q.dequantize()[8:20])
+
+
+def test_fp8_linear_writes_into_rows_of_a_larger_result():
+    g = torch.Generator().manual_seed(3)
+    layer = FP8Linear.from_weight(torch.randn(48, 32, generator=g), torch.randn(48, generator=g), torch.float32)
+    x = torch.randn(10, 32, generator=g)
+    big = torch.zeros(16, 48)
+    got = layer(x, out=big[4:14])
+    assert got.data_ptr() == big[4:14].data_ptr()
+    assert torch.equal(big[4:14], layer(x)) and not big[:4].any() and not big[14:].any()
 
 
 def test_vision_mlp_in_token_chunks_gives_the_same_fp8_result(fp8_fixture_model, fixture_inputs, monkeypatch):
@@ -207,4 +220,25 @@ def test_vision_mlp_in_token_chunks_gives_the_same_fp8_result(fp8_fixture_model,
         whole = fp8_fixture_model.encode_images(px)
         monkeypatch.setattr(MLP, "tokens_per_chunk", 5)     # 2 x 17 tokens -> chunks of 5 rows (FP8Act rows)
         chunked = fp8_fixture_model.encode_images(px)
+        assert torch.equal(whole, chunked)
+        monkeypatch.setattr(MLP, "tokens_per_chunk", 16)    # 34 tokens -> 16, 16, 2: aligned views, fc2 into its rows
+        chunked = fp8_fixture_model.encode_images(px)
     assert torch.equal(whole, chunked)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("rows", [1, 7, 1000])
+def test_fp8_producers_on_cuda_match_the_reference(rows):
+    """The GPU's producers (1,000 rows: each persistent program walks several) against float32 references; GELU's
+    reference is its tanh form, which the kernel computes."""
+    from vlmserve import triton_fused as T
+    g = torch.Generator(device="cuda").manual_seed(rows)
+    a = torch.randn(rows, 15360, device="cuda", generator=g).bfloat16()
+    b = torch.randn(rows, 15360, device="cuda", generator=g).bfloat16()
+    cases = {"identity": (T.quantize_rows(a), fp8.quantize_rows_reference(a.float())),
+             "gelu": (T.gelu(a, True), fp8.quantize_rows_reference(F.gelu(a.float(), approximate="tanh"))),
+             "swiglu": (T.swiglu(a, b, True), fp8.quantize_rows_reference(F.silu(a.float()) * b.float()))}
+    for name, (got, want) in cases.items():
+        assert got.shape == want.shape, name
+        assert torch.allclose(got.scale, want.scale, rtol=1e-4), name
+        assert (got.data.float() == want.data.float()).float().mean() > 0.99, name

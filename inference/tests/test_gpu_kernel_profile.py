@@ -23,6 +23,8 @@ def prof():
     ("_splitk_reduce_kernel", "nf4 / fp8 kernels"),
     ("_add_rms_norm", "fused norm / activation (triton)"),
     ("_add_layer_norm", "fused norm / activation (triton)"),
+    ("_wide_rows", "fused norm / activation (triton)"),
+    ("_quant_rows", "fused norm / activation (triton)"),
     ("Memcpy HtoD (Pinned -> Device)", "copies / fills"),
     ("void at::native::(anonymous namespace)::CatArrayBatchedCopy<at::native::(anonymous namespace)::OpaqueType<2u>>",
      "copies / fills"),

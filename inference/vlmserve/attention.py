@@ -41,8 +41,19 @@ def full_attention(q, k, v):
         return F.scaled_dot_product_attention(q, k, v)
 
 
+_GQA_FLASH = [True]   # until the flash kernel refuses grouped kv heads once
+
+
 def causal_prefill(q, k, v):
-    """Causal attention among new tokens only (no cache before them, no padding): no mask tensor."""
+    """Causal attention among new tokens only (no cache before them, no padding): no mask tensor. On CUDA the flash
+    kernel reads the grouped kv heads as they are (`enable_gqa`); expanded, each layer of an 8-prompt prefill first
+    copied K and V out to all 32 query heads (2 x 105 MB)."""
+    if q.is_cuda and k.shape[1] != q.shape[1] and _GQA_FLASH[0]:
+        try:
+            with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+                return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        except RuntimeError:   # no flash kernel for these inputs (or this build): expanded, on any backend
+            _GQA_FLASH[0] = False
     with sdpa_kernel(PREFILL_BACKENDS):
         return sdpa(q, k, v, is_causal=True)
 

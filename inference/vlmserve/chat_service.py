@@ -94,7 +94,8 @@ class ChatService:
         pixels, digest = None, None
         if chat.image_url is not None:
             loaded = load_image(chat.image_url, self.policy)
-            pixels, digest = preprocess(loaded.image, self.engine.image_size), loaded.digest
+            pixels = preprocess(loaded.image, self.engine.image_size, pin=self.engine.device.type == "cuda")
+            digest = loaded.digest
         try:
             ids = build_prompt(self.tokenizer, chat.messages, pixels is not None)
         except ValueError as e:

@@ -10,7 +10,7 @@ from vlmserve.config import ModelConfig
 from vlmserve.fused import add_rms_norm, rms_norm, swiglu
 from vlmserve.quant.fp8 import takes_fp8
 from vlmserve.quant.partials import as_tensor, leave_splits
-from vlmserve.rotary import apply_rotary
+from vlmserve.rotary import rotate_in_place
 
 
 class RMSNorm(nn.Module):
@@ -43,7 +43,7 @@ class SelfAttention(nn.Module):
         # kernels: their count matters)
         fused = getattr(attn, "rotates", False)
         if not fused:
-            qk = apply_rotary(qk, cos_sin)
+            qk = rotate_in_place(qk, cos_sin)     # over this layer's own qkv output, where a kernel can
         q = qk[:, :, :self.n_heads].transpose(1, 2)
         k = qk[:, :, self.n_heads:].transpose(1, 2)
         v = v.view(B, T, self.n_kv, self.head_dim).transpose(1, 2)

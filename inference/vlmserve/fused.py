@@ -68,7 +68,8 @@ def add_layer_norm(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias:
 
 
 def gelu(h: torch.Tensor, quantize: bool = False):
-    """Exact (erf) GELU."""
+    """Exact (erf) GELU. Quantized on CUDA (FP8's fc2 input), the Triton kernel computes GELU's tanh form: within
+    4.7e-4 of the erf form, far inside e4m3's steps, and a third of erf's instructions (triton_fused._op)."""
     k = _kernels(h)
     if k is not None and quantize:      # unquantized, F.gelu is one pass already
         return k.gelu(h, quantize)

@@ -12,7 +12,7 @@ from torch import nn
 from vlmserve.attention import full_attention
 from vlmserve.config import ModelConfig
 from vlmserve.fused import add_layer_norm, gelu, linear_gelu, linear_into, quantize_rows, swiglu
-from vlmserve.quant.fp8 import n_rows, rows_of, takes_fp8
+from vlmserve.quant.fp8 import FP8Linear, n_rows, rows_of, takes_fp8
 from vlmserve.quant.linear import NF4Linear
 
 
@@ -68,6 +68,9 @@ class MLP(nn.Module):
             return self._chunk_mlp(whole=True)(flat, None).view(*shape[:-1], -1)
         mlp = self._chunk_mlp(whole=False)
         size = -(-n // -(-n // self.tokens_per_chunk))
+        if size % 16 and self.tokens_per_chunk >= 16:
+            # chunks start on 16-row boundaries, so that FP8's row scales of a chunk are an aligned view, not a copy
+            size = min(-(-size // 16) * 16, self.tokens_per_chunk // 16 * 16)
         out = None
         for i in range(0, n, size):
             rows = rows_of(flat, i, min(i + size, n))
@@ -90,7 +93,10 @@ class MLP(nn.Module):
             return self._gemm_mlp(self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias, self.fc1.weight.dtype)
 
         def mlp(h, out):
-            y = self.fc2(gelu(self.fc1(h), quantize=takes_fp8(self.fc2)))
+            g = gelu(self.fc1(h), quantize=takes_fp8(self.fc2))
+            if out is not None and isinstance(self.fc2, FP8Linear):
+                return self.fc2(g, out=out)
+            y = self.fc2(g)
             return y if out is None else out.copy_(y)
 
         return mlp

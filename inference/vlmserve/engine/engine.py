@@ -350,7 +350,9 @@ class Engine:
         keys = list(todo)
         for i in range(0, len(keys), self.config.vision_batch):
             chunk = keys[i:i + self.config.vision_batch]
-            pixels = torch.stack([todo[k] for k in chunk]).to(self.device, non_blocking=True)
+            # image by image: a request's pinned pixels go up asynchronously, where a stacked copy on the host would
+            # be pageable, copied while the engine thread waits (~1.5 ms per 1120px image in float32)
+            pixels = torch.stack([todo[k].to(self.device, non_blocking=True) for k in chunk])
             embeds = self.model.encode_images(pixels)
             self.metrics.images_encoded.inc(len(chunk))
             for k, e in zip(chunk, embeds):

@@ -173,7 +173,7 @@ class SlotAttention:
         vc[rows, :, pos] = v.transpose(1, 2).to(vc.dtype)
         if self.fresh:
             # Whole prompts from position 0: causal attention among the new tokens (flash kernel).
-            return causal_prefill(q, _expand_kv(k, groups), _expand_kv(v, groups))
+            return causal_prefill(q, k, v)
         s = self.max_start + t
         keys = _expand_kv(kc[self.slots, :, :s], groups)
         values = _expand_kv(vc[self.slots, :, :s], groups)

@@ -32,9 +32,13 @@ class FP8Act:
         self.data, self.scale, self.shape = data, scale, tuple(shape)   # data [M, K], scale [M, 1] float32
 
     def rows(self, start: int, stop: int) -> "FP8Act":
-        # The scales are copied: a view starting at row `start` is only 4-byte aligned, and cuBLASLt
-        # refuses scale pointers that are not 16-byte aligned (CUBLAS_STATUS_NOT_SUPPORTED on the H200).
-        return FP8Act(self.data[start:stop], self.scale[start:stop].clone(), (stop - start, self.shape[-1]))
+        # cuBLASLt refuses scale pointers that are not 16-byte aligned (CUBLAS_STATUS_NOT_SUPPORTED on the H200): a
+        # view of the scales is kept where it starts on a 16-byte boundary (callers chunk by multiples of 4 rows),
+        # else they are copied.
+        scale = self.scale[start:stop]
+        if scale.data_ptr() % 16:
+            scale = scale.clone()
+        return FP8Act(self.data[start:stop], scale, (stop - start, self.shape[-1]))
 
     def dequantize(self, dtype=torch.float32) -> torch.Tensor:
         return (self.data.float() * self.scale).to(dtype).view(self.shape)
@@ -62,15 +66,17 @@ def fp8_matmul_supported(device: torch.device) -> bool:
 _BIAS_IN_GEMM = [True]    # until a PyTorch build refuses a bias with row-wise scales
 
 
-def _scaled_mm(x: FP8Act, weight: torch.Tensor, scale_row: torch.Tensor, bias, out_dtype) -> torch.Tensor:
+def _scaled_mm(x: FP8Act, weight: torch.Tensor, scale_row: torch.Tensor, bias, out_dtype,
+               out: torch.Tensor | None = None) -> torch.Tensor:
+    into = {} if out is None else {"out": out}
     if bias is not None and _BIAS_IN_GEMM[0]:
         try:
             return torch._scaled_mm(x.data, weight.t(), scale_a=x.scale, scale_b=scale_row, bias=bias,
-                                    out_dtype=out_dtype)
+                                    out_dtype=out_dtype, **into)
         except RuntimeError:
             _BIAS_IN_GEMM[0] = False
-    out = torch._scaled_mm(x.data, weight.t(), scale_a=x.scale, scale_b=scale_row, out_dtype=out_dtype)
-    return out if bias is None else out.add_(bias)
+    y = torch._scaled_mm(x.data, weight.t(), scale_a=x.scale, scale_b=scale_row, out_dtype=out_dtype, **into)
+    return y if bias is None else y.add_(bias)
 
 
 # ---- the layer -------------------------------------------------------------------------------------
@@ -102,19 +108,21 @@ class FP8Linear(nn.Module):
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, e4m3, bias={self.bias is not None}"
 
-    def forward(self, x) -> torch.Tensor:
+    def forward(self, x, out: torch.Tensor | None = None) -> torch.Tensor:
+        """x: a tensor or an FP8Act; `out`: 2-D rows (in the compute dtype) to write the result into, for a
+        caller that assembles a larger result chunk by chunk."""
         if not isinstance(x, FP8Act):
             from vlmserve.fused import quantize_rows
             x = quantize_rows(x)
         lead = x.shape[:-1]
         if fp8_matmul_supported(x.data.device):
-            out = _scaled_mm(x, self.weight, self._scale_row, self.bias, self.compute_dtype)
+            y = _scaled_mm(x, self.weight, self._scale_row, self.bias, self.compute_dtype, out)
         else:
-            out = (x.data.float() * x.scale) @ (self.weight.float() * self.weight_scale[:, None]).t()
+            y = (x.data.float() * x.scale) @ (self.weight.float() * self.weight_scale[:, None]).t()
             if self.bias is not None:
-                out = out + self.bias.float()
-            out = out.to(self.compute_dtype)
-        return out.view(*lead, self.out_features)
+                y = y + self.bias.float()
+            y = y.to(self.compute_dtype) if out is None else out.copy_(y)
+        return y if out is not None else y.view(*lead, self.out_features)
 
     def _apply(self, fn, recurse=True):
         # Devices move, dtypes stay: `model.to(torch.bfloat16)` would otherwise widen the e4m3 weight
