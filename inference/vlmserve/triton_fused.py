@@ -1,11 +1,12 @@
 """Triton kernels for the model's element-wise producers (GPU; TRITON_INTERPRET=1 runs them on CPU).
 
-Each program handles one row (one token). The norms load their row once, compute in float32 and write
-it in the compute dtype or, with QUANT, as e4m3 plus the row's scale (amax / 448) for the FP8 GEMM that
-follows. The wide element-wise ops (GELU, SwiGLU, plain quantization; rows up to 15,360) with QUANT hold a
-row of up to ONE_PASS_MAX columns in registers (16 warps: 32 values a thread) and read it once; a wider row is
-walked in chunks, a first pass for the absolute maximum and a second that writes. Unquantized, they run one
-program per (row, chunk). `vlmserve.fused` holds the plain-torch definitions of the same functions.
+The norms run one program per row (one token): they load it once, compute in float32 and write it in the compute
+dtype or, with QUANT, as e4m3 plus the row's scale (amax / 448) for the FP8 GEMM that follows. The wide element-wise
+ops (GELU, SwiGLU, plain quantization; rows up to 15,360) with QUANT hold a row of up to ONE_PASS_MAX columns in
+registers (16 warps: 32 values a thread) and read it once, each program walking several rows (_quant_rows); a wider
+row is walked in chunks, a first pass for the absolute maximum and a second that writes. Unquantized, they run one
+program per (row, chunk). The prefill's rotary embedding is rotated in place, one program per (token, 16 heads).
+`vlmserve.fused` and `vlmserve.rotary` hold the plain-torch definitions of the same functions.
 """
 from __future__ import annotations
 
@@ -123,7 +124,8 @@ def _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, stride_split
 def _quant_rows(a_ptr, b_ptr, q_ptr, s_ptr, M, K, stride_a, stride_b, OP: tl.constexpr, BLOCK: tl.constexpr):
     """e4m3(op(a[, b])) and each row's scale, for rows of at most BLOCK columns held whole in registers. Persistent:
     program p walks rows p, p + P, p + 2P, ... and loads the next row's inputs before it computes this one, so that
-    their HBM latency overlaps this row's erf / exp, its reduction and its stores. With one program per row each
+    their HBM latency overlaps this row's reduction and its stores (ptxas keeps the loads after the
+    arithmetic). With one program per row each
     program waited for its row's loads, one or two rows in flight per SM: the vision tower's GELU + quantization ran
     at 1.34 TB/s on an H100 (bench/vision_mlp_check.py)."""
     pid, nprog = tl.program_id(0), tl.num_programs(0)
