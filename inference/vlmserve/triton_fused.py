@@ -342,7 +342,9 @@ def rotate_(x: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> bool:
         return False
     if B * T:
         block_h = min(16, triton.next_power_of_2(H))
-        _rotate_rows[(B * T, triton.cdiv(H, block_h))](x, c, s, x.stride(1), H, D=D, BLOCK_H=block_h, num_warps=4)
+        # no FMA contraction: the second product is rounded before the sum, as torch rounds it
+        _rotate_rows[(B * T, triton.cdiv(H, block_h))](x, c, s, x.stride(1), H, D=D, BLOCK_H=block_h, num_warps=4,
+                                                       enable_fp_fusion=False)
     return True
 
 
