@@ -176,3 +176,4 @@ def test_a_context_length_asked_for_is_kept_by_the_small_card_fallback():
         _fit(11.5, 7.7, EngineConfig(slot_len=8192))
     with pytest.raises(mp.PlanError, match=r"no KV slot fits.*shrink slot_len, the micro-batches or the caches$"):
         _fit(11.3, 7.7, EngineConfig(slot_len=8192))     # not even 2,048 tokens: the plain refusal
+
