@@ -35,8 +35,7 @@ CATEGORIES = (
     ("attention", re.compile(r"flash|fmha|attention|attn|sdpa|cudnn", re.I)),
     ("nf4 / fp8 kernels", re.compile(r"nf4|_dot_kernel|gemv|_splitk_reduce|dequant|fp8|scaled_mm|quantize", re.I)),
     ("gemm", re.compile(r"gemm|cutlass|xmma|nvjet|cublas|wgmma|sm90_|sm80_|matmul", re.I)),
-    ("fused norm / activation (triton)", re.compile(r"^triton_|rms|layer_norm|swiglu|gelu|_wide_rows|_quant_rows",
-                                                    re.I)),
+    ("fused norm / activation (triton)", re.compile(r"^triton_|rms|layer_norm|swiglu|gelu|_wide_rows", re.I)),
     ("copies / fills", re.compile(r"memcpy|memset|copy|fill|cat|index|gather|scatter", re.I)),
     ("other element-wise / reductions", re.compile(r"elementwise|vectorized|reduce|softmax|unrolled|kernel", re.I)),
 )

@@ -41,7 +41,7 @@
 #             kernel layout (the Gluon ring kernel) against the tuned Triton kernels on bitsandbytes' layout and
 #             bf16, and every ring candidate checked against dequant + F.linear (not in the default list)   240
 #   steady    compare's runs with 2.5 images per client (its 1.5 leave the first wave's burst and the tail a third
-#             of the run), and the steady-state rate of each (not in the default list)                  240
+#             of the run) (not in the default list)                                                     240
 #   vision_mlp  vision_mlp_check.py: the vision MLP with GELU in fc1's epilogue against the separate erf GELU (time,
 #             error against float32), FP8's GELU + quantization in one pass against two (not in the default list)  60
 #   serve_kernels  gpu_kernel_profile.py --sections vision,serve, bf16 then FP8: a 4-image vision micro-batch's
@@ -124,7 +124,7 @@ for p in "${PARTS[@]}"; do
                 --ttft-concurrency 64 --images-per-client 1.5 --error-tokens 16 ;;
         steady)
             # 2.5 images per client: three fifths of the requests arrive as slots free up, so the first wave's burst
-            # and the last requests' tail weigh less than in compare's 1.5, and the steady-state window exists
+            # and the last requests' tail weigh less than in compare's 1.5
             part steady 240 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 \
                 --ttft-concurrency 64 --images-per-client 2.5 --error-tokens 16 \
                 --out "$OUT/serve_throughput_compare_steady.json" ;;

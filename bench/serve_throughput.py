@@ -147,7 +147,6 @@ async def drive(engine: Engine, pixels: torch.Tensor, n_images: int, concurrency
     """`concurrency` clients, each sending the tasks of one image together (as the pipeline does)."""
     next_image = 0
     ttfts, tokens = [], 0        # (image index, seconds to first token)
-    submitted, done = [], []     # when each image's requests went out, when each image's last answer came
 
     async def one(task: str, digest: str, index: int):
         nonlocal tokens
@@ -170,9 +169,7 @@ async def drive(engine: Engine, pixels: torch.Tensor, n_images: int, concurrency
             index = next_image
             next_image += 1
             digest = uuid.uuid4().hex  # every image distinct: no reuse across images
-            submitted.append(time.perf_counter())
             await asyncio.gather(*(one(t, digest, index) for t in tasks))
-            done.append(time.perf_counter())
 
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
@@ -184,24 +181,9 @@ async def drive(engine: Engine, pixels: torch.Tensor, n_images: int, concurrency
     # each other in a way a steady stream does not.
     later = [s for i, s in ttfts if i >= concurrency]
     return {"images": n_images, "seconds": wall, "images_per_s": n_images / wall, "tokens_per_s": tokens / wall,
-            **steady_state(submitted, done, concurrency),
             "ttft_s_median": _quantile(every, 0.5), "ttft_s_p90": _quantile(every, 0.9),
             "ttft_s_median_after_first_wave": _quantile(later, 0.5) if later else None,
             "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30}
-
-
-def steady_state(submitted: list[float], done: list[float], concurrency: int) -> dict:
-    """Images/s while exactly `concurrency` images were in flight: from the moment the first `concurrency` images
-    were answered (the first wave, which arrived all at once, is through) to the last submission (after it, fewer
-    remain). A whole run's rate also counts that first burst and the tail, where the batch empties. None when the
-    run has no such window (fewer than about two images per client)."""
-    if len(done) <= concurrency or not submitted:
-        return {"images_per_s_steady": None, "steady_window_s": None}
-    start, end = sorted(done)[concurrency - 1], max(submitted)
-    n = sum(1 for t in done if start < t <= end)
-    if end - start < 1.0 or n < max(4, concurrency // 4):
-        return {"images_per_s_steady": None, "steady_window_s": None}
-    return {"images_per_s_steady": n / (end - start), "steady_window_s": end - start}
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -283,10 +265,6 @@ def compare_main(args) -> int:
             r.update(model=label, concurrency=c, flop_fraction_of_peak=r["images_per_s"] * fl["total"] / peak,
                      kv_slots=engine.n_slots, round_images=engine.config.round_images)
             results["runs"].append(r)
-            steady = r["images_per_s_steady"]
-            print(f"{label:<5} c={c:<4} steady state: "
-                  + (f"{steady:.3f} img/s over {r['steady_window_s']:.1f}s" if steady else "no window (too few images)"),
-                  flush=True)
             print(f"{label:<5} c={c:<4} {r['images']:>4} img {r['seconds']:6.1f}s {r['images_per_s']:6.3f} img/s "
                   f"{r['tokens_per_s']:7.0f} tok/s  ttft p50 {r['ttft_s_median']:6.2f}s p90 {r['ttft_s_p90']:6.2f}s "
                   f"after first wave {r['ttft_s_median_after_first_wave'] or float('nan'):6.2f}s  "
@@ -308,14 +286,6 @@ def compare_main(args) -> int:
                           f"ttft_p50_s_c{args.ttft_concurrency}": at["ttft_s_median"],
                           f"images_per_s_c{args.ttft_concurrency}": at["images_per_s"],
                           f"c{args.ttft_concurrency}_fraction_of_best": at["images_per_s"] / best["images_per_s"]}
-        steady = [r for r in runs if r.get("images_per_s_steady")]
-        if steady and at.get("images_per_s_steady"):
-            best_steady = max(steady, key=lambda r: r["images_per_s_steady"])
-            summary[label].update({
-                "best_steady_images_per_s": best_steady["images_per_s_steady"],
-                "best_steady_concurrency": best_steady["concurrency"],
-                f"c{args.ttft_concurrency}_steady_fraction_of_best": at["images_per_s_steady"]
-                / best_steady["images_per_s_steady"]})
     results["summary"] = summary
     out.write_text(json.dumps(results, indent=2))
     c = args.ttft_concurrency
@@ -324,9 +294,7 @@ def compare_main(args) -> int:
             ("% of bf16 FLOP peak", "best_flop_fraction", "{:.1%}"),
             (f"TTFT p50 at c={c} (s)", f"ttft_p50_s_c{c}", "{:.2f}"),
             (f"images/s at c={c}", f"images_per_s_c{c}", "{:.3f}"),
-            (f"c={c} throughput / best", f"c{c}_fraction_of_best", "{:.1%}"),
-            ("steady-state best images/s", "best_steady_images_per_s", "{:.3f}"),
-            (f"steady state: c={c} / best", f"c{c}_steady_fraction_of_best", "{:.1%}")]
+            (f"c={c} throughput / best", f"c{c}_fraction_of_best", "{:.1%}")]
     for title, key, fmt in rows:
         print(f"| {title} | " + " | ".join(fmt.format(summary[m][key]) if key in summary.get(m, {}) else "-"
                                             for m in ("bf16", "fp8"))

@@ -229,8 +229,8 @@ def test_vision_mlp_in_token_chunks_gives_the_same_fp8_result(fp8_fixture_model,
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("rows", [1, 7, 1000])
 def test_fp8_producers_on_cuda_match_the_reference(rows):
-    """The GPU's producers (1,000 rows: each persistent program walks several) against float32 references; GELU's
-    reference is its tanh form, which the kernel computes."""
+    """The GPU's producers, each row read once, against float32 references; GELU's reference is its tanh form, which
+    the kernel computes."""
     from vlmserve import triton_fused as T
     g = torch.Generator(device="cuda").manual_seed(rows)
     a = torch.randn(rows, 15360, device="cuda", generator=g).bfloat16()

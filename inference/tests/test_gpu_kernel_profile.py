@@ -24,7 +24,6 @@ def prof():
     ("_add_rms_norm", "fused norm / activation (triton)"),
     ("_add_layer_norm", "fused norm / activation (triton)"),
     ("_wide_rows", "fused norm / activation (triton)"),
-    ("_quant_rows", "fused norm / activation (triton)"),
     ("Memcpy HtoD (Pinned -> Device)", "copies / fills"),
     ("void at::native::(anonymous namespace)::CatArrayBatchedCopy<at::native::(anonymous namespace)::OpaqueType<2u>>",
      "copies / fills"),

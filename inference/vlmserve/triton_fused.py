@@ -3,8 +3,8 @@
 The norms run one program per row (one token): they load it once, compute in float32 and write it in the compute
 dtype or, with QUANT, as e4m3 plus the row's scale (amax / 448) for the FP8 GEMM that follows. The wide element-wise
 ops (GELU, SwiGLU, plain quantization; rows up to 15,360) with QUANT hold a row of up to ONE_PASS_MAX columns in
-registers (16 warps: 32 values a thread) and read it once, each program walking several rows (_quant_rows); a wider
-row is walked in chunks, a first pass for the absolute maximum and a second that writes. Unquantized, they run one
+registers (16 warps: 32 values a thread) and read it once; a wider row is walked in chunks, a first pass for the
+absolute maximum and a second that writes (1.5-1.7x slower on an H100, bench/vision_mlp_check.py). Unquantized, they run one
 program per (row, chunk). The prefill's rotary embedding is rotated in place, one program per (token, 16 heads).
 `vlmserve.fused` and `vlmserve.rotary` hold the plain-torch definitions of the same functions.
 """
@@ -19,7 +19,6 @@ from vlmserve.quant.partials import Partials
 
 CHUNK = 2048   # columns per step of a row walked in two passes (QUANT, rows wider than ONE_PASS_MAX)
 ONE_PASS_MAX = 16384   # QUANT rows up to this wide are read once (every GLM-4V-9B row: 15,360 at most)
-PERSISTENT = True      # those rows by the persistent _quant_rows; False: one _wide_rows program per row (for benches)
 PIECE = 1024   # columns per program otherwise: a decode step's one to 64 rows of 13,696 still make enough programs
 
 
@@ -121,34 +120,6 @@ def _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, cols, mask, stride_split
 
 
 @triton.jit
-def _quant_rows(a_ptr, b_ptr, q_ptr, s_ptr, M, K, stride_a, stride_b, OP: tl.constexpr, BLOCK: tl.constexpr):
-    """e4m3(op(a[, b])) and each row's scale, for rows of at most BLOCK columns held whole in registers. Persistent:
-    program p walks rows p, p + P, p + 2P, ... and loads the next row's inputs before it computes this one, so that
-    their HBM latency overlaps this row's reduction and its stores (ptxas keeps the loads after the
-    arithmetic). With one program per row each
-    program waited for its row's loads, one or two rows in flight per SM: the vision tower's GELU + quantization ran
-    at 1.34 TB/s on an H100 (bench/vision_mlp_check.py)."""
-    pid, nprog = tl.program_id(0), tl.num_programs(0)
-    cols = tl.arange(0, BLOCK)
-    mask = cols < K
-    row = pid.to(tl.int64)
-    a_next = tl.load(a_ptr + row * stride_a + cols, mask=mask & (row < M), other=0.0)
-    b_next = a_next
-    if OP == 2:
-        b_next = tl.load(b_ptr + row * stride_b + cols, mask=mask & (row < M), other=0.0)
-    step = nprog.to(tl.int64)
-    for _ in range(pid, M, nprog):
-        a, b = a_next.to(tl.float32), b_next.to(tl.float32)
-        nxt = row + step
-        a_next = tl.load(a_ptr + nxt * stride_a + cols, mask=mask & (nxt < M), other=0.0)
-        b_next = a_next
-        if OP == 2:
-            b_next = tl.load(b_ptr + nxt * stride_b + cols, mask=mask & (nxt < M), other=0.0)
-        _finish_row(_op(a, b, OP), q_ptr, q_ptr, s_ptr, row, cols, mask, K, True)
-        row = nxt
-
-
-@triton.jit
 def _wide_rows(a_ptr, b_ptr, out_ptr, q_ptr, s_ptr, K, stride_a, stride_b, stride_split, OP: tl.constexpr,
                QUANT: tl.constexpr, BLOCK: tl.constexpr, PARTS: tl.constexpr = False, SPLITS: tl.constexpr = 1,
                ROUND: tl.constexpr = tl.float32, ONE_PASS: tl.constexpr = False):
@@ -157,7 +128,7 @@ def _wide_rows(a_ptr, b_ptr, out_ptr, q_ptr, s_ptr, K, stride_a, stride_b, strid
     # chunk), so that a decode step's few rows still spread over the GPU.
     row = tl.program_id(0).to(tl.int64)
     offs = tl.arange(0, BLOCK)
-    if QUANT and ONE_PASS:   # the whole row (K <= BLOCK) at once: one read of the inputs, erf / exp once per value
+    if QUANT and ONE_PASS:   # the whole row (K <= BLOCK) at once: one read of the inputs, exp once per value
         mask = offs < K
         y = _elementwise(a_ptr, b_ptr, row, stride_a, stride_b, offs, mask, stride_split, OP, SPLITS, PARTS, ROUND)
         _finish_row(y, out_ptr, q_ptr, s_ptr, row, offs, mask, K, QUANT)
@@ -291,29 +262,12 @@ def _wide(op: int, a, b, quantize: bool):
     if not M:
         return _result(out, q, s, tuple(a.shape), quantize)
     whole = triton.next_power_of_2(K)
-    if quantize and not parts and whole <= ONE_PASS_MAX and PERSISTENT:
-        _quant_rows[(min(M, _programs(fa.device)),)](fa, fb, q, s, M, K, stride_a, stride_b, OP=op, BLOCK=whole,
-                                                     num_warps=max(4, min(16, whole // 1024)))
-    else:
-        block = (whole if whole <= ONE_PASS_MAX else CHUNK) if quantize else min(PIECE, whole)
-        _wide_rows[(M, 1 if quantize else triton.cdiv(K, block))](
-            fa, fb, out, q, s, K, stride_a, stride_b, stride_split, OP=op, QUANT=quantize, BLOCK=block, PARTS=parts,
-            SPLITS=splits, ROUND=_TL_DTYPE[a.dtype] if parts else tl.float32, ONE_PASS=quantize and block >= K,
-            num_warps=max(4, min(16, block // 1024)))
+    block = (whole if whole <= ONE_PASS_MAX else CHUNK) if quantize else min(PIECE, whole)
+    _wide_rows[(M, 1 if quantize else triton.cdiv(K, block))](
+        fa, fb, out, q, s, K, stride_a, stride_b, stride_split, OP=op, QUANT=quantize, BLOCK=block, PARTS=parts,
+        SPLITS=splits, ROUND=_TL_DTYPE[a.dtype] if parts else tl.float32, ONE_PASS=quantize and block >= K,
+        num_warps=max(4, min(16, block // 1024)))
     return _result(out, q, s, tuple(a.shape), quantize)
-
-
-_SMS: dict = {}
-
-
-def _programs(device: torch.device) -> int:
-    """Programs of a persistent kernel: two per SM on a GPU; two in Triton's interpreter, so that the CPU tests see
-    each program walk several rows."""
-    if device.type != "cuda":
-        return 2
-    if device not in _SMS:
-        _SMS[device] = 2 * torch.cuda.get_device_properties(device).multi_processor_count
-    return _SMS[device]
 
 
 _TL_DTYPE = {torch.bfloat16: tl.bfloat16, torch.float16: tl.float16, torch.float32: tl.float32}
