@@ -48,7 +48,8 @@ def causal_prefill(q, k, v):
     """Causal attention among new tokens only (no cache before them, no padding): no mask tensor. On CUDA the flash
     kernel reads the grouped kv heads as they are (`enable_gqa`); expanded, each layer of an 8-prompt prefill first
     copied K and V out to all 32 query heads (2 x 105 MB)."""
-    if q.is_cuda and k.shape[1] != q.shape[1] and _GQA_FLASH[0]:
+    if (q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) and k.shape[1] != q.shape[1]   # flash's dtypes
+            and _GQA_FLASH[0]):
         try:
             with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
                 return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
