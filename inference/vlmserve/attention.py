@@ -63,17 +63,21 @@ class AttentionBackend(Protocol):
     def __call__(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor: ...
 
 
+def expand_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """[B, kv_heads, S, D] -> [B, kv_heads * groups, S, D]; query head h uses kv head h // groups. Expand + reshape,
+    not repeat_interleave: the latter may synchronise with the host, which a CUDA graph capture does not allow."""
+    if groups == 1:
+        return x
+    b, h, s, d = x.shape
+    return x[:, :, None].expand(b, h, groups, s, d).reshape(b, h * groups, s, d)
+
+
 def sdpa(q, k, v, mask=None, is_causal=False):
     """SDPA with grouped kv heads: query head h uses kv head h // (H / KV), as
     in the official multi-query attention."""
-    if k.shape[1] != q.shape[1]:
-        # expand + reshape, not repeat_interleave: the latter may synchronise with the host,
-        # which a CUDA graph capture does not allow
-        B, KV, S, D = k.shape
-        rep = q.shape[1] // KV
-        k = k[:, :, None].expand(B, KV, rep, S, D).reshape(B, KV * rep, S, D)
-        v = v[:, :, None].expand(B, KV, rep, S, D).reshape(B, KV * rep, S, D)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+    groups = q.shape[1] // k.shape[1]
+    return F.scaled_dot_product_attention(q, expand_kv(k, groups), expand_kv(v, groups), attn_mask=mask,
+                                          is_causal=is_causal)
 
 
 class DynamicKVCache:

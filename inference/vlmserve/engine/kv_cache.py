@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..attention import causal_prefill
+from ..attention import causal_prefill, expand_kv
 from ..kernel_choice import env_choice, runs_triton
 
 
@@ -107,14 +107,6 @@ def _fused_decode(device: torch.device):
     return decode_attention
 
 
-def _expand_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """[B, kv_heads, S, D] -> [B, kv_heads * groups, S, D]; query head h uses kv head h // groups."""
-    if groups == 1:
-        return x
-    b, h, s, d = x.shape
-    return x[:, :, None].expand(b, h, groups, s, d).reshape(b, h * groups, s, d)
-
-
 class SlotAttention:
     """AttentionBackend over a SlotKVCache. Call `plan_prefill` or `plan_decode` before each forward."""
 
@@ -175,8 +167,8 @@ class SlotAttention:
             # Whole prompts from position 0: causal attention among the new tokens (flash kernel).
             return causal_prefill(q, k, v)
         s = self.max_start + t
-        keys = _expand_kv(kc[self.slots, :, :s], groups)
-        values = _expand_kv(vc[self.slots, :, :s], groups)
+        keys = expand_kv(kc[self.slots, :, :s], groups)
+        values = expand_kv(vc[self.slots, :, :s], groups)
         visible = self._arange[None, None, :s] <= pos[:, :, None]        # [B, T, S]
         return F.scaled_dot_product_attention(q, keys.to(q.dtype), values.to(q.dtype), attn_mask=visible[:, None])
 
