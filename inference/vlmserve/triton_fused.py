@@ -157,10 +157,19 @@ def _wide_rows(a_ptr, b_ptr, out_ptr, q_ptr, s_ptr, K, stride_a, stride_b, strid
 
 
 @triton.jit
+def rotate(x, swapped, c, s):
+    """x * c + pair_swap(x) * s, each product and the sum rounded to x's dtype, as vlmserve.rotary.apply_rotary's
+    three ops round them (bf16 x bf16 products are exact in float32, so the result is the same bit for bit; launch
+    with enable_fp_fusion=False, or the second product and the sum become one FMA). The prefill's _rotate_rows and
+    the engine's decode attention both rotate with it."""
+    a = (x.to(tl.float32) * c.to(tl.float32)).to(x.dtype)
+    b = (swapped.to(tl.float32) * s.to(tl.float32)).to(x.dtype)
+    return (a.to(tl.float32) + b.to(tl.float32)).to(x.dtype)
+
+
+@triton.jit
 def _rotate_rows(x_ptr, c_ptr, s_ptr, stride_t, n_heads, D: tl.constexpr, BLOCK_H: tl.constexpr):
-    """In place, for one token (program 0) and a block of heads (program 1): x * c + pair_swap(x) * s, each product
-    and the sum rounded to x's dtype, as vlmserve.rotary.apply_rotary's three ops round them (bf16 x bf16 products
-    are exact in float32, so the result is the same bit for bit)."""
+    """In place, for one token (program 0) and a block of heads (program 1): `rotate` over its q and k heads."""
     t = tl.program_id(0).to(tl.int64)
     h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
     d = tl.arange(0, D)
@@ -168,11 +177,9 @@ def _rotate_rows(x_ptr, c_ptr, s_ptr, stride_t, n_heads, D: tl.constexpr, BLOCK_
     at = x_ptr + t * stride_t + h[:, None] * D
     x = tl.load(at + d[None, :], mask=mask, other=0.0)
     swapped = tl.load(at + (d ^ 1)[None, :], mask=mask, other=0.0)     # the pair partner of dim i is dim i ^ 1
-    c = tl.load(c_ptr + t * D + d).to(tl.float32)[None, :]
-    sn = tl.load(s_ptr + t * D + d).to(tl.float32)[None, :]
-    a = (x.to(tl.float32) * c).to(x.dtype)
-    b = (swapped.to(tl.float32) * sn).to(x.dtype)
-    tl.store(at + d[None, :], (a.to(tl.float32) + b.to(tl.float32)).to(x.dtype), mask=mask)
+    c = tl.load(c_ptr + t * D + d)[None, :]
+    sn = tl.load(s_ptr + t * D + d)[None, :]
+    tl.store(at + d[None, :], rotate(x, swapped, c, sn), mask=mask)
 
 
 # ---- launchers -------------------------------------------------------------------------------------

@@ -31,14 +31,7 @@ import triton.language as tl
 
 from vlmserve.quant.triton_tiles import num_sms
 from vlmserve.rotary import RotaryFactors
-
-
-@triton.jit
-def _rotate(x, swapped, c, s):
-    """x * c + pair_swap(x) * s, each product and the sum rounded to x's dtype (as the torch ops round them)."""
-    a = (x.to(tl.float32) * c.to(tl.float32)).to(x.dtype)
-    b = (swapped.to(tl.float32) * s.to(tl.float32)).to(x.dtype)
-    return (a.to(tl.float32) + b.to(tl.float32)).to(x.dtype)
+from vlmserve.triton_fused import rotate as _rotate
 
 
 @triton.jit
