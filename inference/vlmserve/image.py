@@ -50,12 +50,9 @@ def preprocess(img: Image.Image, image_size: int, pin: bool = False) -> torch.Te
     img = load_rgb(img)
     if img.size != (image_size, image_size):
         img = img.resize((image_size, image_size), Image.Resampling.BICUBIC)
-    if pin:
-        result = torch.empty((3, image_size, image_size), dtype=torch.float32, pin_memory=True)
-        out = result.numpy()
-    else:
-        out = np.empty((3, image_size, image_size), dtype=np.float32)
+    result = torch.empty((3, image_size, image_size), dtype=torch.float32, pin_memory=pin)
+    out = result.numpy()
     for c, band in enumerate(img.split()):
         np.multiply(np.asarray(band), _SCALE[c], out=out[c])
         out[c] += _OFFSET[c]
-    return result if pin else torch.from_numpy(out)
+    return result
