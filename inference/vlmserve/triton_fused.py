@@ -4,8 +4,8 @@ The norms run one program per row (one token): they load it once, compute in flo
 dtype or, with QUANT, as e4m3 plus the row's scale (amax / 448) for the FP8 GEMM that follows. The wide element-wise
 ops (GELU, SwiGLU, plain quantization; rows up to 15,360) with QUANT hold a row of up to ONE_PASS_MAX columns in
 registers (16 warps: 32 values a thread) and read it once; a wider row is walked in chunks, a first pass for the
-absolute maximum and a second that writes (1.5-1.7x slower on an H100, bench/vision_mlp_check.py). Unquantized, they run one
-program per (row, chunk). The prefill's rotary embedding is rotated in place, one program per (token, 16 heads).
+absolute maximum and a second that writes (1.5-1.7x slower on an H100, bench/vision_mlp_check.py). Unquantized,
+they run one program per (row, chunk). The prefill's rotary embedding is rotated in place, one program per (token, 16 heads).
 `vlmserve.fused` and `vlmserve.rotary` hold the plain-torch definitions of the same functions.
 """
 from __future__ import annotations
