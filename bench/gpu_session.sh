@@ -50,6 +50,10 @@
 #   tests_fused  the fused-kernel tests with their GPU ones (GELU epilogue, FP8 producers, grouped-head prefill
 #             attention, in-place rotary), then the tiny golden fixture's parity on the GPU (gpu_model_check.py
 #             --fixture-only) (not in the default list)                                                 90 + 60
+#   vision_sweep  vision_attention_check.py (cuDNN on the model's 112-dim heads against heads padded to 128, alone
+#             and in the whole attention block), then vision_mlp_check.py --chunks: the vision MLP, bf16 and FP8,
+#             for each size of fc1's output chunks; the fastest (bf16 + FP8 time) is exported as
+#             VLMSERVE_VISION_MLP_CHUNK to the parts after it (not in the default list)                     60 + 90
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
 # Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
@@ -104,8 +108,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused|steady) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused|steady|vision_sweep) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -146,6 +150,17 @@ for p in "${PARTS[@]}"; do
                 part "serve_kernels_$q" 150 -- "$PY" bench/gpu_kernel_profile.py --quant $q --sections vision,serve \
                     --vision-batch 4 --top 12 --out "$OUT/gpu_kernel_profile_serve_$q.json"
             done ;;
+        vision_sweep)
+            part vision_attention 60 -- "$PY" bench/vision_attention_check.py --images 4 8 \
+                --out "$OUT/vision_attention_check.json"
+            part vision_chunks 90 -- "$PY" bench/vision_mlp_check.py \
+                --chunks 1024 2048 3072 4096 5136 6416 8192 12816 25604 --out "$OUT/vision_mlp_chunks.json"
+            best=$("$PY" -c 'import json, sys; c = json.load(open(sys.argv[1]))["chunks"]
+print(min(c, key=lambda r: r["bf16_us"] + r["fp8_us"])["tokens_per_chunk"])' "$OUT/vision_mlp_chunks.json" 2>/dev/null)
+            if [ -n "$best" ]; then
+                export VLMSERVE_VISION_MLP_CHUNK=$best
+                echo "=== vision_sweep: VLMSERVE_VISION_MLP_CHUNK=$best for the parts after it" | tee -a "$LOG"
+            fi ;;
         tests_fused)
             part tests_fused 90 -- "$PY" -m pytest -q -rs inference/tests/test_fused_gelu.py inference/tests/test_fp8.py \
                 inference/tests/test_attention.py inference/tests/test_rotary_kernel.py
@@ -180,7 +195,7 @@ for p in "${PARTS[@]}"; do
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary

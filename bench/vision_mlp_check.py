@@ -2,7 +2,7 @@
 GELU as fc1's cuBLASLt epilogue against the separate erf GELU kernel, and FP8's GELU + row quantization in one
 pass against the two-pass walk. Prints a table; writes bench/results/vision_mlp_check.json (or $OUT/...).
 
-    PYTHONPATH=inference:bench python bench/vision_mlp_check.py [--images 4]
+    PYTHONPATH=inference:bench python bench/vision_mlp_check.py [--images 4] [--chunks 2048 4096 ...]
 
 Rows:
 - time of one layer's MLP over `--images` 1120px images (6,401 tokens each), bf16 with each GELU choice
@@ -11,7 +11,10 @@ Rows:
   how far the epilogue is from GELU's tanh form on the float32 accumulator (it should be that form);
 - the FP8 producers alone (GELU + e4m3 rows of fc1's output, 15,360 wide; SwiGLU + e4m3 of the decoder's 13,696-wide
   MLP rows): each row read once (in registers) and the two-pass walk, microseconds, GB/s of HBM traffic (bf16 in,
-  e4m3 + scales out), and whether their codes agree.
+  e4m3 + scales out), and whether their codes agree;
+- with --chunks: the same layer's MLP, bf16 (epilogue) and FP8, with fc1's output made in chunks of at most that
+  many tokens (MLP.tokens_per_chunk): a GEMM's last wave of output tiles may leave most SMs idle, and how much
+  depends on its rows; a chunk as large as the input means no chunking.
 """
 from __future__ import annotations
 
@@ -51,6 +54,8 @@ def with_gelu(choice: str, fn):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--images", type=int, default=4)
+    p.add_argument("--chunks", type=int, nargs="*", default=[],
+                   help="tokens per chunk to time the bf16 and FP8 MLP with (a sweep; none: the default only)")
     p.add_argument("--out", default="bench/results/vision_mlp_check.json")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
@@ -113,6 +118,14 @@ def main(argv=None) -> int:
         xq = fused.quantize_rows(x)
         t = event_time_us(lambda: fp8(xq))
         res["fp8"] = {"us": t, "tflops": flops / t / 1e6, "rel_err_vs_fp32_exact": rel(fp8(xq)[:len(xs)], ref)}
+        res["chunks"] = []
+        for chunk in args.chunks:
+            mlp.tokens_per_chunk = fp8.tokens_per_chunk = chunk
+            bf, f8 = event_time_us(lambda: mlp(x)), event_time_us(lambda: fp8(xq))
+            res["chunks"].append({"tokens_per_chunk": chunk, "bf16_us": bf, "bf16_tflops": flops / bf / 1e6,
+                                  "fp8_us": f8, "fp8_tflops": flops / f8 / 1e6,
+                                  "fc1_out_mib": min(chunk, rows) * v.intermediate_size * 2 / 2**20})
+        del mlp.tokens_per_chunk, fp8.tokens_per_chunk
 
     print(f"\nvision MLP, {args.images} images ({rows} tokens), {res['device']}")
     print("| path | us per layer | TFLOP/s | rel. error vs float32 exact GELU |\n|---|---|---|---|")
@@ -126,6 +139,11 @@ def main(argv=None) -> int:
         print(f"| {name} | {q['rows']} x {q['cols']} | " + " | ".join(
             f"{q[k + '_us']:.0f} us ({q[k + '_gbps']:.0f} GB/s)" for k in ("one_pass", "two_pass"))
             + f" | {min(q['codes_equal'].values()):.4f} |")
+    if res["chunks"]:
+        print("| tokens per chunk | bf16 us (TFLOP/s) | FP8 us (TFLOP/s) | fc1 output, bf16 MiB |\n|---|---|---|---|")
+        for c in res["chunks"]:
+            print(f"| {c['tokens_per_chunk']} | {c['bf16_us']:.0f} ({c['bf16_tflops']:.0f}) | {c['fp8_us']:.0f} "
+                  f"({c['fp8_tflops']:.0f}) | {c['fc1_out_mib']:.0f} |")
     out = result_path(args.out)
     out.write_text(json.dumps(res, indent=2))
     print(f"wrote {out}")

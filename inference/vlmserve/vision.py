@@ -5,6 +5,8 @@ Module and parameter names follow the official state dict (``transformer.vision.
 """
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,8 +52,9 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     # fc1's output for one 1120px image (6401 x 15360) is 197 MB in bf16, the largest activation of the tower;
     # tokens are independent here, so longer inputs go through in equal chunks of at most this many tokens
-    # (~63 MB), each chunk's result written straight into its rows of the output.
-    tokens_per_chunk = 2048
+    # (~63 MB), each chunk's result written straight into its rows of the output. VLMSERVE_VISION_MLP_CHUNK sets
+    # another size (bench/vision_mlp_check.py --chunks times them).
+    tokens_per_chunk = int(os.environ.get("VLMSERVE_VISION_MLP_CHUNK") or 2048)
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
