@@ -53,7 +53,8 @@
 #   vision_sweep  vision_attention_check.py (cuDNN on the model's 112-dim heads against heads padded to 128, alone
 #             and in the whole attention block), then vision_mlp_check.py --chunks: the vision MLP, bf16 and FP8,
 #             for each size of fc1's output chunks; the fastest (bf16 + FP8 time) is exported as
-#             VLMSERVE_VISION_MLP_CHUNK to the parts after it (not in the default list)                     60 + 90
+#             VLMSERVE_VISION_MLP_CHUNK to the parts after it, and VLMSERVE_VISION_PAD_HEADS=on when the padded
+#             block is 3% faster (not in the default list)                                                 60 + 90
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
 # Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
@@ -160,6 +161,14 @@ print(min(c, key=lambda r: r["bf16_us"] + r["fp8_us"])["tokens_per_chunk"])' "$O
             if [ -n "$best" ]; then
                 export VLMSERVE_VISION_MLP_CHUNK=$best
                 echo "=== vision_sweep: VLMSERVE_VISION_MLP_CHUNK=$best for the parts after it" | tee -a "$LOG"
+            fi
+            pad=$("$PY" -c 'import json, sys; r = {x["row"]: x["us"] for x in json.load(open(sys.argv[1]))["runs"]
+                if x.get("images") == 4 and "us" in x}
+print("on" if r["block with 128-dim heads"] < 0.97 * r["block as the model runs it"] else "off")' \
+                "$OUT/vision_attention_check.json" 2>/dev/null)
+            if [ -n "$pad" ]; then
+                export VLMSERVE_VISION_PAD_HEADS=$pad
+                echo "=== vision_sweep: VLMSERVE_VISION_PAD_HEADS=$pad for the parts after it" | tee -a "$LOG"
             fi ;;
         tests_fused)
             part tests_fused 90 -- "$PY" -m pytest -q -rs inference/tests/test_fused_gelu.py inference/tests/test_fp8.py \
