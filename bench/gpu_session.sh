@@ -42,6 +42,7 @@
 #             bf16, and every ring candidate checked against dequant + F.linear (not in the default list)   240
 #   steady    compare's runs with 2.5 images per client (its 1.5 leave the first wave's burst and the tail a third
 #             of the run) (not in the default list)                                                     240
+#   long      compare's runs with 4 images per client (not in the default list)                           420
 #   vision_mlp  vision_mlp_check.py: the vision MLP with GELU in fc1's epilogue against the separate erf GELU (time,
 #             error against float32), FP8's GELU + quantization in one pass against two (not in the default list)  60
 #   serve_kernels  gpu_kernel_profile.py --sections vision,serve, bf16 then FP8: a 4-image vision micro-batch's
@@ -109,8 +110,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused|steady|vision_sweep) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused|steady|vision_sweep|long) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -133,6 +134,12 @@ for p in "${PARTS[@]}"; do
             part steady 240 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 \
                 --ttft-concurrency 64 --images-per-client 2.5 --error-tokens 16 \
                 --out "$OUT/serve_throughput_compare_steady.json" ;;
+        long)
+            # 4 images per client: the last wave's tail (its decode steps at a shrinking batch, no vision beside them)
+            # is fixed per run, so it weighs twice as much at c=64 as at 128 in a short run
+            part long 420 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 \
+                --ttft-concurrency 64 --images-per-client 4 --error-tokens 16 \
+                --out "$OUT/serve_throughput_compare_long.json" ;;
         decode_attn)
             # the one-kernel decode attention (engine/triton_decode.py, the default) against the torch path: output,
             # cache writes and us/layer; then the decode figures on the torch path, against the decode part's
@@ -172,7 +179,7 @@ print("on" if r["block with 128-dim heads"] < 0.97 * r["block as the model runs 
             fi ;;
         tests_fused)
             part tests_fused 90 -- "$PY" -m pytest -q -rs inference/tests/test_fused_gelu.py inference/tests/test_fp8.py \
-                inference/tests/test_attention.py inference/tests/test_rotary_kernel.py
+                inference/tests/test_attention.py inference/tests/test_rotary_kernel.py inference/tests/test_vision_pad_heads.py
             part fixture_parity 60 -- "$PY" bench/gpu_model_check.py --fixture-only ;;
         decode_profile)
             for q in nf4 none; do
@@ -204,7 +211,7 @@ print("on" if r["block with 128-dim heads"] < 0.97 * r["block as the model runs 
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary
