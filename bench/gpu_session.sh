@@ -53,9 +53,7 @@
 #             --fixture-only) (not in the default list)                                                 90 + 60
 #   vision_sweep  vision_attention_check.py (cuDNN on the model's 112-dim heads against heads padded to 128, alone
 #             and in the whole attention block), then vision_mlp_check.py --chunks: the vision MLP, bf16 and FP8,
-#             for each size of fc1's output chunks; the fastest (bf16 + FP8 time) is exported as
-#             VLMSERVE_VISION_MLP_CHUNK to the parts after it, and VLMSERVE_VISION_PAD_HEADS=on when the padded
-#             block is 3% faster (not in the default list)                                                 60 + 90
+#             for each size of fc1's output chunks, timed in interleaved rounds (not in the default list)   60 + 90
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
 # Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
@@ -163,23 +161,10 @@ for p in "${PARTS[@]}"; do
                 --out "$OUT/vision_attention_check.json"
             part vision_chunks 90 -- "$PY" bench/vision_mlp_check.py \
                 --chunks 1024 2048 3072 4096 5136 6416 8192 12816 25604 --out "$OUT/vision_mlp_chunks.json"
-            best=$("$PY" -c 'import json, sys; c = json.load(open(sys.argv[1]))["chunks"]
-print(min(c, key=lambda r: r["bf16_us"] + r["fp8_us"])["tokens_per_chunk"])' "$OUT/vision_mlp_chunks.json" 2>/dev/null)
-            if [ -n "$best" ]; then
-                export VLMSERVE_VISION_MLP_CHUNK=$best
-                echo "=== vision_sweep: VLMSERVE_VISION_MLP_CHUNK=$best for the parts after it" | tee -a "$LOG"
-            fi
-            pad=$("$PY" -c 'import json, sys; r = {x["row"]: x["us"] for x in json.load(open(sys.argv[1]))["runs"]
-                if x.get("images") == 4 and "us" in x}
-print("on" if r["block with 128-dim heads"] < 0.97 * r["block as the model runs it"] else "off")' \
-                "$OUT/vision_attention_check.json" 2>/dev/null)
-            if [ -n "$pad" ]; then
-                export VLMSERVE_VISION_PAD_HEADS=$pad
-                echo "=== vision_sweep: VLMSERVE_VISION_PAD_HEADS=$pad for the parts after it" | tee -a "$LOG"
-            fi ;;
+            ;;
         tests_fused)
             part tests_fused 90 -- "$PY" -m pytest -q -rs inference/tests/test_fused_gelu.py inference/tests/test_fp8.py \
-                inference/tests/test_attention.py inference/tests/test_rotary_kernel.py inference/tests/test_vision_pad_heads.py
+                inference/tests/test_attention.py inference/tests/test_rotary_kernel.py
             part fixture_parity 60 -- "$PY" bench/gpu_model_check.py --fixture-only ;;
         decode_profile)
             for q in nf4 none; do

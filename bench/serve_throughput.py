@@ -40,7 +40,7 @@ from vlmserve.engine import Engine, EngineConfig, GenerationRequest, submit
 from vlmserve.engine.kv_cache import decode_attention_choice
 from vlmserve.engine.memory_plan import SMALL_CARD, small_card_config
 from vlmserve.model import GLM4V
-from vlmserve.vision import MLP, pad_heads_choice
+from vlmserve.vision import MLP
 from vlmserve.weights import init_random, place_embeddings
 
 from result_path import result_path
@@ -247,7 +247,6 @@ def compare_main(args) -> int:
     results = {"device": dev_name, "matmul_peak_tflops": peak / 1e12, "flops_per_image": fl,
                "new_tokens": args.new_tokens, "prompt_tokens": plen, "fp8_error": err,
                "decode_attention": decode_attention_choice(), "vision_mlp_chunk": MLP.tokens_per_chunk,
-               "vision_pad_heads": pad_heads_choice(),
                "driver": "in-process engine, concurrent asyncio clients (no HTTP: the GPU machine has no fastapi/uvicorn)",
                "runs": []}
     name = args.out or "bench/results/serve_throughput_compare.json"
@@ -418,7 +417,6 @@ def main(argv=None) -> int:
 
     results = {"device": dev_name, "quant": args.quant, "matmul_peak_tflops": peak / 1e12,
                "decode_attention": decode_attention_choice(), "vision_mlp_chunk": MLP.tokens_per_chunk,
-               "vision_pad_heads": pad_heads_choice(),
                "round_images": engine.config.round_images,
                "budget_gib": args.budget_gib, "torch_cap_gib": cap / 2**30 if cap else None,
                "kv_slots": engine.n_slots,

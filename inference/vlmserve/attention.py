@@ -35,10 +35,10 @@ def _backends(order):
         return sdpa_kernel(order)
 
 
-def full_attention(q, k, v, scale: float | None = None):
-    """Bidirectional attention, q/k/v [B, H, T, D] with equal heads; `scale` defaults to D ** -0.5."""
+def full_attention(q, k, v):
+    """Bidirectional attention, q/k/v [B, H, T, D] with equal heads."""
     with _backends(FULL_BACKENDS):
-        return F.scaled_dot_product_attention(q, k, v, scale=scale)
+        return F.scaled_dot_product_attention(q, k, v)
 
 
 _GQA_FLASH = [True]   # until the flash kernel refuses grouped kv heads once

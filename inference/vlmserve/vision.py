@@ -5,7 +5,6 @@ Module and parameter names follow the official state dict (``transformer.vision.
 """
 from __future__ import annotations
 
-import math
 import os
 
 import torch
@@ -14,7 +13,6 @@ from torch import nn
 
 from vlmserve.attention import full_attention
 from vlmserve.config import ModelConfig
-from vlmserve.kernel_choice import env_choice
 from vlmserve.fused import add_layer_norm, gelu, linear_gelu, linear_into, quantize_rows, swiglu
 from vlmserve.quant.fp8 import FP8Linear, n_rows, rows_of, takes_fp8
 from vlmserve.quant.linear import NF4Linear
@@ -40,67 +38,15 @@ class Attention(nn.Module):
         super().__init__()
         v = cfg.vision
         self.num_heads = v.num_heads
-        self.head_dim = v.hidden_size // v.num_heads
-        self.width = self.head_dim           # of each head as stored: pad_heads may widen it with zeros
         self.query_key_value = nn.Linear(v.hidden_size, 3 * v.hidden_size)
         self.dense = nn.Linear(v.hidden_size, v.hidden_size)
 
     def forward(self, x) -> torch.Tensor:
         """x: [B, L, C], a tensor or (when query_key_value is FP8) its FP8Act."""
         B, L, _ = x.shape
-        q, k, v = self.query_key_value(x).view(B, L, 3, self.num_heads, self.width).permute(2, 0, 3, 1, 4)
-        # no mask, no causality; padded heads keep the model's scale (SDPA's default is the stored width's)
-        out = full_attention(q, k, v, scale=None if self.width == self.head_dim else 1 / math.sqrt(self.head_dim))
+        q, k, v = self.query_key_value(x).view(B, L, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        out = full_attention(q, k, v)                                # no mask, no causality
         return self.dense(out.transpose(1, 2).reshape(B, L, -1))
-
-    def pad_heads(self, width: int) -> bool:
-        """Stores every head `width` wide, the extra dims zero: zero rows in the qkv weight and bias give q, k and v
-        zero columns there, which add nothing to q.k and make zero output columns, which meet zero columns of the
-        output projection. The same result for 14% more work in those two GEMMs, where an attention kernel that
-        pads the model's 112 dims itself may run the 128-wide heads faster (bench/vision_attention_check.py).
-        16-bit and FP8 layers only (FP8 codes of zero are zero, whatever the row's scale); False if not done."""
-        qkv, dense = self.query_key_value, self.dense
-        if width <= self.width or not all(type(m) in (nn.Linear, FP8Linear) for m in (qkv, dense)):
-            return False
-        self.query_key_value = _pad_rows(qkv, self.num_heads, self.width, width)
-        self.dense = _pad_columns(dense, self.num_heads, self.width, width)
-        self.width = width
-        return True
-
-
-def _widen(t: torch.Tensor, heads: int, width: int, new: int, dim: int) -> torch.Tensor:
-    """t with its `dim` axis, heads x width (times 3 for qkv rows), widened to heads x new with zeros."""
-    shape = list(t.shape)
-    groups = shape[dim] // (heads * width)
-    parts = t.unflatten(dim, (groups, heads, width))
-    pad_shape = list(parts.shape)
-    pad_shape[dim + 2] = new - width
-    wide = torch.cat((parts, parts.new_zeros(pad_shape)), dim=dim + 2)
-    return wide.flatten(dim, dim + 2)
-
-
-def _pad_rows(lin: nn.Module, heads: int, width: int, new: int) -> nn.Module:
-    bias = None if lin.bias is None else _widen(lin.bias.data, heads, width, new, 0)
-    if isinstance(lin, FP8Linear):
-        scale = _widen(lin.weight_scale, heads, width, new, 0)
-        return FP8Linear(_widen(lin.weight, heads, width, new, 0), scale, bias, lin.compute_dtype)
-    out = nn.Linear(lin.in_features, 3 * heads * new, bias=bias is not None, device=lin.weight.device,
-                    dtype=lin.weight.dtype)
-    out.weight.data = _widen(lin.weight.data, heads, width, new, 0)
-    if bias is not None:
-        out.bias.data = bias
-    return out.requires_grad_(False)
-
-
-def _pad_columns(lin: nn.Module, heads: int, width: int, new: int) -> nn.Module:
-    if isinstance(lin, FP8Linear):
-        return FP8Linear(_widen(lin.weight, heads, width, new, 1), lin.weight_scale, lin.bias, lin.compute_dtype)
-    out = nn.Linear(heads * new, lin.out_features, bias=lin.bias is not None, device=lin.weight.device,
-                    dtype=lin.weight.dtype)
-    out.weight.data = _widen(lin.weight.data, heads, width, new, 1)
-    if lin.bias is not None:
-        out.bias.data = lin.bias.data
-    return out.requires_grad_(False)
 
 
 class MLP(nn.Module):
@@ -238,21 +184,6 @@ class GLU(nn.Module):
             x = quantize_rows(x)            # once for both
         return self.dense_4h_to_h(swiglu(self.gate_proj(x), self.dense_h_to_4h(x),
                                          quantize=takes_fp8(self.dense_4h_to_h)))
-
-
-PAD_HEADS_CHOICES = ("off", "on")
-
-
-def pad_heads_choice() -> str:
-    """VLMSERVE_VISION_PAD_HEADS: "on" stores the tower's attention heads padded to a multiple of 64 dims when the
-    engine serves on a GPU (Attention.pad_heads); "off" (the default) keeps the model's widths."""
-    return env_choice("VLMSERVE_VISION_PAD_HEADS", PAD_HEADS_CHOICES)
-
-
-def pad_attention_heads(tower: "VisionTower", multiple: int = 64) -> int:
-    """Pads every layer's heads to the next multiple of `multiple` dims; returns how many layers it padded."""
-    return sum(layer.attention.pad_heads(-(-layer.attention.head_dim // multiple) * multiple)
-               for layer in tower.transformer.layers)
 
 
 class VisionTower(nn.Module):

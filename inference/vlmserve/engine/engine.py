@@ -35,7 +35,6 @@ from .types import EngineConfig, GenerationRequest, Output, Overloaded
 from .waiting import WaitingLine
 from ..metrics import EngineMetrics
 from ..quant.linear import prepare_nf4
-from ..vision import pad_attention_heads, pad_heads_choice
 
 log = logging.getLogger("vlmserve.engine")
 
@@ -98,8 +97,6 @@ class Engine:
         self.slot_len = engine_slot_len(self.cfg, c)
         if self.device.type == "cuda":
             prepare_nf4(model)   # layout and scratch settled before the plan: it must see them
-            if pad_heads_choice() == "on":
-                log.info("vision attention heads padded to a multiple of 64 dims in %d layers", pad_attention_heads(model.vision))
         if c.kv_budget_tokens is not None:
             n_slots = max(1, min(c.max_batch, c.kv_budget_tokens // self.slot_len))
         elif self.device.type == "cuda":
