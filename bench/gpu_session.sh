@@ -164,7 +164,7 @@ for p in "${PARTS[@]}"; do
             ;;
         tests_fused)
             part tests_fused 90 -- "$PY" -m pytest -q -rs inference/tests/test_fused_gelu.py inference/tests/test_fp8.py \
-                inference/tests/test_attention.py inference/tests/test_rotary_kernel.py
+                inference/tests/test_attention.py inference/tests/test_rotary_kernel.py inference/tests/test_fp8_splitk.py
             part fixture_parity 60 -- "$PY" bench/gpu_model_check.py --fixture-only ;;
         decode_profile)
             for q in nf4 none; do

@@ -219,6 +219,20 @@ def apply_cap(cap: int) -> None:
     torch.cuda.set_per_process_memory_fraction(cap / torch.cuda.get_device_properties(0).total_memory)
 
 
+def fp8_few_rows_choices() -> list[dict]:
+    """What FP8's decode-sized matmuls ran on, per shape: cuBLAS or a split-K kernel configuration, with every
+    candidate's time (quant.triton_fp8 timed them on first use)."""
+    try:
+        from vlmserve.quant import triton_fp8
+    except ImportError:            # no Triton
+        return []
+    timings = triton_fp8.choice_timings()
+    return [{"rows_block": key[0], "n": key[1], "k": key[2], "bias": key[3],
+             "chosen": "cublas" if cfg is None else str(cfg),
+             "candidates_us": [[c if isinstance(c, str) else str(c), t, err] for c, t, err in timings.get(key, [])]}
+            for key, cfg in triton_fp8.chosen().items()]
+
+
 # ---- bf16 and FP8 side by side ------------------------------------------------------------------------
 def compare_main(args) -> int:
     """One run, one GPU: bf16 and FP8 images/s at each --compare-concurrency, TTFT at --ttft-concurrency, and
@@ -288,6 +302,10 @@ def compare_main(args) -> int:
                           f"images_per_s_c{args.ttft_concurrency}": at["images_per_s"],
                           f"c{args.ttft_concurrency}_fraction_of_best": at["images_per_s"] / best["images_per_s"]}
     results["summary"] = summary
+    results["fp8_few_rows"] = fp8_few_rows_choices()
+    for r in results["fp8_few_rows"]:
+        times = ", ".join(f"{c}: {t:.1f} us" if t is not None else f"{c}: {err}" for c, t, err in r["candidates_us"])
+        print(f"FP8 decode matmul rows<={r['rows_block']} N={r['n']} K={r['k']}: {r['chosen']} ({times})", flush=True)
     out.write_text(json.dumps(results, indent=2))
     c = args.ttft_concurrency
     print("\n| | bf16 | FP8 |\n|---|---|---|")

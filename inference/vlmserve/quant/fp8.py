@@ -63,6 +63,8 @@ def fp8_matmul_supported(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)
 
 
+FEW_ROWS = 128   # up to this many rows (decode steps) the split-K kernel competes with cuBLAS (quant.triton_fp8)
+
 _BIAS_IN_GEMM = [True]    # until a PyTorch build refuses a bias with row-wise scales
 
 
@@ -116,13 +118,29 @@ class FP8Linear(nn.Module):
             x = quantize_rows(x)
         lead = x.shape[:-1]
         if fp8_matmul_supported(x.data.device):
-            y = _scaled_mm(x, self.weight, self._scale_row, self.bias, self.compute_dtype, out)
+            y = (self._few_rows(x) if out is None and x.data.shape[0] <= FEW_ROWS else None)
+            if y is None:
+                y = _scaled_mm(x, self.weight, self._scale_row, self.bias, self.compute_dtype, out)
         else:
             y = (x.data.float() * x.scale) @ (self.weight.float() * self.weight_scale[:, None]).t()
             if self.bias is not None:
                 y = y + self.bias.float()
             y = y.to(self.compute_dtype) if out is None else out.copy_(y)
         return y if out is not None else y.view(*lead, self.out_features)
+
+    def _few_rows(self, x: FP8Act) -> torch.Tensor | None:
+        """A decode step's rows through the split-K kernel when it was timed faster than cuBLAS for this shape
+        (quant.triton_fp8); None: cuBLAS."""
+        from vlmserve.quant import triton_fp8
+
+        def cublas():
+            return _scaled_mm(x, self.weight, self._scale_row, self.bias, self.compute_dtype)
+
+        cfg = triton_fp8.choose(x.data, x.scale, self.weight, self.weight_scale, self.bias, self.compute_dtype, cublas)
+        if cfg is None:
+            return None
+        out = torch.empty((x.data.shape[0], self.out_features), device=x.data.device, dtype=self.compute_dtype)
+        return triton_fp8.launch(x.data, x.scale, self.weight, self.weight_scale, self.bias, out, cfg)
 
     def _apply(self, fn, recurse=True):
         # Devices move, dtypes stay: `model.to(torch.bfloat16)` would otherwise widen the e4m3 weight
