@@ -1,5 +1,5 @@
-"""The vision tower's MLP on the GPU, as the model runs it (2048-row chunks, full GLM-4V-9B widths, random weights):
-GELU as fc1's cuBLASLt epilogue against the separate erf GELU kernel, and FP8's GELU + row quantization in one
+"""The vision tower's MLP on the GPU, as the model runs it (its chunks of fc1's output, full GLM-4V-9B widths, random
+weights): GELU as fc1's cuBLASLt epilogue against the separate erf GELU kernel, and FP8's GELU + row quantization in one
 pass against the two-pass walk. Prints a table; writes bench/results/vision_mlp_check.json (or $OUT/...).
 
     PYTHONPATH=inference:bench python bench/vision_mlp_check.py [--images 4] [--chunks 2048 4096 ...]
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
 
     with torch.inference_mode():
         # references on one chunk's worth of rows (float32 of the full 25k rows would take ~3 GB per tensor)
-        xs = x[:MLP.tokens_per_chunk]
+        xs = x[:2048]
         h32 = xs.float() @ mlp.fc1.weight.float().t() + mlp.fc1.bias.float()
         ref = F.gelu(h32.double()).float() @ mlp.fc2.weight.float().t() + mlp.fc2.bias.float()
         for choice in fused.GELU_CHOICES:

@@ -177,3 +177,36 @@ def test_a_context_length_asked_for_is_kept_by_the_small_card_fallback():
     with pytest.raises(mp.PlanError, match=r"no KV slot fits.*shrink slot_len, the micro-batches or the caches$"):
         _fit(11.3, 7.7, EngineConfig(slot_len=8192))     # not even 2,048 tokens: the plain refusal
 
+
+
+def test_the_vision_mlp_chunks_of_16_bit_and_fp8_weights_are_planned_for():
+    """VISION_PER_IMAGE was measured with 2,048-token chunks of fc1's output; larger chunks (16-bit and FP8 weights)
+    add their extra tokens at 15,360 values of 3 bytes, never more tokens than the micro-batch has."""
+    import torch
+
+    from vlmserve.engine import EngineConfig
+
+    cfg = glm4v_9b()
+    width = cfg.vision.intermediate_size
+    assert mp.vision_chunk_extra(cfg, 4, 2048) == 0
+    assert mp.vision_chunk_extra(cfg, 4, 12816) == (12816 - 2048) * width * 3
+    assert mp.vision_chunk_extra(cfg, 1, 12816) == (6401 - 2048) * width * 3       # one image: its own tokens
+    config = EngineConfig(max_batch=40, slot_len=3000, vision_batch=4)
+    memory = mp.DeviceMemory(card_bytes=40 * GIB, context_bytes=int(0.55 * GIB), weights_bytes=20 * GIB)
+    measured = mp.engine_plan(cfg, config, torch.bfloat16, memory)
+    bigger = mp.engine_plan(cfg, config, torch.bfloat16, memory, vision_chunk_tokens=12816)
+    assert bigger.activations - measured.activations == (12816 - 2048) * width * 3
+
+
+def test_the_vision_mlp_chunk_follows_the_weights():
+    """16-bit and FP8 weights: the large chunks; 4-bit: the measured 2,048 (small cards)."""
+    import torch
+
+    from vlmserve.quant.linear import NF4Linear
+    from vlmserve.tiny import tiny_config
+    from vlmserve.vision import MLP
+
+    mlp = MLP(tiny_config())
+    assert mlp.chunk_tokens() == MLP.tokens_per_chunk
+    mlp.fc1 = NF4Linear.from_weight(torch.randn(64, 32), None, torch.float32)
+    assert mlp.chunk_tokens() == MLP.nf4_tokens_per_chunk == mp.MEASURED_CHUNK

@@ -129,7 +129,7 @@ def test_nf4_vision_mlp_dequantizes_each_weight_once_for_all_chunks(fixture_mode
         return lambda h, out: seen_rows.append(h.shape[0]) or fn(h, out)
 
     monkeypatch.setattr(vision.MLP, "_dense_mlp", spy)
-    mlp.tokens_per_chunk = 40  # 150 tokens: chunks of at most 40 that start on 16-row boundaries
+    mlp.nf4_tokens_per_chunk = 40  # 150 tokens: chunks of at most 40 that start on 16-row boundaries
     chunks = mlp(x)
     assert made == [mlp.fc1, mlp.fc2]
     assert seen_rows == [32, 32, 32, 32, 22]

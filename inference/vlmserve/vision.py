@@ -50,11 +50,15 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
-    # fc1's output for one 1120px image (6401 x 15360) is 197 MB in bf16, the largest activation of the tower;
-    # tokens are independent here, so longer inputs go through in equal chunks of at most this many tokens
-    # (~63 MB), each chunk's result written straight into its rows of the output. VLMSERVE_VISION_MLP_CHUNK sets
-    # another size (bench/vision_mlp_check.py --chunks times them).
-    tokens_per_chunk = int(os.environ.get("VLMSERVE_VISION_MLP_CHUNK") or 2048)
+    # fc1's output is the tower's largest activation: 6,401 x 15,360 per 1120px image, 188 MiB in bf16. Tokens are
+    # independent here, so a micro-batch goes through in equal chunks of at most `tokens_per_chunk` tokens (two for
+    # the engine's four 1120px images), each chunk's result written straight into its rows of the output. Chunks of
+    # 2,048 tokens cost bf16 serving 4.6% and FP8 1.6% of their images/s against these on an H100 (the GEMMs' partly
+    # filled last waves of tiles; bench/vision_mlp_check.py --chunks, bench/results/gpu_session_2026-12-06c). 4-bit
+    # weights keep 2,048-token chunks: they serve the small cards, where 0.3 GiB more activations cost KV slots and
+    # a batch-1 peak held under 8 GiB. VLMSERVE_VISION_MLP_CHUNK sets the 16-bit and FP8 size (benches compare).
+    tokens_per_chunk = int(os.environ.get("VLMSERVE_VISION_MLP_CHUNK") or 12816)
+    nf4_tokens_per_chunk = 2048
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -67,13 +71,14 @@ class MLP(nn.Module):
         shape = x.shape
         n = n_rows(x)
         flat = x if not isinstance(x, torch.Tensor) else x.reshape(-1, shape[-1])
-        if n <= self.tokens_per_chunk:
+        limit = self.chunk_tokens()
+        if n <= limit:
             return self._chunk_mlp(whole=True)(flat, None).view(*shape[:-1], -1)
         mlp = self._chunk_mlp(whole=False)
-        size = -(-n // -(-n // self.tokens_per_chunk))
-        if size % 16 and self.tokens_per_chunk >= 16:
+        size = -(-n // -(-n // limit))
+        if size % 16 and limit >= 16:
             # chunks start on 16-row boundaries, so that FP8's row scales of a chunk are an aligned view, not a copy
-            size = min(-(-size // 16) * 16, self.tokens_per_chunk // 16 * 16)
+            size = min(-(-size // 16) * 16, limit // 16 * 16)
         out = None
         for i in range(0, n, size):
             rows = rows_of(flat, i, min(i + size, n))
@@ -84,6 +89,10 @@ class MLP(nn.Module):
             else:
                 mlp(rows, out[i:i + size])
         return out.view(*shape[:-1], out.shape[-1])
+
+    def chunk_tokens(self) -> int:
+        """The most tokens one chunk of fc1's output holds for these weights."""
+        return self.nf4_tokens_per_chunk if isinstance(self.fc1, NF4Linear) else self.tokens_per_chunk
 
     def _chunk_mlp(self, whole: bool):
         """(rows, out or None) -> fc2(GELU(fc1(rows))), written into `out` when given. 16-bit weights (the model's

@@ -101,7 +101,8 @@ class Engine:
             n_slots = max(1, min(c.max_batch, c.kv_budget_tokens // self.slot_len))
         elif self.device.type == "cuda":
             try:
-                fitted, plan, shrunk = fit_engine_config(self.cfg, c, self.dtype, measure_device(self.device))
+                fitted, plan, shrunk = fit_engine_config(self.cfg, c, self.dtype, measure_device(self.device),
+                                                         model.vision.transformer.layers[0].mlp.chunk_tokens())
             except PlanError as e:
                 raise PlanError(f"{e} (or give the KV cache's size: kv_budget_tokens, --kv-budget-tokens)") from None
             if shrunk:

@@ -32,6 +32,7 @@ GIB = 2**30
 MIB = 2**20
 
 VISION_PER_IMAGE = int(0.16 * GIB)    # +0.30 GiB at 2 images, +1.20 at 8, +2.39 at 16 (bf16 and NF4 alike)
+MEASURED_CHUNK = 2048                 # tokens per vision MLP chunk when VISION_PER_IMAGE was measured
 PREFILL_PER_TOKEN = int(0.2 * MIB)    # 0.31 GiB for one 1,611-token prompt; 3.8 GiB for 16 of them at once
 DECODE_PER_ROW = 12 * MIB             # decode peak above what it holds: 0.74 GiB at 64 rows, 0.16 GiB at 16
 FIXED_RESERVE = int(0.25 * GIB)       # cuBLAS workspaces, Triton launch buffers, CUDA graph pools
@@ -90,11 +91,12 @@ class MemoryPlan:
 
 def plan_memory(*, card_bytes: int, context_bytes: int, weights_bytes: int, kv_bytes_per_token: int,
                 slot_len: int, max_slots: int, vision_batch: int, prefill_tokens: int, prefix_entries: int,
-                prefix_len: int, image_entries: int, image_bytes: int, margin_bytes: int = MARGIN
-                ) -> MemoryPlan:
+                prefix_len: int, image_entries: int, image_bytes: int, margin_bytes: int = MARGIN,
+                vision_chunk_bytes: int = 0) -> MemoryPlan:
     """The plan for a card of card_bytes: torch's cap is the card less the CUDA context and a margin; from it the
     weights, the activation reserve for the given micro-batch sizes, a fragmentation allowance and the caches;
-    the rest holds as many KV slots (each with its decode transient) as fit, up to max_slots.
+    the rest holds as many KV slots (each with its decode transient) as fit, up to max_slots. vision_chunk_bytes: what
+    the vision MLP's chunks hold beyond the chunks VISION_PER_IMAGE was measured with (vision_chunk_extra).
     Raises PlanError when not even one slot fits (with the numbers, so the caller can say what to shrink)."""
     for name, value in (("card_bytes", card_bytes), ("kv_bytes_per_token", kv_bytes_per_token),
                         ("slot_len", slot_len), ("max_slots", max_slots), ("vision_batch", vision_batch),
@@ -111,7 +113,8 @@ def plan_memory(*, card_bytes: int, context_bytes: int, weights_bytes: int, kv_b
     if cap <= 0:
         raise PlanError(f"a {card_bytes / GIB:.2f} GiB card leaves nothing after the CUDA context "
                         f"({context_bytes / GIB:.2f} GiB) and margin ({margin_bytes / GIB:.2f} GiB)")
-    activations = vision_batch * VISION_PER_IMAGE + prefill_tokens * PREFILL_PER_TOKEN + FIXED_RESERVE
+    activations = (vision_batch * VISION_PER_IMAGE + vision_chunk_bytes + prefill_tokens * PREFILL_PER_TOKEN
+                   + FIXED_RESERVE)
     fragmentation = int(cap * FRAGMENTATION)
     prefix_store = prefix_entries * prefix_len * kv_bytes_per_token
     image_cache = image_entries * image_bytes
@@ -155,10 +158,20 @@ def engine_slot_len(model_cfg, config) -> int:
     return min(config.slot_len or model_cfg.rotary_positions, model_cfg.rotary_positions)
 
 
-def engine_plan(model_cfg, config, dtype: torch.dtype, memory: DeviceMemory) -> MemoryPlan:
+def vision_chunk_extra(model_cfg, vision_batch: int, chunk_tokens: int) -> int:
+    """Bytes the vision MLP's chunks of `chunk_tokens` hold beyond MEASURED_CHUNK-token ones, for a micro-batch of
+    `vision_batch` images: fc1's output in 16 bits and, for FP8 layers, its e4m3 copy (3 bytes per value)."""
+    v = model_cfg.vision
+    tokens = min(vision_batch * (v.grid ** 2 + 1), chunk_tokens)
+    return max(0, tokens - MEASURED_CHUNK) * v.intermediate_size * 3
+
+
+def engine_plan(model_cfg, config, dtype: torch.dtype, memory: DeviceMemory,
+                vision_chunk_tokens: int = MEASURED_CHUNK) -> MemoryPlan:
     """The plan for an engine of `config` (an EngineConfig) serving a model of `model_cfg` with KV and activations
     in `dtype`: the micro-batch sizes, cache entries, slot length and slot count are the engine's own, so the
-    slots planned are the slots the engine will allocate."""
+    slots planned are the slots the engine will allocate. vision_chunk_tokens: the vision MLP's chunk size for the
+    model's weights (vision.MLP.chunk_tokens)."""
     per_token = SlotKVCache.bytes_per_token(model_cfg.num_layers, model_cfg.n_kv_heads, model_cfg.head_dim, dtype)
     caches = config.prefix_cache
     return plan_memory(card_bytes=memory.card_bytes, context_bytes=memory.context_bytes,
@@ -169,7 +182,8 @@ def engine_plan(model_cfg, config, dtype: torch.dtype, memory: DeviceMemory) -> 
                        prefix_len=prefix_entry_len(model_cfg),
                        image_entries=config.image_cache_entries if caches else 0,
                        image_bytes=model_cfg.n_vision_embeds * model_cfg.hidden_size
-                       * torch.tensor([], dtype=dtype).element_size())
+                       * torch.tensor([], dtype=dtype).element_size(),
+                       vision_chunk_bytes=vision_chunk_extra(model_cfg, config.vision_batch, vision_chunk_tokens))
 
 
 def small_card_config(config):
@@ -178,26 +192,27 @@ def small_card_config(config):
                               for k, v in SMALL_CARD.items()})
 
 
-def fit_engine_config(model_cfg, config, dtype: torch.dtype, memory: DeviceMemory):
+def fit_engine_config(model_cfg, config, dtype: torch.dtype, memory: DeviceMemory,
+                      vision_chunk_tokens: int = MEASURED_CHUNK):
     """(config, plan, shrunk): the engine's plan for `config`; when not one KV slot fits, the plan for the
     small-card settings instead (shrunk True), so a 16 GB card serves with defaults rather than refusing to start.
     A context length that was asked for (slot_len, --max-model-len) is kept: the fallback shrinks only the
     micro-batches and caches, and if that is not enough the error names it, rather than serving shorter contexts
     than the user asked for. Raises the first PlanError when even the small-card settings leave no slot."""
     try:
-        return config, engine_plan(model_cfg, config, dtype, memory), False
+        return config, engine_plan(model_cfg, config, dtype, memory, vision_chunk_tokens), False
     except PlanError as first:
         shortest = small_card_config(config)
         small = shortest if config.slot_len is None else replace(shortest, slot_len=config.slot_len)
         if small == config:
             raise
         try:
-            return small, engine_plan(model_cfg, small, dtype, memory), True
+            return small, engine_plan(model_cfg, small, dtype, memory, vision_chunk_tokens), True
         except PlanError:
             if small == shortest:
                 raise first from None
             try:
-                shorter = engine_plan(model_cfg, shortest, dtype, memory)
+                shorter = engine_plan(model_cfg, shortest, dtype, memory, vision_chunk_tokens)
             except PlanError:
                 raise first from None
             raise PlanError(f"{first}; with the small-card micro-batches no slot of the {config.slot_len} tokens asked "
