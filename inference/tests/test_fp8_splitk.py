@@ -69,6 +69,7 @@ def test_splitk_kernel_on_the_gpu_agrees_with_scaled_mm(rows, n, k, bias):
     from vlmserve.quant.fp8 import FP8Linear, _scaled_mm
 
     g = torch.Generator(device="cuda").manual_seed(0)
+    triton_fp8.TUNING[0] = True                     # as the engine sets it (fp8.prepare_fp8)
     lin = FP8Linear.from_weight(torch.randn(n, k, device="cuda", generator=g) * k ** -0.5,
                                 torch.randn(n, device="cuda", generator=g).bfloat16() if bias else None)
     x = quantize_rows(torch.randn(rows, k, device="cuda", generator=g).bfloat16())
@@ -81,3 +82,20 @@ def test_splitk_kernel_on_the_gpu_agrees_with_scaled_mm(rows, n, k, bias):
     assert triton_fp8.agrees(y, ref)
     key = triton_fp8.choice_key(rows, n, k, bias, torch.bfloat16)
     assert key in triton_fp8.chosen() and triton_fp8.choice_timings()[key][0][0] == "cublas"
+
+
+def test_only_an_engine_with_fp8_layers_on_fp8_hardware_times_the_kernel(monkeypatch):
+    """prepare_fp8 (called by the engine) switches the timing on; a one-off command never does, and a model without
+    FP8 layers, or FP8 layers without FP8 units (CPU), leaves it off."""
+    pytest.importorskip("triton")
+    from torch import nn
+
+    from vlmserve.quant import fp8, triton_fp8
+
+    monkeypatch.setattr(triton_fp8, "TUNING", [False])
+    plain = nn.Sequential(nn.Linear(32, 32))
+    quantized = nn.Sequential(fp8.FP8Linear.from_weight(torch.randn(32, 32)))
+    assert not fp8.prepare_fp8(plain) and not fp8.prepare_fp8(quantized) and not triton_fp8.TUNING[0]
+    monkeypatch.setattr(fp8, "fp8_matmul_supported", lambda device: True)
+    assert not fp8.prepare_fp8(plain) and not triton_fp8.TUNING[0]
+    assert fp8.prepare_fp8(quantized) and triton_fp8.TUNING[0]

@@ -34,6 +34,7 @@ from .sequence import Sequence
 from .types import EngineConfig, GenerationRequest, Output, Overloaded
 from .waiting import WaitingLine
 from ..metrics import EngineMetrics
+from ..quant.fp8 import prepare_fp8
 from ..quant.linear import prepare_nf4
 
 log = logging.getLogger("vlmserve.engine")
@@ -97,6 +98,7 @@ class Engine:
         self.slot_len = engine_slot_len(self.cfg, c)
         if self.device.type == "cuda":
             prepare_nf4(model)   # layout and scratch settled before the plan: it must see them
+            prepare_fp8(model)
         if c.kv_budget_tokens is not None:
             n_slots = max(1, min(c.max_batch, c.kv_budget_tokens // self.slot_len))
         elif self.device.type == "cuda":

@@ -159,6 +159,16 @@ class FP8Linear(nn.Module):
 KEEP_16BIT = ("output_layer", "attention.dense", "self_attention.dense")
 
 
+def prepare_fp8(model: nn.Module) -> bool:
+    """For a serving engine: its decode-sized FP8 matmuls are timed on cuBLAS and the split-K kernel
+    (quant.triton_fp8) and run on the faster. True when the model has FP8 layers on a GPU with FP8 units."""
+    if not any(isinstance(m, FP8Linear) and fp8_matmul_supported(m.weight.device) for m in model.modules()):
+        return False
+    from vlmserve.quant import triton_fp8
+    triton_fp8.TUNING[0] = True
+    return True
+
+
 def should_quantize_fp8(param_name: str, keep_16bit=()) -> bool:
     """The NF4 policy's linear weights (vision tower, projector, decoder) less KEEP_16BIT."""
     from vlmserve.quant.policy import should_quantize

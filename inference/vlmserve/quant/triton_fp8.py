@@ -9,7 +9,8 @@ float32 partial, which one reduce kernel sums together with the bias (triton_til
 
 Whether cuBLAS or one of the kernel's configurations serves (rows, N, K) is timed once per shape, on its first call
 outside a CUDA graph capture (the engine's decode warm-up makes that call before it captures). A configuration whose
-output strays from cuBLAS's is not used.
+output strays from cuBLAS's is not used. Only a serving engine times (`fp8.prepare_fp8` switches it on): a one-off
+`generate` would spend more compiling the candidates than it gains, and keeps cuBLAS.
 """
 from __future__ import annotations
 
@@ -97,6 +98,7 @@ def launch(x_data: torch.Tensor, x_scale: torch.Tensor, w: torch.Tensor, w_scale
     return out
 
 
+TUNING = [False]            # set by fp8.prepare_fp8 (the engine); VLMSERVE_FP8_SPLITK=off overrides it
 _chosen: dict[tuple, Config | None] = {}
 _timings: dict[tuple, list] = {}
 
@@ -122,7 +124,7 @@ def choose(x_data, x_scale, w, w_scale, bias, out_dtype, cublas) -> Config | Non
     key = choice_key(x_data.shape[0], w.shape[0], w.shape[1], bias is not None, out_dtype)
     if key in _chosen:
         return _chosen[key]
-    if _capturing() or os.environ.get("VLMSERVE_FP8_SPLITK", "tune") == "off":
+    if not TUNING[0] or _capturing() or os.environ.get("VLMSERVE_FP8_SPLITK", "tune") == "off":
         return CUBLAS
     out = torch.empty((x_data.shape[0], w.shape[0]), device=x_data.device, dtype=out_dtype)
     ref = cublas()
