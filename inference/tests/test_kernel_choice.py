@@ -21,3 +21,22 @@ def test_an_unknown_choice_is_refused_with_the_choices(monkeypatch):
     monkeypatch.setenv("VLMSERVE_DECODE_ATTENTION", "fastest")
     with pytest.raises(ValueError, match="VLMSERVE_DECODE_ATTENTION must be one of triton, torch, got 'fastest'"):
         _fused_decode(torch.device("cpu"))
+
+
+def test_fastest_keeps_the_quickest_and_says_why_others_were_not_used():
+    from vlmserve.kernel_choice import Rejected, fastest
+
+    def measure(c):
+        if c == "wrong":
+            raise Rejected("output differs")
+        if c == "too big":
+            raise RuntimeError("out of shared memory")
+        return {"a": 5.0, "b": 3.0, "c": 4.0}[c]
+
+    best, timings = fastest(["a", "wrong", "b", "too big", "c"], measure, "a")
+    assert best == "b"
+    assert timings == [("a", 5.0, None), ("wrong", None, "output differs"), ("b", 3.0, None),
+                       ("too big", None, "RuntimeError: out of shared memory"), ("c", 4.0, None)]
+    # a baseline already timed (cuBLAS) stays the choice unless a candidate beats it
+    assert fastest(["a", "c"], measure, "baseline", 3.5)[0] == "baseline"
+    assert fastest([], measure, "baseline")[0] == "baseline"

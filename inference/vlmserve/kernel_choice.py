@@ -1,10 +1,18 @@
-"""Kernels chosen by an environment variable (VLMSERVE_DECODE_ATTENTION): the default is the path a GPU session
-measured fastest; the other stays selectable, and CPU serving runs the plain-torch path whatever is chosen."""
+"""How kernels are chosen. By an environment variable (VLMSERVE_DECODE_ATTENTION): the default is the path a GPU
+session measured fastest; the other stays selectable, and CPU serving runs the plain-torch path whatever is chosen.
+By timing (`fastest`): the NF4 and FP8 matmul tuners time their candidates for a shape on its first call."""
 from __future__ import annotations
 
 import os
+from typing import Callable, Iterable, TypeVar
 
 import torch
+
+C = TypeVar("C")
+
+
+class Rejected(Exception):
+    """Raised by a measure function for a candidate that ran but must not be used (its output is wrong)."""
 
 
 def env_choice(var: str, choices: tuple[str, ...]) -> str:
@@ -18,3 +26,24 @@ def env_choice(var: str, choices: tuple[str, ...]) -> str:
 def runs_triton(device: torch.device) -> bool:
     """Whether Triton kernels run on tensors of `device`: CUDA, or any with Triton's interpreter (the CPU tests)."""
     return device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def fastest(candidates: Iterable[C], measure: Callable[[C], float], best: C, best_us: float = float("inf")
+            ) -> tuple[C, list[tuple[C, float | None, str | None]]]:
+    """The candidate `measure` times fastest (microseconds), starting from `best` at `best_us`, and every candidate's
+    (candidate, microseconds or None, why not). A candidate that raises (a configuration this GPU or build cannot
+    run: shared memory, registers) or is Rejected is skipped with the reason."""
+    timings: list[tuple[C, float | None, str | None]] = []
+    for cand in candidates:
+        try:
+            t = measure(cand)
+        except Rejected as why:
+            timings.append((cand, None, str(why)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            timings.append((cand, None, f"{type(exc).__name__}: {str(exc)[:120]}"))
+            continue
+        timings.append((cand, t, None))
+        if t < best_us:
+            best, best_us = cand, t
+    return best, timings

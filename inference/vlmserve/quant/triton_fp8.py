@@ -22,6 +22,7 @@ import triton
 import triton.language as tl
 
 from vlmserve.gpu_timing import KERNEL_TIMING, graph_time_us
+from vlmserve.kernel_choice import Rejected, fastest
 from vlmserve.quant.fp8 import FEW_ROWS as MAX_ROWS
 from vlmserve.quant.triton_tiles import _split_k, _store_tile, add_splits, num_sms, split_target
 
@@ -128,22 +129,17 @@ def choose(x_data, x_scale, w, w_scale, bias, out_dtype, cublas) -> Config | Non
         return CUBLAS
     out = torch.empty((x_data.shape[0], w.shape[0]), device=x_data.device, dtype=out_dtype)
     ref = cublas()
-    best, best_t = CUBLAS, graph_time_us(cublas, **KERNEL_TIMING, device=x_data.device)
-    timings = [("cublas", best_t, None)]
-    for cfg in CONFIGS:
-        try:
-            launch(x_data, x_scale, w, w_scale, bias, out, cfg)
-            if not agrees(out, ref):
-                timings.append((cfg, None, "output differs from cuBLAS: not used"))
-                continue
-            t = graph_time_us(lambda: launch(x_data, x_scale, w, w_scale, bias, out, cfg), **KERNEL_TIMING,
-                              device=x_data.device)
-        except Exception as exc:  # noqa: BLE001 - a configuration this GPU / build cannot run is skipped
-            timings.append((cfg, None, f"{type(exc).__name__}: {str(exc)[:120]}"))
-            continue
-        timings.append((cfg, t, None))
-        if t < best_t:
-            best, best_t = cfg, t
+    cublas_us = graph_time_us(cublas, **KERNEL_TIMING, device=x_data.device)
+
+    def measure(cfg: Config) -> float:
+        launch(x_data, x_scale, w, w_scale, bias, out, cfg)
+        if not agrees(out, ref):
+            raise Rejected("output differs from cuBLAS: not used")
+        return graph_time_us(lambda: launch(x_data, x_scale, w, w_scale, bias, out, cfg), **KERNEL_TIMING,
+                             device=x_data.device)
+
+    best, timings = fastest(CONFIGS, measure, CUBLAS, cublas_us)
+    timings.insert(0, ("cublas", cublas_us, None))
     _chosen[key] = best
     _timings[key] = timings
     return best

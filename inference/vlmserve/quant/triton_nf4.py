@@ -42,6 +42,7 @@ from .partials import Partials
 from .triton_tiles import _mma, _scale_cols, _split_k, _store_tile, add_splits, num_sms, split_target
 from .tuning_cache import TuningCache, default_path
 from ..gpu_timing import KERNEL_TIMING, graph_time_us, wall_time_us
+from ..kernel_choice import Rejected, fastest
 
 QBLOCK = 64  # NF4 block size the kernels assume
 NESTED_QBLOCK = 256
@@ -714,30 +715,22 @@ def _pick(x: torch.Tensor, w: NF4Operand, bias, out, leave_splits: bool = False)
     if kept is not None:          # tuned by an earlier start on this GPU and build: no compiling and timing of the rest
         _tuned[key] = kept
         return kept
-    best, best_t = cands[0], float("inf")
-    timings = []
-    ref = None
-    for cfg in cands:
-        try:
-            _launch(x, w, bias, out, cfg)
-            if cfg.dequant and ref is None:
-                ref = out.clone()  # the dequant + cuBLAS path: the reference the fused candidates must match
-            elif not cfg.dequant and ref is not None and not agrees(out, ref):
-                timings.append((cfg, None, "output differs from dequant + cuBLAS: not used"))
-                continue
-            # Up to MAX_FUSED_M rows the call runs in decode steps, which the engine replays from CUDA graphs:
-            # time graph replays, L2 flushed. Above, it runs in eager prefill: time it as called, launches included.
-            if m <= MAX_FUSED_M:
-                t = graph_time_us(lambda: _launch(x, w, bias, out, cfg, leave_splits), **KERNEL_TIMING,
-                                  device=x.device)
-            else:
-                t = wall_time_us(lambda: _launch(x, w, bias, out, cfg))
-        except Exception as exc:  # a config that does not fit this GPU (shared memory, registers): skip it
-            timings.append((cfg, None, f"{type(exc).__name__}: {str(exc)[:120]}"))
-            continue
-        timings.append((cfg, t, None))
-        if t < best_t:
-            best, best_t = cfg, t
+    ref = []
+
+    def measure(cfg: Config) -> float:
+        _launch(x, w, bias, out, cfg)
+        if cfg.dequant and not ref:
+            ref.append(out.clone())  # the dequant + cuBLAS path: the reference the fused candidates must match
+        elif not cfg.dequant and ref and not agrees(out, ref[0]):
+            raise Rejected("output differs from dequant + cuBLAS: not used")
+        # Up to MAX_FUSED_M rows the call runs in decode steps, which the engine replays from CUDA graphs:
+        # time graph replays, L2 flushed. Above, it runs in eager prefill: time it as called, launches included.
+        if m <= MAX_FUSED_M:
+            return graph_time_us(lambda: _launch(x, w, bias, out, cfg, leave_splits), **KERNEL_TIMING,
+                                 device=x.device)
+        return wall_time_us(lambda: _launch(x, w, bias, out, cfg))
+
+    best, timings = fastest(cands, measure, cands[0])
     _tuned[key] = best
     _timings[key] = timings
     disk.put(_key_text(key), asdict(best))
