@@ -42,6 +42,8 @@
 #             bf16, and every ring candidate checked against dequant + F.linear (not in the default list)   240
 #   steady    compare's runs with 2.5 images per client (its 1.5 leave the first wave's burst and the tail a third
 #             of the run) (not in the default list)                                                     240
+#   best      compare's runs at 128 and 192, 3 images per client: whether 128 is the best concurrency (not in
+#             the default list)                                                                           420
 #   decode_fp8  gpu_kernel_profile.py --quant fp8 --sections decode at 64 and 128 rows (not in the default list) 120
 #   long      compare's runs with 4 images per client (not in the default list)                           420
 #   vision_mlp  vision_mlp_check.py: the vision MLP with GELU in fc1's epilogue against the separate erf GELU (time,
@@ -109,8 +111,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused|steady|vision_sweep|long|decode_fp8) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long decode_fp8)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused|steady|vision_sweep|long|decode_fp8|best) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long decode_fp8 best)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -167,6 +169,11 @@ for p in "${PARTS[@]}"; do
             part tests_fused 90 -- "$PY" -m pytest -q -rs inference/tests/test_fused_gelu.py inference/tests/test_fp8.py \
                 inference/tests/test_attention.py inference/tests/test_rotary_kernel.py inference/tests/test_fp8_splitk.py
             part fixture_parity 60 -- "$PY" bench/gpu_model_check.py --fixture-only ;;
+        best)
+            # is 128 the best concurrency? 192 reads the decode weights for 1.5x the rows per step
+            part best 420 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 128 192 \
+                --ttft-concurrency 128 --images-per-client 3 --error-tokens 4 \
+                --out "$OUT/serve_throughput_compare_best.json" ;;
         decode_fp8)
             part decode_fp8 120 -- "$PY" bench/gpu_kernel_profile.py --quant fp8 --sections decode \
                 --decode-rows 64,128 --top 16 --out "$OUT/gpu_kernel_profile_decode_fp8.json" ;;
@@ -200,7 +207,7 @@ for p in "${PARTS[@]}"; do
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long decode_fp8)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long decode_fp8 best)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary
