@@ -40,3 +40,14 @@ def test_fastest_keeps_the_quickest_and_says_why_others_were_not_used():
     # a baseline already timed (cuBLAS) stays the choice unless a candidate beats it
     assert fastest(["a", "c"], measure, "baseline", 3.5)[0] == "baseline"
     assert fastest([], measure, "baseline")[0] == "baseline"
+
+
+def test_relative_max_error_is_against_the_reference_scale_and_nan_fails_any_bound():
+    import torch
+
+    from vlmserve.kernel_choice import relative_max_error
+
+    ref = torch.tensor([[4.0, -2.0], [1.0, 0.0]])
+    assert relative_max_error(ref, ref) == 0.0
+    assert relative_max_error(ref + torch.tensor([[0.0, 0.04], [0.0, 0.0]]), ref) == pytest.approx(0.01)
+    assert not relative_max_error(torch.full_like(ref, float("nan")), ref) <= 1.0

@@ -19,6 +19,11 @@ FLUSH_BYTES = 64 << 20  # written between timed calls so each reads its weight f
 KERNEL_TIMING = dict(reps=8, rounds=3, warmup=1, flush=True)
 
 
+def capturing() -> bool:
+    """Whether the current stream is capturing a CUDA graph (nothing may be timed or synchronised then)."""
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
+
+
 def sync_time() -> float:
     """perf_counter after all queued GPU work has finished."""
     torch.cuda.synchronize()

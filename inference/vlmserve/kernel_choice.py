@@ -28,6 +28,13 @@ def runs_triton(device: torch.device) -> bool:
     return device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 
 
+def relative_max_error(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """max |out - ref| / max |ref| (NaN when out has NaNs, which fails any `<=` check): how a tuner checks a
+    candidate's output against its reference path's."""
+    scale = ref.float().abs().max().clamp_min(1e-12)
+    return ((out.float() - ref.float()).abs().max() / scale).item()
+
+
 def fastest(candidates: Iterable[C], measure: Callable[[C], float], best: C, best_us: float = float("inf")
             ) -> tuple[C, list[tuple[C, float | None, str | None]]]:
     """The candidate `measure` times fastest (microseconds), starting from `best` at `best_us`, and every candidate's

@@ -21,8 +21,8 @@ import torch
 import triton
 import triton.language as tl
 
-from vlmserve.gpu_timing import KERNEL_TIMING, graph_time_us
-from vlmserve.kernel_choice import Rejected, fastest
+from vlmserve.gpu_timing import KERNEL_TIMING, capturing, graph_time_us
+from vlmserve.kernel_choice import Rejected, fastest, relative_max_error
 from vlmserve.quant.fp8 import FEW_ROWS as MAX_ROWS
 from vlmserve.quant.triton_tiles import _split_k, _store_tile, add_splits, num_sms, split_target
 
@@ -108,15 +108,10 @@ def choice_key(m: int, n: int, k: int, has_bias: bool, dtype: torch.dtype) -> tu
     return (row_block(m), n, k, has_bias, dtype)
 
 
-def _capturing() -> bool:
-    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
-
-
 def agrees(out: torch.Tensor, ref: torch.Tensor) -> bool:
     """Both multiply the same e4m3 values exactly and accumulate in float32; only the order of additions and the
     point where the scales are applied differ."""
-    scale = ref.float().abs().max().clamp_min(1e-12)
-    return ((out.float() - ref.float()).abs().max() / scale).item() <= 1e-2
+    return relative_max_error(out, ref) <= 1e-2
 
 
 def choose(x_data, x_scale, w, w_scale, bias, out_dtype, cublas) -> Config | None:
@@ -125,7 +120,7 @@ def choose(x_data, x_scale, w, w_scale, bias, out_dtype, cublas) -> Config | Non
     key = choice_key(x_data.shape[0], w.shape[0], w.shape[1], bias is not None, out_dtype)
     if key in _chosen:
         return _chosen[key]
-    if not TUNING[0] or _capturing() or os.environ.get("VLMSERVE_FP8_SPLITK", "tune") == "off":
+    if not TUNING[0] or capturing() or os.environ.get("VLMSERVE_FP8_SPLITK", "tune") == "off":
         return CUBLAS
     out = torch.empty((x_data.shape[0], w.shape[0]), device=x_data.device, dtype=out_dtype)
     ref = cublas()

@@ -41,8 +41,8 @@ from . import chunked, nf4_prmt
 from .partials import Partials
 from .triton_tiles import _mma, _scale_cols, _split_k, _store_tile, add_splits, num_sms, split_target
 from .tuning_cache import TuningCache, default_path
-from ..gpu_timing import KERNEL_TIMING, graph_time_us, wall_time_us
-from ..kernel_choice import Rejected, fastest
+from ..gpu_timing import KERNEL_TIMING, capturing, graph_time_us, wall_time_us
+from ..kernel_choice import Rejected, fastest, relative_max_error
 
 QBLOCK = 64  # NF4 block size the kernels assume
 NESTED_QBLOCK = 256
@@ -680,17 +680,11 @@ def candidates(m: int, w: NF4Operand | None = None, dtype: torch.dtype = torch.b
     return LARGE_M_CONFIGS
 
 
-def _capturing() -> bool:
-    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
-
-
 def agrees(out: torch.Tensor, ref: torch.Tensor) -> bool:
     """A candidate's output against the dequant + cuBLAS path's on the same input: both use the same dequantized
     values (code * absmax in float32, rounded once) and float32 accumulation, so only the order of additions
     differs; anything beyond that is a broken kernel on this GPU / Triton build."""
-    scale = ref.float().abs().max().clamp_min(1e-12)
-    err = ((out.float() - ref.float()).abs().max() / scale).item()
-    return err <= (1e-4 if ref.dtype == torch.float32 else 1e-2)
+    return relative_max_error(out, ref) <= (1e-4 if ref.dtype == torch.float32 else 1e-2)
 
 
 def tuning_key(m: int, w: NF4Operand, dtype: torch.dtype, has_bias: bool, leave_splits: bool = False) -> tuple:
@@ -707,7 +701,7 @@ def _pick(x: torch.Tensor, w: NF4Operand, bias, out, leave_splits: bool = False)
     if cfg is not None:
         return cfg
     cands = candidates(m, w, x.dtype)
-    if x.device.type != "cuda" or _capturing() or os.environ.get("VLMSERVE_NF4_TUNE", "1") == "0":
+    if x.device.type != "cuda" or capturing() or os.environ.get("VLMSERVE_NF4_TUNE", "1") == "0":
         return cands[0]
     disk = _disk_cache(x.device)
     stored = disk.get(_key_text(key))
