@@ -99,3 +99,15 @@ def test_only_an_engine_with_fp8_layers_on_fp8_hardware_times_the_kernel(monkeyp
     monkeypatch.setattr(fp8, "fp8_matmul_supported", lambda device: True)
     assert not fp8.prepare_fp8(plain) and not triton_fp8.TUNING[0]
     assert fp8.prepare_fp8(quantized) and triton_fp8.TUNING[0]
+
+
+def test_the_splitk_switch_refuses_unknown_values(monkeypatch):
+    pytest.importorskip("triton")
+    from vlmserve.quant import triton_fp8
+
+    monkeypatch.setattr(triton_fp8, "TUNING", [True])
+    monkeypatch.setenv("VLMSERVE_FP8_SPLITK", "fast")
+    with pytest.raises(ValueError, match="VLMSERVE_FP8_SPLITK"):
+        triton_fp8.choose(torch.zeros(2, 32, dtype=torch.float8_e4m3fn), torch.ones(2, 1),
+                          torch.zeros(16, 32, dtype=torch.float8_e4m3fn), torch.ones(16), None, torch.bfloat16,
+                          lambda: None)

@@ -51,3 +51,23 @@ def test_relative_max_error_is_against_the_reference_scale_and_nan_fails_any_bou
     assert relative_max_error(ref, ref) == 0.0
     assert relative_max_error(ref + torch.tensor([[0.0, 0.04], [0.0, 0.0]]), ref) == pytest.approx(0.01)
     assert not relative_max_error(torch.full_like(ref, float("nan")), ref) <= 1.0
+
+
+@pytest.mark.parametrize("raw,want", [(None, 7), ("", 7), (" 12 ", 12), ("16", 16)])
+def test_env_int_reads_a_whole_number_or_the_default(monkeypatch, raw, want):
+    from vlmserve.kernel_choice import env_int
+
+    if raw is None:
+        monkeypatch.delenv("VLMSERVE_TEST_INT", raising=False)
+    else:
+        monkeypatch.setenv("VLMSERVE_TEST_INT", raw)
+    assert env_int("VLMSERVE_TEST_INT", 7, 1, 16) == want
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-5", "17", "1e9", "99999999999999999999", "8; rm -rf /"])
+def test_env_int_refuses_anything_else_with_the_variable_named(monkeypatch, raw):
+    from vlmserve.kernel_choice import env_int
+
+    monkeypatch.setenv("VLMSERVE_TEST_INT", raw)
+    with pytest.raises(ValueError, match="VLMSERVE_TEST_INT"):
+        env_int("VLMSERVE_TEST_INT", 7, 1, 16)

@@ -23,6 +23,20 @@ def env_choice(var: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def env_int(var: str, default: int, lo: int, hi: int) -> int:
+    """The whole number in `var` (blank or unset: `default`), refused with the variable's name outside lo..hi."""
+    raw = os.environ.get(var)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{var} must be a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"{var} must be {lo}..{hi}, got {value}")
+    return value
+
+
 def runs_triton(device: torch.device) -> bool:
     """Whether Triton kernels run on tensors of `device`: CUDA, or any with Triton's interpreter (the CPU tests)."""
     return device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"

@@ -5,8 +5,6 @@ Module and parameter names follow the official state dict (``transformer.vision.
 """
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,6 +12,7 @@ from torch import nn
 from vlmserve.attention import full_attention
 from vlmserve.config import ModelConfig
 from vlmserve.fused import add_layer_norm, gelu, linear_gelu, linear_into, quantize_rows, swiglu
+from vlmserve.kernel_choice import env_int
 from vlmserve.quant.fp8 import FP8Linear, n_rows, rows_of, takes_fp8
 from vlmserve.quant.linear import NF4Linear
 
@@ -57,7 +56,7 @@ class MLP(nn.Module):
     # filled last waves of tiles; bench/vision_mlp_check.py --chunks, bench/results/gpu_session_2026-12-06c). 4-bit
     # weights keep 2,048-token chunks: they serve the small cards, where 0.3 GiB more activations cost KV slots and
     # a batch-1 peak held under 8 GiB. VLMSERVE_VISION_MLP_CHUNK sets the 16-bit and FP8 size (benches compare).
-    tokens_per_chunk = int(os.environ.get("VLMSERVE_VISION_MLP_CHUNK") or 12816)
+    tokens_per_chunk = env_int("VLMSERVE_VISION_MLP_CHUNK", 12816, 16, 1 << 20)
     nf4_tokens_per_chunk = 2048
 
     def __init__(self, cfg: ModelConfig):

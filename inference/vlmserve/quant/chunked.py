@@ -12,11 +12,12 @@ GPU, torch in tests).
 """
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 import torch
 from torch import Tensor
+
+from ..kernel_choice import env_int
 
 # The largest chunk. It is held for good, so it counts against the 8 GiB batch-1 budget. 256 MiB holds every
 # decoder and vision layer in one chunk (dense_h_to_4h is 214 MiB in bf16): a lone request's first token then pays
@@ -28,16 +29,7 @@ SCRATCH_BYTES = 256 << 20
 
 def scratch_bytes() -> int:
     """The scratch size: VLMSERVE_NF4_SCRATCH_MIB if set (1..4096), else SCRATCH_BYTES."""
-    raw = os.environ.get("VLMSERVE_NF4_SCRATCH_MIB")
-    if raw is None or raw.strip() == "":
-        return SCRATCH_BYTES
-    try:
-        mib = int(raw)
-    except ValueError:
-        raise ValueError(f"VLMSERVE_NF4_SCRATCH_MIB must be a whole number of MiB, got {raw!r}") from None
-    if not 1 <= mib <= 4096:
-        raise ValueError(f"VLMSERVE_NF4_SCRATCH_MIB must be 1..4096, got {mib}")
-    return mib << 20
+    return env_int("VLMSERVE_NF4_SCRATCH_MIB", SCRATCH_BYTES >> 20, 1, 4096) << 20
 ROW_ALIGN = 64  # chunk boundaries on multiples of 64 rows keep output slices 16-byte aligned for cuBLAS
 
 _scratch: dict[tuple[str, int | None], Tensor] = {}

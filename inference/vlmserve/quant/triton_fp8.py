@@ -14,7 +14,6 @@ output strays from cuBLAS's is not used. Only a serving engine times (`fp8.prepa
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +21,7 @@ import triton
 import triton.language as tl
 
 from vlmserve.gpu_timing import KERNEL_TIMING, capturing, graph_time_us
-from vlmserve.kernel_choice import Rejected, fastest, relative_max_error
+from vlmserve.kernel_choice import Rejected, env_choice, fastest, relative_max_error
 from vlmserve.quant.fp8 import FEW_ROWS as MAX_ROWS
 from vlmserve.quant.triton_tiles import _split_k, _store_tile, add_splits, num_sms, split_target
 
@@ -99,6 +98,7 @@ def launch(x_data: torch.Tensor, x_scale: torch.Tensor, w: torch.Tensor, w_scale
     return out
 
 
+SPLITK_CHOICES = ("tune", "off")   # VLMSERVE_FP8_SPLITK: time the kernel against cuBLAS, or cuBLAS only
 TUNING = [False]            # set by fp8.prepare_fp8 (the engine); VLMSERVE_FP8_SPLITK=off overrides it
 _chosen: dict[tuple, Config | None] = {}
 _timings: dict[tuple, list] = {}
@@ -120,7 +120,7 @@ def choose(x_data, x_scale, w, w_scale, bias, out_dtype, cublas) -> Config | Non
     key = choice_key(x_data.shape[0], w.shape[0], w.shape[1], bias is not None, out_dtype)
     if key in _chosen:
         return _chosen[key]
-    if not TUNING[0] or capturing() or os.environ.get("VLMSERVE_FP8_SPLITK", "tune") == "off":
+    if not TUNING[0] or capturing() or env_choice("VLMSERVE_FP8_SPLITK", SPLITK_CHOICES) == "off":
         return CUBLAS
     out = torch.empty((x_data.shape[0], w.shape[0]), device=x_data.device, dtype=out_dtype)
     ref = cublas()
