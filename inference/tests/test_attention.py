@@ -32,3 +32,32 @@ def test_flash_reads_grouped_heads_on_cuda():
     assert attention._GQA_FLASH[0], "the flash kernel refused grouped kv heads"
     want = attention.causal_prefill(q, _expanded(k, 16), _expanded(v, 16))
     assert torch.equal(got, want)
+
+
+def _masked_after_cache(q, k, v):
+    """The reference: expanded kv heads, query i of the last T sees keys 0..S-T+i."""
+    t, s = q.shape[2], k.shape[2]
+    visible = torch.arange(s, device=q.device)[None, :] <= torch.arange(s - t, s, device=q.device)[:, None]
+    groups = q.shape[1] // k.shape[1]
+    return torch.nn.functional.scaled_dot_product_attention(
+        q.float(), _expanded(k, groups).float(), _expanded(v, groups).float(), attn_mask=visible)
+
+
+def test_attention_after_cache_leaves_cpu_to_the_caller():
+    q, k, v = _qkv("cpu", torch.float32, b=1, t=5)
+    assert attention.causal_after_cache(q, k, v) is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("t,cached", [(403, 1208), (1, 1610), (300, 0), (77, 5)])
+def test_flash_after_cache_aligns_the_causal_mask_at_the_bottom_right(t, cached):
+    """A prompt piece after its cached tokens (the engine's pieces ride decode steps): flash's causal mask, read at
+    the bottom right when the queries are fewer than the keys, against an explicit mask in float32."""
+    g = torch.Generator(device="cuda").manual_seed(t)
+    q = torch.randn(1, 32, t, 128, device="cuda", generator=g).to(torch.bfloat16)
+    k, v = (torch.randn(1, 2, cached + t, 128, device="cuda", generator=g).to(torch.bfloat16) for _ in range(2))
+    got = attention.causal_after_cache(q, k, v)
+    assert got is not None and attention._FLASH_AFTER_CACHE[0], "the flash kernel refused the inputs"
+    want = _masked_after_cache(q, k, v)
+    err = (got.float() - want).abs().max().item()
+    assert err < 2e-2, err

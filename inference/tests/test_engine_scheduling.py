@@ -182,3 +182,57 @@ def test_a_new_image_prompt_is_prefilled_in_one_pass(model_tok):
     assert passes[1][1] == max(len(model.image_tokens.split(r.prompt_ids)[1]) for r in again)
     for r in distinct + again:
         assert tokens(got[r.request_id]) == reference(model, r.prompt_ids, r.pixel_values, 3), r.request_id
+
+
+def test_decode_steps_ride_on_prefill_pieces(model_tok):
+    """While sequences run, a new image prompt is prefilled in pieces of at most `prefill_chunk` tokens, each forward
+    also stepping every running sequence: the same greedy tokens as the reference, a running sequence that
+    finishes on a ridden step leaves cleanly (with a new one finishing at its first token in the same round), and
+    no separate decode step runs in a round whose prefill carried them."""
+    model, tok = model_tok
+    engine = Engine(model, tok, EngineConfig(max_batch=8, slot_len=256, prefill_chunk=7, round_images=4))
+    forwards = []
+    forward = model.forward_embeds
+
+    def counting(embeds, positions, attn, *args, **kw):
+        forwards.append((attn.mode, embeds.shape[1]))
+        return forward(embeds, positions, attn, *args, **kw)
+
+    log = Log(7)
+    long_run, short_run = text_request(tok, "long", "count to ten", 12), text_request(tok, "short", "hi there", 3)
+    imgs = [image_request(tok, f"img{i}", image(model, (60 * (i % 2), 90, 200)), f"ride{i % 2}", 4) for i in range(3)]
+    one = text_request(tok, "one", "hello", 1)
+    late = text_request(tok, "late", "and then", 5)
+    model.forward_embeds = counting
+    try:
+        for r in (long_run, short_run):
+            r.sink = log.sink
+            engine.submit(r)
+        engine.run_round()                    # both prefilled, then a decode step: two tokens each
+        assert [len(tokens(log.results[r])) for r in ("long", "short")] == [2, 2]
+        del forwards[:]
+        for r in imgs + [one, late]:
+            r.sink = log.sink
+            engine.submit(r)
+        engine.run_round()
+        assert not any(mode == "decode" for mode, _ in forwards), forwards
+        rounds = 0
+        while engine.running or engine._waiting or not engine._inbox.empty():
+            engine.run_round()
+            rounds += 1
+            assert rounds < 100
+    finally:
+        del model.forward_embeds
+    prompt = engine.prompt_len(imgs[0].prompt_ids, True)
+    pieces = -(-prompt // 7)
+    # two distinct images, each prefilled in pieces that each carried the running sequences
+    assert sum(1 for mode, _ in forwards if mode == "mixed") == 2 * pieces, (prompt, forwards)
+    assert max(n for mode, n in forwards if mode == "mixed") <= 7 + 2
+    order = [rid for rid, n in log.events if n]
+    assert order.index("short") < order.index("img0")      # "short" finished on a ridden step, before img0's 1st
+    assert len(tokens(log.results["long"])) == 12
+    for r in [long_run, short_run, one, late] + imgs:
+        want = reference(model, r.prompt_ids, r.pixel_values, r.max_tokens)
+        assert tokens(log.results[r.request_id]) == want, r.request_id
+        assert log.results[r.request_id][-1].finished
+    assert not engine.running and engine.n_slots == 8

@@ -59,6 +59,23 @@ def causal_prefill(q, k, v):
         return sdpa(q, k, v, is_causal=True)
 
 
+_FLASH_AFTER_CACHE = [True]   # until the flash kernel refuses these inputs once
+
+
+def causal_after_cache(q, k, v):
+    """One row's new tokens after its cached ones: q [1, H, T, D] are the last T of the S positions whose keys and
+    values k / v [1, KV, S, D] hold (grouped kv heads, not repeated); query i sees keys 0..S-T+i. On CUDA the flash
+    kernel, whose causal mask is aligned at the bottom right when T < S, reads the cache as it is; elsewhere (or
+    if flash refuses the inputs) None: the caller masks the expanded keys itself."""
+    if not (q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) and _FLASH_AFTER_CACHE[0]):
+        return None
+    try:
+        return torch.ops.aten._scaled_dot_product_flash_attention(q, k, v, 0.0, True)[0]
+    except RuntimeError:
+        _FLASH_AFTER_CACHE[0] = False
+        return None
+
+
 class AttentionBackend(Protocol):
     def __call__(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor: ...
 

@@ -9,8 +9,11 @@ Each scheduler round:
      text of the request that brought it, and its KV copied to every other request that shares it (and
      kept for later ones); then those other requests' own texts are prefilled together, and each
      request gets its first token;
-  3. one decode step for every running sequence (CUDA-graph replay on GPU); finished sequences
-     leave their slot at once, so the next round's waiting requests can take it.
+     While sequences are running, a new image prompt is prefilled in pieces instead (`prefill_chunk` tokens at
+     most), and every piece carries one decode step of the running sequences as extra rows of the same forward;
+  3. unless pieces carried decode steps this round, one decode step for every running sequence (CUDA-graph replay
+     on GPU); finished sequences leave their slot at the end of the step or prefill, so the next round's waiting
+     requests can take it.
 Results go out through each request's `sink` callback, called on this thread, and are handed to the event loops
 (`flush`) once the next prefill or decode step is queued on the GPU, or at the end of a round when nothing runs.
 """
@@ -137,6 +140,8 @@ class Engine:
         self._aborted: set[str] = set()
         self._flushes: set[Callable[[], None]] = set()   # to call at the end of this round
         self.running: list[Sequence] = []  # running[i] holds slot i
+        self._rode = 0                     # decode steps that rode on prefill pieces this round
+        self._rode_done: list[Sequence] = []   # finished on those steps; they leave with the prefill's own
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -195,6 +200,7 @@ class Engine:
         self._drain(block)
         self._drop_aborted()
         admitted: list[GenerationRequest] = []
+        self._rode = 0
         try:
             with torch.inference_mode():
                 with self.clock.phase("admit"):
@@ -202,7 +208,7 @@ class Engine:
                 if admitted:
                     self._prefill(admitted)
                 admitted = []
-                if self.running:
+                if self.running and not self._rode:
                     self._decode()
         except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
             log.exception("engine step failed")
@@ -263,6 +269,8 @@ class Engine:
         """Ends every running sequence, and every request admitted by a prefill that broke before
         its sequences joined `running`, with the error: none is left without an answer."""
         for seq in self.running:
+            if seq.finish_reason is not None:
+                continue             # finished on a decode step that rode on the prefill: its answer went out
             seq.finish_reason = "error"
             self._emit(seq.req, seq.output(error=message))
         in_running = {id(seq.req) for seq in self.running}
@@ -270,6 +278,7 @@ class Engine:
             if id(req) not in in_running:
                 self._emit(req, Output(req.request_id, finished=True, finish_reason="error", error=message))
         self.running = []
+        self._rode_done = []
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
@@ -335,7 +344,9 @@ class Engine:
             seq.cache_len = seq.prompt_len
         self.running.extend(seqs)
         with self.clock.phase("sample_emit"):
-            self._sample_and_emit(seqs, logits, first_slot=base)
+            done = self._sample_and_emit(seqs, logits)
+        rode_done, self._rode_done = self._rode_done, []
+        self._release_seqs(rode_done + done)
 
     def _vision(self, reqs: list[GenerationRequest]) -> dict[str, torch.Tensor]:
         """Vision embeddings for the distinct images of `reqs`, from the cache or the tower."""
@@ -388,6 +399,10 @@ class Engine:
                 vision = self._vision([reqs[i] for i in owner.values()])
             todo = list(owner.values())
             length = {i: self.prompt_len(reqs[i].prompt_ids, True) for i in todo}
+            if self.running and self.config.prefill_chunk > 0:
+                for i in todo:
+                    whole[i] = self._prefill_in_pieces(reqs[i], vision[reqs[i].image_digest], slots[i], length[i])
+                todo = []
             step = max(1, self.config.prefill_tokens // max(length.values()))
             for j in range(0, len(todo), step):
                 chunk = todo[j:j + step]
@@ -405,6 +420,53 @@ class Engine:
         for key, i in owner.items():
             self.prefix_store.save(key, self.cache, slots[i], starts[i])
         return starts, whole
+
+    def _prefill_in_pieces(self, req: GenerationRequest, vision: torch.Tensor, slot: int, length: int) -> torch.Tensor:
+        """Prefills one prompt (`length` tokens, image expanded) into `slot` in pieces of about equal size, each
+        forward carrying a decode step of the running sequences. Returns the prompt's last hidden state."""
+        embeds, positions = self._embed_rows([req.prompt_ids], [vision])
+        pieces = -(-length // self.config.prefill_chunk)
+        size = -(-length // pieces)
+        for start in range(0, length, size):
+            with self.clock.phase("prefill_prefix"):
+                hidden = self._ride(embeds[:, start:start + size], positions[:, start:start + size], slot, start)
+        return hidden[0, -1]
+
+    def _ride(self, embeds: torch.Tensor, positions: torch.Tensor, slot: int, start: int) -> torch.Tensor:
+        """One forward over a prefill piece (embeds [1, T, H], into `slot` from `start`) with one decode step of
+        every running sequence appended as T + 1st.. tokens. Sequences that finish stay in their slots until the
+        prefill ends (the new ones' slots follow theirs), riding as dead rows whose tokens nobody reads. Returns
+        the piece's hidden states [1, T, H]."""
+        seqs = self.running
+        live = [i for i, s in enumerate(seqs) if s.finish_reason is None]
+        if not live:
+            self.attn.plan_prefill([slot], [start])
+            return self.model.forward_embeds(embeds, positions, self.attn)
+        ids = torch.zeros((1, len(seqs)), dtype=torch.long)
+        staged = torch.zeros((2, len(seqs)), dtype=torch.long)   # rotary positions, cache positions
+        for i in live:
+            ids[0, i] = seqs[i].tokens[-1]
+            staged[0, i], staged[1, i] = seqs[i].next_position, seqs[i].cache_len
+        cuda = self.device.type == "cuda"
+        rows = self.model.transformer.embedding.rows(ids.pin_memory() if cuda else ids)
+        kv_len = int(staged[1].max()) + 1
+        staged = (staged.pin_memory() if cuda else staged).to(self.device, non_blocking=True)
+        t = embeds.shape[1]
+        self.attn.plan_mixed(slot, start, t, staged[1], kv_len)
+        hidden = self.model.forward_embeds(torch.cat([embeds, rows.to(embeds.dtype)], dim=1),
+                                           torch.cat([positions, staged[:1]], dim=1), self.attn)
+        step = hidden[0, t:]
+        logits = self.model.logits(step if len(live) == len(seqs) else step[torch.tensor(live, device=self.device)])
+        self._flush()
+        riders = [seqs[i] for i in live]
+        self.metrics.batch_size.observe(len(riders))
+        for s in riders:
+            s.cache_len += 1
+            s.next_position += 1
+        with self.clock.phase("sample_emit"):
+            self._rode_done += self._sample_and_emit(riders, logits)
+        self._rode += 1
+        return hidden[:, :t]
 
     def _embed_rows(self, id_rows: list[list[int]], vision: list[torch.Tensor] | None,
                     positions: list[list[int]] | None = None):
@@ -470,10 +532,11 @@ class Engine:
             s.cache_len += 1
             s.next_position += 1
         with self.clock.phase("sample_emit"):
-            self._sample_and_emit(seqs, logits)
+            self._release_seqs(self._sample_and_emit(seqs, logits))
 
-    def _sample_and_emit(self, seqs: list[Sequence], logits: torch.Tensor, first_slot: int = 0) -> None:
-        """`seqs` are running[first_slot:first_slot + len(seqs)]; finished ones leave their slots."""
+    def _sample_and_emit(self, seqs: list[Sequence], logits: torch.Tensor) -> list[Sequence]:
+        """Samples a token for each of `seqs` from its row of `logits` and sends it out; returns those that finished
+        (they still hold their slots)."""
         if any(s.choice is not None or not s.greedy for s in seqs):
             logits = logits.float()
         # else argmax on the model's dtype: the same tokens (float32 holds every bf16/fp16 value, in order), without
@@ -503,12 +566,16 @@ class Engine:
                 out = s.output(out.text + s.text.finish(), out.token_ids)
             outs.append(out)
             if s.finish_reason is not None:
-                done.append(first_slot + i)
+                done.append(s)
         for s, out in zip(seqs, outs):
             self._emit(s.req, out)
         self.metrics.generation_tokens.inc(len(seqs))
-        if done:
-            self._release(done)
+        return done
+
+    def _release_seqs(self, seqs: list[Sequence]) -> None:
+        if seqs:
+            gone = {id(s) for s in seqs}
+            self._release([i for i, s in enumerate(self.running) if id(s) in gone])
 
     def _release(self, indices: list[int]) -> None:
         """Finished sequences leave; the last running sequence moves into each freed slot."""

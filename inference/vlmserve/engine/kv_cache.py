@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..attention import causal_prefill, expand_kv
+from ..attention import causal_after_cache, causal_prefill, expand_kv
 from ..kernel_choice import env_choice, runs_triton
 
 
@@ -108,7 +108,7 @@ def _fused_decode(device: torch.device):
 
 
 class SlotAttention:
-    """AttentionBackend over a SlotKVCache. Call `plan_prefill` or `plan_decode` before each forward."""
+    """AttentionBackend over a SlotKVCache. Call `plan_prefill`, `plan_decode` or `plan_mixed` before each forward."""
 
     def __init__(self, cache: SlotKVCache):
         self.cache = cache
@@ -123,6 +123,7 @@ class SlotAttention:
         device = self.cache.k.device
         self.mode = "prefill"
         self.slots = torch.tensor(slots, device=device)
+        self.first_slot = slots[0]
         self.starts = torch.tensor(starts, device=device)
         self.max_start = max(starts)
         self.fresh = self.max_start == 0
@@ -132,9 +133,20 @@ class SlotAttention:
 
         `cache_pos` may be a static buffer that a CUDA graph reads; `kv_len` is fixed per graph."""
         self.mode = "decode"
+        self._plan_decode_rows(cache_pos, kv_len)
+
+    def plan_mixed(self, slot: int, start: int, length: int, cache_pos: torch.Tensor, kv_len: int) -> None:
+        """One forward over [1, length + B] tokens: first `length` new prompt tokens of slot `slot` from position
+        `start` on (a piece of a prefill), then one decode token for each of slots 0..B-1 (as `plan_decode`)."""
+        self.plan_prefill([slot], [start])
+        self.mode = "mixed"
+        self.prefill_len = length
+        self._plan_decode_rows(cache_pos, kv_len)
+
+    def _plan_decode_rows(self, cache_pos: torch.Tensor, kv_len: int) -> None:
         self.cache_pos = cache_pos
         self.kv_len = kv_len
-        if self.rotates:
+        if self._fused_decode is not None:
             return                    # reads each row's position itself: no mask
         # The mask as an additive float32 bias, made once per step instead of once per layer (a decode step is
         # ~40 layers of small kernels on a CUDA graph: each one counts).
@@ -151,7 +163,18 @@ class SlotAttention:
     def __call__(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rotary=None) -> torch.Tensor:
         if self.mode == "decode":
             return self._decode(layer, q, k, v, rotary)
+        if self.mode == "mixed":
+            return self._mixed(layer, q, k, v)
         return self._prefill(layer, q, k, v)
+
+    def _mixed(self, layer, q, k, v):
+        """q [1, H, T + B, D] (rotated, as k): the prefill piece's T tokens, then one decode token per slot."""
+        t = self.prefill_len
+        piece = self._prefill(layer, q[:, :, :t], k[:, :, :t], v[:, :, :t])               # [1, H, T, D]
+        rows = [x[0, :, t:].transpose(0, 1).unsqueeze(2) for x in (q, k, v)]               # [B, heads, 1, D]
+        step = self._decode(layer, *rows, None)                                            # [B, H, 1, D]
+        out = torch.cat([piece[0].transpose(0, 1), step[:, :, 0]])                        # [T + B, H, D]
+        return out[None].transpose(1, 2)
 
     def _prefill(self, layer, q, k, v):
         b, n_heads, t, _ = q.shape
@@ -167,6 +190,12 @@ class SlotAttention:
             # Whole prompts from position 0: causal attention among the new tokens (flash kernel).
             return causal_prefill(q, k, v)
         s = self.max_start + t
+        if b == 1:
+            # one row after its cached tokens (a piece of a prompt, or a request's text after its image prefix)
+            one = slice(self.first_slot, self.first_slot + 1)
+            out = causal_after_cache(q, kc[one, :, :s], vc[one, :, :s])
+            if out is not None:
+                return out
         keys = expand_kv(kc[self.slots, :, :s], groups)
         values = expand_kv(vc[self.slots, :, :s], groups)
         visible = self._arange[None, None, :s] <= pos[:, :, None]        # [B, T, S]
