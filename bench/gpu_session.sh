@@ -47,7 +47,7 @@
 #   decode_fp8  gpu_kernel_profile.py --quant fp8 --sections decode at 64 and 128 rows (not in the default list) 120
 #   long      compare's runs with 4 images per client (not in the default list)                           420
 #   ride      compare's runs at 64 and 128, 2 images per client, for each size of the prefill pieces that carry
-#             decode steps (0: none, 512, 1024): the figures that choose the engine's default (not in the
+#             decode steps (0: none, 1024, 512): the figures that choose the engine's default (not in the
 #             default list)                                                                               540
 #   vision_mlp  vision_mlp_check.py: the vision MLP with GELU in fc1's epilogue against the separate erf GELU (time,
 #             error against float32), FP8's GELU + quantization in one pass against two (not in the default list)  60
@@ -147,7 +147,7 @@ for p in "${PARTS[@]}"; do
         ride)
             # while sequences decode, a new prompt's prefill in pieces, each carrying a decode step: which size
             part ride 540 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 \
-                --ttft-concurrency 64 --images-per-client 2 --error-tokens 4 --prefill-chunk 0 512 1024 \
+                --ttft-concurrency 64 --images-per-client 2 --error-tokens 4 --prefill-chunk 0 1024 512 \
                 --out "$OUT/serve_throughput_compare_ride.json" ;;
         decode_attn)
             # the one-kernel decode attention (engine/triton_decode.py, the default) against the torch path: output,

@@ -185,10 +185,11 @@ def test_a_new_image_prompt_is_prefilled_in_one_pass(model_tok):
 
 
 def test_decode_steps_ride_on_prefill_pieces(model_tok):
-    """While sequences run, a new image prompt is prefilled in pieces of at most `prefill_chunk` tokens, each forward
-    also stepping every running sequence: the same greedy tokens as the reference, a running sequence that
-    finishes on a ridden step leaves cleanly (with a new one finishing at its first token in the same round), and
-    no separate decode step runs in a round whose prefill carried them."""
+    """While sequences decode, a request bringing a new image is prefilled in pieces of at most `prefill_chunk`
+    tokens, one per round, each round's forward also stepping every running sequence: the same greedy tokens as
+    the reference; no separate decode step meanwhile; a running sequence finishing on such a step and a new one
+    finishing at its first token leave cleanly; a request for an image whose prefix is being filled waits for it
+    and then shares it; an image shared within its batch is prefilled whole as before."""
     model, tok = model_tok
     engine = Engine(model, tok, EngineConfig(max_batch=8, slot_len=256, prefill_chunk=7, round_images=4))
     forwards = []
@@ -198,24 +199,29 @@ def test_decode_steps_ride_on_prefill_pieces(model_tok):
         forwards.append((attn.mode, embeds.shape[1]))
         return forward(embeds, positions, attn, *args, **kw)
 
-    log = Log(7)
+    px = [image(model, (60 * i, 90, 200)) for i in range(2)]
     long_run, short_run = text_request(tok, "long", "count to ten", 12), text_request(tok, "short", "hi there", 3)
-    imgs = [image_request(tok, f"img{i}", image(model, (60 * (i % 2), 90, 200)), f"ride{i % 2}", 4) for i in range(3)]
+    pair = [image_request(tok, f"pair{i}", px[0], "shared", 4) for i in range(2)]     # one image, two requests
+    alone = image_request(tok, "alone", px[1], "alone", 4)                              # filled in pieces
     one = text_request(tok, "one", "hello", 1)
+    again = image_request(tok, "again", px[1], "alone", 3)                             # waits for "alone"
     late = text_request(tok, "late", "and then", 5)
+    every = [long_run, short_run, *pair, alone, one, again, late]
+    log = Log(len(every))
+    for r in every:
+        r.sink = log.sink
     model.forward_embeds = counting
     try:
         for r in (long_run, short_run):
-            r.sink = log.sink
             engine.submit(r)
         engine.run_round()                    # both prefilled, then a decode step: two tokens each
         assert [len(tokens(log.results[r])) for r in ("long", "short")] == [2, 2]
         del forwards[:]
-        for r in imgs + [one, late]:
-            r.sink = log.sink
+        for r in (*pair, alone, one):
             engine.submit(r)
         engine.run_round()
-        assert not any(mode == "decode" for mode, _ in forwards), forwards
+        for r in (again, late):
+            engine.submit(r)
         rounds = 0
         while engine.running or engine._waiting or not engine._inbox.empty():
             engine.run_round()
@@ -223,16 +229,17 @@ def test_decode_steps_ride_on_prefill_pieces(model_tok):
             assert rounds < 100
     finally:
         del model.forward_embeds
-    prompt = engine.prompt_len(imgs[0].prompt_ids, True)
-    pieces = -(-prompt // 7)
-    # two distinct images, each prefilled in pieces that each carried the running sequences
-    assert sum(1 for mode, _ in forwards if mode == "mixed") == 2 * pieces, (prompt, forwards)
-    assert max(n for mode, n in forwards if mode == "mixed") <= 7 + 2
+    pieces = -(-engine.prompt_len(alone.prompt_ids, True) // 7)
+    mixed = [i for i, (mode, _) in enumerate(forwards) if mode == "mixed"]
+    assert len(mixed) == pieces, forwards
+    assert all(mode != "decode" for mode, _ in forwards[mixed[0]:mixed[-1]]), forwards
+    assert all(n <= 7 + 8 for mode, n in forwards if mode == "mixed")
     order = [rid for rid, n in log.events if n]
-    assert order.index("short") < order.index("img0")      # "short" finished on a ridden step, before img0's 1st
-    assert len(tokens(log.results["long"])) == 12
-    for r in [long_run, short_run, one, late] + imgs:
+    assert order.index("short") < order.index("alone")     # "short" finished on a step that carried a piece
+    assert order.index("again") > order.index("alone")
+    assert engine.metrics.images_encoded.value == 2           # "again" shared the prefix "alone" left
+    for r in every:
         want = reference(model, r.prompt_ids, r.pixel_values, r.max_tokens)
         assert tokens(log.results[r.request_id]) == want, r.request_id
         assert log.results[r.request_id][-1].finished
-    assert not engine.running and engine.n_slots == 8
+    assert not engine.running

@@ -135,12 +135,13 @@ class SlotAttention:
         self.mode = "decode"
         self._plan_decode_rows(cache_pos, kv_len)
 
-    def plan_mixed(self, slot: int, start: int, length: int, cache_pos: torch.Tensor, kv_len: int) -> None:
-        """One forward over [1, length + B] tokens: first `length` new prompt tokens of slot `slot` from position
-        `start` on (a piece of a prefill), then one decode token for each of slots 0..B-1 (as `plan_decode`)."""
-        self.plan_prefill([slot], [start])
+    def plan_mixed(self, pieces: list[tuple[int, int, int]], cache_pos: torch.Tensor, kv_len: int) -> None:
+        """One forward over [1, sum(lengths) + B] tokens: the new prompt tokens of each piece (slot, start, length)
+        in turn, then one decode token for each of slots 0..B-1 (as `plan_decode`)."""
+        device = self.cache.k.device
         self.mode = "mixed"
-        self.prefill_len = length
+        self.pieces = [(n, torch.tensor([slot], device=device), torch.tensor([start], device=device), slot, start)
+                       for slot, start, n in pieces]
         self._plan_decode_rows(cache_pos, kv_len)
 
     def _plan_decode_rows(self, cache_pos: torch.Tensor, kv_len: int) -> None:
@@ -168,13 +169,15 @@ class SlotAttention:
         return self._prefill(layer, q, k, v)
 
     def _mixed(self, layer, q, k, v):
-        """q [1, H, T + B, D] (rotated, as k): the prefill piece's T tokens, then one decode token per slot."""
-        t = self.prefill_len
-        piece = self._prefill(layer, q[:, :, :t], k[:, :, :t], v[:, :, :t])               # [1, H, T, D]
-        rows = [x[0, :, t:].transpose(0, 1).unsqueeze(2) for x in (q, k, v)]               # [B, heads, 1, D]
-        step = self._decode(layer, *rows, None)                                            # [B, H, 1, D]
-        out = torch.cat([piece[0].transpose(0, 1), step[:, :, 0]])                        # [T + B, H, D]
-        return out[None].transpose(1, 2)
+        """q [1, H, T + B, D] (rotated, as k): the pieces' T tokens, then one decode token per slot."""
+        outs, a = [], 0
+        for n, self.slots, self.starts, self.first_slot, self.max_start in self.pieces:
+            self.fresh = self.max_start == 0
+            outs.append(self._prefill(layer, q[:, :, a:a + n], k[:, :, a:a + n], v[:, :, a:a + n])[0].transpose(0, 1))
+            a += n
+        rows = [x[0, :, a:].transpose(0, 1).unsqueeze(2) for x in (q, k, v)]               # [B, heads, 1, D]
+        outs.append(self._decode(layer, *rows, None)[:, :, 0])                             # [B, H, D]
+        return torch.cat(outs)[None].transpose(1, 2)                                       # [1, H, T + B, D]
 
     def _prefill(self, layer, q, k, v):
         b, n_heads, t, _ = q.shape
