@@ -46,9 +46,6 @@
 #             the default list)                                                                           420
 #   decode_fp8  gpu_kernel_profile.py --quant fp8 --sections decode at 64 and 128 rows (not in the default list) 120
 #   long      compare's runs with 4 images per client (not in the default list)                           420
-#   ride      compare's runs at 64 and 128, 2 images per client, for each size of the prefill pieces that carry
-#             decode steps (0: none, 1024, 512): the figures that choose the engine's default (not in the
-#             default list)                                                                               540
 #   vision_mlp  vision_mlp_check.py: the vision MLP with GELU in fc1's epilogue against the separate erf GELU (time,
 #             error against float32), FP8's GELU + quantization in one pass against two (not in the default list)  60
 #   serve_kernels  gpu_kernel_profile.py --sections vision,serve, bf16 then FP8: a 4-image vision micro-batch's
@@ -114,8 +111,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused|steady|vision_sweep|long|decode_fp8|best|ride) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long decode_fp8 best ride)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused|steady|vision_sweep|long|decode_fp8|best) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long decode_fp8 best)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -144,11 +141,6 @@ for p in "${PARTS[@]}"; do
             part long 420 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 \
                 --ttft-concurrency 64 --images-per-client 4 --error-tokens 16 \
                 --out "$OUT/serve_throughput_compare_long.json" ;;
-        ride)
-            # while sequences decode, a new prompt's prefill in pieces, each carrying a decode step: which size
-            part ride 540 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 \
-                --ttft-concurrency 64 --images-per-client 2 --error-tokens 4 --prefill-chunk 0 1024 512 \
-                --out "$OUT/serve_throughput_compare_ride.json" ;;
         decode_attn)
             # the one-kernel decode attention (engine/triton_decode.py, the default) against the torch path: output,
             # cache writes and us/layer; then the decode figures on the torch path, against the decode part's
@@ -215,7 +207,7 @@ for p in "${PARTS[@]}"; do
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long decode_fp8 best ride)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long decode_fp8 best)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary

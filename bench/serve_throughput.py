@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import sys
@@ -267,8 +266,6 @@ def compare_main(args) -> int:
     name = args.out or "bench/results/serve_throughput_compare.json"
     out = result_path(name)
     concurrencies = sorted(set(args.compare_concurrency) | {args.ttft_concurrency})
-    chunks = args.prefill_chunk or [EngineConfig.prefill_chunk]
-    results["prefill_chunks"] = chunks
     for label, model in (("bf16", bf16), ("fp8", fp8)):
         engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=max(concurrencies), slot_len=SLOT_LEN,
                                                            max_waiting=10_000)).start()
@@ -277,15 +274,13 @@ def compare_main(args) -> int:
         asyncio.run(drive(engine, pixels, 2, 2, ["caption"], 8))
         print(f"{label}: {engine.n_slots} slots, warm in {time.perf_counter() - t:.1f}s, "
               f"{torch.cuda.memory_allocated() / 2**30:.1f} GiB allocated", flush=True)
-        for chunk, c in itertools.product(chunks, concurrencies):
-            engine.config.prefill_chunk = chunk     # read at every prefill: no new engine, no new graphs
+        for c in concurrencies:
             r = asyncio.run(drive(engine, pixels, max(int(c * args.images_per_client), 4), c, ["caption"],
                                   args.new_tokens))
             r.update(model=label, concurrency=c, flop_fraction_of_peak=r["images_per_s"] * fl["total"] / peak,
-                     kv_slots=engine.n_slots, round_images=engine.config.round_images, prefill_chunk=chunk)
+                     kv_slots=engine.n_slots, round_images=engine.config.round_images)
             results["runs"].append(r)
-            print(f"{label:<5} chunk={chunk:<5} c={c:<4} {r['images']:>4} img {r['seconds']:6.1f}s "
-                  f"{r['images_per_s']:6.3f} img/s "
+            print(f"{label:<5} c={c:<4} {r['images']:>4} img {r['seconds']:6.1f}s {r['images_per_s']:6.3f} img/s "
                   f"{r['tokens_per_s']:7.0f} tok/s  ttft p50 {r['ttft_s_median']:6.2f}s p90 {r['ttft_s_p90']:6.2f}s "
                   f"after first wave {r['ttft_s_median_after_first_wave'] or float('nan'):6.2f}s  "
                   f"{r['flop_fraction_of_peak'] * 100:5.1f}% peak  {r['peak_mem_gib']:5.1f} GiB", flush=True)
@@ -295,8 +290,8 @@ def compare_main(args) -> int:
         torch.cuda.empty_cache()
 
     summary = {}
-    for label in ("bf16", "fp8"):   # with several --prefill-chunk sizes, the figures of the last one
-        runs = [r for r in results["runs"] if r["model"] == label and r["prefill_chunk"] == chunks[-1]]
+    for label in ("bf16", "fp8"):
+        runs = [r for r in results["runs"] if r["model"] == label]
         if not runs:
             continue
         best = max(runs, key=lambda r: r["images_per_s"])
@@ -370,9 +365,6 @@ def main(argv=None) -> int:
     p.add_argument("--round-images", type=int, nargs="+", default=None,
                    help="only: images/s and TTFT at --ttft-concurrency for each of these images-per-round settings "
                         "(bench/results/serve_ttft_rounds.json)")
-    p.add_argument("--prefill-chunk", type=int, nargs="+", default=None,
-                   help="with --compare: each size of the prefill pieces that carry decode steps (0: none), every "
-                        "concurrency at each; the summary is the last one's (default: the engine's)")
     p.add_argument("--error-tokens", type=int, default=32, help="greedy steps compared for FP8's error figures")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     p.add_argument("--images-per-client", type=float, default=2.0)

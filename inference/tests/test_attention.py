@@ -51,8 +51,8 @@ def test_attention_after_cache_leaves_cpu_to_the_caller():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("t,cached", [(403, 1208), (1, 1610), (300, 0), (77, 5)])
 def test_flash_after_cache_aligns_the_causal_mask_at_the_bottom_right(t, cached):
-    """A prompt piece after its cached tokens (the engine's pieces ride decode steps): flash's causal mask, read at
-    the bottom right when the queries are fewer than the keys, against an explicit mask in float32."""
+    """New tokens after a row's cached ones (a request's own text after a shared image prefix): flash's causal mask,
+    read at the bottom right when the queries are fewer than the keys, against an explicit mask in float32."""
     g = torch.Generator(device="cuda").manual_seed(t)
     q = torch.randn(1, 32, t, 128, device="cuda", generator=g).to(torch.bfloat16)
     k, v = (torch.randn(1, 2, cached + t, 128, device="cuda", generator=g).to(torch.bfloat16) for _ in range(2))

@@ -92,24 +92,6 @@ finally:
 for r in reqs:
     assert tokens(got[r.request_id]) == reference(model, r.prompt_ids, r.pixel_values, 6), r.request_id
 assert calls and all(calls), "every decode step's attention rotates q and k in the kernel"
-
-# decode steps riding on prefill pieces: the kernel gets q and k rotated with the piece's tokens (no rotary)
-engine = Engine(model, tok, EngineConfig(max_batch=3, slot_len=256, prefill_chunk=9))
-engine.attn._fused_decode = lambda *a, **kw: calls.append(a[6] is not None) or decode_attention(*a, **kw)
-del calls[:]
-running = requests(tok, None, 8)[-1]                       # a text request, running when the image comes
-fresh = requests(tok, image(model, (10, 200, 30)), 5, digest="img-2")[0]
-got = {}
-for r in (running, fresh):
-    r.sink = lambda out: got.setdefault(out.request_id, []).append(out)
-engine.submit(running)
-engine.run_round()
-engine.submit(fresh)
-while engine.running or engine._waiting or not engine._inbox.empty():
-    engine.run_round()
-for r in (running, fresh):
-    assert tokens(got[r.request_id]) == reference(model, r.prompt_ids, r.pixel_values, r.max_tokens), r.request_id
-assert calls.count(False) >= 2, calls                     # the ridden steps: q and k came rotated
 print("ok")
 """
 

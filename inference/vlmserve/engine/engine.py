@@ -9,12 +9,8 @@ Each scheduler round:
      text of the request that brought it, and its KV copied to every other request that shares it (and
      kept for later ones); then those other requests' own texts are prefilled together, and each
      request gets its first token;
-     While sequences are decoding, a request bringing a new image takes its slot but is prefilled in pieces
-     (`prefill_chunk` tokens at most) over the next rounds instead;
-  3. one step: a decode step for every running sequence (CUDA-graph replay on GPU) or, while prompts are being
-     prefilled in pieces, one forward over a piece of each of them with the decode step's rows appended: alone,
-     a decode step reads every weight for a few dozen rows, riding on the pieces its rows cost their matmuls
-     little more. Finished sequences leave their slot at once, so the next round's waiting requests can take it.
+  3. one decode step for every running sequence (CUDA-graph replay on GPU); finished sequences
+     leave their slot at once, so the next round's waiting requests can take it.
 Results go out through each request's `sink` callback, called on this thread, and are handed to the event loops
 (`flush`) once the next prefill or decode step is queued on the GPU, or at the end of a round when nothing runs.
 """
@@ -46,22 +42,6 @@ log = logging.getLogger("vlmserve.engine")
 
 class ContextTooLong(ValueError):
     pass
-
-
-@dataclass
-class _Fill:
-    """A prompt being prefilled in pieces, one per step, while its sequence holds its slot."""
-    embeds: torch.Tensor       # [1, length, H], image spliced in
-    positions: torch.Tensor    # [1, length]
-    length: int
-    piece: int                 # tokens per step: about equal pieces of at most prefill_chunk
-    key: tuple                 # its image prefix, kept in the prefix store once done
-    prefix_len: int
-    done: int = 0
-
-    def __post_init__(self):
-        pieces = -(-self.length // self.piece)
-        self.piece = -(-self.length // pieces)
 
 
 @dataclass
@@ -222,9 +202,7 @@ class Engine:
                 if admitted:
                     self._prefill(admitted)
                 admitted = []
-                if any(s.fill is not None for s in self.running):
-                    self._step_with_pieces()
-                elif self.running:
+                if self.running:
                     self._decode()
         except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
             log.exception("engine step failed")
@@ -302,13 +280,10 @@ class Engine:
         take = min(self.n_slots - len(self.running), c.max_prefill_requests)
         admitted: list[GenerationRequest] = []
         new_prefixes: set[tuple] = set()
-        filling = {s.fill.key for s in self.running if s.fill is not None}
         tokens = 0
         while self._waiting and len(admitted) < take:
             req = self._waiting.peek()
             split = _split(req, self.model.image_tokens)
-            if split.key is not None and split.key in filling:
-                break              # its image prefix is being prefilled in pieces: shared once that is done
             fresh = (split.key is not None and c.prefix_cache and split.key not in new_prefixes
                      and split.key not in self.prefix_store)
             if not c.prefix_cache and split.key is not None:
@@ -341,31 +316,26 @@ class Engine:
         self.metrics.prefill_batch.observe(len(seqs))
         splits = [_split(r, self.model.image_tokens) for r in reqs]
 
-        fills: dict[int, _Fill] = {}
         if self.config.prefix_cache:
-            starts, done, fills = self._prefill_prefixes(reqs, splits, slots)
+            starts, done = self._prefill_prefixes(reqs, splits, slots)
             position_after = self.model.image_tokens.position_after
-            rest = [i for i in range(len(reqs)) if i not in done and i not in fills]
+            rest = [i for i in range(len(reqs)) if i not in done]
             if rest:
                 rows = [(splits[i].suffix_ids, position_after(len(splits[i].prefix_ids)), starts[i]) for i in rest]
                 with self.clock.phase("prefill_text"):
                     text = self._prefill_text(rows, [slots[i] for i in rest])
                 done.update(zip(rest, text))
-            ready = [i for i in range(len(reqs)) if i not in fills]
-            hidden_last = torch.stack([done[i] for i in ready]) if ready else None
+            hidden_last = torch.stack([done[i] for i in range(len(reqs))])
         else:
-            ready = list(range(len(reqs)))
             hidden_last = self._prefill_whole(reqs, slots)
         self._flush()    # the vision tower and the prefill are queued on the GPU: hand earlier outputs over now
 
-        for i, seq in enumerate(seqs):
-            seq.fill = fills.get(i)
-            seq.cache_len = 0 if seq.fill is not None else seq.prompt_len
+        logits = self.model.logits(hidden_last)
+        for seq in seqs:
+            seq.cache_len = seq.prompt_len
         self.running.extend(seqs)
-        if ready:
-            logits = self.model.logits(hidden_last)
-            with self.clock.phase("sample_emit"):
-                self._release_seqs(self._sample_and_emit([seqs[i] for i in ready], logits))
+        with self.clock.phase("sample_emit"):
+            self._sample_and_emit(seqs, logits, first_slot=base)
 
     def _vision(self, reqs: list[GenerationRequest]) -> dict[str, torch.Tensor]:
         """Vision embeddings for the distinct images of `reqs`, from the cache or the tower."""
@@ -393,16 +363,13 @@ class Engine:
                 self.image_cache.put(k, e)
         return out
 
-    def _prefill_prefixes(self, reqs, splits: list[_Split], slots: list[int]) -> tuple[list[int], dict, dict]:
+    def _prefill_prefixes(self, reqs, splits: list[_Split], slots: list[int]) -> tuple[list[int], dict]:
         """Puts every request's image prefix into its slot. The request that computes a new prefix is prefilled
         whole in that pass (prefix and its own text: causal, so the prefix's K/V are the same), which spares it a
-        second pass over the 40 layers for a few dozen tokens. While sequences are decoding, such a request whose
-        prefix no other request of the batch shares is left to be prefilled in pieces instead (`_step_with_pieces`).
-        Returns where each request's own text starts, the last hidden state of each request prefilled whole, and
-        the pieces' state of those left to fill, by index."""
+        second pass over the 40 layers for a few dozen tokens. Returns where each request's own text starts, and
+        the last hidden state of each request prefilled whole, by index."""
         starts = [0] * len(reqs)
         whole: dict[int, torch.Tensor] = {}
-        fills: dict[int, _Fill] = {}
         owner: dict[tuple, int] = {}           # prefix key -> index of the request that computes it
         for i, s in enumerate(splits):
             if s.key is None:
@@ -421,14 +388,7 @@ class Engine:
                 vision = self._vision([reqs[i] for i in owner.values()])
             todo = list(owner.values())
             length = {i: self.prompt_len(reqs[i].prompt_ids, True) for i in todo}
-            if self.config.prefill_chunk > 0 and any(s.fill is None for s in self.running):
-                shared = collections.Counter(s.key for s in splits)
-                for i in [i for i in todo if shared[splits[i].key] == 1]:
-                    embeds, positions = self._embed_rows([reqs[i].prompt_ids], [vision[reqs[i].image_digest]])
-                    fills[i] = _Fill(embeds, positions, length[i], self.config.prefill_chunk, splits[i].key,
-                                     self.prompt_len(splits[i].prefix_ids, True))
-                todo = [i for i in todo if i not in fills]
-            step = max(1, self.config.prefill_tokens // max(length.values(), default=1))
+            step = max(1, self.config.prefill_tokens // max(length.values()))
             for j in range(0, len(todo), step):
                 chunk = todo[j:j + step]
                 embeds, positions = self._embed_rows(
@@ -443,9 +403,8 @@ class Engine:
                 if owner[s.key] != i:
                     self.cache.move(slots[owner[s.key]], slots[i], starts[i])
         for key, i in owner.items():
-            if i not in fills:
-                self.prefix_store.save(key, self.cache, slots[i], starts[i])
-        return starts, whole, fills
+            self.prefix_store.save(key, self.cache, slots[i], starts[i])
+        return starts, whole
 
     def _embed_rows(self, id_rows: list[list[int]], vision: list[torch.Tensor] | None,
                     positions: list[list[int]] | None = None):
@@ -511,64 +470,10 @@ class Engine:
             s.cache_len += 1
             s.next_position += 1
         with self.clock.phase("sample_emit"):
-            self._release_seqs(self._sample_and_emit(seqs, logits))
+            self._sample_and_emit(seqs, logits)
 
-    def _step_with_pieces(self) -> None:
-        """One forward over the next piece of every prompt being filled, then one decode token for each running
-        slot 0..n-1 (rows of sequences still filling ride as dummies: their K/V go to the slot's last position,
-        which their own prompt never reaches and their own decode overwrites before reading). Sequences whose
-        prompt is complete get their first token; the others their next."""
-        seqs = self.running
-        decoding = [i for i, s in enumerate(seqs) if s.fill is None]
-        ids = torch.zeros((1, len(seqs)), dtype=torch.long)
-        staged = torch.zeros((2, len(seqs)), dtype=torch.long)        # rotary positions, cache positions
-        staged[1] = self.slot_len - 1
-        for i in decoding:
-            ids[0, i] = seqs[i].tokens[-1]
-            staged[0, i], staged[1, i] = seqs[i].next_position, seqs[i].cache_len
-        pieces, embeds, positions = [], [], []
-        for i, s in enumerate(seqs):
-            if s.fill is not None:
-                f = s.fill
-                n = min(f.piece, f.length - f.done)
-                pieces.append((i, f.done, n))
-                embeds.append(f.embeds[:, f.done:f.done + n])
-                positions.append(f.positions[:, f.done:f.done + n])
-        cuda = self.device.type == "cuda"
-        rows = self.model.transformer.embedding.rows(ids.pin_memory() if cuda else ids)
-        kv_len = int(staged[1].max()) + 1
-        staged = (staged.pin_memory() if cuda else staged).to(self.device, non_blocking=True)
-        self.attn.plan_mixed(pieces, staged[1], kv_len)
-        with self.clock.phase("pieces_decode"):
-            hidden = self.model.forward_embeds(torch.cat(embeds + [rows.to(embeds[0].dtype)], dim=1),
-                                               torch.cat(positions + [staged[:1]], dim=1), self.attn)
-        width = sum(n for _, _, n in pieces)
-        last, completed, end = [], [], 0
-        for i, start, n in pieces:
-            end += n
-            s, f = seqs[i], seqs[i].fill
-            f.done += n
-            s.cache_len = f.done
-            if f.done == f.length:
-                completed.append(s)
-                last.append(end - 1)
-                self.prefix_store.save(f.key, self.cache, i, f.prefix_len)
-                s.fill = None
-        out = [seqs[i] for i in decoding] + completed
-        picks = torch.tensor([width + i for i in decoding] + last, device=self.device)
-        logits = self.model.logits(hidden[0, picks]) if out else None
-        self._flush()
-        self.metrics.batch_size.observe(len(decoding))
-        for i in decoding:
-            seqs[i].cache_len += 1
-            seqs[i].next_position += 1
-        if out:
-            with self.clock.phase("sample_emit"):
-                self._release_seqs(self._sample_and_emit(out, logits))
-
-    def _sample_and_emit(self, seqs: list[Sequence], logits: torch.Tensor) -> list[Sequence]:
-        """Samples a token for each of `seqs` from its row of `logits` and sends it out; returns those that finished
-        (they still hold their slots)."""
+    def _sample_and_emit(self, seqs: list[Sequence], logits: torch.Tensor, first_slot: int = 0) -> None:
+        """`seqs` are running[first_slot:first_slot + len(seqs)]; finished ones leave their slots."""
         if any(s.choice is not None or not s.greedy for s in seqs):
             logits = logits.float()
         # else argmax on the model's dtype: the same tokens (float32 holds every bf16/fp16 value, in order), without
@@ -598,16 +503,12 @@ class Engine:
                 out = s.output(out.text + s.text.finish(), out.token_ids)
             outs.append(out)
             if s.finish_reason is not None:
-                done.append(s)
+                done.append(first_slot + i)
         for s, out in zip(seqs, outs):
             self._emit(s.req, out)
         self.metrics.generation_tokens.inc(len(seqs))
-        return done
-
-    def _release_seqs(self, seqs: list[Sequence]) -> None:
-        if seqs:
-            gone = {id(s) for s in seqs}
-            self._release([i for i, s in enumerate(self.running) if id(s) in gone])
+        if done:
+            self._release(done)
 
     def _release(self, indices: list[int]) -> None:
         """Finished sequences leave; the last running sequence moves into each freed slot."""

@@ -108,7 +108,7 @@ def _fused_decode(device: torch.device):
 
 
 class SlotAttention:
-    """AttentionBackend over a SlotKVCache. Call `plan_prefill`, `plan_decode` or `plan_mixed` before each forward."""
+    """AttentionBackend over a SlotKVCache. Call `plan_prefill` or `plan_decode` before each forward."""
 
     def __init__(self, cache: SlotKVCache):
         self.cache = cache
@@ -133,21 +133,9 @@ class SlotAttention:
 
         `cache_pos` may be a static buffer that a CUDA graph reads; `kv_len` is fixed per graph."""
         self.mode = "decode"
-        self._plan_decode_rows(cache_pos, kv_len)
-
-    def plan_mixed(self, pieces: list[tuple[int, int, int]], cache_pos: torch.Tensor, kv_len: int) -> None:
-        """One forward over [1, sum(lengths) + B] tokens: the new prompt tokens of each piece (slot, start, length)
-        in turn, then one decode token for each of slots 0..B-1 (as `plan_decode`)."""
-        device = self.cache.k.device
-        self.mode = "mixed"
-        self.pieces = [(n, torch.tensor([slot], device=device), torch.tensor([start], device=device), slot, start)
-                       for slot, start, n in pieces]
-        self._plan_decode_rows(cache_pos, kv_len)
-
-    def _plan_decode_rows(self, cache_pos: torch.Tensor, kv_len: int) -> None:
         self.cache_pos = cache_pos
         self.kv_len = kv_len
-        if self._fused_decode is not None:
+        if self.rotates:
             return                    # reads each row's position itself: no mask
         # The mask as an additive float32 bias, made once per step instead of once per layer (a decode step is
         # ~40 layers of small kernels on a CUDA graph: each one counts).
@@ -164,20 +152,7 @@ class SlotAttention:
     def __call__(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rotary=None) -> torch.Tensor:
         if self.mode == "decode":
             return self._decode(layer, q, k, v, rotary)
-        if self.mode == "mixed":
-            return self._mixed(layer, q, k, v)
         return self._prefill(layer, q, k, v)
-
-    def _mixed(self, layer, q, k, v):
-        """q [1, H, T + B, D] (rotated, as k): the pieces' T tokens, then one decode token per slot."""
-        outs, a = [], 0
-        for n, self.slots, self.starts, self.first_slot, self.max_start in self.pieces:
-            self.fresh = self.max_start == 0
-            outs.append(self._prefill(layer, q[:, :, a:a + n], k[:, :, a:a + n], v[:, :, a:a + n])[0].transpose(0, 1))
-            a += n
-        rows = [x[0, :, a:].transpose(0, 1).unsqueeze(2) for x in (q, k, v)]               # [B, heads, 1, D]
-        outs.append(self._decode(layer, *rows, None)[:, :, 0])                             # [B, H, D]
-        return torch.cat(outs)[None].transpose(1, 2)                                       # [1, H, T + B, D]
 
     def _prefill(self, layer, q, k, v):
         b, n_heads, t, _ = q.shape
@@ -194,7 +169,8 @@ class SlotAttention:
             return causal_prefill(q, k, v)
         s = self.max_start + t
         if b == 1:
-            # one row after its cached tokens (a piece of a prompt, or a request's text after its image prefix)
+            # one row after its cached tokens (a request's own text after a shared image prefix): flash reads the
+            # cache's grouped heads as they are, where the masked path below copies them out to every query head
             one = slice(self.first_slot, self.first_slot + 1)
             out = causal_after_cache(q, kc[one, :, :s], vc[one, :, :s])
             if out is not None:

@@ -31,7 +31,6 @@ class Sequence:
             self.generator = torch.Generator(device=device)
             self.generator.manual_seed(req.seed if req.seed is not None else torch.seed())
         self.finish_reason: str | None = None
-        self.fill = None                        # engine._Fill while its prompt is prefilled in pieces
         self.first_token_at: float | None = None
 
     @property

@@ -33,11 +33,6 @@ class EngineConfig:
     # 0.99x the images/s
     round_images: int = 4               # new images (vision tower + image prefix) per round
     round_tokens: int = 16384           # prompt tokens prefilled per round (images counted expanded)
-    # While sequences decode, a request bringing a new image is prefilled in pieces of at most this many tokens, one
-    # per scheduler round, and each round's pieces carry that round's decode step as extra rows of one forward:
-    # alone, a decode step reads every weight for a few dozen rows; riding on pieces, its rows cost their matmuls
-    # little more. 0: whole prompts, and decode steps apart.
-    prefill_chunk: int = 512
     cuda_graphs: bool = True            # only used on CUDA
 
 
