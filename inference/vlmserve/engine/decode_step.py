@@ -45,6 +45,9 @@ class DecodeStep:
         self.cache_pos = torch.zeros((n_slots,), dtype=torch.long, device=device)
         self._graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
         self._pool = None
+        # A captured kernel keeps the priority of the stream it was captured on (lower runs first): a step replayed
+        # beside other work takes free multiprocessors before that work's next blocks do.
+        self.capture_priority = 0
 
     def _forward(self, b: int, kv_len: int) -> torch.Tensor:
         self.attn.plan_decode(self.cache_pos[:b], kv_len)
@@ -90,7 +93,7 @@ class DecodeStep:
             if self._pool is None:
                 self._pool = torch.cuda.graph_pool_handle()
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
+            with torch.cuda.graph(graph, pool=self._pool, stream=torch.cuda.Stream(priority=self.capture_priority)):
                 out = self._forward(b, kv_len)
         except Exception as e:  # a model op that cannot be captured: run eagerly from now on
             log.warning("CUDA graph capture failed (%s); decoding eagerly", e)
