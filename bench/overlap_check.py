@@ -76,11 +76,16 @@ def timed(fn, reps: int, stream=None) -> float:
     return statistics.median(out)
 
 
+_GREEN = {}   # the contexts outlive their streams' use: a collected context is destroyed with its streams
+
+
 def green_stream(n_sms: int):
     """A stream whose kernels run on `n_sms` multiprocessors only (a CUDA green context), or the reason it can't."""
     try:
         from torch.cuda.green_contexts import GreenContext
-        return GreenContext.create(num_sms=n_sms).Stream(), None
+        if n_sms not in _GREEN:
+            _GREEN[n_sms] = GreenContext.create(num_sms=n_sms)
+        return _GREEN[n_sms].Stream(), None
     except Exception as e:  # noqa: BLE001 - no green contexts in this build / driver / virtual machine
         return None, f"{type(e).__name__}: {e}"
 
@@ -90,11 +95,13 @@ def overlapped(work: Work, pre: torch.cuda.Stream, dec: torch.cuda.Stream) -> di
     the engine's prefill would if it ran on its own thread), decode steps on this thread until the prefill ends."""
     done = torch.cuda.Event()
     launched = threading.Event()
+    launch_s = []
 
     def launch():
         with torch.cuda.stream(pre):
             work.prefill()
             done.record(pre)
+        launch_s.append(time.perf_counter() - t)
         launched.set()
 
     torch.cuda.synchronize()
@@ -110,7 +117,7 @@ def overlapped(work: Work, pre: torch.cuda.Stream, dec: torch.cuda.Stream) -> di
     done.synchronize()
     wall = time.perf_counter() - t
     torch.cuda.synchronize()
-    return {"wall_s": wall, "steps": steps}
+    return {"wall_s": wall, "steps": steps, "prefill_launch_s": launch_s[0]}
 
 
 def host_syncs(fn) -> list[str]:
@@ -165,7 +172,8 @@ def measure(model, label: str, rows: int, reps: int, green: list[int]) -> list[d
             row.update(r, serial_s=serial, gain=serial / r["wall_s"])
             print(f"{label:<5} rows {rows:<4} prefill on {name:<9} decode priority {prio:2d}: prefill there "
                   f"{row['prefill_here_s'] * 1e3:7.1f} ms; overlapped {r['wall_s'] * 1e3:7.1f} ms with {r['steps']:3d} "
-                  f"steps, serial {serial * 1e3:7.1f} ms, gain {row['gain']:.3f}", flush=True)
+                  f"steps, serial {serial * 1e3:7.1f} ms, gain {row['gain']:.3f} (prefill launched in "
+                  f"{r['prefill_launch_s'] * 1e3:.0f} ms)", flush=True)
         except Exception as e:  # noqa: BLE001 - report the variant that cannot run, go on with the others
             row["error"] = f"{type(e).__name__}: {e}"
             print(f"{label:<5} rows {rows:<4} prefill on {name}: {row['error']}", flush=True)
