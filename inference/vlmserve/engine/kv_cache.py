@@ -20,6 +20,14 @@ from ..attention import causal_after_cache, causal_prefill, expand_kv
 from ..kernel_choice import env_choice, runs_triton
 
 
+def to_device(values: list[int], device: torch.device) -> torch.Tensor:
+    """A long tensor of `values` on `device`, without the host waiting for the GPU: a plain copy from pageable
+    memory would wait for all the work queued on the stream (a prefill round queued behind it would then hold the
+    decode steps meant to run beside it)."""
+    t = torch.tensor(values, dtype=torch.long)
+    return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t
+
+
 class SlotKVCache:
     def __init__(self, n_layers: int, n_slots: int, slot_len: int, n_kv_heads: int, head_dim: int,
                  dtype: torch.dtype, device: torch.device):
@@ -122,9 +130,9 @@ class SlotAttention:
         """Row b's new tokens go to slot `slots[b]` from position `starts[b]` on (rows right-padded)."""
         device = self.cache.k.device
         self.mode = "prefill"
-        self.slots = torch.tensor(slots, device=device)
+        self.slots = to_device(slots, device)
         self.first_slot = slots[0]
-        self.starts = torch.tensor(starts, device=device)
+        self.starts = to_device(starts, device)
         self.max_start = max(starts)
         self.fresh = self.max_start == 0
 
