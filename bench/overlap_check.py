@@ -7,10 +7,12 @@ below the best throughput. This bench launches the engine's own prefill work (4 
 decoder over the 4 prompts into free KV slots) on one CUDA stream and, while it runs, replays the engine's captured
 decode step (`DecodeStep.run`, then the host reads the tokens as the engine does) on a second stream, and reports:
 
-- prefill alone, one decode step alone (median of several);
-- overlapped: wall time from the prefill's launch to its end, the decode steps completed in that time, the time
-  the same work takes one after the other (prefill + steps x step), and their ratio (> 1: overlap pays);
-- with the decode stream at equal and at high priority.
+- prefill alone, one decode step alone (median of several), and one decode step replayed on a stream of a green
+  context of 16 and 32 multiprocessors;
+- overlapped, for the prefill on the whole GPU and on green contexts of `--green` multiprocessors (the decode steps'
+  CUDA graphs captured at high priority): wall time from the prefill's launch (from a second host thread) to its
+  end, the decode steps completed in that time, the time the same work takes one after the other (prefill alone +
+  steps x step), and their ratio (> 1: overlap pays).
 
 Full-size GLM-4V-9B, random weights made on the GPU, bf16 and FP8. Prints a table; writes
 bench/results/overlap_check.json (or $OUT/...).

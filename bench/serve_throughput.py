@@ -266,21 +266,19 @@ def compare_main(args) -> int:
     name = args.out or "bench/results/serve_throughput_compare.json"
     out = result_path(name)
     concurrencies = sorted(set(args.compare_concurrency) | {args.ttft_concurrency})
-    variants = [(f"{label}" if len(args.overlap_slots) == 1 else f"{label} overlap {n}", model, n)
-                for label, model in (("bf16", bf16), ("fp8", fp8)) for n in args.overlap_slots]
-    for label, model, overlap in variants:
+    for label, model in (("bf16", bf16), ("fp8", fp8)):
         engine = Engine(model, IdTokenizer(), EngineConfig(max_batch=max(concurrencies), slot_len=SLOT_LEN,
-                                                           max_waiting=10_000, overlap_slots=overlap)).start()
+                                                           max_waiting=10_000)).start()
         t = time.perf_counter()
         engine.decoder.warm_up(SLOT_LEN)
         asyncio.run(drive(engine, pixels, 2, 2, ["caption"], 8))
-        print(f"{label}: {engine.n_slots} slots (+{engine.staging} for prefills beside decode steps), warm in "
-              f"{time.perf_counter() - t:.1f}s, {torch.cuda.memory_allocated() / 2**30:.1f} GiB allocated", flush=True)
+        print(f"{label}: {engine.n_slots} slots, warm in {time.perf_counter() - t:.1f}s, "
+              f"{torch.cuda.memory_allocated() / 2**30:.1f} GiB allocated", flush=True)
         for c in concurrencies:
             r = asyncio.run(drive(engine, pixels, max(int(c * args.images_per_client), 4), c, ["caption"],
                                   args.new_tokens))
             r.update(model=label, concurrency=c, flop_fraction_of_peak=r["images_per_s"] * fl["total"] / peak,
-                     kv_slots=engine.n_slots, overlap_slots=engine.staging, round_images=engine.config.round_images)
+                     kv_slots=engine.n_slots, round_images=engine.config.round_images)
             results["runs"].append(r)
             print(f"{label:<5} c={c:<4} {r['images']:>4} img {r['seconds']:6.1f}s {r['images_per_s']:6.3f} img/s "
                   f"{r['tokens_per_s']:7.0f} tok/s  ttft p50 {r['ttft_s_median']:6.2f}s p90 {r['ttft_s_p90']:6.2f}s "
@@ -292,8 +290,7 @@ def compare_main(args) -> int:
         torch.cuda.empty_cache()
 
     summary = {}
-    labels = [label for label, _, _ in variants]
-    for label in labels:
+    for label in ("bf16", "fp8"):
         runs = [r for r in results["runs"] if r["model"] == label]
         if not runs:
             continue
@@ -311,7 +308,7 @@ def compare_main(args) -> int:
         print(f"FP8 decode matmul rows<={r['rows_block']} N={r['n']} K={r['k']}: {r['chosen']} ({times})", flush=True)
     out.write_text(json.dumps(results, indent=2))
     c = args.ttft_concurrency
-    print("\n| | " + " | ".join(labels) + " |\n|---|" + "---|" * len(labels))
+    print("\n| | bf16 | FP8 |\n|---|---|---|")
     rows = [("best images/s", "best_images_per_s", "{:.3f}"), ("at concurrency", "best_concurrency", "{}"),
             ("% of bf16 FLOP peak", "best_flop_fraction", "{:.1%}"),
             (f"TTFT p50 at c={c} (s)", f"ttft_p50_s_c{c}", "{:.2f}"),
@@ -319,10 +316,10 @@ def compare_main(args) -> int:
             (f"c={c} throughput / best", f"c{c}_fraction_of_best", "{:.1%}")]
     for title, key, fmt in rows:
         print(f"| {title} | " + " | ".join(fmt.format(summary[m][key]) if key in summary.get(m, {}) else "-"
-                                            for m in labels)
+                                            for m in ("bf16", "fp8"))
               + " |")
-    print(f"FP8 logits rel. error / top-1 / greedy agreement: {err['logits_rel_err']:.4f} / "
-          f"{err['top1_agreement']:.3f} / {err['greedy_agreement']:.3f}")
+    print(f"| FP8 logits rel. error / top-1 / greedy agreement | | {err['logits_rel_err']:.4f} / "
+          f"{err['top1_agreement']:.3f} / {err['greedy_agreement']:.3f} |")
     print(f"wrote {out}")
     return 0
 
@@ -365,9 +362,6 @@ def main(argv=None) -> int:
                    help="bf16 and FP8 side by side in one run (--compare-concurrency, --ttft-concurrency)")
     p.add_argument("--compare-concurrency", type=int, nargs="+", default=[64, 128])
     p.add_argument("--ttft-concurrency", type=int, default=64)
-    p.add_argument("--overlap-slots", type=int, nargs="+", default=[EngineConfig.overlap_slots],
-                   help="--compare: the engine's staging slots for prefills beside decode steps, each value a run "
-                        "(0: prefill and decode steps take turns)")
     p.add_argument("--round-images", type=int, nargs="+", default=None,
                    help="only: images/s and TTFT at --ttft-concurrency for each of these images-per-round settings "
                         "(bench/results/serve_ttft_rounds.json)")

@@ -21,7 +21,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -29,7 +29,6 @@ import torch
 from .decode_step import DecodeStep
 from .kv_cache import PrefixStore, SlotAttention, SlotKVCache, to_device
 from .memory_plan import SMALL_CARD, PlanError, engine_slot_len, fit_engine_config, measure_device, prefix_entry_len
-from .overlap import DECODE_PRIORITY, Overlap
 from .phases import PhaseClock
 from .sequence import Sequence
 from .types import EngineConfig, GenerationRequest, Output, Overloaded
@@ -97,33 +96,27 @@ class Engine:
         c = self.config
         per_token = SlotKVCache.bytes_per_token(self.cfg.num_layers, self.cfg.n_kv_heads, self.cfg.head_dim, self.dtype)
         self.slot_len = engine_slot_len(self.cfg, c)
-        staging = max(0, c.overlap_slots)
         if self.device.type == "cuda":
             prepare_nf4(model)   # layout and scratch settled before the plan: it must see them
             prepare_fp8(model)
         if c.kv_budget_tokens is not None:
-            total = max(1, min(c.max_batch + staging, c.kv_budget_tokens // self.slot_len))
+            n_slots = max(1, min(c.max_batch, c.kv_budget_tokens // self.slot_len))
         elif self.device.type == "cuda":
             try:
-                fitted, plan, shrunk = fit_engine_config(self.cfg, replace(c, max_batch=c.max_batch + staging),
-                                                         self.dtype, measure_device(self.device),
+                fitted, plan, shrunk = fit_engine_config(self.cfg, c, self.dtype, measure_device(self.device),
                                                          model.vision.transformer.layers[0].mlp.chunk_tokens())
             except PlanError as e:
                 raise PlanError(f"{e} (or give the KV cache's size: kv_budget_tokens, --kv-budget-tokens)") from None
             if shrunk:
                 log.warning("the configured micro-batches leave no KV slot on this card: serving with the small-card "
                             "settings (%s)", ", ".join(f"{k}={getattr(fitted, k)}" for k in SMALL_CARD))
-                self.config = c = replace(fitted, max_batch=c.max_batch)
+                self.config = c = fitted
                 self.slot_len = engine_slot_len(self.cfg, c)
-                staging = 0     # every slot of a small card serves a request
             log.info("memory plan:\n%s", plan.table())
-            total = plan.slots
+            n_slots = plan.slots
         else:
-            total = c.max_batch + staging
-        staging = max(0, min(staging, total - c.max_batch))   # only from what max_batch leaves: requests come first
-        n_slots = min(c.max_batch, total - staging)
-        self._n_slots, self.staging = n_slots, staging
-        self.cache = SlotKVCache(self.cfg.num_layers, n_slots + staging, self.slot_len, self.cfg.n_kv_heads,
+            n_slots = c.max_batch
+        self.cache = SlotKVCache(self.cfg.num_layers, n_slots, self.slot_len, self.cfg.n_kv_heads,
                                  self.cfg.head_dim, self.dtype, self.device)
         self.prefix_store = PrefixStore(self.cache, c.prefix_cache_entries if c.prefix_cache else 0,
                                         prefix_entry_len(self.cfg))
@@ -131,13 +124,10 @@ class Engine:
         self.attn = SlotAttention(self.cache)
         self.decoder = DecodeStep(model, self.attn, n_slots, self.slot_len,
                                   self.device, c.cuda_graphs)
-        self.overlap = Overlap(self.device)
-        if staging:
-            self.decoder.capture_priority = DECODE_PRIORITY
         self.max_waiting = c.max_waiting if c.max_waiting is not None else 4 * n_slots
         self.metrics.kv_slots.set(n_slots)
-        log.info("KV cache: %d slots x %d tokens (%.2f GiB), %d more for prefills beside decode steps", n_slots,
-                 self.slot_len, (n_slots + staging) * self.slot_len * per_token / 2**30, staging)
+        log.info("KV cache: %d slots x %d tokens (%.2f GiB)", n_slots, self.slot_len,
+                 n_slots * self.slot_len * per_token / 2**30)
 
         self.clock = PhaseClock(self.device)   # bench/serve_profile.py enables it
         self._inbox: queue.Queue = queue.Queue()
@@ -153,8 +143,7 @@ class Engine:
     # ---- public API (any thread) ------------------------------------------------------------
     @property
     def n_slots(self) -> int:
-        """Slots for running sequences (the staging slots of a prefill beside decode steps not counted)."""
-        return self._n_slots
+        return self.cache.n_slots
 
     def prompt_len(self, prompt_ids: list[int], has_image: bool) -> int:
         return self.model.image_tokens.expanded_len(len(prompt_ids), has_image)
@@ -210,9 +199,7 @@ class Engine:
             with torch.inference_mode():
                 with self.clock.phase("admit"):
                     admitted = self._admit()
-                if admitted and self.running and self.staging:
-                    self._prefill_beside_decode(admitted)
-                elif admitted:
+                if admitted:
                     self._prefill(admitted)
                 admitted = []
                 if self.running:
@@ -291,8 +278,6 @@ class Engine:
         prefill budget (new images and prompt tokens); the first one always fits."""
         c = self.config
         take = min(self.n_slots - len(self.running), c.max_prefill_requests)
-        if self.running and self.staging:
-            take = min(take, self.staging)
         admitted: list[GenerationRequest] = []
         new_prefixes: set[tuple] = set()
         tokens = 0
@@ -321,34 +306,13 @@ class Engine:
 
     # ---- prefill ------------------------------------------------------------------------------
     def _prefill(self, reqs: list[GenerationRequest]) -> None:
-        base = len(self.running)
-        seqs, logits = self._prefill_into(reqs, list(range(base, base + len(reqs))))
-        self._join(seqs, logits)
-
-    def _prefill_beside_decode(self, reqs: list[GenerationRequest]) -> None:
-        """The round's prefill goes on the GPU into the staging slots, and the running sequences take decode steps
-        until it has run; then the new prompts move to the slots after the running ones and get their first
-        tokens. Sequences finishing meanwhile leave as usual (staging slots are beyond every decode row)."""
-        staging = list(range(self.n_slots, self.n_slots + len(reqs)))
-        with self.overlap.prefill():
-            seqs, logits = self._prefill_into(reqs, staging)
-        with self.overlap.decode():
-            while self.running and not self.overlap.done():
-                self._decode()
-        self.overlap.join()
-        base = len(self.running)
-        for i, seq in enumerate(seqs):
-            self.cache.move(staging[i], base + i, seq.prompt_len)
-        self._join(seqs, logits)
-
-    def _prefill_into(self, reqs: list[GenerationRequest], slots: list[int]) -> tuple[list[Sequence], torch.Tensor]:
-        """Queues the prefill of `reqs` into `slots` on the GPU: their sequences, and the logits of each one's
-        first token (no host wait for the GPU on the way)."""
         seqs = []
         for req in reqs:
             seq = Sequence(req, self.tokenizer, self.eos_ids, self.model.image_tokens, self.slot_len, self.device)
             seqs.append(seq)
             self.metrics.prompt_tokens.inc(seq.prompt_len)
+        base = len(self.running)
+        slots = list(range(base, base + len(seqs)))
         self.metrics.prefill_batch.observe(len(seqs))
         splits = [_split(r, self.model.image_tokens) for r in reqs]
 
@@ -365,11 +329,8 @@ class Engine:
         else:
             hidden_last = self._prefill_whole(reqs, slots)
         self._flush()    # the vision tower and the prefill are queued on the GPU: hand earlier outputs over now
-        return seqs, self.model.logits(hidden_last)
 
-    def _join(self, seqs: list[Sequence], logits: torch.Tensor) -> None:
-        """Prefilled sequences, sitting in the slots after the running ones, start running with their first token."""
-        base = len(self.running)
+        logits = self.model.logits(hidden_last)
         for seq in seqs:
             seq.cache_len = seq.prompt_len
         self.running.extend(seqs)

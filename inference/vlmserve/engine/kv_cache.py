@@ -22,8 +22,8 @@ from ..kernel_choice import env_choice, runs_triton
 
 def to_device(values: list[int], device: torch.device) -> torch.Tensor:
     """A long tensor of `values` on `device`, without the host waiting for the GPU: a plain copy from pageable
-    memory would wait for all the work queued on the stream (a prefill round queued behind it would then hold the
-    decode steps meant to run beside it)."""
+    memory waits for all the work queued on the stream (the vision tower, when a prefill plans its decoder pass),
+    and the GPU then idles while the host queues the next kernels."""
     t = torch.tensor(values, dtype=torch.long)
     return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t
 

@@ -34,9 +34,6 @@ class EngineConfig:
     round_images: int = 4               # new images (vision tower + image prefix) per round
     round_tokens: int = 16384           # prompt tokens prefilled per round (images counted expanded)
     cuda_graphs: bool = True            # only used on CUDA
-    # KV slots a prefill round writes into while the running sequences go on decoding (engine/overlap.py); the
-    # prompts move to their own slots when it ends. 0: a round's prefill and the decode steps take turns.
-    overlap_slots: int = 8
 
 
 @dataclass
