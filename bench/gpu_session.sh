@@ -57,6 +57,11 @@
 #   vision_sweep  vision_attention_check.py (cuDNN on the model's 112-dim heads against heads padded to 128, alone
 #             and in the whole attention block), then vision_mlp_check.py --chunks: the vision MLP, bf16 and FP8,
 #             for each size of fc1's output chunks, timed in interleaved rounds (not in the default list)   60 + 90
+#   overlap   overlap_check.py --green 112 120: decode steps replayed beside a 4-image prefill round on a second
+#             stream (prefill on the whole GPU, or on green contexts of 112 / 120 SMs) against the two one after
+#             the other, bf16 and FP8 at 64 and 128 rows (not in the default list)                       150
+#   record    serve_throughput.py --compare at 64, 128 and 192, 2 images per client: the issue-14 figures with
+#             the best concurrency measured (not in the default list)                                     360
 #   check     nf4_memory_speed.py check: every NF4 path and tuning candidate against the fallback on every
 #             layer shape, per-layer NF4 vs bf16 times (not in the default list: ~3 min)                 200
 # Each part writes its JSON into $OUT as it goes (a part cut off keeps the runs it finished), its output goes
@@ -111,8 +116,8 @@ part() {  # part NAME SECONDS [ENV=VALUE ...] -- COMMAND ...
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(decode serve_nf4 compare budget16)
 for p in "${PARTS[@]}"; do  # a typo must not cost the device time of the parts before it
-    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused|steady|vision_sweep|long|decode_fp8|best) ;;
-        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long decode_fp8 best)" | tee -a "$LOG"; exit 2 ;;
+    case $p in decode|serve_nf4|compare|budget16|tests|check|sweep|grid|gluon|ncu|rounds|kernels|decode_profile|decode_attn|fp8_check|vision_mlp|serve_kernels|tests_fused|steady|vision_sweep|long|decode_fp8|best|overlap|record) ;;
+        *) echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long decode_fp8 best overlap record)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 for p in "${PARTS[@]}"; do
@@ -169,6 +174,15 @@ for p in "${PARTS[@]}"; do
             part tests_fused 90 -- "$PY" -m pytest -q -rs inference/tests/test_fused_gelu.py inference/tests/test_fp8.py \
                 inference/tests/test_attention.py inference/tests/test_rotary_kernel.py inference/tests/test_fp8_splitk.py
             part fixture_parity 60 -- "$PY" bench/gpu_model_check.py --fixture-only ;;
+        overlap)
+            # decode steps beside a 4-image prefill round on a second stream, the prefill on the whole GPU or on
+            # green contexts (session 16: 1.07-1.16x in isolation, no gain in the engine)
+            part overlap 150 -- "$PY" bench/overlap_check.py --green 112 120 ;;
+        record)
+            # the figures of record since session 16: 192 was the best concurrency on an H100 (bf16 and FP8)
+            part record 360 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 64 128 192 \
+                --ttft-concurrency 64 --images-per-client 2 --error-tokens 16 \
+                --out "$OUT/serve_throughput_compare_record.json" ;;
         best)
             # is 128 the best concurrency? 192 reads the decode weights for 1.5x the rows per step
             part best 420 -- "$PY" bench/serve_throughput.py --compare --compare-concurrency 128 192 \
@@ -207,7 +221,7 @@ for p in "${PARTS[@]}"; do
         check)
             part check 200 -- "$PY" bench/nf4_memory_speed.py --modes check --out "$OUT/nf4_check.json" ;;
         *)
-            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long decode_fp8 best)" | tee -a "$LOG"; exit 2 ;;
+            echo "unknown part '$p' (decode serve_nf4 compare budget16 tests check sweep grid gluon ncu rounds kernels decode_profile decode_attn fp8_check vision_mlp serve_kernels tests_fused steady vision_sweep long decode_fp8 best overlap record)" | tee -a "$LOG"; exit 2 ;;
     esac
 done
 summary
