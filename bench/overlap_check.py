@@ -15,7 +15,9 @@ decode step (`DecodeStep.run`, then the host reads the tokens as the engine does
   steps x step), and their ratio (> 1: overlap pays).
 
 Full-size GLM-4V-9B, random weights made on the GPU, bf16 and FP8. Prints a table; writes
-bench/results/overlap_check.json (or $OUT/...).
+bench/results/overlap_check.json (or $OUT/...). On an H100 (bench/results/gpu_session_2026-12-06e) the pair finished
+1.07-1.16x sooner, with 40-77 decode steps per round; serving needs 8-17, and the engine built on it served no more
+images/s (docs/serving.md), so it was removed.
 
     PYTHONPATH=inference:bench python bench/overlap_check.py [--quant none fp8] [--rows 64 128]
 """
@@ -55,7 +57,7 @@ class Work:
 
     def prefill(self) -> None:
         e = self.engine
-        e.attn.plan_prefill(list(range(self.rows, self.rows + IMAGES)), [0] * IMAGES)   # host copies before launch
+        e.attn.plan_prefill(list(range(self.rows, self.rows + IMAGES)), [0] * IMAGES)
         vision = e.model.encode_images(self.pixels)
         embeds, positions = e._embed_rows(self.ids, list(vision))
         hidden = e.model.forward_embeds(embeds, positions, e.attn)
