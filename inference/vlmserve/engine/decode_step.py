@@ -11,7 +11,7 @@ import logging
 
 import torch
 
-from .kv_cache import SlotAttention
+from .kv_cache import SlotAttention, to_device
 
 log = logging.getLogger("vlmserve.engine")
 
@@ -66,8 +66,7 @@ class DecodeStep:
             return self._forward(n, need)
         b = _bucket(n, self.batch_buckets)
         kv_len = _bucket(need, self.len_buckets)
-        staged = torch.tensor([positions, cache_pos], dtype=torch.long).pin_memory()
-        staged = staged.to(self.device, non_blocking=True)
+        staged = to_device([positions, cache_pos], self.device)
         self.positions[:n, 0] = staged[0]
         self.cache_pos[:n] = staged[1]
         # Rows n..b-1 are free slots: they write their (discarded) K/V at position 0 of a free slot.

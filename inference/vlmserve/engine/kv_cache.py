@@ -20,8 +20,8 @@ from ..attention import causal_after_cache, causal_prefill, expand_kv
 from ..kernel_choice import env_choice, runs_triton
 
 
-def to_device(values: list[int], device: torch.device) -> torch.Tensor:
-    """A long tensor of `values` on `device`, without the host waiting for the GPU: a plain copy from pageable
+def to_device(values: list, device: torch.device) -> torch.Tensor:
+    """A long tensor of `values` (ints, or equal-length lists of them) on `device`, without the host waiting for the GPU: a plain copy from pageable
     memory waits for all the work queued on the stream (the vision tower, when a prefill plans its decoder pass),
     and the GPU then idles while the host queues the next kernels."""
     t = torch.tensor(values, dtype=torch.long)
